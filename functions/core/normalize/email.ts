@@ -1,0 +1,128 @@
+import { isAscii, trimAll } from './text';
+
+const LOCAL_MAX = 64; // RFC 5321 limits; longer values are export garbage, not addresses
+const ADDRESS_MAX = 254;
+const LABEL_MAX = 63;
+
+/** Non-ASCII domain labels (IDN in Unicode form): letters, marks, digits and hyphens. */
+const UNICODE_LABEL = /^[\p{L}\p{M}\p{N}-]+$/u;
+/** A top-level domain: at least two letters, or an IDN in punycode form. */
+const UNICODE_TLD = /^\p{L}[\p{L}\p{M}]+$/u;
+
+/** Characters never valid unquoted in an address; quoted local parts are too rare in exports to be worth keeping. */
+function isForbiddenInLocal(c: number): boolean {
+  return (
+    c <= 0x20 ||
+    (c >= 0x7f && c <= 0xa0) ||
+    c === 0x22 || // "
+    c === 0x28 || // (
+    c === 0x29 || // )
+    c === 0x2c || // ,
+    c === 0x3a || // :
+    c === 0x3b || // ;
+    c === 0x3c || // <
+    c === 0x3e || // >
+    c === 0x40 || // @
+    c === 0x5b || // [
+    c === 0x5c || // \
+    c === 0x5d || // ]
+    c === 0x1680 ||
+    (c >= 0x2000 && c <= 0x200f) ||
+    c === 0x2028 ||
+    c === 0x2029 ||
+    c === 0x202f ||
+    c === 0x205f ||
+    c === 0x2060 ||
+    c === 0x3000 ||
+    c === 0xfeff
+  );
+}
+
+/** True when every UTF-16 surrogate in `s` is part of a pair (a lone surrogate cannot be encoded as UTF-8). */
+function hasOnlyPairedSurrogates(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0xd800 && c <= 0xdbff) {
+      const next = s.charCodeAt(i + 1);
+      if (!(next >= 0xdc00 && next <= 0xdfff)) return false;
+      i++;
+    } else if (c >= 0xdc00 && c <= 0xdfff) return false;
+  }
+  return true;
+}
+
+function isAsciiLabelChar(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90) || (c >= 48 && c <= 57) || c === 45;
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 97 && c <= 122) || (c >= 65 && c <= 90);
+}
+
+function isPlausibleLabel(label: string): boolean {
+  if (label.length === 0 || label.length > LABEL_MAX) return false;
+  if (label.charCodeAt(0) === 45 || label.charCodeAt(label.length - 1) === 45) return false; // no leading/trailing -
+  if (isAscii(label)) {
+    for (let i = 0; i < label.length; i++) if (!isAsciiLabelChar(label.charCodeAt(i))) return false;
+    return true;
+  }
+  return UNICODE_LABEL.test(label);
+}
+
+function isPlausibleTld(tld: string): boolean {
+  if (tld.length < 2) return false;
+  if (tld.startsWith('xn--')) return tld.length > 4; // punycode IDN TLD, e.g. xn--p1ai (.рф)
+  if (isAscii(tld)) {
+    for (let i = 0; i < tld.length; i++) if (!isAsciiLetter(tld.charCodeAt(i))) return false;
+    return true;
+  }
+  return UNICODE_TLD.test(tld);
+}
+
+/**
+ * Pragmatic address check, not RFC 5322: one `@`, a non-empty local part without spaces or specials
+ * (non-ASCII allowed, e.g. `ömil@gmail.com`), a domain of dotted labels ending in a TLD of at least two letters.
+ * The value is checked as given (not trimmed).
+ */
+export function isPlausibleEmail(s: string): boolean {
+  if (s.length < 6 || s.length > ADDRESS_MAX) return false; // a@b.cd is the shortest plausible address
+  const at = s.indexOf('@');
+  if (at <= 0 || at > LOCAL_MAX || s.indexOf('@', at + 1) !== -1) return false;
+  for (let i = 0; i < at; i++) if (isForbiddenInLocal(s.charCodeAt(i))) return false;
+  if (!hasOnlyPairedSurrogates(s)) return false;
+  const domain = s.slice(at + 1);
+  const labels = domain.split('.');
+  if (labels.length < 2) return false;
+  for (const label of labels) if (!isPlausibleLabel(label)) return false;
+  return isPlausibleTld(labels[labels.length - 1]!);
+}
+
+/**
+ * Meta/Google email rule: trim (incl. \t \r \n \0 \v, BOM), lowercase; non-ASCII NFC-composed.
+ * `undefined` when the result is not a plausible address.
+ */
+export function normalizeEmail(value: string): string | undefined {
+  const t = trimAll(value);
+  if (t.length === 0) return undefined;
+  let e = t.toLowerCase();
+  if (!isAscii(e)) e = e.normalize('NFC');
+  return isPlausibleEmail(e) ? e : undefined;
+}
+
+const GMAIL_DOMAINS: ReadonlySet<string> = new Set(['gmail.com', 'googlemail.com']);
+
+/**
+ * Google's extra email rule: for gmail.com / googlemail.com only, dots and any `+suffix` are removed from the local part.
+ * Input must already be a normalized email (see normalizeEmail).
+ */
+export function canonicalGmail(normalizedEmail: string): string | undefined {
+  const at = normalizedEmail.lastIndexOf('@');
+  if (at < 0) return undefined;
+  const domain = normalizedEmail.slice(at + 1);
+  if (!GMAIL_DOMAINS.has(domain)) return normalizedEmail;
+  let local = normalizedEmail.slice(0, at);
+  const plus = local.indexOf('+');
+  if (plus >= 0) local = local.slice(0, plus);
+  if (local.includes('.')) local = local.replaceAll('.', '');
+  return local.length > 0 ? `${local}@${domain}` : undefined;
+}

@@ -1,0 +1,105 @@
+import type { MetaKey, RawIdentity } from '../model';
+import { normalizeCountry } from './country';
+import { normalizeEmail } from './email';
+import { normalizeExternalId } from './external-id';
+import { normalizeGender } from './gender';
+import { isSha256Hex, sha256Hex } from './hash';
+import { normalizeCity, normalizeState, normalizeZip } from './location';
+import { normalizeFirstInitial, normalizeName } from './name';
+import {
+  applyRules,
+  type Cell,
+  firstEmail,
+  firstPhone,
+  hashedCell,
+  type KeyOptions,
+  type KeyRule,
+  type KeysResult,
+  NO_CELL,
+  type RowContext,
+  rowContext,
+} from './row';
+
+function firstInitial(row: RowContext): Cell {
+  // FI is derived from the first name; a pre-hashed first name has no initial to derive.
+  if (row.firstName === undefined || isSha256Hex(row.firstName)) return NO_CELL;
+  const fi = normalizeFirstInitial(row.firstName);
+  return fi === undefined ? NO_CELL : { value: fi }; // an unusable first name is already reported by FN
+}
+
+const digits = (e164Digits: string): string => e164Digits;
+
+/** Meta customer-list keys, in META_KEYS order: key → normalizer → hashed. The comment is Meta's rule. */
+export const META_RULES: readonly KeyRule<MetaKey>[] = [
+  { key: 'EMAIL', field: 'email', hashed: true, cell: (r) => firstEmail(r.raw.emails, normalizeEmail) }, // trim, lowercase
+  { key: 'PHONE', field: 'phone', hashed: true, cell: (r) => firstPhone(r, digits) }, // digits with country code, no +, no leading 0
+  { key: 'FN', field: 'firstName', hashed: true, cell: (r) => hashedCell(r.firstName, normalizeName, 'invalid_name') }, // lowercase, no punctuation or spaces, UTF-8 letters kept
+  { key: 'LN', field: 'lastName', hashed: true, cell: (r) => hashedCell(r.lastName, normalizeName, 'invalid_name') }, // as FN
+  { key: 'FI', field: 'firstName', hashed: true, cell: firstInitial }, // first initial, lowercase
+  {
+    key: 'GEN',
+    field: 'gender',
+    hashed: true,
+    cell: (r) => hashedCell(r.raw.gender, normalizeGender, 'unrecognized_gender'),
+  }, // m or f, never guessed
+  { key: 'DOBY', field: 'birthday', hashed: true, cell: (r) => birthYear(r) }, // YYYY
+  { key: 'DOBM', field: 'birthday', hashed: true, cell: (r) => optional(r.birthday.month) }, // 01–12
+  { key: 'DOBD', field: 'birthday', hashed: true, cell: (r) => optional(r.birthday.day) }, // 01–31
+  { key: 'CT', field: 'city', hashed: true, cell: (r) => hashedCell(r.raw.city, normalizeCity, 'invalid_city') }, // lowercase letters only (St. Louis → stlouis)
+  {
+    key: 'ST',
+    field: 'state',
+    hashed: true,
+    cell: (r) => hashedCell(r.raw.state, (v) => normalizeState(v, r.ruleCountry), 'invalid_state'),
+  }, // US: 2-letter code lowercase; elsewhere lowercase, no punctuation/spaces
+  {
+    key: 'ZIP',
+    field: 'zip',
+    hashed: true,
+    cell: (r) => hashedCell(r.raw.zip, (v) => normalizeZip(v, r.ruleCountry), 'invalid_zip'),
+  }, // lowercase, no spaces; US first 5 digits; UK area/district/sector
+  {
+    key: 'COUNTRY',
+    field: 'country',
+    hashed: true,
+    cell: (r) => hashedCell(r.raw.country, normalizeCountry, 'unknown_country'),
+  }, // ISO 3166-1 alpha-2, lowercase
+  { key: 'EXTERN_ID', field: 'externalId', hashed: false, cell: (r) => clearExternalId(r) }, // as is, not hashed
+];
+
+function optional(value: string | undefined): Cell {
+  return value === undefined ? NO_CELL : { value };
+}
+
+function birthYear(row: RowContext): Cell {
+  const cell: Cell = row.birthday.year === undefined ? {} : { value: row.birthday.year };
+  if (row.birthday.dropped) cell.problem = 'implausible_birthday'; // reported once, on DOBY, for any dropped part
+  return cell;
+}
+
+function clearExternalId(row: RowContext): Cell {
+  // EXTERN_ID is the advertiser's own id: a 64-hex id is a legitimate id here, not a hash to reject.
+  const id = row.raw.externalId === undefined ? undefined : normalizeExternalId(row.raw.externalId);
+  return id === undefined ? NO_CELL : { value: id };
+}
+
+/**
+ * Meta match keys for one row: every value SHA-256 lowercase hex (values that already are pass through), except
+ * EXTERN_ID which is sent as is. The first valid email and the first valid phone are used.
+ */
+export function metaKeys(raw: RawIdentity, opts: KeyOptions = {}): KeysResult<MetaKey> {
+  return applyRules(META_RULES, rowContext(raw, opts));
+}
+
+/**
+ * The stable pseudonymous contact id: the EMAIL hash, else the PHONE hash, else SHA-256 of `extern:` + EXTERN_ID.
+ * Email and phone come first because they survive re-exports from other tools; the external id is hashed because
+ * it travels in clear to Meta but must not become a readable key in our store, and prefixed so that it can never
+ * collide with the hash of an email or phone that happens to be spelled like it.
+ */
+export function contactId(keys: Partial<Record<MetaKey, string>>): string | undefined {
+  if (keys.EMAIL !== undefined) return keys.EMAIL;
+  if (keys.PHONE !== undefined) return keys.PHONE;
+  if (keys.EXTERN_ID !== undefined) return sha256Hex(`extern:${keys.EXTERN_ID}`);
+  return undefined;
+}

@@ -1,0 +1,179 @@
+import type { RawIdentity } from '../model';
+import { type BirthdayKeys, normalizeBirthday } from './birthday';
+import { normalizeCountry } from './country';
+import { hashOnce, isSha256Hex } from './hash';
+import { splitFullName } from './name';
+import { normalizePhone } from './phone';
+import { trimAll } from './text';
+
+/** The identity field a key problem concerns (`address`: Google's first name + last name + country + zip set). */
+export type IdentityField =
+  | 'email'
+  | 'phone'
+  | 'firstName'
+  | 'lastName'
+  | 'gender'
+  | 'birthday'
+  | 'city'
+  | 'state'
+  | 'zip'
+  | 'country'
+  | 'externalId'
+  | 'address';
+
+/** Why a value that was present did not become a key. Absent values are not problems. */
+export type KeyProblemReason =
+  | 'invalid_email'
+  | 'invalid_phone'
+  | 'excel_damaged_phone'
+  | 'invalid_name'
+  | 'unrecognized_gender'
+  | 'implausible_birthday'
+  | 'invalid_city'
+  | 'invalid_state'
+  | 'invalid_zip'
+  | 'unknown_country'
+  | 'invalid_external_id'
+  | 'incomplete_address'
+  | 'hashed_value_not_allowed';
+
+export interface KeyProblem {
+  field: IdentityField;
+  reason: KeyProblemReason;
+}
+
+export interface KeysResult<K extends string> {
+  keys: Partial<Record<K, string>>;
+  problems: KeyProblem[];
+}
+
+export interface KeyOptions {
+  /** Country (code or name) for national phone numbers and US/UK zip and state rules when the row has none. */
+  defaultCountry?: string;
+  /** Latest plausible birth year; defaults to the current UTC year. */
+  currentYear?: number;
+}
+
+/** What a table row made of one field: a value to send (maybe already hashed), a problem, or both (birthday). */
+export interface Cell {
+  value?: string;
+  problem?: KeyProblemReason;
+}
+
+/** Per-row facts several keys depend on, computed once. */
+export interface RowContext {
+  raw: RawIdentity;
+  defaultCountry?: string;
+  /** Lowercase ISO-2 of raw.country, when recognizable. */
+  country?: string;
+  /** The row's country, else the default: selects the US/UK zip and state rules. */
+  ruleCountry?: string;
+  firstName?: string;
+  lastName?: string;
+  birthday: BirthdayKeys;
+}
+
+function present(value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const t = trimAll(value);
+  return t.length > 0 ? t : undefined;
+}
+
+export function rowContext(raw: RawIdentity, opts: KeyOptions): RowContext {
+  const country = raw.country === undefined ? undefined : normalizeCountry(raw.country);
+  const defaultCountry = opts.defaultCountry === undefined ? undefined : normalizeCountry(opts.defaultCountry);
+  let firstName = present(raw.firstName);
+  let lastName = present(raw.lastName);
+  if ((firstName === undefined || lastName === undefined) && raw.fullName !== undefined) {
+    const split = splitFullName(raw.fullName);
+    firstName ??= split.first;
+    lastName ??= split.last;
+  }
+  const ctx: RowContext = { raw, birthday: normalizeBirthday(raw.birthday, opts.currentYear) };
+  if (defaultCountry !== undefined) ctx.defaultCountry = defaultCountry;
+  if (country !== undefined) ctx.country = country;
+  const ruleCountry = country ?? defaultCountry;
+  if (ruleCountry !== undefined) ctx.ruleCountry = ruleCountry;
+  if (firstName !== undefined) ctx.firstName = firstName;
+  if (lastName !== undefined) ctx.lastName = lastName;
+  return ctx;
+}
+
+export const NO_CELL: Cell = Object.freeze({});
+
+/**
+ * A field that is sent hashed: absent → nothing; already a 64-hex SHA-256 → passed through (hashOnce keeps it);
+ * otherwise normalized, or the problem when the normalizer rejects it.
+ */
+export function hashedCell(
+  value: string | undefined,
+  normalize: (v: string) => string | undefined,
+  reason: KeyProblemReason,
+): Cell {
+  const t = present(value);
+  if (t === undefined) return NO_CELL;
+  if (isSha256Hex(t)) return { value: t.toLowerCase() };
+  const n = normalize(t);
+  return n === undefined ? { problem: reason } : { value: n };
+}
+
+/** A field that is sent in clear: a 64-hex value cannot be un-hashed, so it is a problem, not a value. */
+export function clearCell(
+  value: string | undefined,
+  normalize: (v: string) => string | undefined,
+  reason: KeyProblemReason,
+): Cell {
+  const t = present(value);
+  if (t === undefined) return NO_CELL;
+  if (isSha256Hex(t)) return { problem: 'hashed_value_not_allowed' };
+  const n = normalize(t);
+  return n === undefined ? { problem: reason } : { value: n };
+}
+
+/** The first email that is valid (or already hashed); invalid_email only when none is. */
+export function firstEmail(emails: readonly string[], normalize: (v: string) => string | undefined): Cell {
+  let sawValue = false;
+  for (const e of emails) {
+    const cell = hashedCell(e, normalize, 'invalid_email');
+    if (cell.value !== undefined) return cell;
+    if (cell.problem !== undefined) sawValue = true;
+  }
+  return sawValue ? { problem: 'invalid_email' } : NO_CELL;
+}
+
+/** A table row: one platform key, the cell it is built from, and whether the platform wants it hashed. */
+export interface KeyRule<K extends string> {
+  key: K;
+  field: IdentityField;
+  cell: (row: RowContext) => Cell;
+  hashed: boolean;
+}
+
+/**
+ * The first phone that is valid (or already hashed), formatted from its E.164 digits; when none is, the problem of
+ * the first unusable one (so an Excel-damaged column is reported as such).
+ */
+export function firstPhone(row: RowContext, format: (e164Digits: string) => string): Cell {
+  let problem: KeyProblemReason | undefined;
+  for (const p of row.raw.phones) {
+    const t = present(p);
+    if (t === undefined) continue;
+    if (isSha256Hex(t)) return { value: t.toLowerCase() };
+    const r = normalizePhone(t, row.raw.country, row.defaultCountry);
+    if (r.ok) return { value: format(r.e164) };
+    problem ??= r.reason;
+  }
+  return problem === undefined ? NO_CELL : { problem };
+}
+
+/** Runs a platform table over one row: hashed keys through hashOnce, clear keys as they are. */
+export function applyRules<K extends string>(rules: readonly KeyRule<K>[], row: RowContext): KeysResult<K> {
+  const keys: Partial<Record<K, string>> = {};
+  const problems: KeyProblem[] = [];
+  for (const rule of rules) {
+    const cell = rule.cell(row);
+    if (cell.problem !== undefined) problems.push({ field: rule.field, reason: cell.problem });
+    if (cell.value !== undefined) keys[rule.key] = rule.hashed ? hashOnce(cell.value) : cell.value;
+  }
+  return { keys, problems };
+}

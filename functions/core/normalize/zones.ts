@@ -1,0 +1,97 @@
+import type { Zone } from '../model';
+import { usStateCode } from './location';
+
+/**
+ * EU 27 + Iceland, Liechtenstein, Norway. Also the EU's outermost regions that have their own ISO code
+ * (French Guiana, Guadeloupe, Martinique, Réunion, Mayotte, Saint-Martin) and Åland, which are EU territory.
+ */
+const EEA: ReadonlySet<string> = new Set([
+  'AT',
+  'BE',
+  'BG',
+  'HR',
+  'CY',
+  'CZ',
+  'DK',
+  'EE',
+  'FI',
+  'FR',
+  'DE',
+  'GR',
+  'HU',
+  'IE',
+  'IT',
+  'LV',
+  'LT',
+  'LU',
+  'MT',
+  'NL',
+  'PL',
+  'PT',
+  'RO',
+  'SK',
+  'SI',
+  'ES',
+  'SE',
+  'IS',
+  'LI',
+  'NO',
+  'GF',
+  'GP',
+  'MQ',
+  'RE',
+  'YT',
+  'MF',
+  'AX',
+]);
+
+/** UK GDPR: Great Britain and Northern Ireland, plus the Crown Dependencies with equivalent laws. */
+const UK: ReadonlySet<string> = new Set(['GB', 'GG', 'JE', 'IM']);
+
+/** US territories: federal law applies, no state consumer-privacy law, so they count as plain US. */
+const US_TERRITORIES: ReadonlySet<string> = new Set(['PR', 'GU', 'VI', 'AS', 'MP', 'UM']);
+
+/**
+ * US states with a comprehensive consumer-privacy law in force or enacted by 2026.
+ * A list to keep current: review when states pass new laws (check the IAPP state privacy legislation tracker).
+ */
+const US_PRIVACY_STATES: ReadonlySet<string> = new Set([
+  'CA', // CCPA/CPRA
+  'VA', // VCDPA
+  'CO', // CPA
+  'CT', // CTDPA
+  'UT', // UCPA
+  'TX', // TDPSA
+  'OR', // OCPA
+  'MT', // MCDPA
+  'IA', // ICDPA
+  'DE', // DPDPA
+  'NH', // NHPA
+  'NJ', // NJDPA
+  'TN', // TIPA
+  'MN', // MCDPA
+  'MD', // MODPA
+  'IN', // ICDPA (2026)
+  'KY', // KCDPA (2026)
+  'RI', // RIDTPPA (2026)
+  'NE', // NDPA
+]);
+
+/**
+ * The regulatory zone of a contact. `countryIso2Upper` is ISO 3166-1 alpha-2 (see countryIso2), `regionUpper` the
+ * US state code; both are uppercased defensively, and a US state name is accepted too.
+ */
+export function zoneOf(countryIso2Upper?: string, regionUpper?: string): Zone {
+  if (countryIso2Upper === undefined || countryIso2Upper.length === 0) return 'UNKNOWN';
+  const country = countryIso2Upper.toUpperCase();
+  if (EEA.has(country)) return 'EEA';
+  if (UK.has(country)) return 'UK';
+  if (country === 'CH') return 'CH';
+  if (country === 'US') {
+    if (regionUpper === undefined) return 'US';
+    const state = regionUpper.length === 2 ? regionUpper.toUpperCase() : usStateCode(regionUpper);
+    return state !== undefined && US_PRIVACY_STATES.has(state) ? 'US_PRIVACY' : 'US';
+  }
+  if (US_TERRITORIES.has(country)) return 'US';
+  return 'OTHER';
+}
