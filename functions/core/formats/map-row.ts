@@ -1,0 +1,310 @@
+/**
+ * Row mapping: cells of one row → MappedRow (raw identity, consent, attributes) or a rejection with its reason.
+ * Identity cells are cleaned (trimmed, one formula guard removed) but not normalized or hashed.
+ */
+import type { AgeBand, Attributes, FunnelStage, MappedRow, PartialDate, RawIdentity, RejectionReason } from '../model';
+import { cleanCell, isExcelScientific, parseBoolean, parseCount, parseNumber, splitList } from './cells';
+import { ageAt, type DateParse, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
+import { FORMAT_SPECS } from './registry';
+import { SUBSTACK_DELETION_DOMAIN } from './substack';
+import type { ColumnMapping, ColumnRef, FieldName, RowView } from './types';
+
+export interface RowContext {
+  /** Name of the file (zip entry) the rows come from: Mailchimp's status lives in it. */
+  entryName?: string;
+  /** ISO time of the run: age bands and paid-until checks are relative to it. */
+  now: string;
+  /**
+   * Per-file day/month order of slash dates, from config or `sniffDayFirst`. Undefined: decided from `sample` when given,
+   * else each column's documented order, else the date is ambiguous and the row rejected with `ambiguous_date`.
+   */
+  dayFirst?: boolean;
+  /** First rows of the file, to derive `dayFirst` when it is not given. */
+  sample?: readonly (readonly string[])[];
+}
+
+export interface RowRejection {
+  reject: RejectionReason;
+  /** Header of the column the rejection concerns, when there is one. */
+  column?: string;
+}
+
+export type RowResult = MappedRow | RowRejection;
+
+export function isRejection(result: RowResult): result is RowRejection {
+  return 'reject' in result;
+}
+
+const DATE_FIELDS = [
+  'signupAt',
+  'lastOpenAt',
+  'lastClickAt',
+  'expiresAt',
+  'birthday',
+] as const satisfies readonly FieldName[];
+
+/**
+ * Decide a file's `dayFirst` hint from its rows: every mapped date column (signup, last open/click, expiry, birthday)
+ * feeds `inferDayFirst`.
+ */
+export function sniffDayFirst(mapping: ColumnMapping, rows: Iterable<readonly string[]>): boolean | undefined {
+  const refs = DATE_FIELDS.flatMap((f) => mapping.fields[f] ?? []);
+  if (refs.length === 0) return undefined;
+  function* values() {
+    for (const row of rows) for (const ref of refs) yield row[ref.index] ?? '';
+  }
+  return inferDayFirst(values(), 10_000 * refs.length);
+}
+
+const BANDS: readonly [number, AgeBand][] = [
+  [65, '65+'],
+  [55, '55-64'],
+  [45, '45-54'],
+  [35, '35-44'],
+  [25, '25-34'],
+  [18, '18-24'],
+  [13, '13-17'],
+];
+
+/** Age band for an age in whole years; under 13 and implausible ages (> 120) have none. */
+export function ageBand(age: number): AgeBand | undefined {
+  if (age > 120) return undefined;
+  return BANDS.find(([min]) => age >= min)?.[1];
+}
+
+/** ISO alpha-2 from a two-letter cell, upper-cased; Mailchimp's `uk` is GB. Names are left to the normalizer. */
+export function countryCode(cell: string | undefined): string | undefined {
+  if (cell === undefined || !/^[A-Za-z]{2}$/.test(cell)) return undefined;
+  const code = cell.toUpperCase();
+  return code === 'UK' ? 'GB' : code;
+}
+
+/** Rating on a 0–`scale` scale (a number, or stars `★★★`) normalized to 0–5, two decimals. */
+export function normalizeRating(cell: string, scale = 5): number | undefined {
+  const stars = cell.match(/[★⭐]/gu)?.length;
+  const n = stars ?? parseNumber(cell);
+  if (n === undefined || n < 0 || n > scale || scale <= 0) return undefined;
+  return Math.round((n / scale) * 5 * 100) / 100;
+}
+
+/** Funnel stage: customer (orders, spend or paid) › clicked › opened (opens, last open or rating ≥ 3) › subscribed. */
+export function funnelStage(a: Attributes): FunnelStage {
+  if ((a.orders ?? 0) > 0 || (a.spend ?? 0) > 0 || a.paid === true) return 'customer';
+  if ((a.clicks ?? 0) > 0 || a.lastClickAt !== undefined) return 'clicked';
+  // Mailchimp's MEMBER_RATING stars are computed from opens and clicks, so 3+ stars count as opened.
+  if ((a.opens ?? 0) > 0 || a.lastOpenAt !== undefined || (a.rating ?? 0) >= 3) return 'opened';
+  return 'subscribed';
+}
+
+function isDeletionPlaceholder(email: string): boolean {
+  return email.toLowerCase().endsWith(SUBSTACK_DELETION_DOMAIN);
+}
+
+/** A RowView over whatever row `cells()` returns; built once per file, not per row. */
+function makeView(fields: ColumnMapping['fields'], cells: () => readonly string[]): RowView {
+  const refs = (field: FieldName): readonly ColumnRef[] => fields[field] ?? [];
+  const text = (field: FieldName): string | undefined => {
+    const row = cells();
+    for (const r of refs(field)) {
+      const v = cleanCell(row[r.index]);
+      if (v !== '') return v;
+    }
+    return undefined;
+  };
+  return {
+    has: (field) => refs(field).length > 0,
+    text,
+    bool: (field) => {
+      const t = text(field);
+      return t === undefined ? undefined : parseBoolean(t);
+    },
+    list: (field) => {
+      const row = cells();
+      return refs(field).flatMap((r) => splitList(row[r.index] ?? ''));
+    },
+    all: (field) => {
+      const row = cells();
+      return refs(field).map((r) => ({ label: r.label, header: r.header, text: cleanCell(row[r.index]) }));
+    },
+  };
+}
+
+/**
+ * Build the row mapper for one file. The mapper is total: every row gives a MappedRow (possibly with `skip`) or a
+ * rejection with a reason, and never throws.
+ */
+export function createRowMapper(mapping: ColumnMapping, context: RowContext): (cells: readonly string[]) => RowResult {
+  const spec = FORMAT_SPECS[mapping.format];
+  const fields = mapping.fields;
+  const nowMs = Date.parse(context.now);
+  const now = Number.isNaN(nowMs) ? undefined : new Date(nowMs).toISOString();
+  const referenceYear = now === undefined ? undefined : new Date(nowMs).getUTCFullYear();
+  const fileDayFirst = context.dayFirst ?? (context.sample ? sniffDayFirst(mapping, context.sample) : undefined);
+  const dayFirstOf = (ref: ColumnRef) => fileDayFirst ?? ref.dayFirst;
+
+  /** First non-empty cell of a field, with the column it came from. */
+  const firstCell = (cells: readonly string[], field: FieldName): [string, ColumnRef] | undefined => {
+    for (const ref of fields[field] ?? []) {
+      const v = cleanCell(cells[ref.index]);
+      if (v !== '') return [v, ref];
+    }
+    return undefined;
+  };
+
+  let current: readonly string[] = [];
+  const row = makeView(fields, () => current);
+  const consentContext = context.entryName === undefined ? {} : { entryName: context.entryName };
+
+  return (cells) => {
+    current = cells;
+
+    // Identifiers.
+    const emails: string[] = [];
+    for (const ref of fields.email ?? []) {
+      const v = cleanCell(cells[ref.index]);
+      if (v !== '') emails.push(v);
+    }
+    if (emails.some(isDeletionPlaceholder)) {
+      // Substack deletion request: the row is counted as rejected with this reason, and nothing of it is kept.
+      return {
+        raw: { emails: [], phones: [] },
+        consent: 'deletion_requested',
+        attrs: {},
+        skip: 'deletion_placeholder',
+      };
+    }
+    let damage: RowRejection | undefined;
+    const phones: string[] = [];
+    for (const ref of fields.phone ?? []) {
+      const v = cleanCell(cells[ref.index]);
+      if (v === '') continue;
+      if (isExcelScientific(v)) damage ??= { reject: 'excel_damaged_phone', column: ref.header };
+      else phones.push(v);
+    }
+    let externalId: string | undefined;
+    const idCell = firstCell(cells, 'externalId');
+    if (idCell) {
+      if (isExcelScientific(idCell[0])) damage ??= { reject: 'excel_damaged_id', column: idCell[1].header };
+      else externalId = idCell[0];
+    }
+    if (emails.length === 0 && phones.length === 0 && externalId === undefined) {
+      return damage ?? { reject: 'missing_identifier' };
+    }
+
+    // Dates; an ambiguous one rejects the row rather than guess.
+    const dates: Partial<Record<'signupAt' | 'lastOpenAt' | 'lastClickAt' | 'expiresAt', string>> = {};
+    for (const field of ['signupAt', 'lastOpenAt', 'lastClickAt', 'expiresAt'] as const) {
+      const c = firstCell(cells, field);
+      if (!c) continue;
+      const parsed: DateParse<string> = parseTimestamp(c[0], { dayFirst: dayFirstOf(c[1]) });
+      if (parsed.ok) dates[field] = parsed.value;
+      else if (parsed.reason === 'ambiguous') return { reject: 'ambiguous_date', column: c[1].header };
+    }
+    let birthday: PartialDate | undefined;
+    const b = firstCell(cells, 'birthday');
+    if (b) {
+      const parsed = parseBirthday(b[0], { dayFirst: dayFirstOf(b[1]), referenceYear });
+      if (parsed.ok) birthday = parsed.value;
+      else if (parsed.reason === 'ambiguous') return { reject: 'ambiguous_date', column: b[1].header };
+    }
+    const birthYearText = row.text('birthYear');
+    const birthYear = birthYearText === undefined ? undefined : parseCount(birthYearText);
+    if (birthYear !== undefined && birthYear >= 1900 && birthYear <= (referenceYear ?? 2999)) {
+      // Meta `doby` settles the century of a two-digit `dob`.
+      if (!birthday) birthday = { year: birthYear };
+      else if (birthday.year === undefined || birthday.year % 100 === birthYear % 100)
+        birthday = { ...birthday, year: birthYear };
+    }
+
+    // Raw identity: cleaned, not normalized.
+    const raw: RawIdentity = { emails, phones };
+    const name = (field: FieldName) => {
+      const c = firstCell(cells, field);
+      return c && cleanCell(cells[c[1].index], 'formula');
+    };
+    const firstName = name('firstName');
+    const lastName = name('lastName');
+    const fullName = name('fullName');
+    if (firstName) raw.firstName = firstName;
+    if (lastName) raw.lastName = lastName;
+    if (fullName) raw.fullName = fullName;
+    const gender = row.text('gender');
+    if (gender) raw.gender = gender;
+    if (birthday) raw.birthday = birthday;
+    const city = row.text('city');
+    if (city) raw.city = city;
+    const stateCell = row.text('state');
+    const regionCell = row.text('region');
+    const state = stateCell ?? regionCell;
+    if (state) raw.state = state;
+    const zip = row.text('zip');
+    if (zip) raw.zip = zip;
+    const countryCell = row.text('country');
+    const codeCell = row.text('countryCode');
+    const country = countryCell ?? codeCell;
+    if (country) raw.country = country;
+    if (externalId !== undefined) raw.externalId = externalId;
+
+    const verdict = spec.consent(row, consentContext);
+
+    // Attributes: non-identifying only.
+    const attrs: Attributes = {};
+    const tags = [
+      ...row.list('tags'),
+      ...row.list('groups'),
+      ...row.list('lists').map((l) => `list:${l}`),
+      ...row
+        .all('tierFlag')
+        .filter((t) => parseBoolean(t.text) === true)
+        .map((t) => `tier:${t.label}`),
+      ...(verdict.tags ?? []),
+    ];
+    if (tags.length === 1) attrs.tags = tags;
+    else if (tags.length > 1) attrs.tags = [...new Set(tags)];
+    const ratingCell = firstCell(cells, 'rating');
+    const rating = ratingCell && normalizeRating(ratingCell[0], ratingCell[1].scale);
+    if (rating !== undefined) attrs.rating = rating;
+    if (dates.lastOpenAt) attrs.lastOpenAt = dates.lastOpenAt;
+    if (dates.lastClickAt) attrs.lastClickAt = dates.lastClickAt;
+    const opens = row.text('opens');
+    const opensN = opens === undefined ? undefined : parseCount(opens);
+    if (opensN !== undefined) attrs.opens = opensN;
+    const clicks = row.text('clicks');
+    const clicksN = clicks === undefined ? undefined : parseCount(clicks);
+    if (clicksN !== undefined) attrs.clicks = clicksN;
+    if (dates.signupAt) attrs.signupAt = dates.signupAt;
+
+    const derived = spec.derive
+      ? spec.derive(row, dates.expiresAt ? { now: now ?? '', expiresAt: dates.expiresAt } : { now: now ?? '' })
+      : { plan: row.text('plan'), tier: row.text('tier'), paid: row.bool('paid') };
+    if (derived.plan !== undefined) attrs.plan = derived.plan;
+    if (derived.tier !== undefined) attrs.tier = derived.tier;
+    if (derived.paid !== undefined) attrs.paid = derived.paid;
+    const spend = row.text('spend');
+    const spendN = spend === undefined ? undefined : parseNumber(spend);
+    if (spendN !== undefined) attrs.spend = spendN;
+    const orders = row.text('orders');
+    const ordersN = orders === undefined ? undefined : parseCount(orders);
+    if (ordersN !== undefined) attrs.orders = ordersN;
+
+    const iso2 = countryCode(codeCell) ?? countryCode(countryCell);
+    if (iso2) attrs.country = iso2;
+    const region = regionCell ?? (stateCell && /^[A-Za-z]{2,3}$/.test(stateCell) ? stateCell : undefined);
+    if (region) attrs.region = region.toUpperCase();
+
+    const ageNow = birthday && now ? ageAt(birthday, now) : undefined;
+    const ageText = row.text('age');
+    const ageCell = ageText === undefined ? undefined : parseCount(ageText);
+    const band = ageNow !== undefined ? ageBand(ageNow) : ageCell !== undefined ? ageBand(ageCell) : undefined;
+    if (band) attrs.ageBand = band;
+    if (birthday && attrs.signupAt) {
+      const atSignup = ageAt(birthday, attrs.signupAt);
+      if (atSignup !== undefined && atSignup <= 120) attrs.ageAtSignup = atSignup;
+    }
+    attrs.funnel = funnelStage(attrs);
+
+    const mapped: MappedRow = { raw, consent: verdict.consent, attrs };
+    if (verdict.explicitOptIn !== undefined) mapped.explicitOptIn = verdict.explicitOptIn;
+    return mapped;
+  };
+}

@@ -1,0 +1,79 @@
+/**
+ * The status words platforms use, read into the one ConsentState model. Platform files handle their own codes first
+ * (ActiveCampaign `1/2/3`, Kit `complained`, beehiiv `needs_attention`) and fall back to this vocabulary.
+ */
+import type { ConsentState } from '../model';
+import { foldCase } from './cells';
+
+/** `Never_Subscribed`, `never-subscribed`, ` Never  Subscribed ` → `never subscribed`. */
+export function statusWord(text: string): string {
+  return foldCase(text)
+    .replace(/[_\-–]+/g, ' ')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+const WORDS: Record<string, ConsentState> = {
+  subscribed: 'subscribed',
+  subscriber: 'subscribed',
+  active: 'subscribed',
+  confirmed: 'subscribed',
+  'opted in': 'subscribed',
+  'opt in': 'subscribed',
+  member: 'subscribed',
+  abonniert: 'subscribed',
+  abonne: 'subscribed',
+  suscrito: 'subscribed',
+
+  unsubscribed: 'unsubscribed',
+  'opted out': 'unsubscribed',
+  'opt out': 'unsubscribed',
+  optout: 'unsubscribed',
+  inactive: 'unsubscribed',
+  blocklisted: 'unsubscribed',
+  blacklisted: 'unsubscribed',
+  blocked: 'unsubscribed',
+  suppressed: 'unsubscribed',
+  complained: 'unsubscribed',
+  spam: 'unsubscribed',
+  cancelled: 'unsubscribed',
+  canceled: 'unsubscribed',
+  deleted: 'unsubscribed',
+  abgemeldet: 'unsubscribed',
+  desabonne: 'unsubscribed',
+  desinscrit: 'unsubscribed',
+  'dado de baja': 'unsubscribed',
+
+  cleaned: 'cleaned',
+  bounced: 'cleaned',
+  'hard bounce': 'cleaned',
+  'hard bounced': 'cleaned',
+  invalid: 'cleaned',
+  undeliverable: 'cleaned',
+  quarantined: 'cleaned',
+  junk: 'cleaned',
+
+  pending: 'pending',
+  unconfirmed: 'pending',
+  'pending confirmation': 'pending',
+  'awaiting confirmation': 'pending',
+  'not confirmed': 'pending',
+  validating: 'pending',
+
+  'never subscribed': 'never_subscribed',
+  'non subscribed': 'never_subscribed',
+  nonsubscribed: 'never_subscribed',
+  'not subscribed': 'never_subscribed',
+  transactional: 'never_subscribed',
+  'non subscriber': 'never_subscribed',
+  removed: 'never_subscribed',
+
+  'deletion requested': 'deletion_requested',
+  erased: 'deletion_requested',
+  forgotten: 'deletion_requested',
+};
+
+/** The ConsentState a status word stands for, or undefined when the word is not a known status. */
+export function consentFromWord(text: string): ConsentState | undefined {
+  return WORDS[statusWord(text)];
+}
