@@ -1,0 +1,183 @@
+/**
+ * The narrow interfaces core needs from the outside world. Adapters implement them; tests hand in real ones
+ * pointed at local protocol servers.
+ */
+import type { Platform } from './config';
+import type { ConsentState, ContactRecord } from './model';
+
+/** What a list's latest committed snapshot was. */
+export interface ListSnapshot {
+  list: string;
+  /** Source object identity: `<key>#<version or etag>`. */
+  source: string;
+  exportedAt: string;
+  /** Where exportedAt came from: object metadata `exported-at`, or the object's LastModified. */
+  exportedAtFrom: 'metadata' | 'last-modified' | 'clock';
+  committedAt: string;
+  counts: { rows: number; accepted: number; rejected: number; removed: number };
+}
+
+/** The compact per-contact fingerprint ingest compares against to write only what changed. */
+export interface StoredFingerprint {
+  cid: string;
+  /** Content hash of keys + consent + attributes. */
+  h: string;
+  seenAt: string;
+}
+
+/** Members a destination audience was last confirmed to hold, with the exact keys that were sent. */
+export interface SyncedMember {
+  cid: string;
+  keys: Record<string, string>;
+}
+
+/** Per-audience state kept between runs. */
+export interface AudienceState {
+  destKey: string;
+  audienceId?: string;
+  audienceName: string;
+  lastReplaceAt?: string;
+  lookalikeId?: string;
+  /** An interrupted full replace, resumed if it is still young enough. */
+  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number };
+  updatedAt: string;
+}
+
+export interface SuppressionEntry {
+  cid: string;
+  at: string;
+  reason: 'erasure' | 'global_opt_out';
+}
+
+export interface ContactStore {
+  getSnapshot(list: string): Promise<ListSnapshot | undefined>;
+  /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). */
+  commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
+  fingerprints(list: string): AsyncIterable<StoredFingerprint>;
+  /** Writes records unless the stored one was seen at a later export time. Returns how many were stale. */
+  putContacts(records: ContactRecord[], hashes: string[]): Promise<{ written: number; stale: number }>;
+  /** Deletes contacts of a list that were last seen before `before` (members a newer snapshot no longer contains). */
+  removeContacts(list: string, cids: string[], before: string): Promise<number>;
+  /** Sets consent on existing contacts of a list (suppress drops). */
+  setConsent(list: string, cids: string[], consent: ConsentState, at: string): Promise<number>;
+  listIds(): Promise<string[]>;
+  contacts(list: string): AsyncIterable<ContactRecord>;
+  /** Lists that hold a contact (for erasure). */
+  deleteContactEverywhere(cid: string): Promise<string[]>;
+
+  suppress(entries: SuppressionEntry[]): Promise<void>;
+  suppressed(): Promise<Set<string>>;
+
+  audienceState(destKey: string): Promise<AudienceState | undefined>;
+  putAudienceState(state: AudienceState): Promise<void>;
+  syncedMembers(destKey: string): AsyncIterable<SyncedMember>;
+  /** Checkpoint after a confirmed batch. */
+  recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void>;
+  replaceSynced(destKey: string, members: SyncedMember[]): Promise<void>;
+
+  putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void>;
+}
+
+/** Where reports and quarantined files go. */
+export interface ReportSink {
+  putJson(key: string, value: unknown): Promise<void>;
+  putText(key: string, body: string, contentType: string): Promise<void>;
+}
+
+export interface AudienceRef {
+  id: string;
+  name: string;
+}
+
+export interface BatchMember {
+  cid: string;
+  /** Platform keys as sent (Meta: EMAIL, PHONE, …). */
+  keys: Record<string, string>;
+}
+
+export interface BatchOutcome {
+  received: number;
+  invalid: number;
+  /** Field names that the platform reported as invalid in its samples (never values). */
+  invalidFields?: string[];
+  /** Highest business-use-case usage the platform reported, in percent. */
+  usagePercent?: number;
+  regainAccessMinutes?: number;
+}
+
+export interface ReplaceSession {
+  sessionId: number;
+  batchSeq: number;
+  last: boolean;
+  estimatedTotal: number;
+}
+
+export interface AudienceHealth {
+  approximateCountLowerBound?: number;
+  approximateCountUpperBound?: number;
+  operationStatus?: { code?: number; description?: string };
+  deliveryStatus?: { code?: number; description?: string };
+}
+
+export type DestinationErrorKind =
+  | 'throttled' // back off and resume later; nothing lost
+  | 'transient' // 5xx, timeouts, connection resets: retry with backoff
+  | 'auth' // token invalid or expired
+  | 'terms' // terms of service not accepted
+  | 'config' // permissions, audience not shared, restricted audience
+  | 'deleted' // the audience was deleted on the platform
+  | 'low_audience_size' // a removal would bring the audience below the platform minimum
+  | 'replace_in_progress'
+  | 'permanent';
+
+/** A platform error mapped to what sync should do about it. Messages never carry tokens or PII. */
+export class DestinationError extends Error {
+  constructor(
+    readonly kind: DestinationErrorKind,
+    message: string,
+    readonly details: {
+      code?: number;
+      subcode?: number;
+      status?: number;
+      retryAfterSeconds?: number;
+      link?: string;
+    } = {},
+  ) {
+    super(message);
+    this.name = 'DestinationError';
+  }
+}
+
+/** A narrow destination: formats and sends. Diffing, batching and retry policy live in core. */
+export interface Destination {
+  readonly platform: Platform;
+  readonly maxBatchSize: number;
+  /** The platform's latest reported rate-limit usage, from any call; core paces on it before every call. */
+  usage?(): { usagePercent?: number; regainAccessMinutes?: number };
+  /** Finds the audience by stored id or by name, or creates it. */
+  ensureAudience(spec: { name: string; description: string; knownId?: string }): Promise<{
+    ref: AudienceRef;
+    created: boolean;
+  }>;
+  add(audience: AudienceRef, batch: BatchMember[]): Promise<BatchOutcome>;
+  remove(audience: AudienceRef, batch: BatchMember[]): Promise<BatchOutcome>;
+  replace?(audience: AudienceRef, batch: BatchMember[], session: ReplaceSession): Promise<BatchOutcome>;
+  health?(audience: AudienceRef): Promise<AudienceHealth>;
+  createLookalike?(
+    audience: AudienceRef,
+    spec: { name: string; country: string; ratio: number },
+  ): Promise<{ id: string }>;
+}
+
+/** Time, injectable so tests control "now" and sleeping. */
+export interface Clock {
+  now(): Date;
+  sleep(ms: number): Promise<void>;
+}
+
+/** Structured logger: fields must never contain PII or tokens. */
+export interface Logger {
+  info(event: string, fields?: Record<string, unknown>): void;
+  warn(event: string, fields?: Record<string, unknown>): void;
+  error(event: string, fields?: Record<string, unknown>): void;
+}

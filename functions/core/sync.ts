@@ -1,0 +1,532 @@
+/**
+ * The sync use case: evaluate segments, diff each segment × destination against what the platform was last
+ * confirmed to hold, send removals then additions in batches, checkpoint after every confirmed batch.
+ * A failing destination stops only itself; the rest go on.
+ */
+import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
+import type { ContactRecord } from './model';
+import {
+  type AudienceHealth,
+  type AudienceRef,
+  type AudienceState,
+  type BatchMember,
+  type Clock,
+  type ContactStore,
+  type Destination,
+  DestinationError,
+  type Logger,
+  type SyncedMember,
+} from './ports';
+import { evaluateSegments, mergePeople, type Person } from './segments';
+import { backoffMs, chunk, diffAudience, throttleDecision } from './sync-plan';
+
+export interface SyncOptions {
+  /** Only this segment. */
+  segment?: string;
+  /** Plan only: compute adds/removes and report them, send nothing, change nothing. */
+  dryRun?: boolean;
+  /** Force a full replace now, whatever the schedule. */
+  forceReplace?: boolean;
+  /** Epoch ms after which no new batch starts (Lambda time budget); the run then asks to continue. */
+  deadline?: number;
+  maxAttempts?: number;
+  random?: () => number;
+}
+
+export interface SyncDeps {
+  config: AudienceConfig;
+  store: ContactStore;
+  /** Destination adapters by config destination id; a missing one is reported as not configured. */
+  destinations: Record<string, Destination | undefined>;
+  clock: Clock;
+  logger: Logger;
+}
+
+export type AudienceStatus =
+  | 'in_sync'
+  | 'synced'
+  | 'partial'
+  | 'planned'
+  | 'below_min_size'
+  | 'not_configured'
+  | 'stopped'
+  | 'failed';
+
+export interface AudienceReport {
+  segment: string;
+  destination: string;
+  platform: string;
+  audienceName: string;
+  audienceId?: string;
+  created?: boolean;
+  desired: number;
+  minSize: number;
+  planned: { add: number; remove: number; unchanged: number };
+  added: number;
+  removed: number;
+  batches: number;
+  invalidEntries: number;
+  invalidFields: string[];
+  replaced?: boolean;
+  status: AudienceStatus;
+  /** Operator-facing reason when not fully synced. Never contains PII or tokens. */
+  message?: string;
+  errorKind?: string;
+  health?: AudienceHealth;
+  lookalikeId?: string;
+}
+
+export interface SegmentReport {
+  id: string;
+  matched: number;
+  eligible: number;
+  excluded: Record<string, number>;
+}
+
+export interface SyncReport {
+  startedAt: string;
+  finishedAt: string;
+  dryRun: boolean;
+  done: boolean;
+  /** Ask the caller to wait this long before continuing (rate limits). */
+  waitSeconds?: number;
+  segments: SegmentReport[];
+  audiences: AudienceReport[];
+  alerts: Array<{ destination: string; kind: string; message: string; link?: string }>;
+}
+
+/** The keys a platform receives for a person. */
+export function platformKeys(platform: string, p: Person): Record<string, string> {
+  const src = platform === 'meta' ? p.keys.meta : (p.keys.google ?? {});
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(src)) if (v) out[k] = v;
+  return out;
+}
+
+export const destKeyOf = (destinationId: string, segmentId: string) => `${destinationId}#${segmentId}`;
+
+class StopDestination extends Error {
+  constructor(
+    readonly reason: DestinationError,
+    readonly waitSeconds?: number,
+  ) {
+    super(reason.message);
+  }
+}
+class OutOfTime extends Error {}
+
+/** Loads every list's contacts and merges them into people. */
+export async function loadPeople(store: ContactStore): Promise<Map<string, Person>> {
+  const records: ContactRecord[] = [];
+  for (const list of await store.listIds()) for await (const r of store.contacts(list)) records.push(r);
+  return mergePeople(records);
+}
+
+export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const { config, store, clock, logger } = deps;
+  const startedAt = clock.now().toISOString();
+  const report: SyncReport = {
+    startedAt,
+    finishedAt: startedAt,
+    dryRun: opts.dryRun === true,
+    done: true,
+    segments: [],
+    audiences: [],
+    alerts: [],
+  };
+  if (opts.segment && !config.segments.some((s) => s.id === opts.segment)) {
+    throw new Error(
+      `segment "${opts.segment}" is not in the config (segments: ${config.segments.map((s) => s.id).join(', ')})`,
+    );
+  }
+  const people = await loadPeople(store);
+  const suppressed = await store.suppressed();
+  const results = evaluateSegments(config, people, suppressed, clock.now());
+  const stopped = new Map<string, DestinationError>();
+
+  for (const seg of config.segments) {
+    if (opts.segment && seg.id !== opts.segment) continue;
+    const result = results.get(seg.id)!;
+    report.segments.push({
+      id: seg.id,
+      matched: result.matched,
+      eligible: result.members.length,
+      excluded: result.excluded,
+    });
+    for (const d of seg.destinations) {
+      const ar = await syncAudience(deps, opts, seg, d, result.members, stopped, report);
+      report.audiences.push(ar);
+    }
+  }
+  report.finishedAt = clock.now().toISOString();
+  logger.info('sync_finished', {
+    done: report.done,
+    audiences: report.audiences.map((a) => ({
+      segment: a.segment,
+      destination: a.destination,
+      status: a.status,
+      added: a.added,
+      removed: a.removed,
+    })),
+  });
+  return report;
+}
+
+async function syncAudience(
+  deps: SyncDeps,
+  opts: SyncOptions,
+  seg: SegmentConfig,
+  d: SegmentDestination,
+  members: Person[],
+  stopped: Map<string, DestinationError>,
+  report: SyncReport,
+): Promise<AudienceReport> {
+  const { config, store, clock, logger } = deps;
+  const destCfg = config.destinations[d.destination]!;
+  const platform = destCfg.platform;
+  const destKey = destKeyOf(d.destination, seg.id);
+  const desired = new Map<string, Record<string, string>>();
+  for (const p of members) {
+    const keys = platformKeys(platform, p);
+    if (Object.keys(keys).length) desired.set(p.cid, keys);
+  }
+  const minSize = minSizeFor(config, d);
+  const synced = new Map<string, SyncedMember>();
+  for await (const m of store.syncedMembers(destKey)) synced.set(m.cid, m);
+  const diff = diffAudience(desired, synced);
+  const belowMin = desired.size < minSize;
+  const ar: AudienceReport = {
+    segment: seg.id,
+    destination: d.destination,
+    platform,
+    audienceName: d.audienceName,
+    desired: desired.size,
+    minSize,
+    planned: { add: belowMin ? 0 : diff.add.length, remove: diff.remove.length, unchanged: diff.unchanged },
+    added: 0,
+    removed: 0,
+    batches: 0,
+    invalidEntries: 0,
+    invalidFields: [],
+    status: 'in_sync',
+  };
+  if (belowMin) {
+    ar.message = `segment has ${desired.size} eligible people, below the minimum of ${minSize} for ${platform}; no additions are sent (removals still are)`;
+  }
+  const dest = deps.destinations[d.destination];
+  if (opts.dryRun) {
+    ar.status = 'planned';
+    return ar;
+  }
+  if (!dest) {
+    ar.status = 'not_configured';
+    ar.message = `no ${platform} adapter is configured for destination "${d.destination}" yet; nothing was sent`;
+    return ar;
+  }
+  const already = stopped.get(d.destination);
+  if (already) {
+    ar.status = 'stopped';
+    ar.errorKind = already.kind;
+    ar.message = `destination stopped earlier in this run: ${already.message}`;
+    return ar;
+  }
+  const state: AudienceState = (await store.audienceState(destKey)) ?? {
+    destKey,
+    audienceName: d.audienceName,
+    updatedAt: clock.now().toISOString(),
+  };
+  const saveState = async () => {
+    state.updatedAt = clock.now().toISOString();
+    await store.putAudienceState(state);
+  };
+  // Pace on the platform's own usage report before every call, not only after batches.
+  const call = <T>(fn: () => Promise<T>) =>
+    withRetry(async () => {
+      await pace(deps, dest.usage?.() ?? {});
+      return fn();
+    }, deps, opts);
+
+  try {
+    if (belowMin && diff.remove.length === 0 && !state.audienceId) {
+      ar.status = 'below_min_size';
+      return ar;
+    }
+    let audience: AudienceRef = { id: '', name: d.audienceName };
+    const attempt = async (current: ReturnType<typeof diffAudience>, syncedCount: number) => {
+      audience = await ensure(dest, state, d, seg, call, ar);
+      await saveState();
+      const replaceDue =
+        'replaceEveryDays' in destCfg &&
+        destCfg.replaceEveryDays > 0 &&
+        !!dest.replace &&
+        !belowMin &&
+        syncedCount > 0 &&
+        (opts.forceReplace ||
+          !state.lastReplaceAt ||
+          clock.now().getTime() - Date.parse(state.lastReplaceAt) > destCfg.replaceEveryDays * 86_400_000);
+      if (replaceDue) await fullReplace(dest, audience, desired, state, saveState, deps, opts, ar, call);
+      else {
+        if (!state.lastReplaceAt && syncedCount === 0) {
+          // A brand-new audience filled by additions counts as freshly replaced.
+          state.lastReplaceAt = clock.now().toISOString();
+        }
+        await sendDiff(dest, audience, current, belowMin, destKey, deps, opts, ar, call);
+        await saveState();
+      }
+    };
+    try {
+      await attempt(diff, synced.size);
+    } catch (e) {
+      const recreate = 'recreateDeleted' in destCfg && destCfg.recreateDeleted;
+      if (!(e instanceof DestinationError && e.kind === 'deleted' && recreate)) throw e;
+      logger.warn('audience_deleted_recreating', { destination: d.destination, segment: seg.id });
+      await store.replaceSynced(destKey, []);
+      state.audienceId = undefined;
+      state.lookalikeId = undefined;
+      state.lastReplaceAt = undefined;
+      state.replace = undefined;
+      const fresh = diffAudience(desired, new Map());
+      ar.planned = { add: belowMin ? 0 : fresh.add.length, remove: 0, unchanged: 0 };
+      await attempt(fresh, 0);
+      ar.message = 'the audience had been deleted on Meta and was recreated with the current members';
+    }
+    if (!belowMin && d.lookalike && !state.lookalikeId && dest.createLookalike) {
+      const seedMin = d.lookalike.minSeedSize ?? minSize;
+      if (desired.size >= seedMin) {
+        const lal = await call(() =>
+          dest.createLookalike!(audience, {
+            name: d.lookalike!.name ?? `${d.audienceName} – lookalike ${d.lookalike!.country} ${Math.round(d.lookalike!.ratio * 100)}%`,
+            country: d.lookalike!.country,
+            ratio: d.lookalike!.ratio,
+          }),
+        );
+        state.lookalikeId = lal.id;
+        await saveState();
+      }
+    }
+    ar.lookalikeId = state.lookalikeId;
+    if (dest.health) {
+      try {
+        ar.health = await call(() => dest.health!(audience));
+      } catch (e) {
+        logger.warn('health_read_failed', { destination: d.destination, segment: seg.id, error: (e as Error).message });
+      }
+    }
+    if (ar.status === 'in_sync' && (ar.added || ar.removed || ar.replaced)) ar.status = 'synced';
+    if (belowMin && ar.status !== 'partial') ar.status = 'below_min_size';
+  } catch (e) {
+    if (e instanceof OutOfTime) {
+      ar.status = 'partial';
+      ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
+      report.done = false;
+      report.waitSeconds = Math.max(report.waitSeconds ?? 0, 1);
+    } else if (e instanceof StopDestination) {
+      ar.status = e.reason.kind === 'throttled' ? 'partial' : 'failed';
+      ar.errorKind = e.reason.kind;
+      ar.message = e.reason.message;
+      if (e.reason.kind === 'throttled') {
+        report.done = false;
+        report.waitSeconds = Math.max(report.waitSeconds ?? 0, e.waitSeconds ?? 300);
+      }
+      stopped.set(d.destination, e.reason);
+    } else if (e instanceof DestinationError) {
+      ar.status = 'failed';
+      ar.errorKind = e.kind;
+      ar.message = e.message;
+      if (['auth', 'terms', 'config'].includes(e.kind)) {
+        stopped.set(d.destination, e);
+        report.alerts.push({ destination: d.destination, kind: e.kind, message: e.message, link: e.details.link });
+        // The alarm in the stack is a metric filter on this event.
+        logger.error('destination_alert', {
+          destination: d.destination,
+          kind: e.kind,
+          code: e.details.code,
+          subcode: e.details.subcode,
+          message: e.message,
+          link: e.details.link,
+        });
+      } else if (e.kind === 'throttled') {
+        report.done = false;
+        report.waitSeconds = Math.max(report.waitSeconds ?? 0, e.details.retryAfterSeconds ?? 300);
+        ar.status = 'partial';
+        stopped.set(d.destination, e);
+      }
+    } else {
+      ar.status = 'failed';
+      ar.message = `unexpected error: ${(e as Error).message}`;
+      logger.error('sync_audience_failed', { destination: d.destination, segment: seg.id, error: (e as Error).message });
+    }
+  }
+  return ar;
+}
+
+async function ensure(
+  dest: Destination,
+  state: AudienceState,
+  d: SegmentDestination,
+  seg: SegmentConfig,
+  call: <T>(fn: () => Promise<T>) => Promise<T>,
+  ar: AudienceReport,
+): Promise<AudienceRef> {
+  const { ref, created } = await call(() =>
+    dest.ensureAudience({
+      name: d.audienceName,
+      description: seg.description ?? `audience-sync segment ${seg.id}`,
+      knownId: state.audienceId,
+    }),
+  );
+  state.audienceId = ref.id;
+  state.audienceName = ref.name;
+  ar.audienceId = ref.id;
+  ar.created = ar.created || created;
+  return ref;
+}
+
+function checkTime(deps: SyncDeps, opts: SyncOptions) {
+  if (opts.deadline !== undefined && deps.clock.now().getTime() > opts.deadline) throw new OutOfTime();
+}
+
+async function pace(deps: SyncDeps, outcome: { usagePercent?: number; regainAccessMinutes?: number }) {
+  const t = throttleDecision(outcome.usagePercent);
+  if ('stop' in t) {
+    throw new StopDestination(
+      new DestinationError('throttled', `rate-limit usage at ${outcome.usagePercent}%: pausing before the platform blocks us`),
+      Math.max(60, (outcome.regainAccessMinutes ?? 5) * 60),
+    );
+  }
+  if (t.pauseMs > 0) await deps.clock.sleep(t.pauseMs);
+}
+
+async function sendDiff(
+  dest: Destination,
+  audience: AudienceRef,
+  diff: ReturnType<typeof diffAudience>,
+  belowMin: boolean,
+  destKey: string,
+  deps: SyncDeps,
+  opts: SyncOptions,
+  ar: AudienceReport,
+  call: <T>(fn: () => Promise<T>) => Promise<T>,
+) {
+  // Removals first: someone who left must never stay longer than needed.
+  for (const batch of chunk(diff.remove, dest.maxBatchSize)) {
+    checkTime(deps, opts);
+    let outcome: Awaited<ReturnType<Destination['remove']>>;
+    try {
+      outcome = await call(() => dest.remove(audience, batch));
+    } catch (e) {
+      if (e instanceof DestinationError && e.kind === 'low_audience_size') {
+        // Known outcome: the platform refuses to shrink below its minimum. Reported, retried next run, not looped on.
+        ar.status = 'partial';
+        ar.errorKind = e.kind;
+        ar.message = `removals refused by ${dest.platform}: ${e.message}; they stay pending and are retried next run`;
+        break;
+      }
+      throw e;
+    }
+    await deps.store.recordSynced(
+      destKey,
+      [],
+      batch.map((m) => m.cid),
+    );
+    ar.removed += batch.length;
+    ar.batches++;
+    ar.invalidEntries += outcome.invalid;
+    mergeFields(ar, outcome.invalidFields);
+    await pace(deps, outcome);
+  }
+  if (belowMin) return;
+  for (const batch of chunk(diff.add, dest.maxBatchSize)) {
+    checkTime(deps, opts);
+    const outcome = await call(() => dest.add(audience, batch));
+    await deps.store.recordSynced(destKey, batch, []);
+    ar.added += batch.length;
+    ar.batches++;
+    ar.invalidEntries += outcome.invalid;
+    mergeFields(ar, outcome.invalidFields);
+    await pace(deps, outcome);
+  }
+}
+
+/** Replace sessions are short-lived on the platform (about 90 minutes); an older interrupted one starts over. */
+const REPLACE_SESSION_MAX_AGE_MS = 80 * 60_000;
+
+async function fullReplace(
+  dest: Destination,
+  audience: AudienceRef,
+  desired: Map<string, Record<string, string>>,
+  state: AudienceState,
+  saveState: () => Promise<void>,
+  deps: SyncDeps,
+  opts: SyncOptions,
+  ar: AudienceReport,
+  call: <T>(fn: () => Promise<T>) => Promise<T>,
+) {
+  const all: BatchMember[] = [...desired].map(([cid, keys]) => ({ cid, keys })).sort((a, b) => (a.cid < b.cid ? -1 : 1));
+  const batches = chunk(all, dest.maxBatchSize);
+  const now = deps.clock.now();
+  if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
+    state.replace = {
+      sessionId: Math.floor((opts.random ?? Math.random)() * 2 ** 40) + 1,
+      nextSeq: 1,
+      startedAt: now.toISOString(),
+      sentCids: 0,
+    };
+    await saveState();
+  }
+  const session = state.replace;
+  for (let i = session.nextSeq - 1; i < batches.length; i++) {
+    checkTime(deps, opts);
+    const batch = batches[i]!;
+    const outcome = await call(() =>
+      dest.replace!(audience, batch, {
+        sessionId: session.sessionId,
+        batchSeq: i + 1,
+        last: i === batches.length - 1,
+        estimatedTotal: all.length,
+      }),
+    );
+    session.nextSeq = i + 2;
+    session.sentCids += batch.length;
+    ar.batches++;
+    ar.invalidEntries += outcome.invalid;
+    mergeFields(ar, outcome.invalidFields);
+    await saveState();
+    await pace(deps, outcome);
+  }
+  await deps.store.replaceSynced(
+    destKeyOf(ar.destination, ar.segment),
+    all.map((m) => ({ cid: m.cid, keys: m.keys })),
+  );
+  state.replace = undefined;
+  state.lastReplaceAt = deps.clock.now().toISOString();
+  await saveState();
+  ar.replaced = true;
+  ar.added = ar.planned.add;
+  ar.removed = ar.planned.remove;
+}
+
+function mergeFields(ar: AudienceReport, fields?: string[]) {
+  for (const f of fields ?? []) if (!ar.invalidFields.includes(f)) ar.invalidFields.push(f);
+}
+
+/** Retries transient failures with jittered backoff, a bounded number of times; throttling stops the destination. */
+async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOptions): Promise<T> {
+  const max = opts.maxAttempts ?? 5;
+  const random = opts.random ?? Math.random;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn();
+    } catch (e) {
+      if (!(e instanceof DestinationError)) throw e;
+      if (e.kind === 'throttled') throw new StopDestination(e, e.details.retryAfterSeconds ?? 300);
+      if ((e.kind === 'transient' || e.kind === 'replace_in_progress') && attempt + 1 < max) {
+        const wait = backoffMs(attempt, random);
+        deps.logger.warn('destination_retry', { kind: e.kind, attempt: attempt + 1, waitMs: wait, code: e.details.code });
+        await deps.clock.sleep(wait);
+        continue;
+      }
+      throw e;
+    }
+  }
+}
