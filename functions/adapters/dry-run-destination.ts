@@ -1,0 +1,54 @@
+/**
+ * A destination that sends nothing: every request body that would travel is appended to
+ * `<dir>/<platform>/<audience>.jsonl` as `{"op":"add"|"remove","payload":{…}}`. Payloads are hashes only.
+ * It confirms every batch, so a second local run sends only what changed, exactly like a real platform.
+ */
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Platform } from '../core/config';
+import { META_KEYS } from '../core/model';
+import type { AudienceRef, BatchMember, BatchOutcome, Destination } from '../core/ports';
+import { toSchemaRows } from '../core/sync-plan';
+
+/** File-name-safe slug of an audience name. */
+export const slug = (name: string) =>
+  name
+    .normalize('NFKD')
+    .replace(/[^\w\s-]/g, '')
+    .trim()
+    .toLowerCase()
+    .replace(/[\s_]+/g, '-')
+    .slice(0, 80) || 'audience';
+
+export class DryRunDestination implements Destination {
+  readonly maxBatchSize: number;
+  private readonly dir: string;
+
+  constructor(
+    readonly platform: Platform,
+    outDir: string,
+    maxBatchSize = 10_000,
+  ) {
+    this.maxBatchSize = maxBatchSize;
+    this.dir = join(outDir, platform);
+    mkdirSync(this.dir, { recursive: true });
+  }
+
+  private write(audience: AudienceRef, op: 'add' | 'remove', batch: BatchMember[]): BatchOutcome {
+    const payload = this.platform === 'meta' ? toSchemaRows(batch, META_KEYS) : { members: batch.map((m) => m.keys) };
+    appendFileSync(join(this.dir, `${slug(audience.name)}.jsonl`), `${JSON.stringify({ op, payload })}\n`);
+    return { received: batch.length, invalid: 0 };
+  }
+
+  async ensureAudience(spec: { name: string; knownId?: string }) {
+    return { ref: { id: spec.knownId ?? `dry-run:${slug(spec.name)}`, name: spec.name }, created: !spec.knownId };
+  }
+
+  async add(audience: AudienceRef, batch: BatchMember[]) {
+    return this.write(audience, 'add', batch);
+  }
+
+  async remove(audience: AudienceRef, batch: BatchMember[]) {
+    return this.write(audience, 'remove', batch);
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * One dropped object, end to end: where it belongs, its export time, reading, ingest, reports, and what happens
+ * to the raw file. Shared by the ingest Lambda and `audience-sync local`.
+ */
+import type { S3Bucket } from '../adapters/s3-bucket';
+import type { AudienceConfig } from '../core/config';
+import { DetectionError } from '../core/formats';
+import { type IngestReport, ingestExport, parseDropKey, rejectedRowsCsv } from '../core/ingest';
+import type { ContactStore, ListSnapshot, Logger } from '../core/ports';
+import { readExport, UnreadableFileError } from '../reading';
+import { eraseFromFile } from './erase';
+
+export interface ObjectDeps {
+  bucket: S3Bucket;
+  store: ContactStore;
+  config: AudienceConfig;
+  logger: Logger;
+  now: () => Date;
+}
+
+export type ObjectOutcome =
+  | { kind: 'ingested'; report: IngestReport; reportKey: string }
+  | { kind: 'quarantined'; reason: string; reportKey: string }
+  | { kind: 'erasure'; erased: number; reportKey: string }
+  | { kind: 'ignored'; reason: string };
+
+const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
+
+/** The export's own time: `x-amz-meta-exported-at` when the uploader set it, else the object's LastModified. */
+export function exportTimeOf(
+  metadata: Record<string, string>,
+  lastModified: Date | undefined,
+  now: Date,
+): { exportedAt: string; exportedAtFrom: ListSnapshot['exportedAtFrom'] } {
+  const meta = metadata['exported-at'];
+  if (meta && !Number.isNaN(Date.parse(meta))) return { exportedAt: new Date(meta).toISOString(), exportedAtFrom: 'metadata' };
+  if (lastModified) return { exportedAt: lastModified.toISOString(), exportedAtFrom: 'last-modified' };
+  return { exportedAt: now.toISOString(), exportedAtFrom: 'clock' };
+}
+
+export async function processObject(deps: ObjectDeps, key: string): Promise<ObjectOutcome> {
+  const { bucket, logger } = deps;
+  if (key.endsWith('/')) return { kind: 'ignored', reason: 'folder placeholder' };
+  if (key.startsWith('erasure/')) return eraseFromFile(deps, key);
+  const now = deps.now();
+  const where = parseDropKey(key);
+  if ('error' in where) {
+    const reportKey = `reports/quarantine/${stamp(now)}.json`;
+    const target = await bucket.quarantine(key);
+    await bucket.putJson(reportKey, { status: 'quarantined', object: target, error: where.error, at: now.toISOString() });
+    logger.warn('object_quarantined', { reason: 'bad_key', reportKey });
+    return { kind: 'quarantined', reason: where.error, reportKey };
+  }
+  let info: Awaited<ReturnType<S3Bucket['head']>>;
+  try {
+    info = await bucket.head(key);
+  } catch (e) {
+    if ((e as { name?: string }).name === 'NotFound' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+      return { kind: 'ignored', reason: 'object no longer exists (already ingested and deleted)' };
+    throw e;
+  }
+  const { exportedAt, exportedAtFrom } = exportTimeOf(info.metadata, info.lastModified, now);
+  const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
+  try {
+    const report = await ingestExport(
+      {
+        list: where.list,
+        kind: where.kind,
+        source: `${key}#${info.versionId ?? info.etag ?? ''}`,
+        exportedAt,
+        exportedAtFrom,
+        entries: readExport(bucket.source(info)),
+      },
+      deps.config,
+      { store: deps.store, logger, now: deps.now },
+    );
+    const { rejectedRows, ...summary } = report;
+    await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });
+    if (rejectedRows.length) await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
+    await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
+    if (deps.config.keepRawFilesDays === 0) await bucket.delete(key);
+    return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
+  } catch (e) {
+    if (e instanceof UnreadableFileError || e instanceof DetectionError) {
+      const target = await bucket.quarantine(key);
+      await bucket.putJson(`${reportBase}.json`, {
+        list: where.list,
+        status: 'quarantined',
+        object: target,
+        reason: e instanceof UnreadableFileError ? e.reason : 'format_not_detected',
+        error: e.message,
+        at: now.toISOString(),
+      });
+      logger.warn('object_quarantined', { list: where.list, reason: e.name, reportKey: `${reportBase}.json` });
+      return { kind: 'quarantined', reason: e.message, reportKey: `${reportBase}.json` };
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * Builds dependencies from the environment, once per cold start (Lambda) or once per CLI run.
+ * Every variable is read through a zod schema that names what is missing.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import { z } from 'zod';
+import { loadConfigFile } from '../adapters/config-file';
+import { DynamoContactStore } from '../adapters/dynamo-store';
+import { createLogger } from '../adapters/logger';
+import { S3Bucket } from '../adapters/s3-bucket';
+import { type AudienceConfig, parseConfig } from '../core/config';
+import type { Clock, Logger } from '../core/ports';
+
+declare const __AUDIENCE_CONFIG__: string | undefined;
+
+const baseEnv = z.object({
+  TABLE_NAME: z.string().min(1, 'TABLE_NAME must name the contact table'),
+  BUCKET_NAME: z.string().min(1, 'BUCKET_NAME must name the drop bucket'),
+  AUDIENCE_CONFIG_FILE: z.string().optional(),
+});
+
+export function readEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv = process.env): z.output<T> {
+  const r = schema.safeParse(env);
+  if (!r.success)
+    throw new Error(
+      `environment is not complete: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
+  return r.data;
+}
+
+/** The config embedded in the bundle at synth time, or a file named by AUDIENCE_CONFIG_FILE (local runs). */
+export function loadRuntimeConfig(file?: string): AudienceConfig {
+  if (file) return loadConfigFile(file);
+  if (typeof __AUDIENCE_CONFIG__ !== 'undefined' && __AUDIENCE_CONFIG__)
+    return parseConfig(JSON.parse(__AUDIENCE_CONFIG__), 'embedded config');
+  throw new Error('no audiences config: set AUDIENCE_CONFIG_FILE or deploy with the stack, which embeds it');
+}
+
+/** S3 client; WHEN_REQUIRED checksums keep s3rver from storing aws-chunked framing as data (stack.md gotcha 6). */
+export const s3Client = () =>
+  new S3Client({
+    forcePathStyle: !!process.env.AWS_ENDPOINT_URL_S3,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  });
+
+export const realClock: Clock = {
+  now: () => new Date(),
+  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+};
+
+export interface Runtime {
+  config: AudienceConfig;
+  store: DynamoContactStore;
+  bucket: S3Bucket;
+  logger: Logger;
+  clock: Clock;
+}
+
+export function buildRuntime(env: NodeJS.ProcessEnv = process.env, logger: Logger = createLogger()): Runtime {
+  const e = readEnv(baseEnv, env);
+  return {
+    config: loadRuntimeConfig(e.AUDIENCE_CONFIG_FILE),
+    store: new DynamoContactStore(new DynamoDBClient({}), e.TABLE_NAME),
+    bucket: new S3Bucket(s3Client(), e.BUCKET_NAME),
+    logger,
+    clock: realClock,
+  };
+}
