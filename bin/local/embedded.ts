@@ -1,0 +1,120 @@
+/**
+ * Embedded S3 and DynamoDB protocol servers (s3rver, dynalite) on loopback, in this process.
+ * With a state directory they persist, so a second local run sees the first run's contacts and audiences.
+ */
+import { EventEmitter } from 'node:events';
+import { mkdirSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import dynalite from 'dynalite';
+import S3rver from 's3rver';
+import { ensureTable } from '../../functions/adapters/dynamo-store';
+import { s3Client } from '../../functions/app/runtime';
+
+export interface S3EventRecord {
+  eventName: string;
+  s3: { bucket: { name: string }; object: { key: string; size?: number; eTag?: string } };
+}
+
+export interface EmbeddedAws {
+  bucket: string;
+  table: string;
+  /** Environment for handlers: endpoints, dummy credentials, table and bucket names. */
+  env: Record<string, string>;
+  /** S3 event records emitted by s3rver since the last drain. */
+  drainEvents(): S3EventRecord[];
+  close(): Promise<void>;
+}
+
+const ENV_KEYS = [
+  'AWS_ENDPOINT_URL_S3',
+  'AWS_ENDPOINT_URL_DYNAMODB',
+  'AWS_REGION',
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_REQUEST_CHECKSUM_CALCULATION',
+  'AWS_RESPONSE_CHECKSUM_VALIDATION',
+  'TABLE_NAME',
+  'BUCKET_NAME',
+] as const;
+
+/** Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them. */
+export async function startEmbeddedAws(stateDir?: string, opts: { bucket?: string; table?: string } = {}): Promise<EmbeddedAws> {
+  const bucket = opts.bucket ?? 'audience-sync-local';
+  const table = opts.table ?? 'audience-sync-contacts';
+  if (stateDir) mkdirSync(join(stateDir, 's3'), { recursive: true });
+  const s3 = new S3rver({
+    address: '127.0.0.1',
+    port: 0,
+    silent: true,
+    directory: stateDir ? join(stateDir, 's3') : undefined,
+    resetOnClose: !stateDir,
+  });
+  const events: S3EventRecord[] = [];
+  (s3 as unknown as EventEmitter).on('event', (e: { Records: S3EventRecord[] }) => {
+    for (const r of e.Records) events.push(r);
+  });
+  const s3Addr = await s3.run();
+  const ddb = dynalite({ path: stateDir ? join(stateDir, 'dynamo') : undefined, createTableMs: 0, deleteTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    ddb.once('error', reject);
+    ddb.listen(0, '127.0.0.1', () => resolve());
+  });
+  const ddbPort = (ddb.address() as AddressInfo).port;
+  const env: Record<string, string> = {
+    AWS_ENDPOINT_URL_S3: `http://127.0.0.1:${s3Addr.port}`,
+    AWS_ENDPOINT_URL_DYNAMODB: `http://127.0.0.1:${ddbPort}`,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'S3RVER',
+    AWS_SECRET_ACCESS_KEY: 'S3RVER',
+    AWS_REQUEST_CHECKSUM_CALCULATION: 'WHEN_REQUIRED',
+    AWS_RESPONSE_CHECKSUM_VALIDATION: 'WHEN_REQUIRED',
+    TABLE_NAME: table,
+    BUCKET_NAME: bucket,
+  };
+  const saved = Object.fromEntries(ENV_KEYS.map((k) => [k, process.env[k]]));
+  Object.assign(process.env, env);
+  const s3c = s3Client();
+  try {
+    await s3c.send(new HeadBucketCommand({ Bucket: bucket }));
+  } catch {
+    await s3c.send(new CreateBucketCommand({ Bucket: bucket }));
+  }
+  const ddbClient = new DynamoDBClient({});
+  await ensureTable(ddbClient, table);
+  ddbClient.destroy();
+  s3c.destroy();
+  return {
+    bucket,
+    table,
+    env,
+    drainEvents: () => events.splice(0),
+    close: async () => {
+      await s3.close();
+      await new Promise<void>((r) => ddb.close(() => r()));
+      for (const k of ENV_KEYS) {
+        if (saved[k] === undefined) delete process.env[k];
+        else process.env[k] = saved[k];
+      }
+    },
+  };
+}
+
+/** Wraps S3 event records as the SQS messages the ingest queue would deliver. */
+export function asSqsEvent(records: S3EventRecord[]) {
+  return {
+    Records: records.map((r, i) => ({
+      messageId: `local-${Date.now()}-${i}`,
+      receiptHandle: 'local',
+      body: JSON.stringify({ Records: [r] }),
+      attributes: { ApproximateReceiveCount: '1' },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:local:000000000000:ingest',
+      awsRegion: 'us-east-1',
+    })),
+  } as unknown as import('aws-lambda').SQSEvent;
+}

@@ -1,0 +1,165 @@
+/**
+ * `audience-sync local`: the whole pipeline on this machine. Uploads each input file to incoming/<list-id>/ of an
+ * embedded S3, feeds the resulting S3 events through the real ingest handler, then runs the real sync.
+ * Without Meta credentials, destinations run dry and write what they would send under OUT/dry-run/.
+ */
+import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, relative } from 'node:path';
+import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { createLogger } from '../../functions/adapters/logger';
+import type { ObjectOutcome } from '../../functions/app/ingest-object';
+import { buildRuntime, s3Client } from '../../functions/app/runtime';
+import { syncAndReport } from '../../functions/app/sync-run';
+import type { SyncReport } from '../../functions/core/sync';
+import { handleIngestEvent } from '../../functions/ingest';
+import { asSqsEvent, startEmbeddedAws } from './embedded';
+
+export interface LocalOptions {
+  input: string;
+  out: string;
+  config: string;
+  state: string;
+  /** Print lines (stdout by default). */
+  print?: (line: string) => void;
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface LocalResult {
+  ingested: Array<{ key: string; outcome: ObjectOutcome }>;
+  sync: SyncReport;
+  dryRun: boolean;
+}
+
+const LIST_ID = /^[a-z0-9][a-z0-9-_]{0,62}$/;
+const toListId = (s: string) =>
+  s
+    .toLowerCase()
+    .replace(/\.[^.]+$/, '')
+    .replace(/[^a-z0-9-_]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63) || 'list';
+
+/** Files under DIR/<list-id>/ belong to that list; a file directly in DIR is a list named after the file. */
+export function discoverInputs(dir: string): Array<{ list: string; path: string; key: string }> {
+  if (!existsSync(dir)) throw new Error(`input folder ${dir} does not exist`);
+  const out: Array<{ list: string; path: string; key: string }> = [];
+  for (const name of readdirSync(dir).sort()) {
+    const p = join(dir, name);
+    if (name.startsWith('.') || /\.md$/i.test(name)) continue;
+    if (statSync(p).isDirectory()) {
+      const list = LIST_ID.test(name) ? name : toListId(name);
+      const walk = (d: string) => {
+        for (const f of readdirSync(d).sort()) {
+          const fp = join(d, f);
+          if (f.startsWith('.') || /\.md$/i.test(f)) continue;
+          if (statSync(fp).isDirectory()) walk(fp);
+          else out.push({ list, path: fp, key: `incoming/${list}/${relative(p, fp).split('\\').join('/')}` });
+        }
+      };
+      walk(p);
+    } else {
+      const list = toListId(name);
+      out.push({ list, path: p, key: `incoming/${list}/${name}` });
+    }
+  }
+  return out;
+}
+
+export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
+  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const env = opts.env ?? process.env;
+  const aws = await startEmbeddedAws(opts.state);
+  mkdirSync(join(opts.out, 'logs'), { recursive: true });
+  const logFile = createWriteStream(join(opts.out, 'logs', 'local.jsonl'), { flags: 'a' });
+  try {
+    const dryRunDir = join(opts.out, 'dry-run');
+    rmSync(dryRunDir, { recursive: true, force: true });
+    const haveMeta = !!(env.META_ACCESS_TOKEN && env.META_AD_ACCOUNT_ID);
+    const rt = buildRuntime(
+      { ...process.env, AUDIENCE_CONFIG_FILE: opts.config },
+      createLogger({ run: 'local' }, (l) => logFile.write(`${l}\n`)),
+    );
+    const s3 = s3Client();
+    const inputs = discoverInputs(opts.input);
+    for (const f of inputs) {
+      await s3.send(new PutObjectCommand({ Bucket: aws.bucket, Key: f.key, Body: readFileSync(f.path) }));
+    }
+    const events = aws.drainEvents().filter((e) => e.eventName.startsWith('ObjectCreated'));
+    const ingested: LocalResult['ingested'] = [];
+    const res = await handleIngestEvent(asSqsEvent(events), rt, (key, outcome) => ingested.push({ key, outcome }));
+    if (res.batchItemFailures.length)
+      print(`! ${res.batchItemFailures.length} file(s) failed to ingest; see ${join(opts.out, 'logs', 'local.jsonl')}`);
+
+    const { report, reportKey } = await syncAndReport(
+      rt,
+      {
+        META_ACCESS_TOKEN: haveMeta ? env.META_ACCESS_TOKEN : undefined,
+        META_AD_ACCOUNT_ID: env.META_AD_ACCOUNT_ID,
+        META_GRAPH_URL: env.META_GRAPH_URL,
+        DRY_RUN_DIR: haveMeta ? undefined : dryRunDir,
+      },
+      {},
+    );
+    // Copy this run's reports out of the embedded bucket so they can be opened.
+    const reportKeys = [
+      ...ingested.flatMap((i) => ('reportKey' in i.outcome ? [i.outcome.reportKey] : [])),
+      reportKey,
+      reportKey.replace(/\.json$/, '.html'),
+    ];
+    for (const key of reportKeys) {
+      const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+      const target = join(opts.out, key);
+      mkdirSync(dirname(target), { recursive: true });
+      writeFileSync(target, await obj.Body!.transformToString());
+    }
+    s3.destroy();
+    printSummary(print, ingested, report, haveMeta ? `Meta (${env.META_GRAPH_URL ?? 'graph.facebook.com'})` : `dry run → ${dryRunDir}`, opts);
+    return { ingested, sync: report, dryRun: !haveMeta };
+  } finally {
+    await new Promise((r) => logFile.end(r));
+    await aws.close();
+  }
+}
+
+function printSummary(
+  print: (l: string) => void,
+  ingested: LocalResult['ingested'],
+  report: SyncReport,
+  target: string,
+  opts: LocalOptions,
+) {
+  print(`audience-sync local · state ${opts.state} · destinations: ${target}`);
+  print('');
+  print('Lists');
+  for (const { key, outcome } of ingested) {
+    const file = basename(key);
+    const list = key.split('/')[1];
+    if (outcome.kind === 'ingested') {
+      const r = outcome.report;
+      const reasons = Object.entries(r.rejections)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(', ');
+      const extra = r.status === 'ingested' ? `written ${r.written}, unchanged ${r.unchanged}, left ${r.removed}` : r.status.replace('_', ' ');
+      print(
+        `  ${list} · ${file} [${r.format ?? '?'}]: rows ${r.rows}, accepted ${r.accepted}, rejected ${r.rejected}${reasons ? ` (${reasons})` : ''} · ${extra}`,
+      );
+    } else if (outcome.kind === 'quarantined') print(`  ${list} · ${file}: QUARANTINED — ${outcome.reason}`);
+    else if (outcome.kind === 'ignored') print(`  ${list} · ${file}: ignored — ${outcome.reason}`);
+  }
+  print('');
+  print('Segments → audiences');
+  for (const s of report.segments) {
+    const excluded = Object.entries(s.excluded)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ');
+    print(`  ${s.id}: matched ${s.matched}, eligible ${s.eligible}${excluded ? ` (excluded: ${excluded})` : ''}`);
+    for (const a of report.audiences.filter((x) => x.segment === s.id)) {
+      print(
+        `    → ${a.destination} "${a.audienceName}": added ${a.added}, removed ${a.removed} · ${a.status}${a.message ? ` — ${a.message}` : ''}`,
+      );
+    }
+  }
+  for (const a of report.alerts) print(`! ${a.destination}: ${a.message}`);
+  print('');
+  print(`Reports: ${join(opts.out, 'reports')}  ·  logs: ${join(opts.out, 'logs', 'local.jsonl')}`);
+}
