@@ -1,0 +1,372 @@
+/**
+ * Meta sync behaviour, end to end through the real MetaDestination (facebook-nodejs-business-sdk) against a local
+ * Graph API server, with the contact store on dynalite. The fake server's recorded requests are the evidence.
+ */
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { MetaDestination } from '../../functions/adapters/meta-destination';
+import type { AudienceConfig } from '../../functions/core/config';
+import type { Destination } from '../../functions/core/ports';
+import { runSync, type SyncOptions } from '../../functions/core/sync';
+import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
+import {
+  contact,
+  emailHash,
+  memoryLogger,
+  metaConfig,
+  putAll,
+  type StoreHarness,
+  startStore,
+  testClock,
+} from '../helpers/harness';
+
+let fake: FakeMeta;
+let h: StoreHarness;
+
+beforeAll(async () => {
+  fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(async () => {
+  fake.reset();
+  h = await startStore();
+});
+afterEach(async () => {
+  await h.close();
+});
+
+const meta = (adAccountId = 'act_123', token = 'test-token', maxBatchSize?: number) =>
+  new MetaDestination({ accessToken: token, adAccountId, graphUrl: fake.baseUrl, timeoutMs: 5_000, maxBatchSize });
+/** Smaller batches keep dynalite work small; the 10,000 limit itself is exercised by the first test. */
+const small = () => ({ 'meta-main': meta('act_123', 'test-token', 1_000) });
+
+function sync(
+  config: AudienceConfig,
+  destinations: Record<string, Destination | undefined> = { 'meta-main': meta() },
+  opts: SyncOptions = {},
+  clock = testClock(),
+  logger = memoryLogger(),
+) {
+  return runSync({ config, store: h.store, destinations, clock, logger }, { random: () => 0.5, ...opts });
+}
+
+const usersCalls = (method: string) =>
+  fake.requests.filter((r) => r.method === method && /\/users$/.test(r.path) && r.status === 200);
+const payloadOf = (body: unknown) => {
+  const p = (body as { payload: unknown }).payload;
+  return (typeof p === 'string' ? JSON.parse(p) : p) as { schema: string[]; data: string[][] };
+};
+const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
+
+describe('diff, not dump', () => {
+  it('creates the audience as USER_PROVIDED_ONLY and adds 12,000 members in batches of at most 10,000', async () => {
+    await putAll(h.store, range(0, 12_000).map((i) => contact(i)));
+    const report = await sync(metaConfig());
+
+    const created = fake.audiences();
+    expect(created).toHaveLength(1);
+    expect(created[0]).toMatchObject({ name: 'All subscribers', customerFileSource: 'USER_PROVIDED_ONLY' });
+    const adds = fake.addCalls(created[0]!.id);
+    expect(adds.map((a) => a.rows)).toEqual([10_000, 2_000]);
+    expect(fake.members(created[0]!.id).size).toBe(12_000);
+    const first = payloadOf(usersCalls('POST')[0]!.body);
+    expect(first.schema).toEqual(['EMAIL', 'COUNTRY']);
+    expect(first.data[0]![0]).toMatch(/^[0-9a-f]{64}$/);
+    expect(report.audiences[0]).toMatchObject({ status: 'synced', added: 12_000, removed: 0, batches: 2, created: true });
+    expect(report.audiences[0]!.health?.approximateCountLowerBound).toBeGreaterThan(0);
+  });
+
+  it('on the next run sends only changes, removals first, and a removal carries the keys that were added', async () => {
+    await putAll(h.store, range(0, 10).map((i) => contact(i)));
+    await sync(metaConfig());
+    const id = fake.audiences()[0]!.id;
+    fake.reset();
+    // Keep the audience: reseed the fake with the same id is not possible, so look at requests only from here on.
+    await putAll(h.store, [
+      contact(1, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' }),
+      contact(2, { consent: 'cleaned', seenAt: '2026-11-20T00:00:00.000Z' }),
+      contact(10),
+      contact(11),
+    ]);
+    const fresh = fake.seedAudience({ adAccountId: 'act_123', name: 'All subscribers', members: range(0, 10).map(emailHash) });
+    // Point the stored state at the reseeded audience (the fake forgot the first one).
+    const state = (await h.store.audienceState('meta-main#all'))!;
+    await h.store.putAudienceState({ ...state, audienceId: fresh });
+    expect(id).toBeTruthy();
+
+    const report = await sync(metaConfig());
+    const calls = fake.requests.filter((r) => /\/users$/.test(r.path));
+    expect(calls.map((c) => c.method)).toEqual(['DELETE', 'POST']);
+    const removed = payloadOf(calls[0]!.body);
+    expect(removed.schema).toEqual(['EMAIL', 'COUNTRY']);
+    expect(removed.data.map((r) => r[0]).sort()).toEqual([emailHash(1), emailHash(2)].sort());
+    const added = payloadOf(calls[1]!.body);
+    expect(added.data.map((r) => r[0]).sort()).toEqual([emailHash(10), emailHash(11)].sort());
+    expect(report.audiences[0]).toMatchObject({ added: 2, removed: 2, planned: { add: 2, remove: 2, unchanged: 8 } });
+    expect([...fake.members(fresh)].sort()).toEqual(
+      [0, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(emailHash).sort(),
+    );
+    // Third run: nothing to do, nothing sent.
+    const before = fake.requests.filter((r) => /\/users$/.test(r.path)).length;
+    const third = await sync(metaConfig());
+    expect(fake.requests.filter((r) => /\/users$/.test(r.path)).length).toBe(before);
+    expect(third.audiences[0]).toMatchObject({ status: 'in_sync', added: 0, removed: 0 });
+  });
+
+  it('does not upload a segment below its minimum size, but still sends removals', async () => {
+    const config = metaConfig({
+      segments: [
+        { id: 'all', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'Small' }] },
+      ],
+    });
+    await putAll(h.store, range(0, 150).map((i) => contact(i)));
+    await sync(config);
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(150);
+    // 60 unsubscribe: 90 left, below Meta's 100.
+    await putAll(h.store, range(0, 60).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })));
+    await putAll(h.store, [contact(500)]);
+    const report = await sync(config);
+    expect(report.audiences[0]).toMatchObject({ status: 'below_min_size', removed: 60, added: 0, minSize: 100 });
+    expect(fake.members(id).size).toBe(90);
+    expect(fake.members(id).has(emailHash(500))).toBe(false);
+  });
+
+  it('dry run plans and sends nothing', async () => {
+    await putAll(h.store, range(0, 5).map((i) => contact(i)));
+    const report = await sync(metaConfig(), undefined, { dryRun: true });
+    expect(fake.requests).toHaveLength(0);
+    expect(report.audiences[0]).toMatchObject({ status: 'planned', planned: { add: 5, remove: 0 } });
+  });
+});
+
+describe('faults', () => {
+  it('a sync killed between batches resumes: every add is sent exactly once and the platform ends exact', async () => {
+    await putAll(h.store, range(0, 2_500).map((i) => contact(i)));
+    // The "kill": the time budget runs out after the first confirmed batch.
+    const clock = testClock();
+    const deadline = clock.now().getTime() + 1_000;
+    const slowDest = meta('act_123', 'test-token', 1_000);
+    const realAdd = slowDest.add.bind(slowDest);
+    slowDest.add = async (aud, batch) => {
+      const out = await realAdd(aud, batch);
+      clock.advance(5_000);
+      return out;
+    };
+    const first = await sync(metaConfig(), { 'meta-main': slowDest }, { deadline }, clock);
+    expect(first.done).toBe(false);
+    expect(first.audiences[0]).toMatchObject({ status: 'partial', added: 1_000 });
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(1_000);
+
+    const second = await sync(metaConfig(), small());
+    expect(second.done).toBe(true);
+    expect(second.audiences[0]).toMatchObject({ added: 1_500 });
+    const rows = fake.addCalls(id).map((a) => a.rows);
+    expect(rows).toEqual([1_000, 1_000, 500]);
+    expect(rows.reduce((a, b) => a + b, 0)).toBe(2_500);
+    expect(fake.members(id).size).toBe(2_500);
+  });
+
+  it('retries 5xx and connection resets with jittered backoff, then succeeds without duplicates', async () => {
+    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    fake.inject({ kind: 'html', status: 503, method: 'POST', path: /\/users$/ });
+    fake.inject({ kind: 'reset', method: 'POST', path: /\/users$/ });
+    const clock = testClock();
+    const report = await sync(metaConfig(), undefined, {}, clock);
+    expect(report.audiences[0]).toMatchObject({ status: 'synced', added: 3 });
+    expect(clock.sleeps.length).toBeGreaterThanOrEqual(2);
+    expect(fake.addCalls(fake.audiences()[0]!.id)).toHaveLength(1);
+  });
+
+  it('gives up on a destination after a bounded number of 5xx retries', async () => {
+    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    fake.inject({ kind: 'html', status: 500, method: 'POST', path: /\/users$/, times: 10 });
+    const report = await sync(metaConfig(), undefined, { maxAttempts: 3 });
+    expect(report.audiences[0]).toMatchObject({ status: 'failed', errorKind: 'transient', added: 0 });
+    expect(fake.requests.filter((r) => r.method === 'POST' && /\/users$/.test(r.path))).toHaveLength(3);
+  });
+
+  it.each([
+    [80003, undefined],
+    [17, 2446079],
+    [613, 1487742],
+    [4, undefined],
+  ])('rate limit %i backs off, asks to continue later, and resumes without resending', async (code, subcode) => {
+    await putAll(h.store, range(0, 1_200).map((i) => contact(i)));
+    const first0 = await sync(metaConfig(), small());
+    expect(first0.done).toBe(true);
+    // New members arrive; the platform throttles the first add batch of this run.
+    await putAll(h.store, range(1_200, 2_400).map((i) => contact(i)));
+    const id = fake.audiences()[0]!.id;
+    fake.inject({ kind: 'graphError', code, subcode, method: 'POST', path: /\/users$/ });
+    const r = await sync(metaConfig(), small());
+    expect(r.done).toBe(false);
+    expect(r.waitSeconds).toBeGreaterThan(0);
+    expect(r.audiences[0]).toMatchObject({ status: 'partial', errorKind: 'throttled' });
+    const again = await sync(metaConfig(), small());
+    expect(again.done).toBe(true);
+    expect(fake.addCalls(id).map((a) => a.rows)).toEqual([1_000, 200, 1_000, 200]);
+    expect(fake.members(id).size).toBe(2_400);
+  });
+
+  it('slows down as X-Business-Use-Case-Usage climbs and stops before 100%', async () => {
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 10 });
+    await putAll(h.store, range(0, 30).map((i) => contact(i)));
+    const config = metaConfig({
+      segments: range(0, 5).map((s) => ({
+        id: `s${s}`,
+        where: { number: 'rating', gte: 0 },
+        destinations: [{ destination: 'meta-main', audienceName: `Seg ${s}`, minSize: 1 }],
+      })),
+    });
+    await putAll(h.store, range(0, 30).map((i) => contact(i, { attrs: { country: 'US', zone: 'US', rating: i % 5 } })));
+    const clock = testClock();
+    const r = await sync(config, { 'meta-main': meta() }, {}, clock);
+    expect(clock.sleeps.some((ms) => ms > 0)).toBe(true);
+    expect(r.done).toBe(false);
+    expect(r.audiences.some((a) => a.errorKind === 'throttled')).toBe(true);
+    expect(fake.requests.some((q) => q.errorCode === 80003)).toBe(false);
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+  });
+
+  it('an expired token stops only this destination, alerts, and never logs the token', async () => {
+    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    const config = metaConfig({
+      destinations: {
+        'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 0 },
+        'meta-eu': { platform: 'meta', adAccountId: 'act_456', replaceEveryDays: 0 },
+      },
+      segments: [
+        {
+          id: 'all',
+          where: { consent: 'subscribed' },
+          destinations: [
+            { destination: 'meta-main', audienceName: 'Main', minSize: 1 },
+            { destination: 'meta-eu', audienceName: 'EU', minSize: 1 },
+          ],
+        },
+      ],
+    });
+    const logger = memoryLogger();
+    const r = await sync(
+      config,
+      { 'meta-main': meta('act_123', 'EAAexpiredtokenvalue1234567890'), 'meta-eu': meta('act_456') },
+      {},
+      testClock(),
+      logger,
+    );
+    expect(r.audiences.find((a) => a.destination === 'meta-main')).toMatchObject({ status: 'failed', errorKind: 'auth' });
+    expect(r.audiences.find((a) => a.destination === 'meta-eu')).toMatchObject({ status: 'synced', added: 3 });
+    expect(r.alerts).toEqual([expect.objectContaining({ destination: 'meta-main', kind: 'auth' })]);
+    const logs = logger.lines.join('\n');
+    expect(logs).toContain('"event":"destination_alert"');
+    expect(logs).not.toContain('EAAexpiredtokenvalue1234567890');
+    expect(JSON.stringify(r)).not.toContain('EAAexpiredtokenvalue1234567890');
+  });
+
+  it('terms of service not accepted: alert carries the link, other destinations go on', async () => {
+    fake.setTosAccepted('act_123', false);
+    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    const r = await sync(metaConfig());
+    expect(r.audiences[0]).toMatchObject({ status: 'failed', errorKind: 'terms' });
+    expect(r.alerts[0]!.link).toMatch(/tos/);
+    expect(r.alerts[0]!.message).toContain('act_123');
+  });
+
+  it('low audience size on removal is reported once, not retried forever', async () => {
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000, minRemovalSize: 5 });
+    await putAll(h.store, range(0, 6).map((i) => contact(i)));
+    await sync(metaConfig());
+    await putAll(h.store, range(0, 3).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })));
+    const r = await sync(metaConfig());
+    expect(r.audiences[0]).toMatchObject({ status: 'partial', errorKind: 'low_audience_size', removed: 0 });
+    expect(fake.requests.filter((q) => q.method === 'DELETE')).toHaveLength(1);
+    // Still pending: the next run tries again.
+    const again = await sync(metaConfig());
+    expect(again.audiences[0]!.planned.remove).toBe(3);
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+  });
+
+  it('one invalid row never fails a batch: invalid entries are counted in the report', async () => {
+    const bad = contact(99);
+    bad.keys.meta.EMAIL = 'not-a-hash';
+    bad.cid = 'f'.repeat(64);
+    await putAll(h.store, [...range(0, 4).map((i) => contact(i)), bad]);
+    const r = await sync(metaConfig());
+    expect(r.audiences[0]).toMatchObject({ status: 'synced', added: 5, invalidEntries: 1 });
+  });
+
+  it('an audience deleted in Ads Manager is recreated and refilled', async () => {
+    await putAll(h.store, range(0, 4).map((i) => contact(i)));
+    await sync(metaConfig());
+    const old = fake.audiences()[0]!.id;
+    const del = await fetch(`${fake.baseUrl}/v24.0/${old}?access_token=test-token`, { method: 'DELETE' });
+    expect(del.ok).toBe(true);
+    await putAll(h.store, [contact(4)]);
+    const r = await sync(metaConfig());
+    const live = fake.audiences().filter((a) => !a.deleted);
+    expect(live).toHaveLength(1);
+    expect(live[0]!.id).not.toBe(old);
+    expect(fake.members(live[0]!.id).size).toBe(5);
+    expect(r.audiences[0]!.message).toMatch(/recreated/);
+  });
+});
+
+describe('replace and lookalikes', () => {
+  it('a periodic full replace runs a usersreplace session and heals drift', async () => {
+    await putAll(h.store, range(0, 1_200).map((i) => contact(i)));
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+    });
+    const clock = testClock();
+    await sync(config, small(), {}, clock);
+    const id = fake.audiences()[0]!.id;
+    // Drift: someone added a stranger by hand in Ads Manager.
+    await fetch(`${fake.baseUrl}/v24.0/${id}/users?access_token=test-token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ payload: { schema: ['EMAIL'], data: [['a'.repeat(64)]] } }),
+    });
+    clock.advance(31 * 86_400_000);
+    const r = await sync(config, small(), {}, clock);
+    expect(r.audiences[0]).toMatchObject({ replaced: true, status: 'synced' });
+    const batches = fake.replaceCalls(id);
+    expect(batches.map((b) => [b.rows, b.batchSeq, b.lastBatch])).toEqual([
+      [1_000, 1, false],
+      [200, 2, true],
+    ]);
+    expect(fake.members(id).size).toBe(1_200);
+    expect(fake.members(id).has('a'.repeat(64))).toBe(false);
+  });
+
+  it('creates a lookalike once the seed is big enough, and only once', async () => {
+    const config = metaConfig({
+      segments: [
+        {
+          id: 'customers',
+          where: { number: 'orders', gte: 1 },
+          destinations: [
+            { destination: 'meta-main', audienceName: 'Customers', minSize: 1, lookalike: { country: 'DE', ratio: 0.02, minSeedSize: 3 } },
+          ],
+        },
+      ],
+    });
+    await putAll(h.store, range(0, 2).map((i) => contact(i, { attrs: { orders: 2 } })));
+    await sync(config);
+    expect(fake.audiences().filter((a) => a.subtype === 'LOOKALIKE')).toHaveLength(0);
+    await putAll(h.store, range(2, 5).map((i) => contact(i, { attrs: { orders: 1 } })));
+    const r = await sync(config);
+    const lal = fake.audiences().filter((a) => a.subtype === 'LOOKALIKE');
+    expect(lal).toHaveLength(1);
+    expect(lal[0]).toMatchObject({ lookalikeSpec: expect.objectContaining({ country: 'DE', ratio: 0.02 }) });
+    expect(r.audiences[0]!.lookalikeId).toBe(lal[0]!.id);
+    await sync(config);
+    expect(fake.audiences().filter((a) => a.subtype === 'LOOKALIKE')).toHaveLength(1);
+  });
+});
