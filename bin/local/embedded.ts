@@ -3,7 +3,8 @@
  * With a state directory they persist, so a second local run sees the first run's contacts and audiences.
  */
 import { EventEmitter } from 'node:events';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
@@ -44,14 +45,10 @@ const ENV_KEYS = [
 export async function startEmbeddedAws(stateDir?: string, opts: { bucket?: string; table?: string } = {}): Promise<EmbeddedAws> {
   const bucket = opts.bucket ?? 'audience-sync-local';
   const table = opts.table ?? 'audience-sync-contacts';
-  if (stateDir) mkdirSync(join(stateDir, 's3'), { recursive: true });
-  const s3 = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory: stateDir ? join(stateDir, 's3') : undefined,
-    resetOnClose: !stateDir,
-  });
+  // s3rver's default directory is shared by every instance on the machine: always give it its own.
+  const s3Dir = stateDir ? join(stateDir, 's3') : mkdtempSync(join(tmpdir(), 'audience-sync-s3-'));
+  mkdirSync(s3Dir, { recursive: true });
+  const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Dir, resetOnClose: !stateDir });
   const events: S3EventRecord[] = [];
   (s3 as unknown as EventEmitter).on('event', (e: { Records: S3EventRecord[] }) => {
     for (const r of e.Records) events.push(r);
@@ -90,10 +87,13 @@ export async function startEmbeddedAws(stateDir?: string, opts: { bucket?: strin
     bucket,
     table,
     env,
-    drainEvents: () => events.splice(0),
+    // Like the bucket notification in the stack: only incoming/ and erasure/ reach the ingest queue.
+    drainEvents: () =>
+      events.splice(0).filter((e) => /^(incoming|erasure)\//.test(decodeURIComponent(e.s3.object.key.replace(/\+/g, ' ')))),
     close: async () => {
       await s3.close();
       await new Promise<void>((r) => ddb.close(() => r()));
+      if (!stateDir) rmSync(s3Dir, { recursive: true, force: true });
       for (const k of ENV_KEYS) {
         if (saved[k] === undefined) delete process.env[k];
         else process.env[k] = saved[k];

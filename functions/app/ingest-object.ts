@@ -42,6 +42,8 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   const { bucket, logger } = deps;
   if (key.endsWith('/')) return { kind: 'ignored', reason: 'folder placeholder' };
   if (key.startsWith('erasure/')) return eraseFromFile(deps, key);
+  // Only incoming/ and erasure/ are wired to the queue; anything else (reports, quarantine) is never touched.
+  if (!key.startsWith('incoming/')) return { kind: 'ignored', reason: 'not under incoming/ or erasure/' };
   const now = deps.now();
   const where = parseDropKey(key);
   if ('error' in where) {

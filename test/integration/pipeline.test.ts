@@ -1,0 +1,265 @@
+/**
+ * The whole path through the real Lambda handlers: a file put into s3rver, its S3 event through the ingest handler,
+ * contacts read back from dynalite, the sync handler against a local Graph API server, exact hashed payloads asserted.
+ */
+import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { asSqsEvent, type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
+import { memoryLogger } from '../../functions/adapters/logger';
+import type { ObjectOutcome } from '../../functions/app/ingest-object';
+import { buildRuntime, type Runtime, s3Client } from '../../functions/app/runtime';
+import { handleIngestEvent, handler as ingestHandler } from '../../functions/ingest';
+import { handleSync, handler as syncHandler } from '../../functions/sync';
+import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
+import { makeZip } from '../unit/reading/zip-writer';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'reading');
+const SAMPLES = join(process.cwd(), 'samples');
+
+let aws: EmbeddedAws;
+let fake: FakeMeta;
+let s3: S3Client;
+let rt: Runtime;
+let logger: ReturnType<typeof memoryLogger>;
+let configFile: string;
+
+const CONFIG = `
+version: 1
+destinations:
+  meta-main: { platform: meta, adAccountId: act_777, replaceEveryDays: 0 }
+segments:
+  - id: newsletter
+    lists: [newsletter]
+    where: { consent: subscribed }
+    destinations: [{ destination: meta-main, audienceName: "Newsletter", minSize: 1 }]
+`;
+
+beforeAll(async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'as-pipeline-'));
+  configFile = join(dir, 'audiences.yaml');
+  writeFileSync(configFile, CONFIG);
+  fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(async () => {
+  if (aws) await aws.close();
+  aws = await startEmbeddedAws(undefined, { table: `pipe-${Date.now()}` });
+  fake.reset();
+  s3 = s3Client();
+  logger = memoryLogger();
+  rt = buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: configFile }, logger);
+});
+
+const metaEnv = () => ({
+  META_ACCESS_TOKEN: 'test-token',
+  META_AD_ACCOUNT_ID: 'act_777',
+  META_GRAPH_URL: fake.baseUrl,
+});
+
+async function drop(key: string, body: Buffer | string, exportedAt?: string): Promise<Array<{ key: string; outcome: ObjectOutcome }>> {
+  await s3.send(
+    new PutObjectCommand({
+      Bucket: aws.bucket,
+      Key: key,
+      Body: body,
+      Metadata: exportedAt ? { 'exported-at': exportedAt } : undefined,
+    }),
+  );
+  const events = aws.drainEvents().filter((e) => e.eventName.startsWith('ObjectCreated'));
+  const outcomes: Array<{ key: string; outcome: ObjectOutcome }> = [];
+  const res = await handleIngestEvent(asSqsEvent(events), rt, (k, outcome) => outcomes.push({ key: k, outcome }));
+  expect(res.batchItemFailures).toEqual([]);
+  return outcomes;
+}
+
+const sync = () => handleSync({ trigger: 'test' }, rt, 10 * 60_000, { ...process.env, ...metaEnv() });
+
+async function listKeys(prefix: string): Promise<string[]> {
+  const out = await s3.send(new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: prefix }));
+  return (out.Contents ?? []).map((c) => c.Key!);
+}
+
+async function readJson(key: string) {
+  const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+  return JSON.parse(await obj.Body!.transformToString());
+}
+
+const membersPayload = (method: string) =>
+  fake.requests
+    .filter((r) => r.method === method && /\/users$/.test(r.path))
+    .map((r) => {
+      const p = (r.body as { payload: unknown }).payload;
+      return (typeof p === 'string' ? JSON.parse(p) : p) as { schema: string[]; data: string[][] };
+    });
+
+describe('walking skeleton through the real handlers', () => {
+  it('a CSV dropped in the bucket becomes hashed contacts and then exact Meta payloads', async () => {
+    const csv = 'E-Mail Address,First Name,Country\n  Ada@Example.COM ,Ada,CA\nbob@example.com,Bob,US\nnot-an-email,Carl,US\n,Dora,US\n';
+    await s3.send(new PutObjectCommand({ Bucket: aws.bucket, Key: 'incoming/newsletter/contacts.csv', Body: csv }));
+    // The Lambda entry itself, building its runtime from the environment like in the cloud.
+    process.env.AUDIENCE_CONFIG_FILE = configFile;
+    const res = await ingestHandler(asSqsEvent(aws.drainEvents()));
+    expect(res.batchItemFailures).toEqual([]);
+
+    const stored = [];
+    for await (const c of rt.store.contacts('newsletter')) stored.push(c);
+    expect(stored.map((c) => c.keys.meta.EMAIL).sort()).toEqual([sha('ada@example.com'), sha('bob@example.com')].sort());
+    expect(stored.every((c) => c.consent === 'subscribed')).toBe(true);
+    // The raw file is gone; a report accounts for every row without values.
+    expect(await listKeys('incoming/')).toEqual([]);
+    const [reportKey] = await listKeys('reports/ingest/newsletter/');
+    const report = await readJson(reportKey!.endsWith('.json') ? reportKey! : (await listKeys('reports/ingest/newsletter/')).find((k) => k.endsWith('.json'))!);
+    expect(report).toMatchObject({ rows: 4, accepted: 2, rejected: 2, format: 'generic' });
+    expect(report.rows).toBe(report.accepted + report.rejected);
+    expect(JSON.stringify(report)).not.toMatch(/example\.com|not-an-email|Carl|Dora/);
+
+    const out = await syncHandler({ trigger: 'schedule' }, {
+      getRemainingTimeInMillis: () => 600_000,
+    } as never).catch((e) => e);
+    // The handler without Meta env has no credentials: it reports not-sent, it does not crash.
+    expect(out).toMatchObject({ done: true });
+
+    const result = await sync();
+    expect(result).toMatchObject({ done: true, iteration: 1 });
+    const [audience] = fake.audiences();
+    expect(audience).toMatchObject({ name: 'Newsletter', customerFileSource: 'USER_PROVIDED_ONLY' });
+    const [payload] = membersPayload('POST');
+    expect(payload!.schema).toEqual(['EMAIL', 'FN', 'FI', 'COUNTRY']);
+    const rows = payload!.data.map((r) => r.join('|')).sort();
+    expect(rows).toEqual(
+      [
+        [sha('ada@example.com'), sha('ada'), sha('a'), sha('ca')].join('|'),
+        [sha('bob@example.com'), sha('bob'), sha('b'), sha('us')].join('|'),
+      ].sort(),
+    );
+    expect(fake.members(audience!.id).size).toBe(2);
+    expect((await listKeys('reports/sync/')).some((k) => k.endsWith('.html'))).toBe(true);
+  });
+
+  it('a Mailchimp zip with an unsubscribed member removes them from the Meta audience', async () => {
+    const sub = (emails: string[]) =>
+      `Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,LAST_CHANGED,TAGS\n${emails.map((e) => `${e},,,3,2024-01-01 10:00:00,2024-01-01 10:05:00,us,2024-02-01 10:00:00,"""Editors"""`).join('\n')}\n`;
+    const unsub = (emails: string[]) =>
+      `Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,UNSUB_TIME,TAGS\n${emails.map((e) => `${e},,,2,2024-01-01 10:00:00,,us,2024-03-01 10:00:00,`).join('\n')}\n`;
+    const v1 = makeZip([
+      { name: 'subscribed_members_export_ba473dc14f.csv', data: sub(['u1@example.com', 'u2@example.com', 'u3@example.com']) },
+      { name: 'unsubscribed_members_export_ba473dc14f.csv', data: unsub([]) },
+    ]);
+    await drop('incoming/newsletter/export-v1.zip', v1, '2026-11-01T00:00:00Z');
+    await sync();
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id)).toEqual(new Set(['u1', 'u2', 'u3'].map((u) => sha(`${u}@example.com`))));
+
+    const v2 = makeZip([
+      { name: 'subscribed_members_export_ba473dc14f.csv', data: sub(['u2@example.com', 'u3@example.com']) },
+      { name: 'unsubscribed_members_export_ba473dc14f.csv', data: unsub(['u1@example.com']) },
+    ]);
+    const [ingested] = await drop('incoming/newsletter/export-v2.zip', v2, '2026-11-08T00:00:00Z');
+    expect(ingested!.outcome).toMatchObject({ kind: 'ingested', report: { consent: { subscribed: 2, unsubscribed: 1 } } });
+    fake.requests.length = 0;
+    await sync();
+    const [removal] = membersPayload('DELETE');
+    expect(removal!.data.map((r) => r[0])).toEqual([sha('u1@example.com')]);
+    expect(fake.members(id)).toEqual(new Set([sha('u2@example.com'), sha('u3@example.com')]));
+  });
+});
+
+describe('snapshot semantics on dynalite', () => {
+  const csv = (emails: string[]) => `email\n${emails.join('\n')}\n`;
+  const listed = async () => {
+    const out: string[] = [];
+    for await (const c of rt.store.contacts('newsletter')) out.push(c.keys.meta.EMAIL!);
+    return out.sort();
+  };
+
+  it('v2 without some members makes them leave; v1 arriving late is ignored; the same object twice is a no-op', async () => {
+    await drop('incoming/newsletter/v1.csv', csv(['a@example.com', 'b@example.com', 'c@example.com']), '2026-11-01T00:00:00Z');
+    await sync();
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(3);
+
+    const [v2] = await drop('incoming/newsletter/v2.csv', csv(['a@example.com', 'b@example.com']), '2026-11-02T00:00:00Z');
+    expect(v2!.outcome).toMatchObject({ report: { removed: 1, unchanged: 2, written: 0 } });
+    expect(await listed()).toEqual([sha('a@example.com'), sha('b@example.com')].sort());
+    await sync();
+    expect(fake.members(id)).toEqual(new Set([sha('a@example.com'), sha('b@example.com')]));
+
+    const [late] = await drop('incoming/newsletter/v1-late.csv', csv(['a@example.com', 'b@example.com', 'c@example.com']), '2026-11-01T00:00:00Z');
+    expect(late!.outcome).toMatchObject({ kind: 'ingested', report: { status: 'stale' } });
+    expect(await listed()).toEqual([sha('a@example.com'), sha('b@example.com')].sort());
+
+    const [again] = await drop('incoming/newsletter/v2.csv', csv(['a@example.com', 'b@example.com']), '2026-11-02T00:00:00Z');
+    expect(again!.outcome).toMatchObject({ report: { status: 'already_ingested' } });
+    fake.requests.length = 0;
+    await sync();
+    expect(fake.requests.filter((r) => /\/users$/.test(r.path))).toHaveLength(0);
+  });
+
+  it('delta drops upsert without removing; suppress drops mark people unsubscribed, who then leave audiences', async () => {
+    await drop('incoming/newsletter/base.csv', csv(['a@example.com', 'b@example.com']), '2026-11-01T00:00:00Z');
+    await drop('incoming/newsletter/delta/new.csv', csv(['c@example.com']), '2026-11-02T00:00:00Z');
+    expect(await listed()).toHaveLength(3);
+    await sync();
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(3);
+    const [s] = await drop('incoming/newsletter/suppress/optouts.csv', csv(['B@Example.com']), '2026-11-03T00:00:00Z');
+    expect(s!.outcome).toMatchObject({ report: { markedUnsubscribed: 1 } });
+    await sync();
+    expect(fake.members(id)).toEqual(new Set([sha('a@example.com'), sha('c@example.com')]));
+  });
+});
+
+describe('bad input: a clear rejection and nothing lost', () => {
+  it('a binary file is quarantined with a report saying why, and nothing is stored', async () => {
+    const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
+    const [r] = await drop('incoming/newsletter/logo.csv', png);
+    expect(r!.outcome.kind).toBe('quarantined');
+    expect(await listKeys('quarantine/')).toEqual(['quarantine/newsletter/logo.csv']);
+    expect(await listKeys('incoming/')).toEqual([]);
+    const report = await readJson((r!.outcome as { reportKey: string }).reportKey);
+    expect(report).toMatchObject({ status: 'quarantined', reason: 'not_text' });
+  });
+
+  it('a file whose columns cannot be recognized is quarantined, naming the headers seen', async () => {
+    const [r] = await drop('incoming/newsletter/weird.csv', 'foo,bar\n1,2\n3,4\n');
+    expect(r!.outcome.kind).toBe('quarantined');
+    expect((r!.outcome as { reason: string }).reason).toMatch(/foo/);
+  });
+
+  it('a key outside incoming/<list>/ is quarantined with the fix in the message', async () => {
+    const [r] = await drop('incoming/Bad List!/x.csv', 'email\na@example.com\n');
+    expect(r!.outcome).toMatchObject({ kind: 'quarantined' });
+    expect((r!.outcome as { reason: string }).reason).toMatch(/lowercase letters/);
+  });
+});
+
+describe('real sample exports round trip through the ingest handler', () => {
+  it.each([
+    ['mailchimp', join(FIXTURES, 'mailchimp-tryghost-migrate-unsubscribed.csv'), { unsubscribed: 5 }],
+    ['mailchimp', join(FIXTURES, 'mailchimp-tryghost-migrate-cleaned.csv'), { cleaned: 5 }],
+    ['mailchimp', join(FIXTURES, 'mailchimp-tryghost-migrate-subscribed.csv'), { subscribed: 5 }],
+    ['substack', join(SAMPLES, 'substack', 'email_list.csv'), {}],
+    ['beehiiv', join(SAMPLES, 'beehiiv', 'members.csv'), {}],
+    ['shopify', join(SAMPLES, 'shop', 'customers_export.csv'), {}],
+    ['klaviyo', join(SAMPLES, 'crm', 'klaviyo-profiles.csv'), {}],
+    ['brevo', join(SAMPLES, 'eu-newsletter', 'brevo-contacts.csv'), {}],
+  ])('%s %s', async (format, path, consent) => {
+    const { readFileSync } = await import('node:fs');
+    const [r] = await drop(`incoming/newsletter/${path.split('/').pop()}`, readFileSync(path));
+    const report = (r!.outcome as { report: { format: string; rows: number; accepted: number; rejected: number; consent: Record<string, number> } }).report;
+    expect(report.format).toBe(format);
+    expect(report.rows).toBe(report.accepted + report.rejected);
+    expect(report.consent).toMatchObject(consent);
+    const stored = [];
+    for await (const c of rt.store.contacts('newsletter')) stored.push(c);
+    expect(stored).toHaveLength(report.accepted);
+    for (const c of stored) expect(c.keys.meta.EMAIL).toMatch(/^[0-9a-f]{64}$/);
+  });
+});
