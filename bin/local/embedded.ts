@@ -87,9 +87,15 @@ export async function startEmbeddedAws(stateDir?: string, opts: { bucket?: strin
     bucket,
     table,
     env,
-    // Like the bucket notification in the stack: only incoming/ and erasure/ reach the ingest queue.
+    // Like the bucket notification in the stack: only ObjectCreated under incoming/ and erasure/ reach the queue.
     drainEvents: () =>
-      events.splice(0).filter((e) => /^(incoming|erasure)\//.test(decodeURIComponent(e.s3.object.key.replace(/\+/g, ' ')))),
+      events
+        .splice(0)
+        .filter(
+          (e) =>
+            e.eventName.startsWith('ObjectCreated') &&
+            /^(incoming|erasure)\//.test(decodeURIComponent(e.s3.object.key.replace(/\+/g, ' '))),
+        ),
     close: async () => {
       await s3.close();
       await new Promise<void>((r) => ddb.close(() => r()));

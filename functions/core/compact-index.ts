@@ -1,7 +1,8 @@
 /**
- * Compact, typed-array hash tables keyed by the first 64 bits of a hex SHA-256 id.
- * A million ids cost ~16–24 MB instead of ~110 MB for a Set<string>; with 64-bit prefixes the chance of any
- * collision among 10 million ids is about 3·10⁻⁶, and a collision can only skip a write or a sweep, never upload.
+ * Compact, typed-array hash tables keyed by 63 bits of a hex SHA-256 id (the first 64 bits with one bit forced on,
+ * which reserves (0, 0) for "empty"). A million ids cost ~16–24 MB instead of ~110 MB for a Set<string>; the chance
+ * of any collision among 10 million ids is about 5·10⁻⁶, and a collision can only skip a write or a sweep (or flag a
+ * duplicate row, which the report shows), never upload anyone.
  */
 
 const EMPTY = 0;

@@ -31,7 +31,18 @@ const id = z
 const duration = z
   .string()
   .regex(/^\d+[dwmy]$/, 'write a duration like 30d, 8w, 6m or 1y');
-const isoDate = z.string().regex(/^\d{4}-\d{2}-\d{2}/, 'write a date as YYYY-MM-DD');
+/** A real calendar date: `2024-02-30` or `2024-13-01` would make a rule silently match everyone. */
+const isoDate = z
+  .string()
+  .regex(
+    /^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/,
+    'write a date as YYYY-MM-DD (or a full ISO timestamp)',
+  )
+  .refine((v) => {
+    const day = v.slice(0, 10);
+    const t = Date.parse(`${day}T00:00:00Z`);
+    return !Number.isNaN(t) && new Date(t).toISOString().slice(0, 10) === day && !Number.isNaN(Date.parse(v));
+  }, 'not a calendar date; write a real date as YYYY-MM-DD');
 
 const DATE_FIELDS = ['lastOpenAt', 'lastClickAt', 'signupAt'] as const;
 const NUMBER_FIELDS = ['rating', 'opens', 'clicks', 'spend', 'orders', 'ageAtSignup'] as const;
@@ -128,7 +139,10 @@ const rule: z.ZodType<Rule> = z.lazy(() =>
 
 const lookalike = z.strictObject({
   country: z.string().regex(/^[A-Z]{2}$/, 'use an uppercase ISO country code like DE'),
-  ratio: z.number().min(0.01).max(0.2, 'Meta lookalike ratio is between 0.01 and 0.20'),
+  ratio: z
+    .number()
+    .min(0.01, 'Meta lookalike ratio is between 0.01 and 0.20')
+    .max(0.2, 'Meta lookalike ratio is between 0.01 and 0.20'),
   name: z.string().min(1).optional(),
   minSeedSize: z.number().int().positive().optional(),
 });
@@ -254,7 +268,12 @@ export function parseConfig(input: unknown, source = 'config'): AudienceConfig {
   const r = configSchema.safeParse(input);
   if (!r.success) {
     throw new ConfigError(
-      r.error.issues.map((i) => `${describePath(i.path, input)}: ${i.message}`),
+      r.error.issues.map((i) => {
+        // A bad record key (list or destination id): zod keeps the pattern's message in nested issues.
+        const nested = (i as { issues?: Array<{ message: string }> }).issues?.map((n) => n.message) ?? [];
+        const message = i.code === 'invalid_key' && nested.length ? `invalid id: ${nested.join('; ')}` : i.message;
+        return `${describePath(i.path, input)}: ${message}`;
+      }),
       source,
     );
   }

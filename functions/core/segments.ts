@@ -49,7 +49,13 @@ const minIso = (a?: string, b?: string) => (!a ? b : !b ? a : a < b ? a : b);
 const maxNum = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : Math.max(a, b));
 const sumNum = (a?: number, b?: number) => (a === undefined ? b : b === undefined ? a : a + b);
 
+/** Strictest first: a person seen in the EEA in any list is treated as in the EEA. UNKNOWN never wins over a known zone. */
+const ZONE_STRICTNESS: Zone[] = ['EEA', 'UK', 'CH', 'US_PRIVACY', 'US', 'OTHER', 'UNKNOWN'];
+const zoneRank = (z?: Zone) => ZONE_STRICTNESS.indexOf(z ?? 'UNKNOWN');
+
 function mergeAttrs(a: Attributes, b: Attributes): Attributes {
+  // Geography travels as one piece from the record with the strictest zone, so consent follows the strictest law.
+  const geo = zoneRank(b.zone) < zoneRank(a.zone) ? b : a;
   const tags = a.tags || b.tags ? [...new Set([...(a.tags ?? []), ...(b.tags ?? [])])] : undefined;
   const funnel =
     a.funnel && b.funnel
@@ -69,6 +75,9 @@ function mergeAttrs(a: Attributes, b: Attributes): Attributes {
     spend: sumNum(a.spend, b.spend),
     orders: sumNum(a.orders, b.orders),
     funnel,
+    country: geo.country,
+    region: geo.region,
+    zone: geo.zone,
   };
 }
 

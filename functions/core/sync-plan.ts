@@ -37,7 +37,7 @@ export function diffAudience(desired: Map<string, Record<string, string>>, synce
 
 /** Splits into batches of at most `size`. */
 export function chunk<T>(items: readonly T[], size: number): T[][] {
-  if (size < 1) throw new Error(`batch size must be at least 1, got ${size}`);
+  if (!Number.isInteger(size) || size < 1) throw new Error(`batch size must be at least 1 and whole, got ${size}`);
   const out: T[][] = [];
   for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
   return out;
@@ -67,7 +67,7 @@ export function backoffMs(attempt: number, random: () => number, baseMs = 500, c
  * Below 75 % no pause; above, a pause that grows as usage nears 100 %; at 95 % and over, stop for now.
  */
 export function throttleDecision(usagePercent: number | undefined): { pauseMs: number } | { stop: true } {
-  if (usagePercent === undefined || usagePercent < 75) return { pauseMs: 0 };
+  if (usagePercent === undefined || !Number.isFinite(usagePercent) || usagePercent < 75) return { pauseMs: 0 };
   if (usagePercent >= 95) return { stop: true };
   return { pauseMs: Math.round(((usagePercent - 75) / 20) * 20_000) };
 }

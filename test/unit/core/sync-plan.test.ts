@@ -1,0 +1,278 @@
+import { createHash } from 'node:crypto';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CompactIndex } from '../../../functions/core/compact-index';
+import { META_KEYS } from '../../../functions/core/model';
+import type { BatchMember, SyncedMember } from '../../../functions/core/ports';
+import { backoffMs, chunk, diffAudience, throttleDecision, toSchemaRows } from '../../../functions/core/sync-plan';
+
+const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
+const synced = (entries: Array<[string, Record<string, string>]>): Map<string, SyncedMember> =>
+  new Map(entries.map(([cid, keys]) => [cid, { cid, keys }]));
+
+describe('diffAudience', () => {
+  it('removes what is no longer desired (with the keys that were sent), adds new and changed, counts unchanged', () => {
+    const desired = new Map<string, Record<string, string>>([
+      ['c-new', { EMAIL: 'e-new' }],
+      ['b-changed', { EMAIL: 'e-b', PHONE: 'p-b2' }],
+      ['a-same', { EMAIL: 'e-a', PHONE: 'p-a' }],
+      ['d-gained-key', { EMAIL: 'e-d', FN: 'fn-d' }],
+    ]);
+    const state = synced([
+      ['a-same', { PHONE: 'p-a', EMAIL: 'e-a' }], // same keys, other insertion order
+      ['b-changed', { EMAIL: 'e-b', PHONE: 'p-b1' }],
+      ['d-gained-key', { EMAIL: 'e-d' }],
+      ['z-gone', { EMAIL: 'e-z', PHONE: 'p-z' }],
+      ['y-gone', { EMAIL: 'e-y' }],
+    ]);
+    expect(diffAudience(desired, state)).toEqual({
+      remove: [
+        { cid: 'y-gone', keys: { EMAIL: 'e-y' } },
+        { cid: 'z-gone', keys: { EMAIL: 'e-z', PHONE: 'p-z' } },
+      ],
+      add: [
+        { cid: 'b-changed', keys: { EMAIL: 'e-b', PHONE: 'p-b2' } },
+        { cid: 'c-new', keys: { EMAIL: 'e-new' } },
+        { cid: 'd-gained-key', keys: { EMAIL: 'e-d', FN: 'fn-d' } },
+      ],
+      unchanged: 1,
+    });
+  });
+
+  it('a member who lost a key is re-added with the smaller key set', () => {
+    const d = diffAudience(new Map([['a', { EMAIL: 'e' }]]), synced([['a', { EMAIL: 'e', PHONE: 'p' }]]));
+    expect(d).toEqual({ remove: [], add: [{ cid: 'a', keys: { EMAIL: 'e' } }], unchanged: 0 });
+  });
+
+  it('empty desired removes everything; empty synced adds everything', () => {
+    expect(diffAudience(new Map(), synced([['a', { EMAIL: 'e' }]]))).toEqual({
+      remove: [{ cid: 'a', keys: { EMAIL: 'e' } }],
+      add: [],
+      unchanged: 0,
+    });
+    expect(diffAudience(new Map([['a', { EMAIL: 'e' }]]), new Map())).toEqual({
+      remove: [],
+      add: [{ cid: 'a', keys: { EMAIL: 'e' } }],
+      unchanged: 0,
+    });
+  });
+
+  const keysArb = fc.dictionary(fc.constantFrom('EMAIL', 'PHONE', 'FN', 'LN'), fc.constantFrom('h1', 'h2'), {
+    maxKeys: 4,
+  });
+  const mapArb = fc.array(fc.tuple(fc.string({ minLength: 1, maxLength: 4 }), keysArb), { maxLength: 40 });
+
+  it('property: partitions desired ∪ synced, sorted by cid, independent of insertion order', () => {
+    fc.assert(
+      fc.property(mapArb, mapArb, (desiredEntries, syncedEntries) => {
+        const desired = new Map(desiredEntries);
+        const state = synced(syncedEntries);
+        const d = diffAudience(desired, state);
+        const removeCids = d.remove.map((m) => m.cid);
+        const addCids = d.add.map((m) => m.cid);
+        expect(removeCids).toEqual([...state.keys()].filter((c) => !desired.has(c)).sort());
+        expect(d.add.length + d.unchanged).toBe(desired.size);
+        for (const m of d.add) expect(m.keys).toEqual(desired.get(m.cid));
+        for (const m of d.remove) expect(m.keys).toEqual(state.get(m.cid)?.keys);
+        expect(addCids).toEqual([...addCids].sort());
+        // same content, reversed insertion order → same plan
+        const again = diffAudience(new Map([...desired].reverse()), new Map([...state].reverse()));
+        expect(again).toEqual(d);
+      }),
+    );
+  });
+});
+
+describe('chunk', () => {
+  it.each([
+    { items: [1, 2, 3, 4, 5], size: 2, expected: [[1, 2], [3, 4], [5]] },
+    {
+      items: [1, 2, 3, 4],
+      size: 2,
+      expected: [
+        [1, 2],
+        [3, 4],
+      ],
+    },
+    { items: [1, 2, 3], size: 3, expected: [[1, 2, 3]] },
+    { items: [1, 2, 3], size: 10_000, expected: [[1, 2, 3]] },
+    { items: [1, 2, 3], size: 1, expected: [[1], [2], [3]] },
+    { items: [], size: 5, expected: [] },
+  ])('$items in batches of $size', ({ items, size, expected }) => {
+    expect(chunk(items, size)).toEqual(expected);
+  });
+
+  it.each([0, -1, 0.5])('size %s throws', (size) => {
+    expect(() => chunk([1, 2], size)).toThrow(/batch size must be at least 1/);
+  });
+
+  it('property: concatenation is the input; every batch is full except possibly the last', () => {
+    fc.assert(
+      fc.property(fc.array(fc.integer(), { maxLength: 200 }), fc.integer({ min: 1, max: 50 }), (items, size) => {
+        const batches = chunk(items, size);
+        expect(batches.flat()).toEqual(items);
+        expect(batches.length).toBe(Math.ceil(items.length / size));
+        batches.forEach((b, i) => {
+          if (i < batches.length - 1) expect(b.length).toBe(size);
+          else expect(b.length).toBeGreaterThanOrEqual(1);
+          expect(b.length).toBeLessThanOrEqual(size);
+        });
+      }),
+    );
+  });
+});
+
+describe('toSchemaRows', () => {
+  it('uses the union of present keys in Meta key order, "" for missing values, rows in batch order', () => {
+    const batch: BatchMember[] = [
+      { cid: 'z', keys: { PHONE: 'p1', EMAIL: 'e1' } },
+      { cid: 'a', keys: { FN: 'f2', EMAIL: 'e2' } },
+      { cid: 'm', keys: { COUNTRY: 'c3' } },
+    ];
+    expect(toSchemaRows(batch, META_KEYS)).toEqual({
+      schema: ['EMAIL', 'PHONE', 'FN', 'COUNTRY'],
+      data: [
+        ['e1', 'p1', '', ''],
+        ['e2', '', 'f2', ''],
+        ['', '', '', 'c3'],
+      ],
+    });
+  });
+
+  it('a single-key batch has a single-column schema', () => {
+    expect(toSchemaRows([{ cid: 'a', keys: { EMAIL: 'e' } }], META_KEYS)).toEqual({ schema: ['EMAIL'], data: [['e']] });
+  });
+
+  it('leaves out keys the platform order does not know', () => {
+    expect(toSchemaRows([{ cid: 'a', keys: { EMAIL: 'e', email: 'x' } }], META_KEYS)).toEqual({
+      schema: ['EMAIL'],
+      data: [['e']],
+    });
+  });
+
+  it('empty batch → empty schema and data', () => {
+    expect(toSchemaRows([], META_KEYS)).toEqual({ schema: [], data: [] });
+  });
+});
+
+describe('backoffMs', () => {
+  const unit = fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true });
+
+  it('property: an integer in [0, min(cap, base·2^attempt))', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 80 }),
+        unit,
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.integer({ min: 1, max: 1_000_000 }),
+        (attempt, r, base, cap) => {
+          const ms = backoffMs(attempt, () => r, base, cap);
+          expect(Number.isInteger(ms)).toBe(true);
+          expect(ms).toBeGreaterThanOrEqual(0);
+          expect(ms).toBeLessThan(Math.min(cap, base * 2 ** attempt));
+        },
+      ),
+    );
+  });
+
+  it('property: with the defaults, never above 30 s and non-decreasing in attempt for the same draw', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 0, max: 1000 }), unit, (attempt, r) => {
+        const ms = backoffMs(attempt, () => r);
+        expect(ms).toBeGreaterThanOrEqual(0);
+        expect(ms).toBeLessThan(30_000);
+        expect(backoffMs(attempt + 1, () => r)).toBeGreaterThanOrEqual(ms);
+      }),
+    );
+  });
+
+  it.each([
+    { attempt: 0, r: 0, expected: 0 },
+    { attempt: 0, r: 0.999999, expected: 499 },
+    { attempt: 3, r: 0.5, expected: 2000 },
+    { attempt: 10, r: 0.5, expected: 15_000 }, // 500·1024 is capped at 30 000
+  ])('attempt $attempt, draw $r → $expected ms', ({ attempt, r, expected }) => {
+    expect(backoffMs(attempt, () => r)).toBe(expected);
+  });
+});
+
+describe('throttleDecision', () => {
+  it.each<{ usage: number | undefined; expected: { pauseMs: number } | { stop: true } }>([
+    { usage: undefined, expected: { pauseMs: 0 } },
+    { usage: 0, expected: { pauseMs: 0 } },
+    { usage: 74, expected: { pauseMs: 0 } },
+    { usage: 75, expected: { pauseMs: 0 } },
+    { usage: 85, expected: { pauseMs: 10_000 } },
+    { usage: 94.9, expected: { pauseMs: 19_900 } },
+    { usage: 95, expected: { stop: true } },
+    { usage: 120, expected: { stop: true } },
+  ])('usage $usage % → $expected', ({ usage, expected }) => {
+    expect(throttleDecision(usage)).toEqual(expected);
+  });
+});
+
+describe('CompactIndex', () => {
+  /** A uniformly random 64-hex id (no small-value bias, as real SHA-256 digests). */
+  const hexId = fc
+    .noBias(fc.array(fc.integer({ min: 0, max: 0xffffffff }), { minLength: 8, maxLength: 8 }))
+    .map((words) => words.map((w) => w.toString(16).padStart(8, '0')).join(''));
+  const u32 = fc.integer({ min: 0, max: 0xffffffff });
+
+  it('property: add/has/get agree with a Map<string, number>, size is right, growth keeps everything', () => {
+    fc.assert(
+      fc.property(
+        fc.uniqueArray(fc.tuple(hexId, u32), { selector: ([id]) => id, minLength: 0, maxLength: 2500 }),
+        fc.array(fc.nat(), { maxLength: 200 }), // indexes of ids added a second time with a new value
+        fc.array(hexId, { maxLength: 50 }), // probes, almost surely absent
+        fc.integer({ min: 0, max: 3000 }), // initial capacity
+        (entries, again, probes, capacity) => {
+          const index = new CompactIndex(capacity);
+          const model = new Map<string, number>();
+          for (const [id, value] of entries) {
+            expect(index.add(id, value)).toBe(!model.has(id));
+            model.set(id, value);
+          }
+          for (const i of again) {
+            if (entries.length === 0) break;
+            const [id] = entries[i % entries.length]!;
+            const value = (i * 7919) >>> 0;
+            expect(index.add(id, value)).toBe(false);
+            model.set(id, value);
+          }
+          expect(index.size).toBe(model.size);
+          for (const [id, value] of model) {
+            expect(index.has(id)).toBe(true);
+            expect(index.get(id)).toBe(value);
+          }
+          for (const id of probes) {
+            expect(index.has(id)).toBe(model.has(id));
+            expect(index.get(id)).toBe(model.get(id));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+
+  it('grows far beyond its initial capacity (10 000 SHA-256 ids from capacity 1)', () => {
+    const index = new CompactIndex(1);
+    const ids = Array.from({ length: 10_000 }, (_, i) => sha(`person-${i}@example.com`));
+    ids.forEach((id, i) => {
+      expect(index.add(id, i)).toBe(true);
+    });
+    expect(index.size).toBe(10_000);
+    ids.forEach((id, i) => {
+      expect(index.get(id)).toBe(i);
+    });
+    expect(index.has(sha('someone-else@example.com'))).toBe(false);
+    expect(index.get(sha('someone-else@example.com'))).toBeUndefined();
+  });
+
+  it('stores values as unsigned 32-bit and defaults them to 0', () => {
+    const index = new CompactIndex();
+    index.add(sha('a'));
+    index.add(sha('b'), -1);
+    expect(index.get(sha('a'))).toBe(0);
+    expect(index.get(sha('b'))).toBe(0xffffffff);
+  });
+});
