@@ -40,7 +40,9 @@ const program = new Command()
 
 program
   .command('local')
-  .description('run the whole pipeline on this machine: embedded S3 + DynamoDB, dry-run destinations unless Meta credentials are set')
+  .description(
+    'run the whole pipeline on this machine: embedded S3 + DynamoDB, dry-run destinations unless Meta credentials are set',
+  )
   .option('--input <dir>', 'folder of exports: <dir>/<list-id>/<file> or <dir>/<file>', 'samples')
   .option('--out <dir>', 'where dry-run payloads, reports and logs go', 'out')
   .option('--config <file>', 'audiences config (YAML or JSON)', DEFAULT_CONFIG)
@@ -78,7 +80,9 @@ program
       }
       out(`${file}: ${report.format ?? 'unknown format'}`);
       for (const e of report.entries)
-        out(`  entry ${e.name}: ${e.format ?? e.error} · ${e.encoding}, delimiter ${JSON.stringify(e.delimiter)}, rows ${e.rows}`);
+        out(
+          `  entry ${e.name}: ${e.format ?? e.error} · ${e.encoding}, delimiter ${JSON.stringify(e.delimiter)}, rows ${e.rows}`,
+        );
       out(`  rows ${report.rows} = accepted ${report.accepted} + rejected ${report.rejected}`);
       for (const [k, v] of Object.entries(report.rejections)) out(`    rejected ${k}: ${v}`);
       for (const [k, v] of Object.entries(report.consent)) if (v) out(`  consent ${k}: ${v}`);
@@ -87,10 +91,18 @@ program
           .map(([k, v]) => `${k} ${Math.round((v ?? 0) * 100)}%`)
           .join(', ')}`,
       );
-      for (const r of rejectedRows.slice(0, 20)) out(`  line ${r.line}${r.column ? ` (${r.column})` : ''}: ${r.reason}`);
+      for (const r of rejectedRows.slice(0, 20))
+        out(`  line ${r.line}${r.column ? ` (${r.column})` : ''}: ${r.reason}`);
     } catch (e) {
       if (e instanceof UnreadableFileError || e instanceof DetectionError) {
-        if (o.json) out(JSON.stringify({ status: 'quarantined', reason: (e as { reason?: string }).reason ?? 'format_not_detected', error: e.message }));
+        if (o.json)
+          out(
+            JSON.stringify({
+              status: 'quarantined',
+              reason: (e as { reason?: string }).reason ?? 'format_not_detected',
+              error: e.message,
+            }),
+          );
         else process.stderr.write(`${file}: cannot be ingested: ${e.message}\n`);
         process.exit(2);
       }
@@ -99,10 +111,19 @@ program
   });
 
 /** Opens the local state, runs fn with a runtime, and closes. */
-async function withLocalRuntime<T>(state: string, config: string, fn: (rt: ReturnType<typeof buildRuntime>) => Promise<T>) {
+async function withLocalRuntime<T>(
+  state: string,
+  config: string,
+  fn: (rt: ReturnType<typeof buildRuntime>) => Promise<T>,
+) {
   const aws = await startEmbeddedAws(state);
   try {
-    return await fn(buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: config }, createLogger({}, () => {})));
+    return await fn(
+      buildRuntime(
+        { ...process.env, AUDIENCE_CONFIG_FILE: config },
+        createLogger({}, () => {}),
+      ),
+    );
   } finally {
     await aws.close();
   }
@@ -126,7 +147,9 @@ function printPlan(report: SyncReport) {
 
 program
   .command('preview')
-  .description('each segment’s size, its size per destination after consent and minimum-size rules, and why people were excluded')
+  .description(
+    'each segment’s size, its size per destination after consent and minimum-size rules, and why people were excluded',
+  )
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--json', 'print one JSON object')
@@ -148,9 +171,19 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--out <dir>', 'where dry-run destination payloads go when no Meta credentials are set', 'out')
-  .addOption(new Option('--cloud', 'start the deployed sync (state machine); --dry-run invokes the sync Lambda directly'))
-  .option('--state-machine <arn>', 'sync state machine ARN (stack output SyncStateMachineArn)', process.env.AUDIENCE_SYNC_STATE_MACHINE_ARN)
-  .option('--function <name>', 'sync function name (stack output SyncFunctionName)', process.env.AUDIENCE_SYNC_FUNCTION_NAME)
+  .addOption(
+    new Option('--cloud', 'start the deployed sync (state machine); --dry-run invokes the sync Lambda directly'),
+  )
+  .option(
+    '--state-machine <arn>',
+    'sync state machine ARN (stack output SyncStateMachineArn)',
+    process.env.AUDIENCE_SYNC_STATE_MACHINE_ARN,
+  )
+  .option(
+    '--function <name>',
+    'sync function name (stack output SyncFunctionName)',
+    process.env.AUDIENCE_SYNC_FUNCTION_NAME,
+  )
   .action(
     async (o: {
       segment?: string;
@@ -201,7 +234,9 @@ program
 
 program
   .command('erase')
-  .description('right to erasure: suppress and delete a person everywhere; removed from every audience at the next sync (or now)')
+  .description(
+    'right to erasure: suppress and delete a person everywhere; removed from every audience at the next sync (or now)',
+  )
   .option('--email <email...>', 'email address(es)')
   .option('--phone <phone...>', 'phone number(s), international form preferred')
   .option('--now', 'sync right away instead of at the next scheduled run')
@@ -231,16 +266,24 @@ program
         await s3Client().send(
           new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: ['identity', ...emails, ...phones].join('\n') }),
         );
-        out(`erasure request dropped as s3://${o.bucket}/${key}; it is processed within a minute and applied to audiences at the next sync`);
+        out(
+          `erasure request dropped as s3://${o.bucket}/${key}; it is processed within a minute and applied to audiences at the next sync`,
+        );
         return;
       }
       await withLocalRuntime(o.state, o.config, async (rt) => {
-        const r = await eraseIdentities(rt.store, { emails, phones }, {
-          now: new Date(),
-          logger: rt.logger,
-          defaultCountry: rt.config.defaultCountry,
-        });
-        out(`erased: ${r.hashed} identities hashed and suppressed, ${r.contactsDeleted} contact records deleted${r.invalid ? `, ${r.invalid} not recognizable` : ''}`);
+        const r = await eraseIdentities(
+          rt.store,
+          { emails, phones },
+          {
+            now: new Date(),
+            logger: rt.logger,
+            defaultCountry: rt.config.defaultCountry,
+          },
+        );
+        out(
+          `erased: ${r.hashed} identities hashed and suppressed, ${r.contactsDeleted} contact records deleted${r.invalid ? `, ${r.invalid} not recognizable` : ''}`,
+        );
         if (o.now) {
           const { report } = await syncAndReport(
             rt,

@@ -44,7 +44,11 @@ export async function handleIngestEvent(
       try {
         const outcome = await processObject({ ...rt, now: () => rt.clock.now() }, key);
         onOutcome?.(key, outcome);
-        rt.logger.info('object_processed', { messageId: message.messageId, outcome: outcome.kind, reportKey: 'reportKey' in outcome ? outcome.reportKey : undefined });
+        rt.logger.info('object_processed', {
+          messageId: message.messageId,
+          outcome: outcome.kind,
+          reportKey: 'reportKey' in outcome ? outcome.reportKey : undefined,
+        });
       } catch (e) {
         rt.logger.error('object_failed', {
           messageId: message.messageId,

@@ -5,7 +5,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { buildRuntime, readEnv, type Runtime } from './app/runtime';
+import { buildRuntime, type Runtime, readEnv } from './app/runtime';
 import { syncAndReport } from './app/sync-run';
 
 export const syncInputSchema = z.object({
@@ -33,7 +33,8 @@ let runtime: Runtime | undefined;
 
 export async function handleSync(input: unknown, rt: Runtime, remainingMs: number, env = process.env) {
   const parsed = syncInputSchema.safeParse(input ?? {});
-  if (!parsed.success) throw new Error(`sync input is not valid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+  if (!parsed.success)
+    throw new Error(`sync input is not valid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   const i = parsed.data;
   const iteration = (i.iteration ?? 0) + 1;
   const { report, reportKey } = await syncAndReport(rt, readEnv(destEnv, env), {
@@ -49,7 +50,13 @@ export async function handleSync(input: unknown, rt: Runtime, remainingMs: numbe
     done,
     waitSeconds: done ? undefined : Math.min(3600, report.waitSeconds ?? 1),
     reportKey,
-    summary: report.audiences.map((a) => ({ segment: a.segment, destination: a.destination, status: a.status, added: a.added, removed: a.removed })),
+    summary: report.audiences.map((a) => ({
+      segment: a.segment,
+      destination: a.destination,
+      status: a.status,
+      added: a.added,
+      removed: a.removed,
+    })),
   };
 }
 

@@ -20,8 +20,53 @@ const pick = <T>(xs: readonly T[]): T => xs[Math.floor(rand() * xs.length)]!;
 const chance = (p: number) => rand() < p;
 const pad = (n: number, w = 2) => String(n).padStart(w, '0');
 
-const FIRST = ['Anna', 'Ben', 'Chloé', 'David', 'Elif', 'Fatima', 'Georg', 'Hanna', 'Ibrahim', 'Jörg', 'Karin', 'Lukas', 'María', 'Noah', 'Olga', 'Pierre', 'Quinn', 'Rosa', 'Søren', 'Tomás', 'Uma', 'Viktor', 'Wen', 'Yara', 'Zoë'];
-const LAST = ['Müller', 'Schmidt', "O'Connor", 'García', 'Dubois', 'Rossi', 'Jansen', 'Nowak', 'Smith', 'Johnson', 'Brown', 'Lefèvre', 'Novák', 'Andersson', 'Kowalski', 'Silva', 'Öztürk', 'Papadopoulos'];
+const FIRST = [
+  'Anna',
+  'Ben',
+  'Chloé',
+  'David',
+  'Elif',
+  'Fatima',
+  'Georg',
+  'Hanna',
+  'Ibrahim',
+  'Jörg',
+  'Karin',
+  'Lukas',
+  'María',
+  'Noah',
+  'Olga',
+  'Pierre',
+  'Quinn',
+  'Rosa',
+  'Søren',
+  'Tomás',
+  'Uma',
+  'Viktor',
+  'Wen',
+  'Yara',
+  'Zoë',
+];
+const LAST = [
+  'Müller',
+  'Schmidt',
+  "O'Connor",
+  'García',
+  'Dubois',
+  'Rossi',
+  'Jansen',
+  'Nowak',
+  'Smith',
+  'Johnson',
+  'Brown',
+  'Lefèvre',
+  'Novák',
+  'Andersson',
+  'Kowalski',
+  'Silva',
+  'Öztürk',
+  'Papadopoulos',
+];
 const DOMAINS = ['example.com', 'example.org', 'example.net'];
 const now = Date.parse('2026-11-20T12:00:00Z');
 const daysAgo = (d: number) => new Date(now - d * 86_400_000);
@@ -48,7 +93,10 @@ const row = (cells: string[], sep = ',') => cells.map(csvCell).join(sep);
 function person(i: number, prefix: string) {
   const fn = pick(FIRST);
   const ln = pick(LAST);
-  const local = `${fn}.${ln}`.normalize('NFKD').replace(/[^\w.]/g, '').toLowerCase();
+  const local = `${fn}.${ln}`
+    .normalize('NFKD')
+    .replace(/[^\w.]/g, '')
+    .toLowerCase();
   // Some addresses come in upper case or padded, as real exports do.
   let email = `${prefix}${i}.${local}@${pick(DOMAINS)}`;
   if (chance(0.08)) email = email.toUpperCase();
@@ -67,7 +115,9 @@ function shopify(n: number): string {
     const a = us ? pick(US) : pick(EU);
     const orders = chance(0.75) ? 1 + Math.floor(rand() * 6) : 0;
     const spent = orders ? (orders * (20 + rand() * 180)).toFixed(2) : '0.00';
-    const tags = [orders >= 3 ? 'vip' : '', chance(0.3) ? 'newsletter' : '', chance(0.1) ? 'wholesale' : ''].filter(Boolean).join(', ');
+    const tags = [orders >= 3 ? 'vip' : '', chance(0.3) ? 'newsletter' : '', chance(0.1) ? 'wholesale' : '']
+      .filter(Boolean)
+      .join(', ');
     const phone = chance(0.6) ? a.phone() : '';
     lines.push(
       row([
@@ -119,7 +169,11 @@ function klaviyo(n: number): string {
         chance(0.5) ? a.phone() : '',
         a.city,
         us ? (a as (typeof US)[number]).st : '',
-        us ? 'United States' : (a as (typeof EU)[number]).cc === 'GB' ? 'United Kingdom' : (a as (typeof EU)[number]).cc,
+        us
+          ? 'United States'
+          : (a as (typeof EU)[number]).cc === 'GB'
+            ? 'United Kingdom'
+            : (a as (typeof EU)[number]).cc,
         a.zip,
         pick(['Signup form', 'Shopify', 'Popup']),
         consent,
@@ -141,7 +195,9 @@ function brevo(n: number): Buffer {
   for (let i = 1; i <= n; i++) {
     const p = person(i, 'eu');
     const a = pick(EU.filter((e) => e.cc !== 'GB'));
-    const birthday = chance(0.5) ? `${pad(1 + Math.floor(rand() * 28))}-${pad(1 + Math.floor(rand() * 12))}-${1950 + Math.floor(rand() * 55)}` : '';
+    const birthday = chance(0.5)
+      ? `${pad(1 + Math.floor(rand() * 28))}-${pad(1 + Math.floor(rand() * 12))}-${1950 + Math.floor(rand() * 55)}`
+      : '';
     const added = daysAgo(30 + Math.floor(rand() * 900));
     lines.push(
       row(

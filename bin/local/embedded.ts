@@ -2,13 +2,13 @@
  * Embedded S3 and DynamoDB protocol servers (s3rver, dynalite) on loopback, in this process.
  * With a state directory they persist, so a second local run sees the first run's contacts and audiences.
  */
-import { EventEmitter } from 'node:events';
+import type { EventEmitter } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, HeadBucketCommand } from '@aws-sdk/client-s3';
 import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureTable } from '../../functions/adapters/dynamo-store';
@@ -42,7 +42,10 @@ const ENV_KEYS = [
 ] as const;
 
 /** Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them. */
-export async function startEmbeddedAws(stateDir?: string, opts: { bucket?: string; table?: string } = {}): Promise<EmbeddedAws> {
+export async function startEmbeddedAws(
+  stateDir?: string,
+  opts: { bucket?: string; table?: string } = {},
+): Promise<EmbeddedAws> {
   const bucket = opts.bucket ?? 'audience-sync-local';
   const table = opts.table ?? 'audience-sync-contacts';
   // s3rver's default directory is shared by every instance on the machine: always give it its own.

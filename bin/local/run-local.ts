@@ -3,7 +3,16 @@
  * embedded S3, feeds the resulting S3 events through the real ingest handler, then runs the real sync.
  * Without Meta credentials, destinations run dry and write what they would send under OUT/dry-run/.
  */
-import { createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { basename, dirname, join, relative } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../functions/adapters/logger';
@@ -113,7 +122,13 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       writeFileSync(target, await obj.Body!.transformToString());
     }
     s3.destroy();
-    printSummary(print, ingested, report, haveMeta ? `Meta (${env.META_GRAPH_URL ?? 'graph.facebook.com'})` : `dry run → ${dryRunDir}`, opts);
+    printSummary(
+      print,
+      ingested,
+      report,
+      haveMeta ? `Meta (${env.META_GRAPH_URL ?? 'graph.facebook.com'})` : `dry run → ${dryRunDir}`,
+      opts,
+    );
     return { ingested, sync: report, dryRun: !haveMeta };
   } finally {
     await new Promise((r) => logFile.end(r));
@@ -139,7 +154,10 @@ function printSummary(
       const reasons = Object.entries(r.rejections)
         .map(([k, v]) => `${k} ${v}`)
         .join(', ');
-      const extra = r.status === 'ingested' ? `written ${r.written}, unchanged ${r.unchanged}, left ${r.removed}` : r.status.replace('_', ' ');
+      const extra =
+        r.status === 'ingested'
+          ? `written ${r.written}, unchanged ${r.unchanged}, left ${r.removed}`
+          : r.status.replace('_', ' ');
       print(
         `  ${list} · ${file} [${r.format ?? '?'}]: rows ${r.rows}, accepted ${r.accepted}, rejected ${r.rejected}${reasons ? ` (${reasons})` : ''} · ${extra}`,
       );

@@ -219,7 +219,11 @@ export class DynamoContactStore implements ContactStore {
     const hit: string[] = [];
     for (const list of lists) {
       const out = await this.doc.send(
-        new DeleteCommand({ TableName: this.table, Key: { pk: `LIST#${list}`, sk: `C#${cid}` }, ReturnValues: 'ALL_OLD' }),
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: `LIST#${list}`, sk: `C#${cid}` },
+          ReturnValues: 'ALL_OLD',
+        }),
       );
       if (out.Attributes) hit.push(list);
     }
@@ -228,7 +232,9 @@ export class DynamoContactStore implements ContactStore {
 
   async suppress(entries: SuppressionEntry[]): Promise<void> {
     await this.batchWrite(
-      entries.map((e) => ({ PutRequest: { Item: { pk: 'SUPPRESS', sk: `C#${e.cid}`, cid: e.cid, at: e.at, reason: e.reason } } })),
+      entries.map((e) => ({
+        PutRequest: { Item: { pk: 'SUPPRESS', sk: `C#${e.cid}`, cid: e.cid, at: e.at, reason: e.reason } },
+      })),
     );
   }
 
@@ -244,7 +250,9 @@ export class DynamoContactStore implements ContactStore {
   }
 
   async audienceState(destKey: string): Promise<AudienceState | undefined> {
-    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `AUD#${destKey}`, sk: 'STATE' } }));
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `AUD#${destKey}`, sk: 'STATE' } }),
+    );
     return out.Item ? (out.Item.state as AudienceState) : undefined;
   }
 
@@ -265,7 +273,9 @@ export class DynamoContactStore implements ContactStore {
   async recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void> {
     await this.batchWrite([
       ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
-      ...added.map((m) => ({ PutRequest: { Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys } } })),
+      ...added.map((m) => ({
+        PutRequest: { Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys } },
+      })),
     ]);
   }
 

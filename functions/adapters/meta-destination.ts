@@ -8,6 +8,7 @@
  *   converted to DestinationError without their URL.
  */
 import bizSdk from 'facebook-nodejs-business-sdk';
+import { META_KEYS } from '../core/model';
 import type {
   AudienceHealth,
   AudienceRef,
@@ -17,7 +18,6 @@ import type {
   ReplaceSession,
 } from '../core/ports';
 import { DestinationError } from '../core/ports';
-import { META_KEYS } from '../core/model';
 import { toSchemaRows } from '../core/sync-plan';
 import { type GraphErrorBody, mapGraphError, parseBucUsage, type Usage } from './meta-errors';
 
@@ -98,7 +98,9 @@ export class MetaDestination implements Destination {
         }),
       ]);
       // Every Graph response carries the usage header (objects keep it in _data.headers, cursors in .headers).
-      const r = result as { _data?: { headers?: Record<string, string> }; headers?: Record<string, string> } | undefined;
+      const r = result as
+        | { _data?: { headers?: Record<string, string> }; headers?: Record<string, string> }
+        | undefined;
       this.noteHeaders({ headers: r?._data?.headers ?? r?.headers });
       return result;
     } catch (e) {
@@ -125,25 +127,25 @@ export class MetaDestination implements Destination {
 
   async ensureAudience(spec: { name: string; description: string; knownId?: string }) {
     if (spec.knownId) {
-      try {
-        const found = await this.sdk('read audience', () =>
-          (new CustomAudience(spec.knownId!, {}, undefined, this.api) as unknown as {
+      // A deleted audience surfaces as DestinationError kind 'deleted'; sync decides whether to recreate it.
+      const found = await this.sdk('read audience', () =>
+        (
+          new CustomAudience(spec.knownId!, {}, undefined, this.api) as unknown as {
             get(fields: string[]): Promise<SdkObject>;
-          }).get(['id', 'name']),
-        );
-        const data = found._data ?? found;
-        return { ref: { id: String(data.id), name: String(data.name ?? spec.name) }, created: false };
-      } catch (e) {
-        // A deleted audience surfaces as kind 'deleted'; sync decides whether to recreate it.
-        throw e;
-      }
+          }
+        ).get(['id', 'name']),
+      );
+      const data = found._data ?? found;
+      return { ref: { id: String(data.id), name: String(data.name ?? spec.name) }, created: false };
     }
     const existing = await this.findByName(spec.name);
     if (existing) return { ref: existing, created: false };
     const created = await this.sdk('create audience', () =>
-      (new AdAccount(this.opts.adAccountId, {}, undefined, this.api) as unknown as {
-        createCustomAudience(fields: string[], params: object): Promise<SdkObject>;
-      }).createCustomAudience([], {
+      (
+        new AdAccount(this.opts.adAccountId, {}, undefined, this.api) as unknown as {
+          createCustomAudience(fields: string[], params: object): Promise<SdkObject>;
+        }
+      ).createCustomAudience([], {
         name: spec.name,
         subtype: 'CUSTOM',
         description: spec.description,
@@ -188,9 +190,11 @@ export class MetaDestination implements Destination {
   async add(audience: AudienceRef, batch: BatchMember[]): Promise<BatchOutcome> {
     const payload = toSchemaRows(batch, META_KEYS);
     const res = await this.sdk('add users', () =>
-      (new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
-        createUser(fields: string[], params: object): Promise<SdkObject>;
-      }).createUser([], { payload }),
+      (
+        new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
+          createUser(fields: string[], params: object): Promise<SdkObject>;
+        }
+      ).createUser([], { payload }),
     );
     return this.outcome((res._data ?? res) as Record<string, unknown>, this.lastUsage);
   }
@@ -198,9 +202,11 @@ export class MetaDestination implements Destination {
   async replace(audience: AudienceRef, batch: BatchMember[], session: ReplaceSession): Promise<BatchOutcome> {
     const payload = toSchemaRows(batch, META_KEYS);
     const res = await this.sdk('replace users', () =>
-      (new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
-        createUsersReplace(fields: string[], params: object): Promise<SdkObject>;
-      }).createUsersReplace([], {
+      (
+        new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
+          createUsersReplace(fields: string[], params: object): Promise<SdkObject>;
+        }
+      ).createUsersReplace([], {
         payload,
         session: {
           session_id: session.sessionId,
@@ -251,14 +257,11 @@ export class MetaDestination implements Destination {
 
   async health(audience: AudienceRef): Promise<AudienceHealth> {
     const res = await this.sdk('read audience health', () =>
-      (new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
-        get(fields: string[]): Promise<SdkObject>;
-      }).get([
-        'approximate_count_lower_bound',
-        'approximate_count_upper_bound',
-        'operation_status',
-        'delivery_status',
-      ]),
+      (
+        new CustomAudience(audience.id, {}, undefined, this.api) as unknown as {
+          get(fields: string[]): Promise<SdkObject>;
+        }
+      ).get(['approximate_count_lower_bound', 'approximate_count_upper_bound', 'operation_status', 'delivery_status']),
     );
     const d = (res._data ?? res) as Record<string, unknown>;
     return {
@@ -271,9 +274,11 @@ export class MetaDestination implements Destination {
 
   async createLookalike(audience: AudienceRef, spec: { name: string; country: string; ratio: number }) {
     const res = await this.sdk('create lookalike', () =>
-      (new AdAccount(this.opts.adAccountId, {}, undefined, this.api) as unknown as {
-        createCustomAudience(fields: string[], params: object): Promise<SdkObject>;
-      }).createCustomAudience([], {
+      (
+        new AdAccount(this.opts.adAccountId, {}, undefined, this.api) as unknown as {
+          createCustomAudience(fields: string[], params: object): Promise<SdkObject>;
+        }
+      ).createCustomAudience([], {
         name: spec.name,
         subtype: 'LOOKALIKE',
         origin_audience_id: audience.id,

@@ -100,7 +100,11 @@ export function mapGraphError(
     if (/low audience size|too small|below/i.test(said))
       return new DestinationError('low_audience_size', `${tag}: ${said}`, details);
     if (/replace/i.test(said)) return new DestinationError('replace_in_progress', `${tag}: ${said}`, details);
-    return new DestinationError('transient', `${tag}: Meta could not update the audience (${said || 'no message'})`, details);
+    return new DestinationError(
+      'transient',
+      `${tag}: Meta could not update the audience (${said || 'no message'})`,
+      details,
+    );
   }
   if (status === undefined || status >= 500 || status === 408 || status === 429 || code === 1 || code === 2)
     return new DestinationError('transient', `${tag}: ${said || 'no response or server error'}`, details);

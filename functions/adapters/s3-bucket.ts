@@ -58,7 +58,9 @@ export class S3Bucket implements ReportSink {
   }
 
   async putText(key: string, body: string, contentType: string): Promise<void> {
-    await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }));
+    await this.client.send(
+      new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, ContentType: contentType }),
+    );
   }
 
   async putBytes(key: string, body: Buffer | string, metadata?: Record<string, string>): Promise<void> {

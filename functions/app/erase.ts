@@ -5,8 +5,8 @@
  */
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
-import type { ContactStore, Logger } from '../core/ports';
 import { contactId, metaKeys } from '../core/normalize';
+import type { ContactStore, Logger } from '../core/ports';
 import { readExport } from '../reading';
 
 export interface ErasureRequest {
@@ -50,7 +50,11 @@ export async function eraseIdentities(
   const cids = new Set<string>();
   for (const list of await store.listIds()) {
     for await (const c of store.contacts(list)) {
-      if (hashes.has(c.cid) || (c.keys.meta.EMAIL && hashes.has(c.keys.meta.EMAIL)) || (c.keys.meta.PHONE && hashes.has(c.keys.meta.PHONE)))
+      if (
+        hashes.has(c.cid) ||
+        (c.keys.meta.EMAIL && hashes.has(c.keys.meta.EMAIL)) ||
+        (c.keys.meta.PHONE && hashes.has(c.keys.meta.PHONE))
+      )
         cids.add(c.cid);
     }
   }

@@ -33,7 +33,8 @@ export function exportTimeOf(
   now: Date,
 ): { exportedAt: string; exportedAtFrom: ListSnapshot['exportedAtFrom'] } {
   const meta = metadata['exported-at'];
-  if (meta && !Number.isNaN(Date.parse(meta))) return { exportedAt: new Date(meta).toISOString(), exportedAtFrom: 'metadata' };
+  if (meta && !Number.isNaN(Date.parse(meta)))
+    return { exportedAt: new Date(meta).toISOString(), exportedAtFrom: 'metadata' };
   if (lastModified) return { exportedAt: lastModified.toISOString(), exportedAtFrom: 'last-modified' };
   return { exportedAt: now.toISOString(), exportedAtFrom: 'clock' };
 }
@@ -49,7 +50,12 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   if ('error' in where) {
     const reportKey = `reports/quarantine/${stamp(now)}.json`;
     const target = await bucket.quarantine(key);
-    await bucket.putJson(reportKey, { status: 'quarantined', object: target, error: where.error, at: now.toISOString() });
+    await bucket.putJson(reportKey, {
+      status: 'quarantined',
+      object: target,
+      error: where.error,
+      at: now.toISOString(),
+    });
     logger.warn('object_quarantined', { reason: 'bad_key', reportKey });
     return { kind: 'quarantined', reason: where.error, reportKey };
   }
@@ -57,7 +63,10 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   try {
     info = await bucket.head(key);
   } catch (e) {
-    if ((e as { name?: string }).name === 'NotFound' || (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404)
+    if (
+      (e as { name?: string }).name === 'NotFound' ||
+      (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
+    )
       return { kind: 'ignored', reason: 'object no longer exists (already ingested and deleted)' };
     throw e;
   }
@@ -78,7 +87,8 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
     );
     const { rejectedRows, ...summary } = report;
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });
-    if (rejectedRows.length) await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
+    if (rejectedRows.length)
+      await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
     await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
     if (deps.config.keepRawFilesDays === 0) await bucket.delete(key);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };

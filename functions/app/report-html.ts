@@ -2,7 +2,10 @@
 import type { SyncReport } from '../core/sync';
 
 const esc = (s: unknown) =>
-  String(s ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  String(s ?? '').replace(
+    /[&<>"']/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
+  );
 
 export function renderSyncHtml(r: SyncReport): string {
   const segs = r.segments
@@ -25,7 +28,9 @@ export function renderSyncHtml(r: SyncReport): string {
         )}</td><td>${esc(a.message ?? '')}</td></tr>`,
     )
     .join('');
-  const alerts = r.alerts.map((a) => `<li><b>${esc(a.destination)}</b> (${esc(a.kind)}): ${esc(a.message)}</li>`).join('');
+  const alerts = r.alerts
+    .map((a) => `<li><b>${esc(a.destination)}</b> (${esc(a.kind)}): ${esc(a.message)}</li>`)
+    .join('');
   return `<!doctype html><html><head><meta charset="utf-8"><title>audience-sync report ${esc(r.startedAt)}</title>
 <style>body{font:14px system-ui;margin:2em}table{border-collapse:collapse;margin-bottom:2em}td,th{border:1px solid #ccc;padding:4px 8px;text-align:left}.failed td{background:#fee}.partial td{background:#ffe}</style></head>
 <body><h1>Sync ${r.dryRun ? '(dry run) ' : ''}${esc(r.startedAt)}</h1>

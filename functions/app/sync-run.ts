@@ -5,7 +5,7 @@ import { DryRunDestination } from '../adapters/dry-run-destination';
 import { MetaDestination } from '../adapters/meta-destination';
 import { readSecret } from '../adapters/secrets';
 import type { AudienceConfig } from '../core/config';
-import { DestinationError, type Destination } from '../core/ports';
+import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
@@ -58,7 +58,10 @@ export async function buildDestinations(
     }
     try {
       if (!adAccountId)
-        throw new DestinationError('config', `destination "${id}": no Meta ad account; set adAccountId in the config or META_AD_ACCOUNT_ID`);
+        throw new DestinationError(
+          'config',
+          `destination "${id}": no Meta ad account; set adAccountId in the config or META_AD_ACCOUNT_ID`,
+        );
       const token = env.META_ACCESS_TOKEN ?? (secretId ? await readSecret(secretId) : undefined);
       if (!token) throw new DestinationError('auth', `destination "${id}": no Meta access token configured`);
       out[id] = new MetaDestination({
@@ -68,7 +71,10 @@ export async function buildDestinations(
         customerFileSource: 'customerFileSource' in dest ? dest.customerFileSource : undefined,
       });
     } catch (e) {
-      const err = e instanceof DestinationError ? e : new DestinationError('auth', `destination "${id}": ${(e as Error).message}`);
+      const err =
+        e instanceof DestinationError
+          ? e
+          : new DestinationError('auth', `destination "${id}": ${(e as Error).message}`);
       out[id] = new UnavailableDestination('meta', err);
     }
   }

@@ -26,11 +26,12 @@ export type ConsentRequirement = (typeof CONSENT_REQUIREMENTS)[number];
 
 const id = z
   .string()
-  .regex(/^[a-z0-9][a-z0-9-_]{0,62}$/, 'use lowercase letters, digits, - and _ (max 63), starting with a letter or digit');
+  .regex(
+    /^[a-z0-9][a-z0-9-_]{0,62}$/,
+    'use lowercase letters, digits, - and _ (max 63), starting with a letter or digit',
+  );
 
-const duration = z
-  .string()
-  .regex(/^\d+[dwmy]$/, 'write a duration like 30d, 8w, 6m or 1y');
+const duration = z.string().regex(/^\d+[dwmy]$/, 'write a duration like 30d, 8w, 6m or 1y');
 /** A real calendar date: `2024-02-30` or `2024-13-01` would make a rule silently match everyone. */
 const isoDate = z
   .string()
@@ -84,7 +85,9 @@ const leafRules = {
     }),
   funnel: z.strictObject({ funnel: oneOrMany(z.enum(FUNNEL_STAGES)) }),
   funnelAtLeast: z.strictObject({ funnelAtLeast: z.enum(FUNNEL_STAGES) }),
-  country: z.strictObject({ country: oneOrMany(z.string().regex(/^[A-Za-z]{2}$/, 'use ISO 3166-1 alpha-2 codes like DE')) }),
+  country: z.strictObject({
+    country: oneOrMany(z.string().regex(/^[A-Za-z]{2}$/, 'use ISO 3166-1 alpha-2 codes like DE')),
+  }),
   zone: z.strictObject({ zone: oneOrMany(z.enum(ZONES)) }),
   region: z.strictObject({ region: oneOrMany(z.string().min(1)) }),
   ageBand: z.strictObject({ ageBand: oneOrMany(z.enum(AGE_BANDS)) }),
@@ -166,18 +169,21 @@ const segment = z.strictObject({
 });
 
 const metaDestination = z.strictObject({
-    platform: z.literal('meta'),
-    /** `act_<digits>`; may be left out locally and given as META_AD_ACCOUNT_ID. */
-    adAccountId: z.string().regex(/^act_\d+$/, 'write the ad account as act_<digits>').optional(),
-    customerFileSource: z
-      .enum(['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'])
-      .default('USER_PROVIDED_ONLY'),
-    /** A full `usersreplace` every N days heals drift; 0 turns it off. */
-    replaceEveryDays: z.number().int().nonnegative().default(30),
-    /** Recreate an audience that was deleted in Ads Manager (else alert and skip). */
-    recreateDeleted: z.boolean().default(true),
-    /** Secrets Manager secret name holding the access token (cloud). */
-    tokenSecretName: z.string().optional(),
+  platform: z.literal('meta'),
+  /** `act_<digits>`; may be left out locally and given as META_AD_ACCOUNT_ID. */
+  adAccountId: z
+    .string()
+    .regex(/^act_\d+$/, 'write the ad account as act_<digits>')
+    .optional(),
+  customerFileSource: z
+    .enum(['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'])
+    .default('USER_PROVIDED_ONLY'),
+  /** A full `usersreplace` every N days heals drift; 0 turns it off. */
+  replaceEveryDays: z.number().int().nonnegative().default(30),
+  /** Recreate an audience that was deleted in Ads Manager (else alert and skip). */
+  recreateDeleted: z.boolean().default(true),
+  /** Secrets Manager secret name holding the access token (cloud). */
+  tokenSecretName: z.string().optional(),
 });
 /** Platforms after Meta: accepted in config so segments can name them; their adapters come later. */
 const otherDestination = z.strictObject({
@@ -189,7 +195,10 @@ const destination = z.discriminatedUnion('platform', [metaDestination, otherDest
 const listConfig = z.strictObject({
   description: z.string().optional(),
   /** ISO country used to read national phone numbers when the row has no country. */
-  defaultCountry: z.string().regex(/^[A-Z]{2}$/).optional(),
+  defaultCountry: z
+    .string()
+    .regex(/^[A-Z]{2}$/)
+    .optional(),
   /** Pin the export format when detection is wrong. */
   format: z.string().optional(),
   /** Pin columns: field → header name or 0-based index. */
@@ -204,7 +213,10 @@ const consentPolicy = z
 
 export const configSchema = z.strictObject({
   version: z.literal(1),
-  defaultCountry: z.string().regex(/^[A-Z]{2}$/).optional(),
+  defaultCountry: z
+    .string()
+    .regex(/^[A-Z]{2}$/)
+    .optional(),
   /**
    * What each regulatory zone requires before upload. Defaults: EEA, UK and CH need an explicit opt-in;
    * everyone else must be subscribed. `not_opted_out` also admits never-subscribed customers.

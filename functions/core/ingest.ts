@@ -7,8 +7,9 @@
  * - `incoming/<list>/delta/…`    upserts only
  * - `incoming/<list>/suppress/…` people to mark unsubscribed in the list
  */
-import type { AudienceConfig } from './config';
+
 import { CompactIndex, hex32 } from './compact-index';
+import type { AudienceConfig } from './config';
 import { createRowMapper, DetectionError, detectFormat, type FormatId } from './formats';
 import {
   CONSENT_STATES,
@@ -186,7 +187,8 @@ export async function ingestExport(
   const reject = (entry: string, line: number, reason: RejectionReason | string, column?: string) => {
     report.rejected++;
     report.rejections[reason] = (report.rejections[reason] ?? 0) + 1;
-    if (report.rejectedRows.length < MAX_REJECTED_ROWS_IN_MEMORY) report.rejectedRows.push({ entry, line, reason, column });
+    if (report.rejectedRows.length < MAX_REJECTED_ROWS_IN_MEMORY)
+      report.rejectedRows.push({ entry, line, reason, column });
     else report.rejectedRowsTruncated = true;
   };
   const flush = async () => {
@@ -246,7 +248,11 @@ export async function ingestExport(
         return reject(entry.name, ev.line, p?.reason ?? 'missing_identifier', p?.field);
       }
       if (!seen.add(cid)) return reject(entry.name, ev.line, 'duplicate_in_file');
-      if (suppressed.has(cid) || (keys.EMAIL && suppressed.has(keys.EMAIL)) || (keys.PHONE && suppressed.has(keys.PHONE)))
+      if (
+        suppressed.has(cid) ||
+        (keys.EMAIL && suppressed.has(keys.EMAIL)) ||
+        (keys.PHONE && suppressed.has(keys.PHONE))
+      )
         return reject(entry.name, ev.line, 'erased');
       report.accepted++;
       for (const k of META_KEYS) if (keys[k]) keyCounts[k] = (keyCounts[k] ?? 0) + 1;
@@ -308,7 +314,8 @@ export async function ingestExport(
     });
     if (outcome === 'stale') {
       report.status = 'stale';
-      report.message = 'a newer snapshot of this list was committed while this one was being read; its members were not removed';
+      report.message =
+        'a newer snapshot of this list was committed while this one was being read; its members were not removed';
     } else {
       // Members the snapshot no longer contains have left the list.
       const gone: string[] = [];
@@ -318,7 +325,9 @@ export async function ingestExport(
   }
   if (report.rows !== report.accepted + report.rejected) {
     // An accounting bug must never pass silently.
-    throw new Error(`row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`);
+    throw new Error(
+      `row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`,
+    );
   }
   logger.info('ingest_finished', {
     list: input.list,
@@ -341,10 +350,17 @@ function dropUndefined<T extends object>(o: T): T {
   return o;
 }
 
-/** The rejected-rows CSV: row number, reason, column name — never values. */
+/**
+ * The rejected-rows CSV: row number, reason, column name — never values. Column and entry names come from the
+ * file, so a cell that a spreadsheet would run as a formula (= + - @) is neutralized with a leading '.
+ */
 export function rejectedRowsCsv(rows: RejectedRow[]): string {
-  const esc = (s: string) => (/[",\n\r]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-  return ['entry,line,reason,column', ...rows.map((r) => [r.entry, String(r.line), r.reason, r.column ?? ''].map(esc).join(','))].join('\n') + '\n';
+  const cell = (s: string) => {
+    const safe = /^[=+\-@\t\r]/.test(s) ? `'${s}` : s;
+    return /[",\n\r]/.test(safe) ? `"${safe.replace(/"/g, '""')}"` : safe;
+  };
+  const lines = rows.map((r) => [r.entry, String(r.line), r.reason, r.column ?? ''].map(cell).join(','));
+  return `${['entry,line,reason,column', ...lines].join('\n')}\n`;
 }
 
 /** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress/]<file>`. */

@@ -103,8 +103,7 @@ export function mergePeople(records: Iterable<ContactRecord>): Map<string, Perso
     }
     p.lists.push(r.list);
     p.keys = mergeKeys(p.keys, r.keys);
-    p.consent =
-      CONSENT_PRECEDENCE.indexOf(r.consent) < CONSENT_PRECEDENCE.indexOf(p.consent) ? r.consent : p.consent;
+    p.consent = CONSENT_PRECEDENCE.indexOf(r.consent) < CONSENT_PRECEDENCE.indexOf(p.consent) ? r.consent : p.consent;
     p.explicitOptIn = p.explicitOptIn || r.explicitOptIn === true;
     p.attrs = mergeAttrs(p.attrs, r.attrs);
   }

@@ -18,7 +18,10 @@ const sameKeys = (a: Record<string, string>, b: Record<string, string>): boolean
 };
 
 /** Desired vs last confirmed: removals are what the platform holds and should not; additions the reverse. */
-export function diffAudience(desired: Map<string, Record<string, string>>, synced: Map<string, SyncedMember>): AudienceDiff {
+export function diffAudience(
+  desired: Map<string, Record<string, string>>,
+  synced: Map<string, SyncedMember>,
+): AudienceDiff {
   const remove: BatchMember[] = [];
   const add: BatchMember[] = [];
   let unchanged = 0;

@@ -241,10 +241,14 @@ async function syncAudience(
   };
   // Pace on the platform's own usage report before every call, not only after batches.
   const call = <T>(fn: () => Promise<T>) =>
-    withRetry(async () => {
-      await pace(deps, dest.usage?.() ?? {});
-      return fn();
-    }, deps, opts);
+    withRetry(
+      async () => {
+        await pace(deps, dest.usage?.() ?? {});
+        return fn();
+      },
+      deps,
+      opts,
+    );
 
   try {
     if (belowMin && diff.remove.length === 0 && !state.audienceId) {
@@ -295,7 +299,9 @@ async function syncAudience(
       if (desired.size >= seedMin) {
         const lal = await call(() =>
           dest.createLookalike!(audience, {
-            name: d.lookalike!.name ?? `${d.audienceName} – lookalike ${d.lookalike!.country} ${Math.round(d.lookalike!.ratio * 100)}%`,
+            name:
+              d.lookalike!.name ??
+              `${d.audienceName} – lookalike ${d.lookalike!.country} ${Math.round(d.lookalike!.ratio * 100)}%`,
             country: d.lookalike!.country,
             ratio: d.lookalike!.ratio,
           }),
@@ -354,7 +360,11 @@ async function syncAudience(
     } else {
       ar.status = 'failed';
       ar.message = `unexpected error: ${(e as Error).message}`;
-      logger.error('sync_audience_failed', { destination: d.destination, segment: seg.id, error: (e as Error).message });
+      logger.error('sync_audience_failed', {
+        destination: d.destination,
+        segment: seg.id,
+        error: (e as Error).message,
+      });
     }
   }
   return ar;
@@ -390,7 +400,10 @@ async function pace(deps: SyncDeps, outcome: { usagePercent?: number; regainAcce
   const t = throttleDecision(outcome.usagePercent);
   if ('stop' in t) {
     throw new StopDestination(
-      new DestinationError('throttled', `rate-limit usage at ${outcome.usagePercent}%: pausing before the platform blocks us`),
+      new DestinationError(
+        'throttled',
+        `rate-limit usage at ${outcome.usagePercent}%: pausing before the platform blocks us`,
+      ),
       Math.max(60, (outcome.regainAccessMinutes ?? 5) * 60),
     );
   }
@@ -462,7 +475,9 @@ async function fullReplace(
   ar: AudienceReport,
   call: <T>(fn: () => Promise<T>) => Promise<T>,
 ) {
-  const all: BatchMember[] = [...desired].map(([cid, keys]) => ({ cid, keys })).sort((a, b) => (a.cid < b.cid ? -1 : 1));
+  const all: BatchMember[] = [...desired]
+    .map(([cid, keys]) => ({ cid, keys }))
+    .sort((a, b) => (a.cid < b.cid ? -1 : 1));
   const batches = chunk(all, dest.maxBatchSize);
   const now = deps.clock.now();
   if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
@@ -522,7 +537,12 @@ async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOpti
       if (e.kind === 'throttled') throw new StopDestination(e, e.details.retryAfterSeconds ?? 300);
       if ((e.kind === 'transient' || e.kind === 'replace_in_progress') && attempt + 1 < max) {
         const wait = backoffMs(attempt, random);
-        deps.logger.warn('destination_retry', { kind: e.kind, attempt: attempt + 1, waitMs: wait, code: e.details.code });
+        deps.logger.warn('destination_retry', {
+          kind: e.kind,
+          attempt: attempt + 1,
+          waitMs: wait,
+          code: e.details.code,
+        });
         await deps.clock.sleep(wait);
         continue;
       }

@@ -1,6 +1,6 @@
 /** Shared test wiring: embedded S3/DynamoDB (in memory), a store, a test clock, configs and contacts. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { startEmbeddedAws, type EmbeddedAws } from '../../bin/local/embedded';
+import { type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
 import { DynamoContactStore } from '../../functions/adapters/dynamo-store';
 import { memoryLogger } from '../../functions/adapters/logger';
 import { type AudienceConfig, parseConfig } from '../../functions/core/config';
@@ -54,7 +54,13 @@ export const emailHash = (i: number) => sha256Hex(emailOf(i));
 /** A stored contact keyed by a normalized email, with the attributes a test needs. */
 export function contact(
   i: number,
-  opts: { list?: string; consent?: ConsentState; attrs?: ContactRecord['attrs']; optIn?: boolean; seenAt?: string } = {},
+  opts: {
+    list?: string;
+    consent?: ConsentState;
+    attrs?: ContactRecord['attrs'];
+    optIn?: boolean;
+    seenAt?: string;
+  } = {},
 ): ContactRecord {
   const email = emailHash(i);
   return {

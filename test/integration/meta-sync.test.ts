@@ -61,7 +61,10 @@ const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => 
 
 describe('diff, not dump', () => {
   it('creates the audience as USER_PROVIDED_ONLY and adds 12,000 members in batches of at most 10,000', async () => {
-    await putAll(h.store, range(0, 12_000).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 12_000).map((i) => contact(i)),
+    );
     const report = await sync(metaConfig());
 
     const created = fake.audiences();
@@ -73,12 +76,21 @@ describe('diff, not dump', () => {
     const first = payloadOf(usersCalls('POST')[0]!.body);
     expect(first.schema).toEqual(['EMAIL', 'COUNTRY']);
     expect(first.data[0]![0]).toMatch(/^[0-9a-f]{64}$/);
-    expect(report.audiences[0]).toMatchObject({ status: 'synced', added: 12_000, removed: 0, batches: 2, created: true });
+    expect(report.audiences[0]).toMatchObject({
+      status: 'synced',
+      added: 12_000,
+      removed: 0,
+      batches: 2,
+      created: true,
+    });
     expect(report.audiences[0]!.health?.approximateCountLowerBound).toBeGreaterThan(0);
   });
 
   it('on the next run sends only changes, removals first, and a removal carries the keys that were added', async () => {
-    await putAll(h.store, range(0, 10).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 10).map((i) => contact(i)),
+    );
     await sync(metaConfig());
     const id = fake.audiences()[0]!.id;
     fake.reset();
@@ -89,7 +101,11 @@ describe('diff, not dump', () => {
       contact(10),
       contact(11),
     ]);
-    const fresh = fake.seedAudience({ adAccountId: 'act_123', name: 'All subscribers', members: range(0, 10).map(emailHash) });
+    const fresh = fake.seedAudience({
+      adAccountId: 'act_123',
+      name: 'All subscribers',
+      members: range(0, 10).map(emailHash),
+    });
     // Point the stored state at the reseeded audience (the fake forgot the first one).
     const state = (await h.store.audienceState('meta-main#all'))!;
     await h.store.putAudienceState({ ...state, audienceId: fresh });
@@ -104,9 +120,7 @@ describe('diff, not dump', () => {
     const added = payloadOf(calls[1]!.body);
     expect(added.data.map((r) => r[0]).sort()).toEqual([emailHash(10), emailHash(11)].sort());
     expect(report.audiences[0]).toMatchObject({ added: 2, removed: 2, planned: { add: 2, remove: 2, unchanged: 8 } });
-    expect([...fake.members(fresh)].sort()).toEqual(
-      [0, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(emailHash).sort(),
-    );
+    expect([...fake.members(fresh)].sort()).toEqual([0, 3, 4, 5, 6, 7, 8, 9, 10, 11].map(emailHash).sort());
     // Third run: nothing to do, nothing sent.
     const before = fake.requests.filter((r) => /\/users$/.test(r.path)).length;
     const third = await sync(metaConfig());
@@ -117,15 +131,25 @@ describe('diff, not dump', () => {
   it('does not upload a segment below its minimum size, but still sends removals', async () => {
     const config = metaConfig({
       segments: [
-        { id: 'all', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'Small' }] },
+        {
+          id: 'all',
+          where: { consent: 'subscribed' },
+          destinations: [{ destination: 'meta-main', audienceName: 'Small' }],
+        },
       ],
     });
-    await putAll(h.store, range(0, 150).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 150).map((i) => contact(i)),
+    );
     await sync(config);
     const id = fake.audiences()[0]!.id;
     expect(fake.members(id).size).toBe(150);
     // 60 unsubscribe: 90 left, below Meta's 100.
-    await putAll(h.store, range(0, 60).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })));
+    await putAll(
+      h.store,
+      range(0, 60).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })),
+    );
     await putAll(h.store, [contact(500)]);
     const report = await sync(config);
     expect(report.audiences[0]).toMatchObject({ status: 'below_min_size', removed: 60, added: 0, minSize: 100 });
@@ -134,7 +158,10 @@ describe('diff, not dump', () => {
   });
 
   it('dry run plans and sends nothing', async () => {
-    await putAll(h.store, range(0, 5).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 5).map((i) => contact(i)),
+    );
     const report = await sync(metaConfig(), undefined, { dryRun: true });
     expect(fake.requests).toHaveLength(0);
     expect(report.audiences[0]).toMatchObject({ status: 'planned', planned: { add: 5, remove: 0 } });
@@ -143,7 +170,10 @@ describe('diff, not dump', () => {
 
 describe('faults', () => {
   it('a sync killed between batches resumes: every add is sent exactly once and the platform ends exact', async () => {
-    await putAll(h.store, range(0, 2_500).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 2_500).map((i) => contact(i)),
+    );
     // The "kill": the time budget runs out after the first confirmed batch.
     const clock = testClock();
     const deadline = clock.now().getTime() + 1_000;
@@ -170,7 +200,10 @@ describe('faults', () => {
   });
 
   it('retries 5xx and connection resets with jittered backoff, then succeeds without duplicates', async () => {
-    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
     fake.inject({ kind: 'html', status: 503, method: 'POST', path: /\/users$/ });
     fake.inject({ kind: 'reset', method: 'POST', path: /\/users$/ });
     const clock = testClock();
@@ -181,7 +214,10 @@ describe('faults', () => {
   });
 
   it('gives up on a destination after a bounded number of 5xx retries', async () => {
-    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
     fake.inject({ kind: 'html', status: 500, method: 'POST', path: /\/users$/, times: 10 });
     const report = await sync(metaConfig(), undefined, { maxAttempts: 3 });
     expect(report.audiences[0]).toMatchObject({ status: 'failed', errorKind: 'transient', added: 0 });
@@ -194,11 +230,17 @@ describe('faults', () => {
     [613, 1487742],
     [4, undefined],
   ])('rate limit %i backs off, asks to continue later, and resumes without resending', async (code, subcode) => {
-    await putAll(h.store, range(0, 1_200).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 1_200).map((i) => contact(i)),
+    );
     const first0 = await sync(metaConfig(), small());
     expect(first0.done).toBe(true);
     // New members arrive; the platform throttles the first add batch of this run.
-    await putAll(h.store, range(1_200, 2_400).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(1_200, 2_400).map((i) => contact(i)),
+    );
     const id = fake.audiences()[0]!.id;
     fake.inject({ kind: 'graphError', code, subcode, method: 'POST', path: /\/users$/ });
     const r = await sync(metaConfig(), small());
@@ -214,7 +256,10 @@ describe('faults', () => {
   it('slows down as X-Business-Use-Case-Usage climbs and stops before 100%', async () => {
     await fake.close();
     fake = await startMetaGraphServer({ quotaPerWindow: 10 });
-    await putAll(h.store, range(0, 30).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 30).map((i) => contact(i)),
+    );
     const config = metaConfig({
       segments: range(0, 5).map((s) => ({
         id: `s${s}`,
@@ -222,7 +267,10 @@ describe('faults', () => {
         destinations: [{ destination: 'meta-main', audienceName: `Seg ${s}`, minSize: 1 }],
       })),
     });
-    await putAll(h.store, range(0, 30).map((i) => contact(i, { attrs: { country: 'US', zone: 'US', rating: i % 5 } })));
+    await putAll(
+      h.store,
+      range(0, 30).map((i) => contact(i, { attrs: { country: 'US', zone: 'US', rating: i % 5 } })),
+    );
     const clock = testClock();
     const r = await sync(config, { 'meta-main': meta() }, {}, clock);
     expect(clock.sleeps.some((ms) => ms > 0)).toBe(true);
@@ -234,7 +282,10 @@ describe('faults', () => {
   });
 
   it('an expired token stops only this destination, alerts, and never logs the token', async () => {
-    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
     const config = metaConfig({
       destinations: {
         'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 0 },
@@ -259,7 +310,10 @@ describe('faults', () => {
       testClock(),
       logger,
     );
-    expect(r.audiences.find((a) => a.destination === 'meta-main')).toMatchObject({ status: 'failed', errorKind: 'auth' });
+    expect(r.audiences.find((a) => a.destination === 'meta-main')).toMatchObject({
+      status: 'failed',
+      errorKind: 'auth',
+    });
     expect(r.audiences.find((a) => a.destination === 'meta-eu')).toMatchObject({ status: 'synced', added: 3 });
     expect(r.alerts).toEqual([expect.objectContaining({ destination: 'meta-main', kind: 'auth' })]);
     const logs = logger.lines.join('\n');
@@ -270,7 +324,10 @@ describe('faults', () => {
 
   it('terms of service not accepted: alert carries the link, other destinations go on', async () => {
     fake.setTosAccepted('act_123', false);
-    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
     const r = await sync(metaConfig());
     expect(r.audiences[0]).toMatchObject({ status: 'failed', errorKind: 'terms' });
     expect(r.alerts[0]!.link).toMatch(/tos/);
@@ -280,9 +337,15 @@ describe('faults', () => {
   it('low audience size on removal is reported once, not retried forever', async () => {
     await fake.close();
     fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000, minRemovalSize: 5 });
-    await putAll(h.store, range(0, 6).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 6).map((i) => contact(i)),
+    );
     await sync(metaConfig());
-    await putAll(h.store, range(0, 3).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })),
+    );
     const r = await sync(metaConfig());
     expect(r.audiences[0]).toMatchObject({ status: 'partial', errorKind: 'low_audience_size', removed: 0 });
     expect(fake.requests.filter((q) => q.method === 'DELETE')).toHaveLength(1);
@@ -303,7 +366,10 @@ describe('faults', () => {
   });
 
   it('an audience deleted in Ads Manager is recreated and refilled', async () => {
-    await putAll(h.store, range(0, 4).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 4).map((i) => contact(i)),
+    );
     await sync(metaConfig());
     const old = fake.audiences()[0]!.id;
     const del = await fetch(`${fake.baseUrl}/v24.0/${old}?access_token=test-token`, { method: 'DELETE' });
@@ -320,7 +386,10 @@ describe('faults', () => {
 
 describe('replace and lookalikes', () => {
   it('a periodic full replace runs a usersreplace session and heals drift', async () => {
-    await putAll(h.store, range(0, 1_200).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 1_200).map((i) => contact(i)),
+    );
     const config = metaConfig({
       destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
     });
@@ -352,15 +421,26 @@ describe('replace and lookalikes', () => {
           id: 'customers',
           where: { number: 'orders', gte: 1 },
           destinations: [
-            { destination: 'meta-main', audienceName: 'Customers', minSize: 1, lookalike: { country: 'DE', ratio: 0.02, minSeedSize: 3 } },
+            {
+              destination: 'meta-main',
+              audienceName: 'Customers',
+              minSize: 1,
+              lookalike: { country: 'DE', ratio: 0.02, minSeedSize: 3 },
+            },
           ],
         },
       ],
     });
-    await putAll(h.store, range(0, 2).map((i) => contact(i, { attrs: { orders: 2 } })));
+    await putAll(
+      h.store,
+      range(0, 2).map((i) => contact(i, { attrs: { orders: 2 } })),
+    );
     await sync(config);
     expect(fake.audiences().filter((a) => a.subtype === 'LOOKALIKE')).toHaveLength(0);
-    await putAll(h.store, range(2, 5).map((i) => contact(i, { attrs: { orders: 1 } })));
+    await putAll(
+      h.store,
+      range(2, 5).map((i) => contact(i, { attrs: { orders: 1 } })),
+    );
     const r = await sync(config);
     const lal = fake.audiences().filter((a) => a.subtype === 'LOOKALIKE');
     expect(lal).toHaveLength(1);

@@ -47,7 +47,11 @@ afterEach(async () => {
   await p.close();
 });
 
-async function drop(key: string, body: Buffer | string, exportedAt?: string): Promise<Array<{ key: string; outcome: ObjectOutcome }>> {
+async function drop(
+  key: string,
+  body: Buffer | string,
+  exportedAt?: string,
+): Promise<Array<{ key: string; outcome: ObjectOutcome }>> {
   const { outcomes, response } = await p.drop(key, body, exportedAt);
   expect(response.batchItemFailures).toEqual([]);
   return outcomes;
@@ -81,7 +85,8 @@ const membersPayload = (method: string) =>
 
 describe('walking skeleton through the real handlers', () => {
   it('a CSV dropped in the bucket becomes hashed contacts and then exact Meta payloads', async () => {
-    const csv = 'E-Mail Address,First Name,Country\n  Ada@Example.COM ,Ada,CA\nbob@example.com,Bob,US\nnot-an-email,Carl,US\n,Dora,US\n';
+    const csv =
+      'E-Mail Address,First Name,Country\n  Ada@Example.COM ,Ada,CA\nbob@example.com,Bob,US\nnot-an-email,Carl,US\n,Dora,US\n';
     await p.s3.send(new PutObjectCommand({ Bucket: p.aws.bucket, Key: 'incoming/newsletter/contacts.csv', Body: csv }));
     // The Lambda entry itself, building its runtime from the environment like in the cloud.
     process.env.AUDIENCE_CONFIG_FILE = await writeConfig();
@@ -90,12 +95,18 @@ describe('walking skeleton through the real handlers', () => {
 
     const stored = [];
     for await (const c of p.rt.store.contacts('newsletter')) stored.push(c);
-    expect(stored.map((c) => c.keys.meta.EMAIL).sort()).toEqual([sha('ada@example.com'), sha('bob@example.com')].sort());
+    expect(stored.map((c) => c.keys.meta.EMAIL).sort()).toEqual(
+      [sha('ada@example.com'), sha('bob@example.com')].sort(),
+    );
     expect(stored.every((c) => c.consent === 'subscribed')).toBe(true);
     // The raw file is gone; a report accounts for every row without values.
     expect(await listKeys('incoming/')).toEqual([]);
     const [reportKey] = await listKeys('reports/ingest/newsletter/');
-    const report = await readJson(reportKey!.endsWith('.json') ? reportKey! : (await listKeys('reports/ingest/newsletter/')).find((k) => k.endsWith('.json'))!);
+    const report = await readJson(
+      reportKey!.endsWith('.json')
+        ? reportKey!
+        : (await listKeys('reports/ingest/newsletter/')).find((k) => k.endsWith('.json'))!,
+    );
     expect(report).toMatchObject({ rows: 4, accepted: 2, rejected: 2, format: 'generic' });
     expect(report.rows).toBe(Number(report.accepted) + Number(report.rejected));
     expect(JSON.stringify(report)).not.toMatch(/example\.com|not-an-email|Carl|Dora/);
@@ -129,7 +140,10 @@ describe('walking skeleton through the real handlers', () => {
     const unsub = (emails: string[]) =>
       `Email Address,First Name,Last Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,UNSUB_TIME,TAGS\n${emails.map((e) => `${e},,,2,2024-01-01 10:00:00,,us,2024-03-01 10:00:00,`).join('\n')}\n`;
     const v1 = makeZip([
-      { name: 'subscribed_members_export_ba473dc14f.csv', data: sub(['u1@example.com', 'u2@example.com', 'u3@example.com']) },
+      {
+        name: 'subscribed_members_export_ba473dc14f.csv',
+        data: sub(['u1@example.com', 'u2@example.com', 'u3@example.com']),
+      },
       { name: 'unsubscribed_members_export_ba473dc14f.csv', data: unsub([]) },
     ]);
     await drop('incoming/newsletter/export-v1.zip', v1, '2026-11-01T00:00:00Z');
@@ -142,7 +156,10 @@ describe('walking skeleton through the real handlers', () => {
       { name: 'unsubscribed_members_export_ba473dc14f.csv', data: unsub(['u1@example.com']) },
     ]);
     const [ingested] = await drop('incoming/newsletter/export-v2.zip', v2, '2026-11-08T00:00:00Z');
-    expect(ingested!.outcome).toMatchObject({ kind: 'ingested', report: { consent: { subscribed: 2, unsubscribed: 1 } } });
+    expect(ingested!.outcome).toMatchObject({
+      kind: 'ingested',
+      report: { consent: { subscribed: 2, unsubscribed: 1 } },
+    });
     await sync();
     const [removal] = membersPayload('DELETE');
     expect(removal!.data.map((r) => r[0])).toEqual([sha('u1@example.com')]);
@@ -159,22 +176,38 @@ describe('snapshot semantics on dynalite', () => {
   };
 
   it('v2 without some members makes them leave; v1 arriving late is ignored; the same object twice is a no-op', async () => {
-    await drop('incoming/newsletter/v1.csv', csv(['a@example.com', 'b@example.com', 'c@example.com']), '2026-11-01T00:00:00Z');
+    await drop(
+      'incoming/newsletter/v1.csv',
+      csv(['a@example.com', 'b@example.com', 'c@example.com']),
+      '2026-11-01T00:00:00Z',
+    );
     await sync();
     const id = fake.audiences()[0]!.id;
     expect(fake.members(id).size).toBe(3);
 
-    const [v2] = await drop('incoming/newsletter/v2.csv', csv(['a@example.com', 'b@example.com']), '2026-11-02T00:00:00Z');
+    const [v2] = await drop(
+      'incoming/newsletter/v2.csv',
+      csv(['a@example.com', 'b@example.com']),
+      '2026-11-02T00:00:00Z',
+    );
     expect(v2!.outcome).toMatchObject({ report: { removed: 1, unchanged: 2, written: 0 } });
     expect(await listed()).toEqual([sha('a@example.com'), sha('b@example.com')].sort());
     await sync();
     expect(fake.members(id)).toEqual(new Set([sha('a@example.com'), sha('b@example.com')]));
 
-    const [late] = await drop('incoming/newsletter/v1-late.csv', csv(['a@example.com', 'b@example.com', 'c@example.com']), '2026-11-01T00:00:00Z');
+    const [late] = await drop(
+      'incoming/newsletter/v1-late.csv',
+      csv(['a@example.com', 'b@example.com', 'c@example.com']),
+      '2026-11-01T00:00:00Z',
+    );
     expect(late!.outcome).toMatchObject({ kind: 'ingested', report: { status: 'stale' } });
     expect(await listed()).toEqual([sha('a@example.com'), sha('b@example.com')].sort());
 
-    const [again] = await drop('incoming/newsletter/v2.csv', csv(['a@example.com', 'b@example.com']), '2026-11-02T00:00:00Z');
+    const [again] = await drop(
+      'incoming/newsletter/v2.csv',
+      csv(['a@example.com', 'b@example.com']),
+      '2026-11-02T00:00:00Z',
+    );
     expect(again!.outcome).toMatchObject({ report: { status: 'already_ingested' } });
     const seen = fake.requests.length;
     await sync();
@@ -231,7 +264,11 @@ describe('real sample exports round trip through the ingest handler', () => {
     ['brevo', join(SAMPLES, 'eu-newsletter', 'brevo-contacts.csv'), {}],
   ])('%s %s', async (format, path, consent) => {
     const [r] = await drop(`incoming/newsletter/${path.split('/').pop()}`, readFileSync(path));
-    const report = (r!.outcome as { report: { format: string; rows: number; accepted: number; rejected: number; consent: Record<string, number> } }).report;
+    const report = (
+      r!.outcome as {
+        report: { format: string; rows: number; accepted: number; rejected: number; consent: Record<string, number> };
+      }
+    ).report;
     expect(report.format).toBe(format);
     expect(report.rows).toBe(report.accepted + report.rejected);
     expect(report.consent).toMatchObject(consent);

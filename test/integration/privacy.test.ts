@@ -3,17 +3,16 @@
  * item, every report, every dry-run payload and every captured log line is scanned for any of those values.
  * Erasure removes a person everywhere and keeps old exports from bringing them back.
  */
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+
+import { createHash } from 'node:crypto';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ScanCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
 import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedAws } from '../../bin/local/embedded';
 import { runLocal } from '../../bin/local/run-local';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { createHash } from 'node:crypto';
-import { cpSync } from 'node:fs';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -90,7 +89,9 @@ describe('no plaintext PII anywhere it should not be', () => {
     expect(pii).toContain('shop2.wen.smith@example.net');
 
     // Everything the run left on disk: reports, dry-run payloads, logs, and the embedded S3 objects.
-    const files = [...walk(out), ...walk(join(state, 's3'))].filter((f) => !f.includes(`${join(state, 's3')}/`) || !f.endsWith('._S3rver_metadata.json'));
+    const files = [...walk(out), ...walk(join(state, 's3'))].filter(
+      (f) => !f.includes(`${join(state, 's3')}/`) || !f.endsWith('._S3rver_metadata.json'),
+    );
     const blobs = files.map((f) => ({ f, text: readFileSync(f, 'utf8') }));
     expect(blobs.some((b) => b.f.endsWith('local.jsonl'))).toBe(true);
     expect(blobs.some((b) => b.f.includes('dry-run'))).toBe(true);
@@ -140,7 +141,9 @@ describe('no plaintext PII anywhere it should not be', () => {
       config: join(process.cwd(), 'config', 'audiences.example.yaml'),
       print: (l) => lines.push(l),
     });
-    expect(r.ingested.every((i) => i.outcome.kind === 'ingested' && i.outcome.report.status === 'already_ingested')).toBe(true);
+    expect(
+      r.ingested.every((i) => i.outcome.kind === 'ingested' && i.outcome.report.status === 'already_ingested'),
+    ).toBe(true);
     expect(r.sync.audiences.every((a) => a.added === 0 && a.removed === 0)).toBe(true);
     expect(() => walk(join(out, 'dry-run'))).not.toThrow();
     expect(walk(join(out, 'dry-run')).filter((f) => readFileSync(f, 'utf8').trim() !== '')).toEqual([]);
@@ -161,10 +164,14 @@ describe('right to erasure', () => {
     const before = [];
     for await (const m of rt.store.syncedMembers('meta-main#all-subscribers')) before.push(m.cid);
     expect(before).toContain(sha(target));
-    const result = await eraseIdentities(rt.store, { emails: ['  SHOP2.Wen.Smith@example.net'], phones: [] }, {
-      now: new Date(),
-      logger: rt.logger,
-    });
+    const result = await eraseIdentities(
+      rt.store,
+      { emails: ['  SHOP2.Wen.Smith@example.net'], phones: [] },
+      {
+        now: new Date(),
+        logger: rt.logger,
+      },
+    );
     expect(result).toMatchObject({ hashed: 1, invalid: 0 });
     expect(result.contactsDeleted).toBeGreaterThanOrEqual(1);
     await aws.close();

@@ -97,19 +97,23 @@ export function usStateCode(value: string): string | undefined {
   return usStateLower(value)?.toUpperCase();
 }
 
-/** Lowercase letters and digits only (non-ASCII letters kept): region and postal codes elsewhere. */
+const NOT_ALNUM = /[^a-z0-9\p{L}\p{M}]+/gu;
+const LEADING_MARKS = /^\p{M}+/u;
+
+/** Lowercase ASCII letters and digits, and non-ASCII letters (NFC): region codes outside the US. */
 function lowerAlnum(value: string): string {
-  const t = isAscii(value) ? value : value.normalize('NFC');
-  const lower = t.toLowerCase();
-  let out = '';
-  for (const ch of lower) {
-    const c = ch.codePointAt(0)!;
-    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) out += ch;
-    else if (c > 0x7f && LETTER.test(ch)) out += ch;
+  if (isAscii(value)) {
+    let out = '';
+    for (let i = 0; i < value.length; i++) {
+      const c = value.charCodeAt(i);
+      if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57)) out += value[i];
+      else if (c >= 65 && c <= 90) out += String.fromCharCode(c + 32);
+    }
+    return out;
   }
-  return out;
+  // compose after filtering: dropping a space can join a letter and a mark
+  return value.normalize('NFC').toLowerCase().replace(NOT_ALNUM, '').normalize('NFC').replace(LEADING_MARKS, '');
 }
-const LETTER = /^[\p{L}\p{M}]$/u;
 
 /**
  * Meta ST rule: in the US the two-letter code, lowercase (`California` → `ca`); elsewhere lowercase without
