@@ -1,0 +1,292 @@
+import { existsSync } from 'node:fs';
+import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import type { AudienceConfig } from '../../functions/core/config';
+import { acknowledgeWildcardResource, propError, requireWholeNumber } from './checks';
+
+/** Runtime of every function. cdk-nag AwsSolutions-L1 asks for the newest Node.js that aws-cdk-lib knows (24.x in 2.276). */
+export const HOUSE_RUNTIME = lambda.Runtime.NODEJS_24_X;
+
+/**
+ * ESM bundles: the Meta SDK (axios, form-data) calls `require('fs')`, which esbuild's ESM output cannot do
+ * unless a real `require` exists in module scope.
+ */
+const ESM_REQUIRE_BANNER =
+  "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+/** Key prefixes a function may use, per kind of access. Each prefix must end with `/`. */
+export interface BucketAccess {
+  /** Prefixes it may read (s3:GetObject). @default - none */
+  readonly read?: readonly string[];
+  /** Prefixes it may write (s3:PutObject). @default - none */
+  readonly write?: readonly string[];
+  /** Prefixes it may delete from (s3:DeleteObject). @default - none */
+  readonly delete?: readonly string[];
+}
+
+export interface HouseFunctionProps {
+  /** Handler file, e.g. `functions/ingest.ts`; it must export `handler`. */
+  readonly entry: string;
+  /** The validated audiences config; embedded in the bundle as the string constant `__AUDIENCE_CONFIG__`. */
+  readonly config: AudienceConfig;
+  /** @default - no description */
+  readonly description?: string;
+  /**
+   * Memory in MB (CPU scales with it; 1769 MB is one full vCPU).
+   * @default 1024
+   */
+  readonly memorySize?: number;
+  /**
+   * @default Duration.minutes(1)
+   */
+  readonly timeout?: Duration;
+  /**
+   * Size of `/tmp`.
+   * @default Size.mebibytes(512)
+   */
+  readonly ephemeralStorageSize?: Size;
+  /**
+   * How long the function's logs are kept.
+   * @default logs.RetentionDays.ONE_MONTH
+   */
+  readonly logRetention?: logs.RetentionDays;
+  /**
+   * What happens to the log group when the stack is deleted.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly logRemovalPolicy?: RemovalPolicy;
+  /**
+   * KMS key for the log group (its key policy must let CloudWatch Logs use it).
+   * @default - CloudWatch Logs service-side encryption
+   */
+  readonly logEncryptionKey?: kms.IKey;
+}
+
+/**
+ * The house Lambda function: Node.js 24 on ARM64, ESM bundle with source maps and the embedded config,
+ * X-Ray tracing, its own log group, and an explicit role that can write to that log group only.
+ * Other permissions come from `grantTable`, `useBucket` and `useSecret`, each of which also sets the env var
+ * the handler reads, so a permission and its configuration never drift apart.
+ */
+export class HouseFunction extends Construct {
+  /** The Lambda function. */
+  public readonly function: nodejs.NodejsFunction;
+  /** The function's execution role (no managed policies). */
+  public readonly role: iam.Role;
+  /** The function's log group. */
+  public readonly logGroup: logs.LogGroup;
+
+  constructor(scope: Construct, id: string, props: HouseFunctionProps) {
+    super(scope, id);
+    const memorySize = props.memorySize ?? 1024;
+    const timeout = props.timeout ?? Duration.minutes(1);
+    const ephemeral = props.ephemeralStorageSize ?? Size.mebibytes(512);
+    if (!existsSync(props.entry)) {
+      throw propError(
+        this,
+        `entry ${JSON.stringify(props.entry)} does not exist; give the path of a handler file such as functions/ingest.ts.`,
+      );
+    }
+    requireWholeNumber(this, 'memorySize', memorySize, { min: 128, max: 10240 }, 'Give the memory in MB, e.g. 1024.');
+    requireWholeNumber(
+      this,
+      'timeout (seconds)',
+      timeout.toSeconds(),
+      { min: 1, max: 900 },
+      'Lambda runs at most 15 minutes; longer work belongs in the Step Functions loop.',
+    );
+    requireWholeNumber(
+      this,
+      'ephemeralStorageSize (MiB)',
+      ephemeral.toMebibytes(),
+      { min: 512, max: 10240 },
+      'Give e.g. Size.gibibytes(4).',
+    );
+
+    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
+      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
+      encryptionKey: props.logEncryptionKey,
+      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
+    });
+
+    // An explicit role instead of AWSLambdaBasicExecutionRole, which may write to every log group in the account.
+    this.role = new iam.Role(this, 'Role', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: `Execution role of ${this.node.path}`,
+    });
+    const logsPolicy = new iam.Policy(this, 'LogsPolicy', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['logs:CreateLogStream', 'logs:PutLogEvents'],
+          resources: [this.logGroup.logGroupArn],
+        }),
+      ],
+    });
+    // Tracing is switched on below at the resource level so its grant lives in its own policy: the IAM5
+    // acknowledgement for `Resource::*` then covers these two X-Ray actions and nothing else the role may get.
+    const tracingPolicy = new iam.Policy(this, 'TracingPolicy', {
+      roles: [this.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'],
+          resources: ['*'],
+        }),
+      ],
+    });
+    Validations.of(tracingPolicy).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'xray:PutTraceSegments and xray:PutTelemetryRecords support no resource-level permissions.',
+    });
+
+    this.function = new nodejs.NodejsFunction(this, 'Function', {
+      entry: props.entry,
+      handler: 'handler',
+      description: props.description,
+      runtime: HOUSE_RUNTIME,
+      architecture: lambda.Architecture.ARM_64,
+      memorySize,
+      timeout,
+      ephemeralStorageSize: ephemeral,
+      role: this.role,
+      logGroup: this.logGroup,
+      environment: {
+        NODE_OPTIONS: '--enable-source-maps',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      },
+      bundling: {
+        format: nodejs.OutputFormat.ESM,
+        target: 'node24',
+        mainFields: ['module', 'main'],
+        minify: true,
+        sourceMap: true,
+        // Bundle the AWS SDK too: the versions pinned in package.json are the ones tested, not the runtime's.
+        externalModules: [],
+        banner: ESM_REQUIRE_BANNER,
+        define: { __AUDIENCE_CONFIG__: JSON.stringify(JSON.stringify(props.config)) },
+      },
+    });
+    const cfnFunction = this.function.node.defaultChild as lambda.CfnFunction;
+    cfnFunction.tracingConfig = { mode: lambda.Tracing.ACTIVE };
+    this.function.node.addDependency(logsPolicy, tracingPolicy);
+  }
+
+  /** Lets the function read (or read and write) items of `table`, and sets `TABLE_NAME`. */
+  public grantTable(table: dynamodb.ITable, access: 'read' | 'readWrite'): void {
+    const read = [
+      'dynamodb:GetItem',
+      'dynamodb:BatchGetItem',
+      'dynamodb:Query',
+      'dynamodb:Scan',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DescribeTable',
+    ];
+    const write = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'];
+    const statements = [
+      new iam.PolicyStatement({
+        actions: access === 'readWrite' ? [...read, ...write] : read,
+        resources: [table.tableArn],
+      }),
+    ];
+    if (table.encryptionKey) {
+      statements.push(
+        new iam.PolicyStatement({
+          actions:
+            access === 'readWrite'
+              ? ['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']
+              : ['kms:Decrypt', 'kms:DescribeKey'],
+          resources: [table.encryptionKey.keyArn],
+        }),
+      );
+    }
+    this.attach('TablePolicy', statements);
+    this.function.addEnvironment('TABLE_NAME', table.tableName);
+  }
+
+  /**
+   * Lets the function get, put or delete objects under the given key prefixes of `bucket` (never the whole
+   * bucket), and sets `BUCKET_NAME`.
+   */
+  public useBucket(bucket: s3.IBucket, access: BucketAccess): void {
+    const byAction: Array<[string, readonly string[]]> = [
+      ['s3:GetObject', access.read ?? []],
+      ['s3:PutObject', access.write ?? []],
+      ['s3:DeleteObject', access.delete ?? []],
+    ];
+    const prefixes = new Set(byAction.flatMap(([, p]) => p));
+    if (prefixes.size === 0) {
+      throw propError(this, 'useBucket needs at least one prefix in read, write or delete; received none.');
+    }
+    for (const prefix of prefixes) {
+      if (!/^[A-Za-z0-9][A-Za-z0-9._-]*\/$/.test(prefix)) {
+        throw propError(
+          this,
+          `useBucket prefixes must be one path segment ending in "/", like "reports/"; received ${JSON.stringify(prefix)}.`,
+        );
+      }
+    }
+    const statements = byAction
+      .filter(([, p]) => p.length > 0)
+      .map(
+        ([action, p]) =>
+          new iam.PolicyStatement({
+            actions: [action],
+            resources: p.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
+          }),
+      );
+    if (bucket.encryptionKey) {
+      const kmsActions = new Set<string>();
+      if (access.read?.length) kmsActions.add('kms:Decrypt');
+      // Multipart uploads (lib-storage) decrypt the data key of earlier parts, so writers need both.
+      if (access.write?.length) for (const a of ['kms:GenerateDataKey', 'kms:Decrypt']) kmsActions.add(a);
+      if (kmsActions.size) {
+        statements.push(
+          new iam.PolicyStatement({ actions: [...kmsActions], resources: [bucket.encryptionKey.keyArn] }),
+        );
+      }
+    }
+    const policy = this.attach('BucketPolicy', statements);
+    this.function.addEnvironment('BUCKET_NAME', bucket.bucketName);
+    for (const prefix of prefixes) {
+      acknowledgeWildcardResource(
+        policy,
+        bucket.arnForObjects(`${prefix}*`),
+        `Object keys under ${prefix} are data (list ids, file names); the grant is limited to that one prefix.`,
+      );
+    }
+  }
+
+  /** Lets the function read the value of `secret` (only that secret), and sets `envVar` to its id. */
+  public useSecret(secret: secretsmanager.ISecret, envVar = 'META_TOKEN_SECRET_ID'): void {
+    const statements = [
+      new iam.PolicyStatement({
+        actions: ['secretsmanager:GetSecretValue'],
+        // A secret referenced by name has a partial ARN; Secrets Manager appends "-" and 6 random characters.
+        resources: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
+      }),
+    ];
+    if (secret.encryptionKey) {
+      statements.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [secret.encryptionKey.keyArn] }));
+    }
+    this.attach('SecretPolicy', statements);
+    // The name is a valid SecretId too, for a secret referenced by name.
+    this.function.addEnvironment(envVar, secret.secretFullArn ?? secret.secretName);
+  }
+
+  private attach(id: string, statements: iam.PolicyStatement[]): iam.Policy {
+    if (this.node.tryFindChild(id)) {
+      throw propError(this, `${id} was granted twice; grant each table, bucket and secret once with all its access.`);
+    }
+    const policy = new iam.Policy(this, id, { roles: [this.role], statements });
+    this.function.node.addDependency(policy);
+    return policy;
+  }
+}

@@ -1,0 +1,87 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Validations } from 'aws-cdk-lib';
+import type { IConstruct } from 'constructs';
+import { describe, expect, it } from 'vitest';
+import { buildApp } from '../../bin/app';
+import { NO_BUNDLING, tempOutdir } from './synth';
+
+interface Report {
+  pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string }> }>;
+}
+
+/**
+ * Synthesizes the real app (default config, cdk-nag registered) and returns the validation report, if written.
+ * `cfnValidation` keeps CDK's built-in CloudFormation schema validation on, as in `cdk synth` (~5 s).
+ */
+function synthesize(context: Record<string, unknown>, cfnValidation: boolean) {
+  process.env.CDK_VALIDATION = cfnValidation ? 'true' : 'false';
+  const outdir = tempOutdir();
+  const { app } = buildApp({ context: { ...NO_BUNDLING, ...context }, outdir });
+  app.synth();
+  const file = join(outdir, 'validation-report.json');
+  const report: Report = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { pluginReports: [] };
+  return { app, report };
+}
+
+function acknowledgements(root: IConstruct): Array<{ path: string; id: string; reason: string }> {
+  return root.node.findAll().flatMap((c) =>
+    c.node.metadata
+      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
+      .flatMap((m) =>
+        Object.entries(m.data as Record<string, string>).map(([id, reason]) => ({
+          path: c.node.path,
+          id: id.replace(/^Annotation::/i, ''),
+          reason,
+        })),
+      ),
+  );
+}
+
+describe('cdk-nag AwsSolutions', () => {
+  it.each([
+    ['defaults, as cdk synth runs it', {}, true],
+    [
+      'customer key, existing secret, alarm email',
+      {
+        kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
+        metaTokenSecretName: 'shared/meta-token',
+        alarmEmail: 'ops@example.com',
+      },
+      false,
+    ],
+  ])('reports no unacknowledged finding (%s)', (_name, context, cfnValidation) => {
+    const { report } = synthesize(context, cfnValidation);
+    const findings = report.pluginReports
+      .filter((r) => r.pluginName.startsWith('AwsSolutions'))
+      .flatMap((r) => r.violations.map((v) => v.ruleName));
+    expect(findings).toEqual([]);
+    const errors = report.pluginReports.flatMap((r) => r.violations.filter((v) => v.severity === 'error'));
+    expect(errors).toEqual([]);
+  });
+
+  it('acknowledges one finding per call, below the stack, each with a reason (review aid)', () => {
+    const { app } = buildApp({ context: NO_BUNDLING, outdir: tempOutdir() });
+    const acks = acknowledgements(app);
+    for (const a of acks) {
+      expect(a.path.split('/').length, a.path).toBeGreaterThan(1);
+      expect(a.reason.length, a.id).toBeGreaterThan(40);
+    }
+    expect(acks.map((a) => `${a.path} ${a.id}`).sort()).toEqual(
+      [
+        'AudienceSync/BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/erasure/*]',
+        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/incoming/*]',
+        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/quarantine/*]',
+        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
+        'AudienceSync/IngestFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/MetaTokenSecret AwsSolutions-SMG4',
+        'AudienceSync/SyncFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
+        'AudienceSync/SyncFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/SyncSchedule/DeadLetterQueue AwsSolutions-SQS3',
+        'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<SyncFunction9CE4905E.Arn>:*]',
+      ].sort(),
+    );
+  });
+});

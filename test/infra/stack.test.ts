@@ -1,0 +1,529 @@
+import { Match, type Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  actionsOf,
+  logicalId,
+  resourcesOf,
+  type Statement,
+  stateMachineDefinition,
+  statementsOfRole,
+  synthTemplate,
+} from './synth';
+
+const CUSTOMER_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+let template: Template;
+/** Every optional context key set, to see each reach the template. */
+let custom: Template;
+
+beforeAll(() => {
+  template = synthTemplate();
+  custom = synthTemplate({
+    rawRetentionDays: '14',
+    logRetentionDays: 90,
+    scheduleCron: 'cron(30 1 * * ? *)',
+    scheduleTimeZone: 'Europe/Berlin',
+    kmsKeyArn: CUSTOMER_KEY,
+    metaTokenSecretName: 'shared/meta-token',
+    alarmEmail: 'ops@example.com',
+  });
+});
+
+const denyInsecureTransport = Match.arrayWith([
+  Match.objectLike({
+    Effect: 'Deny',
+    Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+  }),
+]);
+
+/** The same, for plain vitest assertions on values taken out of the template. */
+const deniesInsecureTransport = expect.arrayContaining([
+  expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+]);
+
+describe('DropBucket', () => {
+  const bucketId = () => logicalId(template, 'AWS::S3::Bucket', 'DropBucket0');
+
+  it('is S3-managed encrypted by default and uses the customer key when given', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: Match.objectLike({ LogFilePrefix: 'drop-bucket/' }),
+    });
+    custom.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms', KMSMasterKeyID: CUSTOMER_KEY },
+          },
+        ],
+      },
+    });
+  });
+
+  it('blocks public access, is retained, and its policy allows SSL only, on both buckets', () => {
+    const buckets = template.findResources('AWS::S3::Bucket');
+    expect(Object.keys(buckets)).toHaveLength(2);
+    for (const bucket of Object.values(buckets)) {
+      expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(bucket.DeletionPolicy).toBe('Retain');
+      expect(bucket.Properties.BucketEncryption).toBeDefined();
+      expect(bucket.Properties.LifecycleConfiguration.Rules.length).toBeGreaterThan(0);
+    }
+    const policies = template.findResources('AWS::S3::BucketPolicy');
+    expect(Object.keys(policies)).toHaveLength(2);
+    for (const policy of Object.values(policies)) {
+      expect(policy.Properties.PolicyDocument.Statement).toEqual(deniesInsecureTransport);
+    }
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: bucketId() },
+      PolicyDocument: { Statement: denyInsecureTransport },
+    });
+  });
+
+  it('expires incoming/ after rawRetentionDays (default 7, context 14) and its old versions after 1 day', () => {
+    const incomingRule = (days: number) =>
+      Match.objectLike({
+        LifecycleConfiguration: {
+          Rules: Match.arrayWith([
+            Match.objectLike({
+              Prefix: 'incoming/',
+              Status: 'Enabled',
+              ExpirationInDays: days,
+              NoncurrentVersionExpiration: { NoncurrentDays: 1 },
+            }),
+          ]),
+        },
+      });
+    template.hasResourceProperties('AWS::S3::Bucket', incomingRule(7));
+    custom.hasResourceProperties('AWS::S3::Bucket', incomingRule(14));
+  });
+
+  it('expires quarantine/, erasure/, reports/ and incomplete uploads', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ Prefix: 'quarantine/', ExpirationInDays: 7 }),
+          Match.objectLike({ Prefix: 'erasure/', ExpirationInDays: 1 }),
+          Match.objectLike({ Prefix: 'reports/', ExpirationInDays: 400 }),
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+        ]),
+      },
+    });
+  });
+
+  it('notifies the ingest queue of objects created under incoming/ and erasure/ only', () => {
+    const queueArn = { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'IngestPipelineQueue'), 'Arn'] };
+    const rule = (prefix: string) => ({
+      Events: ['s3:ObjectCreated:*'],
+      Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: prefix }] } },
+      QueueArn: queueArn,
+    });
+    template.hasResourceProperties('Custom::S3BucketNotifications', {
+      BucketName: { Ref: bucketId() },
+      NotificationConfiguration: { QueueConfigurations: [rule('incoming/'), rule('erasure/')] },
+    });
+  });
+});
+
+describe('ContactTable', () => {
+  it('has pk/sk, on-demand billing, PITR, SSE, TTL and deletion protection, and is retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      UpdateReplacePolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true },
+        DeletionProtectionEnabled: true,
+        TimeToLiveSpecification: { AttributeName: 'expiresAt', Enabled: true },
+      },
+    });
+  });
+
+  it('uses the customer key when given', () => {
+    custom.hasResourceProperties('AWS::DynamoDB::Table', {
+      SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: CUSTOMER_KEY },
+    });
+  });
+});
+
+describe('IngestPipeline', () => {
+  it('redrives to a 14-day DLQ after 3 receives, with visibility 6x the function timeout', () => {
+    const dlq = logicalId(template, 'AWS::SQS::Queue', 'IngestPipelineDeadLetterQueue');
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      RedrivePolicy: { deadLetterTargetArn: { 'Fn::GetAtt': [dlq, 'Arn'] }, maxReceiveCount: 3 },
+      VisibilityTimeout: 6 * 900,
+      SqsManagedSseEnabled: true,
+    });
+    expect(template.findResources('AWS::SQS::Queue')[dlq]?.Properties).toMatchObject({
+      MessageRetentionPeriod: 14 * 24 * 3600,
+      SqsManagedSseEnabled: true,
+    });
+  });
+
+  it('encrypts every queue and lets none of them be used without SSL', () => {
+    const queues = template.findResources('AWS::SQS::Queue');
+    expect(Object.keys(queues)).toHaveLength(3);
+    for (const q of Object.values(queues)) expect(q.Properties.SqsManagedSseEnabled).toBe(true);
+    const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy'));
+    const covered = policies.flatMap((p) => {
+      expect(p.Properties.PolicyDocument.Statement).toEqual(deniesInsecureTransport);
+      return (p.Properties.Queues as Array<{ Ref: string }>).map((r) => r.Ref);
+    });
+    expect(covered.sort()).toEqual(Object.keys(queues).sort());
+  });
+
+  it('feeds the ingest function one message at a time with partial batch failures', () => {
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      FunctionName: { Ref: logicalId(template, 'AWS::Lambda::Function', 'IngestFunction') },
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+    });
+  });
+});
+
+describe('HouseFunction', () => {
+  it('runs both functions on the newest Node.js, ARM64, traced, with source maps', () => {
+    const fns = template.findResources('AWS::Lambda::Function', {
+      Properties: { Runtime: Match.stringLikeRegexp('^nodejs') },
+    });
+    expect(Object.keys(fns)).toHaveLength(2);
+    for (const fn of Object.values(fns)) {
+      expect(fn.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Environment: {
+          Variables: {
+            NODE_OPTIONS: '--enable-source-maps',
+            AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+          },
+        },
+      });
+    }
+  });
+
+  it('sizes ingest at one vCPU, 15 min, 4 GiB /tmp and sync at 1024 MB, 15 min', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Ingests'),
+      MemorySize: 1769,
+      Timeout: 900,
+      EphemeralStorage: { Size: 4096 },
+    });
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Runs one bounded slice'),
+      MemorySize: 1024,
+      Timeout: 900,
+    });
+  });
+
+  it('gives each function its own encrypted log group with the configured retention', () => {
+    const groups = template.findResources('AWS::Logs::LogGroup');
+    expect(Object.keys(groups)).toHaveLength(3);
+    for (const g of Object.values(groups)) {
+      expect(g.Properties.RetentionInDays).toBe(30);
+      expect(g.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'LogKey'), 'Arn'] });
+      expect(g.DeletionPolicy).toBe('Retain');
+    }
+    for (const g of Object.values(custom.findResources('AWS::Logs::LogGroup'))) {
+      expect(g.Properties.RetentionInDays).toBe(90);
+    }
+    for (const fn of ['IngestFunction', 'SyncFunction']) {
+      template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: Match.anyValue(),
+        Role: { 'Fn::GetAtt': [logicalId(template, 'AWS::IAM::Role', `${fn}Role`), 'Arn'] },
+        LoggingConfig: { LogGroup: { Ref: logicalId(template, 'AWS::Logs::LogGroup', `${fn}LogGroup`) } },
+      });
+    }
+  });
+
+  it('sets the env vars that match each grant; the token itself is never in env', () => {
+    const env = (prefix: string) =>
+      template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', prefix)]?.Properties
+        .Environment.Variables;
+    const table = { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'ContactTable') };
+    const bucket = { Ref: logicalId(template, 'AWS::S3::Bucket', 'DropBucket0') };
+    const secret = { Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'MetaTokenSecret') };
+    expect(env('IngestFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
+    expect(env('IngestFunction')).not.toHaveProperty('META_TOKEN_SECRET_ID');
+    expect(env('SyncFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket, META_TOKEN_SECRET_ID: secret });
+  });
+});
+
+describe('IAM', () => {
+  const tableArn = () => ({ 'Fn::GetAtt': [logicalId(template, 'AWS::DynamoDB::Table', 'ContactTable'), 'Arn'] });
+  const objectsUnder = (prefix: string) => ({
+    'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'DropBucket0'), 'Arn'] }, `/${prefix}*`]],
+  });
+  const grantsOf = (statements: Statement[], action: string) =>
+    statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action)).flatMap(resourcesOf);
+
+  it('lets ingest read and delete incoming/ and erasure/, write reports/ and quarantine/, and nothing else in S3', () => {
+    const ingest = statementsOfRole(template, 'IngestFunctionRole');
+    expect(grantsOf(ingest, 's3:GetObject')).toEqual([objectsUnder('incoming/'), objectsUnder('erasure/')]);
+    expect(grantsOf(ingest, 's3:DeleteObject')).toEqual([objectsUnder('incoming/'), objectsUnder('erasure/')]);
+    expect(grantsOf(ingest, 's3:PutObject')).toEqual([objectsUnder('reports/'), objectsUnder('quarantine/')]);
+    const s3Actions = ingest.flatMap(actionsOf).filter((a) => a.startsWith('s3:'));
+    expect(new Set(s3Actions)).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject']));
+  });
+
+  it('does not let ingest read any secret', () => {
+    const ingest = statementsOfRole(template, 'IngestFunctionRole');
+    expect(ingest.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:') || a.startsWith('kms:'))).toEqual(
+      [],
+    );
+  });
+
+  it('lets sync write reports/ only: it cannot read, write or delete incoming/', () => {
+    const sync = statementsOfRole(template, 'SyncFunctionRole');
+    const s3 = sync.filter((s) => actionsOf(s).some((a) => a.startsWith('s3:')));
+    expect(s3.flatMap(actionsOf)).toEqual(['s3:PutObject']);
+    expect(s3.flatMap(resourcesOf)).toEqual([objectsUnder('reports/')]);
+    expect(JSON.stringify(sync)).not.toContain('incoming/');
+  });
+
+  it("scopes sync's GetSecretValue to the token secret, and a secret named in the config grants nothing more", () => {
+    const sync = statementsOfRole(template, 'SyncFunctionRole');
+    expect(grantsOf(sync, 'secretsmanager:GetSecretValue')).toEqual([
+      { Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'MetaTokenSecret') },
+    ]);
+    expect(sync.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:'))).toEqual([
+      'secretsmanager:GetSecretValue',
+    ]);
+    expect(JSON.stringify(sync)).not.toContain('meta-eu-token');
+  });
+
+  it('references an existing secret by name when metaTokenSecretName is given', () => {
+    custom.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    const sync = statementsOfRole(custom, 'SyncFunctionRole');
+    expect(JSON.stringify(grantsOf(sync, 'secretsmanager:GetSecretValue'))).toContain(
+      ':secret:shared/meta-token-??????',
+    );
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Environment: { Variables: Match.objectLike({ META_TOKEN_SECRET_ID: 'shared/meta-token' }) },
+    });
+  });
+
+  it('scopes table grants to the table ARN', () => {
+    for (const role of ['IngestFunctionRole', 'SyncFunctionRole']) {
+      const statements = statementsOfRole(template, role).filter((s) =>
+        actionsOf(s).some((a) => a.startsWith('dynamodb:')),
+      );
+      expect(statements).toHaveLength(1);
+      expect(resourcesOf(statements[0] as Statement)).toEqual([tableArn()]);
+      expect(actionsOf(statements[0] as Statement)).toEqual(
+        expect.arrayContaining(['dynamodb:PutItem', 'dynamodb:Query']),
+      );
+    }
+  });
+
+  it('grants no dynamodb, s3, secretsmanager or kms action on "*" anywhere, and no wildcard actions', () => {
+    for (const t of [template, custom]) {
+      const statements = Object.values(t.findResources('AWS::IAM::Policy')).flatMap(
+        (p) => p.Properties.PolicyDocument.Statement as Statement[],
+      );
+      for (const s of statements) {
+        const dataActions = actionsOf(s).filter((a) => /^(dynamodb|s3|secretsmanager|kms):/.test(a));
+        if (dataActions.length) expect(resourcesOf(s), JSON.stringify(s)).not.toContain('*');
+        expect(
+          actionsOf(s).filter((a) => a.includes('*')),
+          JSON.stringify(s),
+        ).toEqual([]);
+      }
+    }
+  });
+
+  it('grants the customer key to the functions by ARN when one is given', () => {
+    const ingest = statementsOfRole(custom, 'IngestFunctionRole');
+    expect(grantsOf(ingest, 'kms:Decrypt')).toEqual([CUSTOMER_KEY, CUSTOMER_KEY]);
+  });
+
+  it('gives the functions no managed policies (no AWSLambdaBasicExecutionRole)', () => {
+    for (const role of ['IngestFunctionRole', 'SyncFunctionRole']) {
+      const props = template.findResources('AWS::IAM::Role')[logicalId(template, 'AWS::IAM::Role', role)]?.Properties;
+      expect(props.ManagedPolicyArns).toBeUndefined();
+    }
+  });
+});
+
+describe('SyncSchedule', () => {
+  it('runs nightly at 03:00 UTC by default, at the context cron and time zone otherwise', () => {
+    const target = {
+      Arn: { Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'SyncScheduleStateMachine') },
+      Input: JSON.stringify({ trigger: 'schedule' }),
+      DeadLetterConfig: {
+        Arn: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', 'SyncScheduleDeadLetterQueue'), 'Arn'] },
+      },
+      RetryPolicy: { MaximumRetryAttempts: 3, MaximumEventAgeInSeconds: 3600 },
+    };
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(0 3 * * ? *)',
+      ScheduleExpressionTimezone: 'UTC',
+      FlexibleTimeWindow: { Mode: 'OFF' },
+      State: 'ENABLED',
+      Target: Match.objectLike(target),
+    });
+    custom.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(30 1 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+    });
+  });
+
+  it('loops: invoke, Choice on $.done, optional back-off of $.waitSeconds, invoke again', () => {
+    const def = stateMachineDefinition(template);
+    const states = def.States;
+    expect(def.StartAt).toBe('RunSync');
+    expect(states.RunSync).toMatchObject({ Type: 'Task', Next: 'IsDone', Resource: '<ref>' });
+    expect(states.RunSync?.Retry).toEqual([
+      expect.objectContaining({
+        ErrorEquals: expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']),
+        BackoffRate: 2,
+      }),
+    ]);
+    expect(states.IsDone).toMatchObject({ Type: 'Choice', Default: 'InvalidState' });
+    expect(states.IsDone?.Choices).toEqual(
+      expect.arrayContaining([
+        { Variable: '$.done', BooleanEquals: true, Next: 'SyncDone' },
+        { Variable: '$.done', BooleanEquals: false, Next: 'BackOffRequested' },
+      ]),
+    );
+    expect(states.SyncDone).toEqual({ Type: 'Succeed' });
+    expect(states.BackOffRequested?.Choices).toEqual([
+      { Not: { Variable: '$.waitSeconds', IsPresent: true }, Next: 'Pause' },
+      { Variable: '$.waitSeconds', IsNumeric: true, Next: 'BackOff' },
+    ]);
+    expect(states.BackOff).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'RunSync' });
+    expect(states.Pause).toMatchObject({ Type: 'Wait', Seconds: 1, Next: 'RunSync' });
+    expect(def.TimeoutSeconds).toBe(12 * 3600);
+  });
+
+  it('is a traced standard workflow that logs ALL events without execution data', () => {
+    template.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: {
+        Level: 'ALL',
+        IncludeExecutionData: false,
+        Destinations: [
+          {
+            CloudWatchLogsLogGroup: {
+              LogGroupArn: {
+                'Fn::GetAtt': [logicalId(template, 'AWS::Logs::LogGroup', 'SyncScheduleLogGroup'), 'Arn'],
+              },
+            },
+          },
+        ],
+      },
+    });
+  });
+});
+
+describe('Monitoring', () => {
+  const topic = () => ({ Ref: logicalId(template, 'AWS::SNS::Topic', 'MonitoringTopic') });
+
+  it('sends every alarm to the encrypted, SSL-only topic', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: { 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'MonitoringTopicKey'), 'Arn'] },
+    });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', { PolicyDocument: { Statement: denyInsecureTransport } });
+    template.hasResourceProperties('AWS::KMS::Key', {
+      EnableKeyRotation: true,
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Principal: { Service: 'cloudwatch.amazonaws.com' }, Effect: 'Allow' }),
+        ]),
+      },
+    });
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
+    expect(alarms).toHaveLength(6);
+    for (const a of alarms) {
+      expect(a.Properties).toMatchObject({
+        AlarmActions: [topic()],
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+      });
+    }
+  });
+
+  it('alarms on both DLQs, failed syncs, function errors and destination alerts', () => {
+    const queue = (prefix: string) => ({
+      Name: 'QueueName',
+      Value: { 'Fn::GetAtt': [logicalId(template, 'AWS::SQS::Queue', prefix), 'QueueName'] },
+    });
+    for (const prefix of ['IngestPipelineDeadLetterQueue', 'SyncScheduleDeadLetterQueue']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [queue(prefix)],
+      });
+    }
+    for (const fn of ['IngestFunction', 'SyncFunction']) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'Errors',
+        Namespace: 'AWS/Lambda',
+        Dimensions: [{ Name: 'FunctionName', Value: { Ref: logicalId(template, 'AWS::Lambda::Function', fn) } }],
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'ExecutionsFailed' }) }),
+        }),
+      ]),
+    });
+    template.hasResourceProperties('AWS::Logs::MetricFilter', {
+      FilterPattern: '{ $.event = "destination_alert" }',
+      LogGroupName: { Ref: logicalId(template, 'AWS::Logs::LogGroup', 'SyncFunctionLogGroup') },
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: 'DestinationAlertEvents',
+      Namespace: 'AudienceSync',
+    });
+  });
+
+  it('subscribes the alarm email only when given', () => {
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    custom.hasResourceProperties('AWS::SNS::Subscription', { Protocol: 'email', Endpoint: 'ops@example.com' });
+  });
+});
+
+describe('AudienceSyncStack', () => {
+  it('outputs the names and ARNs operators need, under stable names', () => {
+    expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
+      [
+        'AlarmTopicArn',
+        'BucketName',
+        'MetaTokenSecretArn',
+        'SyncFunctionName',
+        'SyncStateMachineArn',
+        'TableName',
+      ].sort(),
+    );
+  });
+
+  it('creates the token secret under its documented name, with an empty accessToken, and retains it', () => {
+    template.hasResource('AWS::SecretsManager::Secret', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        Name: 'audience-sync/meta-access-token',
+        GenerateSecretString: { SecretStringTemplate: '{"accessToken":""}', GenerateStringKey: 'placeholder' },
+      },
+    });
+  });
+});
