@@ -14,6 +14,8 @@ export const syncInputSchema = z.object({
   dryRun: z.boolean().optional(),
   forceReplace: z.boolean().optional(),
   iteration: z.number().int().nonnegative().optional(),
+  /** Set on the first invocation and carried through continuations: the lock owner. */
+  runId: z.string().optional(),
 });
 export type SyncInput = z.infer<typeof syncInputSchema>;
 
@@ -37,7 +39,9 @@ export async function handleSync(input: unknown, rt: Runtime, remainingMs: numbe
     throw new Error(`sync input is not valid: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
   const i = parsed.data;
   const iteration = (i.iteration ?? 0) + 1;
+  const runId = i.runId ?? `sync-${rt.clock.now().toISOString()}-${Math.random().toString(36).slice(2, 8)}`;
   const { report, reportKey } = await syncAndReport(rt, readEnv(destEnv, env), {
+    runId,
     segment: i.segment,
     dryRun: i.dryRun,
     forceReplace: iteration === 1 ? i.forceReplace : false,
@@ -46,9 +50,11 @@ export async function handleSync(input: unknown, rt: Runtime, remainingMs: numbe
   const done = report.done || iteration >= MAX_ITERATIONS;
   return {
     ...i,
+    runId,
     iteration,
     done,
-    waitSeconds: done ? undefined : Math.min(3600, report.waitSeconds ?? 1),
+    // Step Functions' Wait state needs whole seconds.
+    waitSeconds: done ? undefined : Math.min(3600, Math.max(1, Math.ceil(report.waitSeconds ?? 1))),
     reportKey,
     summary: report.audiences.map((a) => ({
       segment: a.segment,

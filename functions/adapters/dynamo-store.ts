@@ -11,6 +11,7 @@
  * | AUD#<dest>#<segment> | C#<cid>         | member last confirmed sent, with the keys that were sent|
  * | AUD#<dest>#<segment> | STATE           | audience id, replace session, lookalike                 |
  * | RUN#<kind>           | <iso time>      | run summaries (expire after 400 days)                   |
+ * | LOCK                 | <name>          | leased lock (one sync at a time)                        |
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -284,6 +285,41 @@ export class DynamoContactStore implements ContactStore {
     const stale: string[] = [];
     for await (const m of this.syncedMembers(destKey)) if (!keep.has(m.cid)) stale.push(m.cid);
     await this.recordSynced(destKey, members, stale);
+  }
+
+  async acquireLock(name: string, owner: string, now: Date, until: Date): Promise<boolean> {
+    try {
+      await this.doc.send(
+        new PutCommand({
+          TableName: this.table,
+          Item: { pk: 'LOCK', sk: name, owner, until: until.toISOString() },
+          // Free, expired (a crashed holder), or already ours (a continuation of the same run).
+          ConditionExpression: 'attribute_not_exists(pk) OR #u < :now OR #o = :owner',
+          ExpressionAttributeNames: { '#u': 'until', '#o': 'owner' },
+          ExpressionAttributeValues: { ':now': now.toISOString(), ':owner': owner },
+        }),
+      );
+      return true;
+    } catch (e) {
+      if (isConditionFailure(e)) return false;
+      throw e;
+    }
+  }
+
+  async releaseLock(name: string, owner: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new DeleteCommand({
+          TableName: this.table,
+          Key: { pk: 'LOCK', sk: name },
+          ConditionExpression: '#o = :owner',
+          ExpressionAttributeNames: { '#o': 'owner' },
+          ExpressionAttributeValues: { ':owner': owner },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
   }
 
   async putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void> {

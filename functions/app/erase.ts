@@ -3,7 +3,7 @@
  * from every list. The next sync removes them from every audience (their synced keys are still known), and
  * a later export that contains them cannot bring them back. The audit record holds hashes and times only.
  */
-import type { S3Bucket } from '../adapters/s3-bucket';
+import type { ObjectInfo, S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { contactId, metaKeys } from '../core/normalize';
 import type { ContactStore, Logger } from '../core/ports';
@@ -83,9 +83,9 @@ export async function eraseIdentities(
 /** Reads an erasure file (any CSV/TXT with emails and/or phones, one person per row) dropped under erasure/. */
 export async function eraseFromFile(
   deps: { bucket: S3Bucket; store: ContactStore; config: AudienceConfig; logger: Logger; now: () => Date },
-  key: string,
+  info: ObjectInfo,
 ) {
-  const info = await deps.bucket.head(key);
+  const key = info.key;
   const req: ErasureRequest = { emails: [], phones: [] };
   const take = (cell: string) => {
     const v = cell.trim().replace(/^'/, '');

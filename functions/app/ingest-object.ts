@@ -42,11 +42,11 @@ export function exportTimeOf(
 export async function processObject(deps: ObjectDeps, key: string): Promise<ObjectOutcome> {
   const { bucket, logger } = deps;
   if (key.endsWith('/')) return { kind: 'ignored', reason: 'folder placeholder' };
-  if (key.startsWith('erasure/')) return eraseFromFile(deps, key);
   // Only incoming/ and erasure/ are wired to the queue; anything else (reports, quarantine) is never touched.
-  if (!key.startsWith('incoming/')) return { kind: 'ignored', reason: 'not under incoming/ or erasure/' };
+  if (!key.startsWith('incoming/') && !key.startsWith('erasure/'))
+    return { kind: 'ignored', reason: 'not under incoming/ or erasure/' };
   const now = deps.now();
-  const where = parseDropKey(key);
+  const where = key.startsWith('erasure/') ? { list: '', kind: 'snapshot' as const, file: key } : parseDropKey(key);
   if ('error' in where) {
     const reportKey = `reports/quarantine/${stamp(now)}.json`;
     const target = await bucket.quarantine(key);
@@ -63,13 +63,17 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   try {
     info = await bucket.head(key);
   } catch (e) {
-    if (
-      (e as { name?: string }).name === 'NotFound' ||
-      (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404
-    )
+    // Without s3:ListBucket (the function has none, by design) S3 answers a missing object with 403, not 404.
+    // The function can read incoming/* and erasure/*, so a 403 here means the object is gone: a duplicate
+    // event or a redelivery after the file was ingested and deleted.
+    const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+    if ((e as { name?: string }).name === 'NotFound' || status === 404 || status === 403) {
+      logger.info('object_gone', { status });
       return { kind: 'ignored', reason: 'object no longer exists (already ingested and deleted)' };
+    }
     throw e;
   }
+  if (key.startsWith('erasure/')) return eraseFromFile(deps, info);
   const { exportedAt, exportedAtFrom } = exportTimeOf(info.metadata, info.lastModified, now);
   const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
   try {

@@ -10,7 +10,7 @@ import { DynamoContactStore } from '../adapters/dynamo-store';
 import { createLogger } from '../adapters/logger';
 import { S3Bucket } from '../adapters/s3-bucket';
 import { type AudienceConfig, parseConfig } from '../core/config';
-import type { Clock, Logger } from '../core/ports';
+import type { Clock, ContactStore, Logger } from '../core/ports';
 
 declare const __AUDIENCE_CONFIG__: string | undefined;
 
@@ -52,7 +52,7 @@ export const realClock: Clock = {
 
 export interface Runtime {
   config: AudienceConfig;
-  store: DynamoContactStore;
+  store: ContactStore;
   bucket: S3Bucket;
   logger: Logger;
   clock: Clock;

@@ -76,6 +76,10 @@ export interface ContactStore {
   replaceSynced(destKey: string, members: SyncedMember[]): Promise<void>;
 
   putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void>;
+
+  /** A leased lock (conditional write): true if `owner` now holds it until `until`. */
+  acquireLock(name: string, owner: string, now: Date, until: Date): Promise<boolean>;
+  releaseLock(name: string, owner: string): Promise<void>;
 }
 
 /** Where reports and quarantined files go. */

@@ -21,6 +21,8 @@ import { evaluateSegments, mergePeople, type Person } from './segments';
 import { backoffMs, chunk, diffAudience, throttleDecision } from './sync-plan';
 
 export interface SyncOptions {
+  /** Identity of this run (kept across continuations), so only one sync at a time changes audiences. */
+  runId?: string;
   /** Only this segment. */
   segment?: string;
   /** Plan only: compute adds/removes and report them, send nothing, change nothing. */
@@ -139,6 +141,31 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       `segment "${opts.segment}" is not in the config (segments: ${config.segments.map((s) => s.id).join(', ')})`,
     );
   }
+  const owner = opts.runId ?? `run-${startedAt}`;
+  if (!opts.dryRun) {
+    const now = clock.now();
+    const until = new Date(Math.max(opts.deadline ?? 0, now.getTime() + 15 * 60_000) + 60_000);
+    if (!(await store.acquireLock('sync', owner, now, until))) {
+      report.done = false;
+      report.waitSeconds = 60;
+      report.alerts.push({
+        destination: '*',
+        kind: 'busy',
+        message: 'another sync is running; this one waits and continues when it has finished',
+      });
+      logger.warn('sync_busy', {});
+      return report;
+    }
+  }
+  try {
+    return await syncAll(deps, opts, report);
+  } finally {
+    if (!opts.dryRun) await store.releaseLock('sync', owner);
+  }
+}
+
+async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
+  const { config, store, clock, logger } = deps;
   const people = await loadPeople(store);
   const suppressed = await store.suppressed();
   const results = evaluateSegments(config, people, suppressed, clock.now());

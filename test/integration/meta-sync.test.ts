@@ -157,6 +157,27 @@ describe('diff, not dump', () => {
     expect(fake.members(id).has(emailHash(500))).toBe(false);
   });
 
+  it('only one sync changes audiences at a time; a continuation of the same run keeps its lock', async () => {
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
+    const clock = testClock();
+    expect(await h.store.acquireLock('sync', 'nightly', clock.now(), new Date(clock.now().getTime() + 600_000))).toBe(
+      true,
+    );
+    const busy = await sync(metaConfig(), undefined, { runId: 'on-demand' }, clock);
+    expect(busy).toMatchObject({ done: false, waitSeconds: 60 });
+    expect(busy.alerts[0]).toMatchObject({ kind: 'busy' });
+    expect(fake.requests).toHaveLength(0);
+    const continued = await sync(metaConfig(), undefined, { runId: 'nightly' }, clock);
+    expect(continued.audiences[0]).toMatchObject({ added: 3 });
+    // Released at the end: the next run gets it; an expired lease from a crashed run does not block either.
+    expect(await h.store.acquireLock('sync', 'crashed', clock.now(), new Date(clock.now().getTime() - 1))).toBe(true);
+    const after = await sync(metaConfig(), undefined, { runId: 'next' }, clock);
+    expect(after.done).toBe(true);
+  });
+
   it('dry run plans and sends nothing', async () => {
     await putAll(
       h.store,

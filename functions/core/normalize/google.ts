@@ -12,6 +12,7 @@ import {
   type KeyOptions,
   type KeyRule,
   type KeysResult,
+  type RowContext,
   rowContext,
 } from './row';
 
@@ -31,36 +32,27 @@ export function normalizeGoogleName(value: string): string | undefined {
   return ws.length > 0 ? ws.join(' ') : undefined;
 }
 
-const plusE164 = (e164Digits: string): string => `+${e164Digits}`;
+const email = (r: RowContext) => firstEmail(r.raw.emails, normalizeGoogleEmail);
+const phone = (r: RowContext) => firstPhone(r, (e164Digits) => `+${e164Digits}`);
+const firstName = (r: RowContext) => hashedCell(r.firstName, normalizeGoogleName, 'invalid_name');
+const lastName = (r: RowContext) => hashedCell(r.lastName, normalizeGoogleName, 'invalid_name');
+const countryCode = (r: RowContext) => clearCell(r.raw.country, countryIso2, 'unknown_country');
+const postalCode = (r: RowContext) => clearCell(r.raw.zip, (v) => normalizePostalCode(v, r.ruleCountry), 'invalid_zip');
 
-/** Google Data Manager identifiers: key → normalizer → hashed. The comment is Google's rule. */
+/** Google Data Manager identifiers: key → normalizer → hashed. The comment on each row is Google's rule. */
 export const GOOGLE_RULES: readonly KeyRule<GoogleKey>[] = [
-  { key: 'email', field: 'email', hashed: true, cell: (r) => firstEmail(r.raw.emails, normalizeGoogleEmail) }, // trim, lowercase; gmail.com/googlemail.com: no dots, no +suffix
-  { key: 'phone', field: 'phone', hashed: true, cell: (r) => firstPhone(r, plusE164) }, // E.164 with +
-  {
-    key: 'firstName',
-    field: 'firstName',
-    hashed: true,
-    cell: (r) => hashedCell(r.firstName, normalizeGoogleName, 'invalid_name'),
-  }, // lowercase, no punctuation, no prefix
-  {
-    key: 'lastName',
-    field: 'lastName',
-    hashed: true,
-    cell: (r) => hashedCell(r.lastName, normalizeGoogleName, 'invalid_name'),
-  }, // lowercase, no punctuation, no suffix
-  {
-    key: 'countryCode',
-    field: 'country',
-    hashed: false,
-    cell: (r) => clearCell(r.raw.country, countryIso2, 'unknown_country'),
-  }, // ISO 3166-1 alpha-2, unhashed
-  {
-    key: 'postalCode',
-    field: 'zip',
-    hashed: false,
-    cell: (r) => clearCell(r.raw.zip, (v) => normalizePostalCode(v, r.ruleCountry), 'invalid_zip'),
-  }, // postal code, unhashed
+  // trim, lowercase; gmail.com / googlemail.com only: dots and +suffix removed from the local part
+  { key: 'email', field: 'email', hashed: true, cell: email },
+  // E.164 with `+`
+  { key: 'phone', field: 'phone', hashed: true, cell: phone },
+  // lowercase, no punctuation, no leading/trailing whitespace, no prefix (Mr, Dr)
+  { key: 'firstName', field: 'firstName', hashed: true, cell: firstName },
+  // as firstName, no suffix (Jr, PhD)
+  { key: 'lastName', field: 'lastName', hashed: true, cell: lastName },
+  // ISO 3166-1 alpha-2, unhashed
+  { key: 'countryCode', field: 'country', hashed: false, cell: countryCode },
+  // postal code, unhashed
+  { key: 'postalCode', field: 'zip', hashed: false, cell: postalCode },
 ];
 
 /** Google matches an address only as the full set: given name, family name, region code and postal code. */

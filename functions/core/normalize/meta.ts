@@ -27,44 +27,51 @@ function firstInitial(row: RowContext): Cell {
   return fi === undefined ? NO_CELL : { value: fi }; // an unusable first name is already reported by FN
 }
 
-const digits = (e164Digits: string): string => e164Digits;
+const email = (r: RowContext) => firstEmail(r.raw.emails, normalizeEmail);
+const phone = (r: RowContext) => firstPhone(r, (e164Digits) => e164Digits);
+const firstName = (r: RowContext) => hashedCell(r.firstName, normalizeName, 'invalid_name');
+const lastName = (r: RowContext) => hashedCell(r.lastName, normalizeName, 'invalid_name');
+const gender = (r: RowContext) => hashedCell(r.raw.gender, normalizeGender, 'unrecognized_gender');
+const birthMonth = (r: RowContext) => optional(r.birthday.month);
+const birthDay = (r: RowContext) => optional(r.birthday.day);
+const city = (r: RowContext) => hashedCell(r.raw.city, normalizeCity, 'invalid_city');
+const state = (r: RowContext) => hashedCell(r.raw.state, (v) => normalizeState(v, r.ruleCountry), 'invalid_state');
+const zip = (r: RowContext) => hashedCell(r.raw.zip, (v) => normalizeZip(v, r.ruleCountry), 'invalid_zip');
+const country = (r: RowContext) => hashedCell(r.raw.country, normalizeCountry, 'unknown_country');
 
-/** Meta customer-list keys, in META_KEYS order: key → normalizer → hashed. The comment is Meta's rule. */
+/**
+ * Meta customer-list keys, in META_KEYS order: key → normalizer → hashed. The comment on each row is Meta's rule.
+ * lowCardinality marks keys with few distinct values, whose hashes are memoized.
+ */
 export const META_RULES: readonly KeyRule<MetaKey>[] = [
-  { key: 'EMAIL', field: 'email', hashed: true, cell: (r) => firstEmail(r.raw.emails, normalizeEmail) }, // trim, lowercase
-  { key: 'PHONE', field: 'phone', hashed: true, cell: (r) => firstPhone(r, digits) }, // digits with country code, no +, no leading 0
-  { key: 'FN', field: 'firstName', hashed: true, cell: (r) => hashedCell(r.firstName, normalizeName, 'invalid_name') }, // lowercase, no punctuation or spaces, UTF-8 letters kept
-  { key: 'LN', field: 'lastName', hashed: true, cell: (r) => hashedCell(r.lastName, normalizeName, 'invalid_name') }, // as FN
-  { key: 'FI', field: 'firstName', hashed: true, cell: firstInitial }, // first initial, lowercase
-  {
-    key: 'GEN',
-    field: 'gender',
-    hashed: true,
-    cell: (r) => hashedCell(r.raw.gender, normalizeGender, 'unrecognized_gender'),
-  }, // m or f, never guessed
-  { key: 'DOBY', field: 'birthday', hashed: true, cell: (r) => birthYear(r) }, // YYYY
-  { key: 'DOBM', field: 'birthday', hashed: true, cell: (r) => optional(r.birthday.month) }, // 01–12
-  { key: 'DOBD', field: 'birthday', hashed: true, cell: (r) => optional(r.birthday.day) }, // 01–31
-  { key: 'CT', field: 'city', hashed: true, cell: (r) => hashedCell(r.raw.city, normalizeCity, 'invalid_city') }, // lowercase letters only (St. Louis → stlouis)
-  {
-    key: 'ST',
-    field: 'state',
-    hashed: true,
-    cell: (r) => hashedCell(r.raw.state, (v) => normalizeState(v, r.ruleCountry), 'invalid_state'),
-  }, // US: 2-letter code lowercase; elsewhere lowercase, no punctuation/spaces
-  {
-    key: 'ZIP',
-    field: 'zip',
-    hashed: true,
-    cell: (r) => hashedCell(r.raw.zip, (v) => normalizeZip(v, r.ruleCountry), 'invalid_zip'),
-  }, // lowercase, no spaces; US first 5 digits; UK area/district/sector
-  {
-    key: 'COUNTRY',
-    field: 'country',
-    hashed: true,
-    cell: (r) => hashedCell(r.raw.country, normalizeCountry, 'unknown_country'),
-  }, // ISO 3166-1 alpha-2, lowercase
-  { key: 'EXTERN_ID', field: 'externalId', hashed: false, cell: (r) => clearExternalId(r) }, // as is, not hashed
+  // trim, lowercase
+  { key: 'EMAIL', field: 'email', hashed: true, cell: email },
+  // digits only with country code, no `+`, no leading zeros (0044… → 44…)
+  { key: 'PHONE', field: 'phone', hashed: true, cell: phone },
+  // lowercase, no punctuation or spaces, non-ASCII letters kept in UTF-8 (O'Connor → oconnor)
+  { key: 'FN', field: 'firstName', hashed: true, cell: firstName },
+  // as FN
+  { key: 'LN', field: 'lastName', hashed: true, cell: lastName },
+  // first initial of the first name, lowercase
+  { key: 'FI', field: 'firstName', hashed: true, lowCardinality: true, cell: firstInitial },
+  // m or f; anything else left empty, never guessed
+  { key: 'GEN', field: 'gender', hashed: true, lowCardinality: true, cell: gender },
+  // YYYY
+  { key: 'DOBY', field: 'birthday', hashed: true, lowCardinality: true, cell: birthYear },
+  // 01–12
+  { key: 'DOBM', field: 'birthday', hashed: true, lowCardinality: true, cell: birthMonth },
+  // 01–31
+  { key: 'DOBD', field: 'birthday', hashed: true, lowCardinality: true, cell: birthDay },
+  // lowercase letters only, no spaces or punctuation (St. Louis → stlouis)
+  { key: 'CT', field: 'city', hashed: true, cell: city },
+  // US: 2-letter code, lowercase (California → ca); elsewhere lowercase, no punctuation or spaces
+  { key: 'ST', field: 'state', hashed: true, lowCardinality: true, cell: state },
+  // lowercase, no spaces; US: first 5 digits; UK: area/district/sector
+  { key: 'ZIP', field: 'zip', hashed: true, cell: zip },
+  // ISO 3166-1 alpha-2, lowercase (Mailchimp's uk means gb)
+  { key: 'COUNTRY', field: 'country', hashed: true, lowCardinality: true, cell: country },
+  // as is, not hashed
+  { key: 'EXTERN_ID', field: 'externalId', hashed: false, cell: externalId },
 ];
 
 function optional(value: string | undefined): Cell {
@@ -77,7 +84,7 @@ function birthYear(row: RowContext): Cell {
   return cell;
 }
 
-function clearExternalId(row: RowContext): Cell {
+function externalId(row: RowContext): Cell {
   // EXTERN_ID is the advertiser's own id: a 64-hex id is a legitimate id here, not a hash to reject.
   const id = row.raw.externalId === undefined ? undefined : normalizeExternalId(row.raw.externalId);
   return id === undefined ? NO_CELL : { value: id };

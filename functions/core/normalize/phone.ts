@@ -11,6 +11,9 @@ export type PhoneResult =
   | { readonly ok: true; readonly e164: string }
   | { readonly ok: false; readonly reason: 'invalid_phone' | 'excel_damaged_phone' };
 
+/** Shortest E.164 number we accept: country code + subscriber number, e.g. +290 XXXX (St Helena). */
+const MIN_E164_DIGITS = 7;
+
 const INVALID: PhoneResult = Object.freeze({ ok: false, reason: 'invalid_phone' });
 const EXCEL_DAMAGED: PhoneResult = Object.freeze({ ok: false, reason: 'excel_damaged_phone' });
 
@@ -46,10 +49,14 @@ export function clearPhoneCache(): void {
 }
 
 /** A parse that libphonenumber calls valid, as digits without `+`; anything else is invalid. */
-function parseValid(text: string, country?: CountryCode): PhoneResult {
-  const parsed = country ? parsePhoneNumberFromString(text, country) : parsePhoneNumberFromString(text);
+function parseValid(text: string, country?: CountryCode, extract = false): PhoneResult {
+  // extract: false for our own clean digit strings (faster, and nothing to search for); true for raw text.
+  const parsed = parsePhoneNumberFromString(text, { defaultCountry: country, extract });
   if (parsed === undefined || !parsed.isValid()) return INVALID;
-  return { ok: true, e164: parsed.number.slice(1) };
+  const e164 = parsed.number.slice(1);
+  // libphonenumber accepts some 5–6 digit numbers (short Austrian/German lines); too short to identify a person,
+  // and a bare-digit reading of them would not round-trip.
+  return e164.length < MIN_E164_DIGITS ? INVALID : { ok: true, e164 };
 }
 
 function resolveCountry(hint?: string): CountryCode | undefined {
@@ -97,7 +104,7 @@ function parseDigits(digits: string, country: CountryCode | undefined): PhoneRes
     if (national.ok) return national;
   }
   // No country, or not a valid national number: read it as international; validity guards against guessing.
-  if (digits.length >= 7 && digits.charCodeAt(0) !== 48) return parseValid(`+${digits}`); // E.164 minimum: +290 XXXX
+  if (digits.length >= MIN_E164_DIGITS && digits.charCodeAt(0) !== 48) return parseValid(`+${digits}`);
   return INVALID;
 }
 
@@ -118,7 +125,7 @@ export function normalizePhone(value: string, countryHint?: string, defaultCount
   const canonical = canonicalDigits(t) ?? (isAscii(t) ? undefined : canonicalDigits(t.normalize('NFKC')));
   if (canonical === undefined) {
     // Letters or exotic digits: let libphonenumber read it (`tel:`, `ext. 12`, full-width digits).
-    return cached(`${country ?? ''}|${t}`, () => parseValid(t, country));
+    return cached(`${country ?? ''}|${t}`, () => parseValid(t, country, true));
   }
   if (canonical.length < 2) return INVALID;
   if (canonical.charCodeAt(0) === 43) return cached(canonical, () => parseValid(canonical));

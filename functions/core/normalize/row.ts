@@ -147,6 +147,25 @@ export interface KeyRule<K extends string> {
   field: IdentityField;
   cell: (row: RowContext) => Cell;
   hashed: boolean;
+  /** Few distinct values (gender, birth month, country, …): their hashes are memoized. */
+  lowCardinality?: boolean;
+}
+
+/**
+ * Hashes of low-cardinality values (m, f, 01–31, years, country and state codes). About half the hashes of a full
+ * row are of such values; none of them identifies anyone. Bounded: cleared when full.
+ */
+const HASH_MEMO_MAX = 4096;
+const hashMemo = new Map<string, string>();
+
+function memoHash(value: string): string {
+  let h = hashMemo.get(value);
+  if (h === undefined) {
+    h = hashOnce(value);
+    if (hashMemo.size >= HASH_MEMO_MAX) hashMemo.clear();
+    hashMemo.set(value, h);
+  }
+  return h;
 }
 
 /**
@@ -173,7 +192,8 @@ export function applyRules<K extends string>(rules: readonly KeyRule<K>[], row: 
   for (const rule of rules) {
     const cell = rule.cell(row);
     if (cell.problem !== undefined) problems.push({ field: rule.field, reason: cell.problem });
-    if (cell.value !== undefined) keys[rule.key] = rule.hashed ? hashOnce(cell.value) : cell.value;
+    if (cell.value === undefined) continue;
+    keys[rule.key] = !rule.hashed ? cell.value : rule.lowCardinality ? memoHash(cell.value) : hashOnce(cell.value);
   }
   return { keys, problems };
 }

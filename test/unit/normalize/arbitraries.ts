@@ -95,3 +95,40 @@ export function randomCase(s: string): fc.Arbitrary<string> {
 }
 
 export const HEX64 = /^[0-9a-f]{64}$/;
+
+/** Valid numbers in several spellings. */
+export const phoneLike = fc.constantFrom(
+  '+1 (616) 954-7888',
+  '+4915112345678',
+  '0151 12345678',
+  '07911 123456',
+  '0044 20 7946 0958',
+  '9.19961E+11',
+  '616-954-7888',
+);
+
+/** A RawIdentity with every field drawn from nasty and field-like strings. */
+export const rawIdentity = fc.record(
+  {
+    emails: fc.array(fc.oneof(anyString, fc.emailAddress()), { maxLength: 3 }),
+    phones: fc.array(fc.oneof(anyString, phoneLike), { maxLength: 2 }),
+    firstName: fc.oneof(anyString, nameLike),
+    lastName: fc.oneof(anyString, nameLike),
+    fullName: fc.oneof(anyString, nameLike),
+    gender: fc.oneof(anyString, fc.constantFrom('m', 'Female', 'Weiblich', 'x')),
+    birthday: fc.record(
+      {
+        year: fc.integer({ min: 1850, max: 2100 }),
+        month: fc.integer({ min: 0, max: 13 }),
+        day: fc.integer({ min: 0, max: 32 }),
+      },
+      { requiredKeys: [] },
+    ),
+    city: fc.oneof(anyString, nameLike),
+    state: fc.oneof(anyString, fc.constantFrom('California', 'TX', 'Bayern')),
+    zip: fc.oneof(anyString, fc.constantFrom('37221-3312', '2492', 'SW1A 1AA', '10115')),
+    country: fc.oneof(anyString, fc.constantFrom('us', 'uk', 'Deutschland', 'USA', 'Atlantis')),
+    externalId: anyString,
+  },
+  { requiredKeys: ['emails', 'phones'] },
+);

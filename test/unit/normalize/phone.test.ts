@@ -101,7 +101,7 @@ describe('normalizePhone', () => {
     .map(([num, seps, where, prefix]) => {
       let out = prefix;
       const digits = num.slice(1);
-      for (let i = 0; i < digits.length; i++) out += (i > 0 && where[i] ? seps[i] : '') + digits[i];
+      for (let i = 0; i < digits.length; i++) out += (i > 0 && where[i] ? (seps[i] ?? '') : '') + (digits[i] ?? '');
       return { num, text: out };
     });
 
