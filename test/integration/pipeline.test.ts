@@ -228,6 +228,39 @@ describe('snapshot semantics on dynalite', () => {
   });
 });
 
+describe('erasure files dropped under erasure/', () => {
+  it('suppress the person, delete them from every list, remove them at the next sync, and keep them out', async () => {
+    const csv = (emails: string[]) => `email,phone\n${emails.join('\n')}\n`;
+    await drop(
+      'incoming/newsletter/v1.csv',
+      csv(['a@example.com,', 'b@example.com,+1 (616) 954-7888']),
+      '2026-11-01T00:00:00Z',
+    );
+    await sync();
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(2);
+
+    // Erased by phone only: the contact is keyed by email, and still found.
+    const [er] = await drop('erasure/request-42.csv', 'phone\n0016169547888\n');
+    expect(er!.outcome).toMatchObject({ kind: 'erasure', erased: 1 });
+    expect(await listKeys('erasure/')).toEqual([]);
+    const audit = await readJson((er!.outcome as { reportKey: string }).reportKey);
+    expect(JSON.stringify(audit)).not.toMatch(/6169547888|example\.com/);
+    await sync();
+    expect(fake.members(id)).toEqual(new Set([sha('a@example.com')]));
+
+    // An old export that still contains the person does not bring them back.
+    const [again] = await drop(
+      'incoming/newsletter/v2.csv',
+      csv(['a@example.com,', 'b@example.com,+1 (616) 954-7888']),
+      '2026-11-05T00:00:00Z',
+    );
+    expect(again!.outcome).toMatchObject({ report: { rejections: { erased: 1 }, accepted: 1 } });
+    await sync();
+    expect(fake.members(id)).toEqual(new Set([sha('a@example.com')]));
+  });
+});
+
 describe('bad input: a clear rejection and nothing lost', () => {
   it('a binary file is quarantined with a report saying why, and nothing is stored', async () => {
     const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
