@@ -212,12 +212,15 @@ export async function ingestExport(
     }
     const sampleCells = sample.filter((e) => e.kind === 'row').map((e) => (e as { cells: string[] }).cells);
     let mapRow: ReturnType<typeof createRowMapper> | undefined;
+    // Header name of the column a field was read from, so a rejection can name the column (never the value).
+    let headerOf: (field: string) => string | undefined = () => undefined;
     try {
       const mapping = detectFormat(entry.header, sampleCells, {
         format: listCfg.format as FormatId | undefined,
         columns: listCfg.columns,
       });
       er.format = mapping.format;
+      headerOf = (field) => (mapping.fields as Record<string, Array<{ header?: string }> | undefined>)[field]?.[0]?.header;
       er.confidence = mapping.confidence;
       report.format ??= mapping.format;
       mapRow = createRowMapper(mapping, {
@@ -244,8 +247,9 @@ export async function ingestExport(
       const { keys, problems } = metaKeys(mapped.raw, { defaultCountry });
       const cid = contactId(keys);
       if (!cid) {
-        const p = problems[0];
-        return reject(entry.name, ev.line, p?.reason ?? 'missing_identifier', p?.field);
+        // Only an unusable identifier explains a missing contact id; a bad name or zip does not.
+        const p = problems.find((x) => x.field === 'email' || x.field === 'phone' || x.field === 'externalId');
+        return reject(entry.name, ev.line, p?.reason ?? 'missing_identifier', p ? headerOf(p.field) : undefined);
       }
       if (!seen.add(cid)) return reject(entry.name, ev.line, 'duplicate_in_file');
       if (
