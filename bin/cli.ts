@@ -244,7 +244,7 @@ program
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--out <dir>', 'where dry-run destination payloads go', 'out')
   .option('--cloud', 'drop an erasure file into the deployed bucket (erasure/) instead')
-  .option('--bucket <name>', 'drop bucket (stack output DropBucketName)', process.env.AUDIENCE_SYNC_BUCKET)
+  .option('--bucket <name>', 'drop bucket (stack output BucketName)', process.env.AUDIENCE_SYNC_BUCKET)
   .action(
     async (o: {
       email?: string[];
@@ -260,7 +260,7 @@ program
       const phones = o.phone ?? [];
       if (!emails.length && !phones.length) fail('give --email and/or --phone', 2);
       if (o.cloud) {
-        if (!o.bucket) fail('--cloud needs --bucket <name> (stack output DropBucketName)', 2);
+        if (!o.bucket) fail('--cloud needs --bucket <name> (stack output BucketName)', 2);
         const { PutObjectCommand } = await import('@aws-sdk/client-s3');
         const key = `erasure/${new Date().toISOString().replace(/[:.]/g, '-')}.csv`;
         await s3Client().send(
