@@ -107,6 +107,9 @@ export interface IngestDeps {
   store?: ContactStore;
   logger: Logger;
   now: () => Date;
+  /** How long to wait for another ingest of the same list (default 10 min). */
+  lockWaitMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 const WRITE_BATCH = 500;
@@ -154,10 +157,37 @@ export async function ingestExport(
   config: AudienceConfig,
   deps: IngestDeps,
 ): Promise<IngestReport> {
-  const { store, logger } = deps;
+  const { store } = deps;
   const listCfg = config.lists[input.list] ?? {};
   const defaultCountry = listCfg.defaultCountry ?? config.defaultCountry;
 
+  if (!store) return ingestLocked(input, config, deps, defaultCountry);
+  // One ingest per list at a time: with the list's lock held, ordering checks at the start stay true to the end, so
+  // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn.
+  const owner = `${input.source}@${deps.now().toISOString()}`;
+  const waitUntil = deps.now().getTime() + (deps.lockWaitMs ?? 10 * 60_000);
+  for (;;) {
+    const now = deps.now();
+    if (await store.acquireLock(`ingest#${input.list}`, owner, now, new Date(now.getTime() + 20 * 60_000))) break;
+    if (now.getTime() > waitUntil)
+      throw new Error(`list ${input.list} is being ingested by another drop for too long; this drop will be retried`);
+    await (deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(2_000);
+  }
+  try {
+    return await ingestLocked(input, config, deps, defaultCountry);
+  } finally {
+    await store.releaseLock(`ingest#${input.list}`, owner);
+  }
+}
+
+async function ingestLocked(
+  input: IngestInput,
+  config: AudienceConfig,
+  deps: IngestDeps,
+  defaultCountry: string | undefined,
+): Promise<IngestReport> {
+  const { store, logger } = deps;
+  const listCfg = config.lists[input.list] ?? {};
   if (store) {
     const current = await store.getSnapshot(input.list);
     if (current?.source === input.source) {
@@ -175,8 +205,13 @@ export async function ingestExport(
   const report = emptyReport(input, store ? 'ingested' : 'validated');
   const keyCounts: Partial<Record<MetaKey, number>> = {};
   const existing = new CompactIndex();
+  // Contacts a newer drop (a delta after this export) already wrote: an older export never overwrites them.
+  const newer = new CompactIndex(16);
   if (store && input.kind !== 'suppress') {
-    for await (const fp of store.fingerprints(input.list)) existing.add(fp.cid, hex32(fp.h));
+    for await (const fp of store.fingerprints(input.list)) {
+      existing.add(fp.cid, hex32(fp.h));
+      if (fp.seenAt > input.exportedAt) newer.add(fp.cid);
+    }
   }
   const suppressed = store ? await store.suppressed() : new Set<string>();
   const seen = new CompactIndex();
@@ -193,9 +228,7 @@ export async function ingestExport(
   };
   const flush = async () => {
     if (!store || pending.length === 0) return;
-    const { written, stale } = await store.putContacts(pending.splice(0), pendingHashes.splice(0));
-    report.written += written;
-    report.staleRows += stale;
+    report.written += await store.putContacts(pending.splice(0), pendingHashes.splice(0));
   };
 
   let readable = 0;
@@ -220,7 +253,8 @@ export async function ingestExport(
         columns: listCfg.columns,
       });
       er.format = mapping.format;
-      headerOf = (field) => (mapping.fields as Record<string, Array<{ header?: string }> | undefined>)[field]?.[0]?.header;
+      headerOf = (field) =>
+        (mapping.fields as Record<string, Array<{ header?: string }> | undefined>)[field]?.[0]?.header;
       er.confidence = mapping.confidence;
       report.format ??= mapping.format;
       mapRow = createRowMapper(mapping, {
@@ -263,6 +297,8 @@ export async function ingestExport(
       report.consent[mapped.consent]++;
       if (NOT_UPLOADABLE.includes(mapped.consent))
         report.suppressed[mapped.consent] = (report.suppressed[mapped.consent] ?? 0) + 1;
+      // Validation builds nothing it would not store: memory stays flat however long the file is.
+      if (!store) return;
       if (input.kind === 'suppress') {
         suppressCids.push(cid);
         return;
@@ -280,6 +316,10 @@ export async function ingestExport(
         seenAt: input.exportedAt,
         source: input.source,
       };
+      if (newer.has(cid)) {
+        report.staleRows++;
+        return;
+      }
       const h = contentHash(record);
       if (existing.get(cid) === hex32(h)) {
         report.unchanged++;

@@ -54,8 +54,11 @@ export interface ContactStore {
   /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). */
   commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
   fingerprints(list: string): AsyncIterable<StoredFingerprint>;
-  /** Writes records unless the stored one was seen at a later export time. Returns how many were stale. */
-  putContacts(records: ContactRecord[], hashes: string[]): Promise<{ written: number; stale: number }>;
+  /**
+   * Writes records in batches. The caller holds the list's ingest lock and has already skipped contacts that a newer
+   * export wrote, so these writes need no per-item condition. Returns how many were written.
+   */
+  putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
   /** Deletes contacts of a list that were last seen before `before` (members a newer snapshot no longer contains). */
   removeContacts(list: string, cids: string[], before: string): Promise<number>;
   /** Sets consent on existing contacts of a list (suppress drops). */

@@ -214,6 +214,48 @@ describe('snapshot semantics on dynalite', () => {
     expect(fake.requests.slice(seen).filter((r) => /\/users$/.test(r.path))).toHaveLength(0);
   });
 
+  it('two drops of one list at the same time are ingested one after the other; the newer export wins either way', async () => {
+    const { PutObjectCommand: Put } = await import('@aws-sdk/client-s3');
+    const { processObject } = await import('../../functions/app/ingest-object');
+    for (const [key, emails, at] of [
+      ['incoming/newsletter/old.csv', ['a@example.com', 'b@example.com'], '2026-11-01T00:00:00Z'],
+      ['incoming/newsletter/new.csv', ['a@example.com', 'c@example.com'], '2026-11-02T00:00:00Z'],
+    ] as const) {
+      await p.s3.send(
+        new Put({ Bucket: p.aws.bucket, Key: key, Body: csv([...emails]), Metadata: { 'exported-at': at } }),
+      );
+    }
+    p.aws.drainEvents();
+    const deps = {
+      ...p.rt,
+      now: () => new Date(),
+      sleep: (ms: number) => new Promise<void>((r) => setTimeout(r, ms / 40)),
+    };
+    const outcomes = await Promise.all([
+      processObject(deps as never, 'incoming/newsletter/new.csv'),
+      processObject(deps as never, 'incoming/newsletter/old.csv'),
+    ]);
+    expect(outcomes.every((o) => o.kind === 'ingested')).toBe(true);
+    expect(await listed()).toEqual([sha('a@example.com'), sha('c@example.com')].sort());
+  });
+
+  it('a snapshot older than a delta never overwrites or removes what the delta wrote', async () => {
+    await drop('incoming/newsletter/s1.csv', csv(['a@example.com']), '2026-11-01T00:00:00Z');
+    await drop('incoming/newsletter/delta/d3.csv', 'email,country\nb@example.com,CA\n', '2026-11-03T00:00:00Z');
+    const [s2] = await drop(
+      'incoming/newsletter/s2.csv',
+      'email,country\na@example.com,US\nb@example.com,US\n',
+      '2026-11-02T00:00:00Z',
+    );
+    expect(s2!.outcome).toMatchObject({ report: { status: 'ingested', staleRows: 1 } });
+    const b = [];
+    for await (const c of p.rt.store.contacts('newsletter')) if (c.keys.meta.EMAIL === sha('b@example.com')) b.push(c);
+    expect(b[0]).toMatchObject({ attrs: { country: 'CA' }, seenAt: '2026-11-03T00:00:00.000Z' });
+    const [s2b] = await drop('incoming/newsletter/s2b.csv', csv(['a@example.com']), '2026-11-02T12:00:00Z');
+    expect(s2b!.outcome).toMatchObject({ report: { removed: 0 } });
+    expect(await listed()).toHaveLength(2);
+  });
+
   it('delta drops upsert without removing; suppress drops mark people unsubscribed, who then leave audiences', async () => {
     await drop('incoming/newsletter/base.csv', csv(['a@example.com', 'b@example.com']), '2026-11-01T00:00:00Z');
     await drop('incoming/newsletter/delta/new.csv', csv(['c@example.com']), '2026-11-02T00:00:00Z');
