@@ -1,0 +1,188 @@
+/**
+ * One benchmark case in a fresh process, so peak RSS belongs to this case alone.
+ *   node --import tsx bench/worker.ts <read|validate|store> <file>
+ * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
+ */
+
+import { spawn } from 'node:child_process';
+import { createReadStream, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '../functions/adapters/logger';
+import { parseConfig } from '../functions/core/config';
+import { type IngestInput, type IngestReport, ingestExport } from '../functions/core/ingest';
+import type { ContactStore } from '../functions/core/ports';
+import { readExport } from '../functions/reading';
+
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+
+const [, , kase, fileArg] = process.argv;
+if (!kase || !fileArg) {
+  process.stderr.write('usage: worker.ts <read|validate|store> <file>\n');
+  process.exit(2);
+}
+const file: string = fileArg;
+
+const MB = 1024 * 1024;
+let sampledPeak = 0;
+const sample = () => {
+  const rss = process.memoryUsage.rss();
+  if (rss > sampledPeak) sampledPeak = rss;
+};
+const timer = setInterval(sample, 100);
+timer.unref();
+
+export interface Phase {
+  name: string;
+  rows: number;
+  seconds: number;
+  /** Peak of the 100 ms RSS samples taken during this phase (MB). */
+  sampledPeakRssMB: number;
+  /** CPU time (user + system) this process spent in the phase, seconds. */
+  cpuSeconds: number;
+  extra?: Record<string, unknown>;
+}
+const phases: Phase[] = [];
+
+async function phase(name: string, fn: () => Promise<{ rows: number; extra?: Record<string, unknown> }>) {
+  sample();
+  sampledPeak = process.memoryUsage.rss();
+  const t0 = performance.now();
+  const c0 = process.cpuUsage();
+  const { rows, extra } = await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const c = process.cpuUsage(c0);
+  sample();
+  phases.push({
+    name,
+    rows,
+    seconds,
+    sampledPeakRssMB: sampledPeak / MB,
+    cpuSeconds: (c.user + c.system) / 1e6,
+    extra,
+  });
+  process.stderr.write(
+    `    ${name}: ${rows} rows in ${seconds.toFixed(2)} s (${((c.user + c.system) / 1e6).toFixed(2)} s CPU)\n`,
+  );
+}
+
+const source = () => ({
+  name: basename(file),
+  size: statSync(file).size,
+  open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+});
+
+const config = parseConfig({ version: 1 });
+const logger = createLogger({}, () => {});
+const fixedNow = new Date('2025-06-02T03:00:00Z');
+
+function input(version: string, exportedAt: string): IngestInput {
+  return {
+    list: 'bench',
+    kind: 'snapshot',
+    source: `incoming/bench/${basename(file)}#${version}`,
+    exportedAt,
+    exportedAtFrom: 'metadata',
+    entries: readExport(source()),
+  };
+}
+
+const summary = (r: IngestReport) => ({
+  status: r.status,
+  format: r.format,
+  accepted: r.accepted,
+  rejected: r.rejected,
+  rejections: r.rejections,
+  written: r.written,
+  unchanged: r.unchanged,
+  removed: r.removed,
+  phoneCoverage: r.keyCoverage.PHONE,
+});
+
+const baselineRssMB = process.memoryUsage.rss() / MB;
+let sidecarMaxRssMB: number | undefined;
+
+async function startSidecar(): Promise<{ env: Record<string, string>; stop(): Promise<number | undefined> }> {
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', fileURLToPath(new URL('./aws-sidecar.ts', import.meta.url)), 'bench-contacts'],
+    {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    },
+  );
+  const lines = createInterface({ input: child.stdout! });
+  const it = lines[Symbol.asyncIterator]();
+  const first = await it.next();
+  if (first.done) throw new Error('aws sidecar exited before it was ready');
+  const { env } = JSON.parse(first.value) as { env: Record<string, string> };
+  return {
+    env,
+    async stop() {
+      child.stdin!.end();
+      const last = await it.next();
+      if (last.done) return undefined;
+      const r = JSON.parse(last.value) as { maxRssMB: number; cpuSeconds: number };
+      process.stderr.write(
+        `    aws sidecar: ${r.cpuSeconds.toFixed(1)} s CPU in total, peak RSS ${r.maxRssMB.toFixed(0)} MB\n`,
+      );
+      return r.maxRssMB;
+    },
+  };
+}
+
+if (kase === 'read') {
+  await phase('read', async () => {
+    let rows = 0;
+    let errors = 0;
+    for await (const entry of readExport(source())) {
+      for await (const ev of entry.rows) {
+        if (ev.kind === 'row') rows++;
+        else errors++;
+      }
+    }
+    return { rows: rows + errors, extra: { errors } };
+  });
+} else if (kase === 'validate') {
+  await phase('validate', async () => {
+    const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, { logger, now: () => fixedNow });
+    return { rows: r.rows, extra: summary(r) };
+  });
+} else if (kase === 'store') {
+  // dynalite (in memory, via startEmbeddedAws) runs in a sidecar process: this process's RSS and CPU are the
+  // ingest's own, as against the real DynamoDB. The sidecar's peak RSS is reported separately.
+  const sidecar = await startSidecar();
+  Object.assign(process.env, sidecar.env);
+  const { DynamoContactStore } = await import('../functions/adapters/dynamo-store');
+  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
+  const client = new DynamoDBClient({});
+  const store: ContactStore = new DynamoContactStore(client, sidecar.env.TABLE_NAME!);
+  const deps = { store, logger, now: () => fixedNow };
+  try {
+    await phase('ingest', async () => {
+      const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, deps);
+      return { rows: r.rows, extra: summary(r) };
+    });
+    // The same bytes uploaded again (new object version, a day later): every contact is unchanged.
+    await phase('re-ingest', async () => {
+      const r = await ingestExport(input('v2', '2025-06-02T00:00:00.000Z'), config, deps);
+      return { rows: r.rows, extra: summary(r) };
+    });
+    // The very same object version again: short-circuits on the snapshot's source.
+    await phase('same-version', async () => {
+      const r = await ingestExport(input('v2', '2025-06-02T00:00:00.000Z'), config, deps);
+      return { rows: r.rows, extra: summary(r) };
+    });
+  } finally {
+    client.destroy();
+    sidecarMaxRssMB = await sidecar.stop();
+  }
+} else {
+  process.stderr.write(`unknown case ${kase}\n`);
+  process.exit(2);
+}
+
+clearInterval(timer);
+process.stdout.write(
+  `${JSON.stringify({ case: kase, file, phases, baselineRssMB, maxRssMB: process.resourceUsage().maxRSS / 1024, sidecarMaxRssMB })}\n`,
+);
