@@ -39,7 +39,7 @@ export interface AudienceState {
   lastReplaceAt?: string;
   lookalikeId?: string;
   /** An interrupted full replace, resumed if it is still young enough. */
-  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number };
+  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number; fingerprint?: string };
   updatedAt: string;
 }
 

@@ -5,6 +5,7 @@
  */
 import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
 import type { ContactRecord } from './model';
+import { sha256Hex } from './normalize';
 import {
   type AudienceHealth,
   type AudienceRef,
@@ -507,12 +508,19 @@ async function fullReplace(
     .sort((a, b) => (a.cid < b.cid ? -1 : 1));
   const batches = chunk(all, dest.maxBatchSize);
   const now = deps.clock.now();
-  if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
+  // A resumed session must send the same partition of the same members, else people could fall between batches.
+  const fingerprint = sha256Hex(all.map((m) => `${m.cid}:${Object.values(m.keys).join(',')}`).join('|'));
+  if (
+    !state.replace ||
+    state.replace.fingerprint !== fingerprint ||
+    now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS
+  ) {
     state.replace = {
       sessionId: Math.floor((opts.random ?? Math.random)() * 2 ** 40) + 1,
       nextSeq: 1,
       startedAt: now.toISOString(),
       sentCids: 0,
+      fingerprint,
     };
     await saveState();
   }

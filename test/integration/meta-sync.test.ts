@@ -435,6 +435,39 @@ describe('replace and lookalikes', () => {
     expect(fake.members(id).has('a'.repeat(64))).toBe(false);
   });
 
+  it('a replace interrupted between batches resumes the same session, not a new one', async () => {
+    await putAll(
+      h.store,
+      range(0, 2_500).map((i) => contact(i)),
+    );
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+    });
+    const clock = testClock();
+    await sync(config, small(), {}, clock);
+    const id = fake.audiences()[0]!.id;
+    clock.advance(31 * 86_400_000);
+    const dest = meta('act_123', 'test-token', 1_000);
+    const realReplace = dest.replace.bind(dest);
+    dest.replace = async (aud, batch, session) => {
+      const out = await realReplace(aud, batch, session);
+      clock.advance(5_000);
+      return out;
+    };
+    const first = await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    expect(first).toMatchObject({ done: false });
+    const second = await sync(config, small(), {}, clock);
+    expect(second.audiences[0]).toMatchObject({ replaced: true });
+    const batches = fake.replaceCalls(id);
+    expect(batches.map((b) => [b.batchSeq, b.lastBatch])).toEqual([
+      [1, false],
+      [2, false],
+      [3, true],
+    ]);
+    expect(new Set(batches.map((b) => b.sessionId)).size).toBe(1);
+    expect(fake.members(id).size).toBe(2_500);
+  });
+
   it('creates a lookalike once the seed is big enough, and only once', async () => {
     const config = metaConfig({
       segments: [
