@@ -95,6 +95,8 @@ const CASE_NOTES: Record<string, string> = {
   ingest: 'into dynalite (in memory, sidecar process)',
   're-ingest': 'same rows, new object version: should write 0',
   'same-version': 'same object version: short-circuit',
+  sync: 'runSync → MetaDestination → local Graph API server (in the worker): every member added',
+  're-sync': 'runSync again: nothing changed, nothing sent',
 };
 
 async function main() {
@@ -159,7 +161,7 @@ async function main() {
   print(line(widths.map((w) => '-'.repeat(w))));
   for (const b of body) print(line(b));
   print(
-    'peak RSS = maxRSS of the fresh worker process; the store worker runs ingest, re-ingest and same-version in turn.',
+    'peak RSS = maxRSS of the fresh worker process; the store worker runs ingest, re-ingest, same-version, sync and re-sync in turn.',
   );
   print('* phase RSS = highest 100 ms rss sample during that phase. cpu s = worker CPU in the phase.');
   for (const r of rows.filter((x) => x.case.startsWith('ingest ') && x.sidecarPeakRssMB !== undefined))
@@ -173,6 +175,10 @@ async function main() {
       print(
         `${r.case}: status=${x.status} written=${x.written} unchanged=${x.unchanged} removed=${x.removed} accepted=${x.accepted} rejected=${x.rejected}`,
       );
+  }
+  for (const r of rows.filter((x) => x.case.startsWith('sync') || x.case.startsWith('re-sync'))) {
+    const x = r.extra ?? {};
+    print(`${r.case}: status=${x.status} added=${x.added} removed=${x.removed} batches=${x.batches}`);
   }
   const v100 = rows.find((r) => r.case === 'validate 100k');
   const v1m = rows.find((r) => r.case === 'validate 1M');

@@ -173,6 +173,41 @@ if (kase === 'read') {
       const r = await ingestExport(input('v2', '2025-06-02T00:00:00.000Z'), config, deps);
       return { rows: r.rows, extra: summary(r) };
     });
+    // Sync to a local Graph API server through the real Meta adapter (the server runs in this process, so its
+    // CPU and memory are counted here too): first every member is added, then nothing changed.
+    const { startMetaGraphServer } = await import('../test/fakes/meta-graph-server');
+    const { MetaDestination } = await import('../functions/adapters/meta-destination');
+    const { runSync } = await import('../functions/core/sync');
+    const fake = await startMetaGraphServer({ quotaPerWindow: 10_000_000 });
+    const syncConfig = parseConfig({
+      version: 1,
+      consent: { UK: 'not_opted_out', EEA: 'not_opted_out', US: 'not_opted_out', UNKNOWN: 'not_opted_out' },
+      destinations: { meta: { platform: 'meta', adAccountId: 'act_1', replaceEveryDays: 0 } },
+      segments: [{ id: 'all', destinations: [{ destination: 'meta', audienceName: 'All', minSize: 1 }] }],
+    });
+    const syncDeps = {
+      config: syncConfig,
+      store,
+      destinations: {
+        meta: new MetaDestination({ accessToken: 'test-token', adAccountId: 'act_1', graphUrl: fake.baseUrl }),
+      },
+      clock: { now: () => new Date(), sleep: async () => {} },
+      logger,
+    };
+    try {
+      for (const name of ['sync', 're-sync']) {
+        await phase(name, async () => {
+          const r = await runSync(syncDeps);
+          const a = r.audiences[0]!;
+          return {
+            rows: a.desired,
+            extra: { added: a.added, removed: a.removed, batches: a.batches, status: a.status },
+          };
+        });
+      }
+    } finally {
+      await fake.close();
+    }
   } finally {
     client.destroy();
     sidecarMaxRssMB = await sidecar.stop();

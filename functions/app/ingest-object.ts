@@ -2,6 +2,7 @@
  * One dropped object, end to end: where it belongs, its export time, reading, ingest, reports, and what happens
  * to the raw file. Shared by the ingest Lambda and `audience-sync local`.
  */
+import { ingestMetrics } from '../adapters/metrics';
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { DetectionError } from '../core/formats';
@@ -94,6 +95,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
     if (rejectedRows.length)
       await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
     await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
+    ingestMetrics(logger, report, now);
     if (deps.config.keepRawFilesDays === 0) await bucket.delete(key);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
   } catch (e) {

@@ -3,6 +3,7 @@
  */
 import { DryRunDestination } from '../adapters/dry-run-destination';
 import { MetaDestination } from '../adapters/meta-destination';
+import { syncMetrics } from '../adapters/metrics';
 import { readSecret } from '../adapters/secrets';
 import type { AudienceConfig } from '../core/config';
 import { type Destination, DestinationError } from '../core/ports';
@@ -93,6 +94,9 @@ export async function syncAndReport(
   const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);
   await rt.bucket.putText(`${base}.html`, renderSyncHtml(report), 'text/html; charset=utf-8');
-  if (!opts.dryRun) await rt.store.putRun('sync', report.startedAt, report);
+  if (!opts.dryRun) {
+    await rt.store.putRun('sync', report.startedAt, report);
+    syncMetrics(rt.logger, report, rt.clock.now());
+  }
   return { report, reportKey: `${base}.json` };
 }

@@ -131,6 +131,11 @@ describe('walking skeleton through the real handlers', () => {
       ].sort(),
     );
     expect(fake.members(audience!.id).size).toBe(2);
+    // CloudWatch metrics ride on the logs (Embedded Metric Format): per destination and segment, never per person.
+    const emf = p.logger.lines.map((l) => JSON.parse(l)).filter((l) => l._aws?.CloudWatchMetrics);
+    expect(emf).toContainEqual(
+      expect.objectContaining({ Destination: 'meta-main', Segment: 'newsletter', Added: 2, Removed: 0 }),
+    );
     expect((await listKeys('reports/sync/')).some((k) => k.endsWith('.html'))).toBe(true);
   });
 
