@@ -367,8 +367,10 @@ async function syncAudience(
       ar.status = 'failed';
       ar.errorKind = e.kind;
       ar.message = e.message;
-      if (['auth', 'terms', 'config'].includes(e.kind)) {
-        stopped.set(d.destination, e);
+      if (['auth', 'terms', 'config', 'deleted'].includes(e.kind)) {
+        // Token, terms and permissions affect every audience of the destination; a deleted audience only itself.
+        if (e.kind !== 'deleted') stopped.set(d.destination, e);
+        else ar.message = `${e.message}; recreateDeleted is off for this destination, so it was not recreated`;
         report.alerts.push({ destination: d.destination, kind: e.kind, message: e.message, link: e.details.link });
         // The alarm in the stack is a metric filter on this event.
         logger.error('destination_alert', {

@@ -405,6 +405,28 @@ describe('faults', () => {
   });
 });
 
+describe('deleted audiences without recreation', () => {
+  it('are reported and alerted, and the other audiences of the destination still sync', async () => {
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 0, recreateDeleted: false } },
+      segments: [
+        { id: 'a', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'A', minSize: 1 }] },
+        { id: 'b', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'B', minSize: 1 }] },
+      ],
+    });
+    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await sync(config);
+    const a = fake.audiences().find((x) => x.name === 'A')!;
+    await fetch(`${fake.baseUrl}/v24.0/${a.id}?access_token=test-token`, { method: 'DELETE' });
+    await putAll(h.store, [contact(3)]);
+    const r = await sync(config);
+    expect(r.audiences.find((x) => x.segment === 'a')).toMatchObject({ status: 'failed', errorKind: 'deleted' });
+    expect(r.audiences.find((x) => x.segment === 'b')).toMatchObject({ status: 'synced', added: 1 });
+    expect(r.alerts).toEqual([expect.objectContaining({ kind: 'deleted', destination: 'meta-main' })]);
+    expect(fake.audiences().filter((x) => !x.deleted)).toHaveLength(1);
+  });
+});
+
 describe('replace and lookalikes', () => {
   it('a periodic full replace runs a usersreplace session and heals drift', async () => {
     await putAll(
