@@ -252,14 +252,18 @@ export class DynamoContactStore implements ContactStore {
       KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
       ExpressionAttributeValues: { ':pk': `AUD#${destKey}`, ':c': 'C#' },
     }))
-      yield { cid: item.cid as string, keys: item.keys as Record<string, string> };
+      yield {
+        cid: item.cid as string,
+        keys: item.keys as Record<string, string>,
+        session: item.session as number | undefined,
+      };
   }
 
   async recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void> {
     await this.batchWrite([
       ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
       ...added.map((m) => ({
-        PutRequest: { Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys } },
+        PutRequest: { Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys, session: m.session } },
       })),
     ]);
   }
@@ -304,6 +308,13 @@ export class DynamoContactStore implements ContactStore {
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
     }
+  }
+
+  async pruneSynced(destKey: string, session: number): Promise<number> {
+    const stale: string[] = [];
+    for await (const m of this.syncedMembers(destKey)) if (m.session !== session) stale.push(m.cid);
+    await this.recordSynced(destKey, [], stale);
+    return stale.length;
   }
 
   async putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void> {

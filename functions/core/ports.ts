@@ -29,6 +29,8 @@ export interface StoredFingerprint {
 export interface SyncedMember {
   cid: string;
   keys: Record<string, string>;
+  /** The replace session that last sent this member, when it was sent by one. */
+  session?: number;
 }
 
 /** Per-audience state kept between runs. */
@@ -39,7 +41,7 @@ export interface AudienceState {
   lastReplaceAt?: string;
   lookalikeId?: string;
   /** An interrupted full replace, resumed if it is still young enough. */
-  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number; fingerprint?: string };
+  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number; lastCid?: string };
   updatedAt: string;
 }
 
@@ -77,6 +79,8 @@ export interface ContactStore {
   /** Checkpoint after a confirmed batch. */
   recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void>;
   replaceSynced(destKey: string, members: SyncedMember[]): Promise<void>;
+  /** After a completed replace session: drop synced members that the session did not send. */
+  pruneSynced(destKey: string, session: number): Promise<number>;
 
   putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void>;
 

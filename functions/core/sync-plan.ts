@@ -6,7 +6,7 @@ import type { BatchMember, SyncedMember } from './ports';
 export interface AudienceDiff {
   /** Members to remove, with the keys that were sent when they were added (a removal must send the same keys). */
   remove: BatchMember[];
-  /** New members, and members whose keys changed (re-added with the new keys). */
+  /** New members, and members whose keys changed (re-added with the new keys; removed first if a sent key changed). */
   add: BatchMember[];
   unchanged: number;
 }
@@ -29,8 +29,12 @@ export function diffAudience(
   for (const [cid, keys] of desired) {
     const had = synced.get(cid);
     if (!had) add.push({ cid, keys });
-    else if (!sameKeys(had.keys, keys)) add.push({ cid, keys });
-    else unchanged++;
+    else if (!sameKeys(had.keys, keys)) {
+      // A key whose value changed or disappeared (a new phone number) may still match someone on the platform:
+      // remove with the keys that were sent, then add with the new ones. Keys only gained need just the add.
+      if (Object.entries(had.keys).some(([k, v]) => keys[k] !== v)) remove.push({ cid, keys: had.keys });
+      add.push({ cid, keys });
+    } else unchanged++;
   }
   // Deterministic order, so a resumed run plans the same batches.
   remove.sort((a, b) => (a.cid < b.cid ? -1 : 1));

@@ -5,7 +5,6 @@
  */
 import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
 import type { ContactRecord } from './model';
-import { sha256Hex } from './normalize';
 import {
   type AudienceHealth,
   type AudienceRef,
@@ -292,12 +291,17 @@ async function syncAudience(
         destCfg.replaceEveryDays > 0 &&
         !!dest.replace &&
         !belowMin &&
+        desired.size > 0 &&
         syncedCount > 0 &&
         (opts.forceReplace ||
           !state.lastReplaceAt ||
           clock.now().getTime() - Date.parse(state.lastReplaceAt) > destCfg.replaceEveryDays * 86_400_000);
-      if (replaceDue) await fullReplace(dest, audience, desired, state, saveState, deps, opts, ar, call);
-      else {
+      if (replaceDue || state.replace) {
+        // Removals travel first even on a replace day (not while our own session is open: it blocks them).
+        if (!state.replace)
+          await sendDiff(dest, audience, { ...current, add: [] }, true, destKey, deps, opts, ar, call);
+        await fullReplace(dest, audience, desired, state, saveState, deps, opts, ar, call);
+      } else {
         if (!state.lastReplaceAt && syncedCount === 0) {
           // A brand-new audience filled by additions counts as freshly replaced.
           state.lastReplaceAt = clock.now().toISOString();
@@ -494,6 +498,13 @@ async function sendDiff(
 /** Replace sessions are short-lived on the platform (about 90 minutes); an older interrupted one starts over. */
 const REPLACE_SESSION_MAX_AGE_MS = 80 * 60_000;
 
+/**
+ * Full replace through a platform session, in cid order. Each confirmed batch is checkpointed as synced with the
+ * session's id, and the session's position is the last cid sent, so an interrupted replace resumes the same session
+ * with whatever the members are now. When it completes, synced entries the session did not send are dropped: the
+ * platform no longer holds them. Anyone who left meanwhile but was sent earlier in the session stays synced, so the
+ * next diff removes them.
+ */
 async function fullReplace(
   dest: Destination,
   audience: AudienceRef,
@@ -505,57 +516,59 @@ async function fullReplace(
   ar: AudienceReport,
   call: <T>(fn: () => Promise<T>) => Promise<T>,
 ) {
-  const all: BatchMember[] = [...desired]
-    .map(([cid, keys]) => ({ cid, keys }))
-    .sort((a, b) => (a.cid < b.cid ? -1 : 1));
-  const batches = chunk(all, dest.maxBatchSize);
+  const destKey = destKeyOf(ar.destination, ar.segment);
   const now = deps.clock.now();
-  // A resumed session must send the same partition of the same members, else people could fall between batches.
-  const fingerprint = sha256Hex(all.map((m) => `${m.cid}:${Object.values(m.keys).join(',')}`).join('|'));
-  if (
-    !state.replace ||
-    state.replace.fingerprint !== fingerprint ||
-    now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS
-  ) {
+  if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
     state.replace = {
       sessionId: Math.floor((opts.random ?? Math.random)() * 2 ** 40) + 1,
       nextSeq: 1,
       startedAt: now.toISOString(),
       sentCids: 0,
-      fingerprint,
     };
     await saveState();
   }
   const session = state.replace;
-  for (let i = session.nextSeq - 1; i < batches.length; i++) {
+  const after = session.lastCid ?? '';
+  const remaining: BatchMember[] = [...desired]
+    .filter(([cid]) => cid > after)
+    .map(([cid, keys]) => ({ cid, keys }))
+    .sort((a, b) => (a.cid < b.cid ? -1 : 1));
+  const batches = chunk(remaining, dest.maxBatchSize);
+  if (batches.length === 0 && session.sentCids > 0) {
+    // Every remaining member left after the last batch was sent: close the session with the last one again.
+    batches.push([]);
+  }
+  for (let i = 0; i < batches.length; i++) {
     checkTime(deps, opts);
     const batch = batches[i]!;
     const outcome = await call(() =>
       dest.replace!(audience, batch, {
         sessionId: session.sessionId,
-        batchSeq: i + 1,
+        batchSeq: session.nextSeq,
         last: i === batches.length - 1,
-        estimatedTotal: all.length,
+        estimatedTotal: session.sentCids + remaining.length,
       }),
     );
-    session.nextSeq = i + 2;
+    await deps.store.recordSynced(
+      destKey,
+      batch.map((m) => ({ cid: m.cid, keys: m.keys, session: session.sessionId })),
+      [],
+    );
+    session.nextSeq++;
     session.sentCids += batch.length;
+    if (batch.length) session.lastCid = batch[batch.length - 1]!.cid;
     ar.batches++;
     ar.invalidEntries += outcome.invalid;
     mergeFields(ar, outcome.invalidFields);
     await saveState();
     await pace(deps, outcome);
   }
-  await deps.store.replaceSynced(
-    destKeyOf(ar.destination, ar.segment),
-    all.map((m) => ({ cid: m.cid, keys: m.keys })),
-  );
+  await deps.store.pruneSynced(destKey, session.sessionId);
   state.replace = undefined;
   state.lastReplaceAt = deps.clock.now().toISOString();
   await saveState();
   ar.replaced = true;
-  ar.added = ar.planned.add;
-  ar.removed = ar.planned.remove;
+  ar.added += ar.planned.add;
 }
 
 function mergeFields(ar: AudienceReport, fields?: string[]) {
@@ -574,6 +587,8 @@ async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOpti
       if (e.kind === 'throttled') throw new StopDestination(e, e.details.retryAfterSeconds ?? 300);
       if ((e.kind === 'transient' || e.kind === 'replace_in_progress') && attempt + 1 < max) {
         const wait = backoffMs(attempt, random);
+        // Never retry past the time budget: the next invocation resumes from the checkpoint instead.
+        if (opts.deadline !== undefined && deps.clock.now().getTime() + wait > opts.deadline) throw new OutOfTime();
         deps.logger.warn('destination_retry', {
           kind: e.kind,
           attempt: attempt + 1,

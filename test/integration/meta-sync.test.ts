@@ -408,13 +408,26 @@ describe('faults', () => {
 describe('deleted audiences without recreation', () => {
   it('are reported and alerted, and the other audiences of the destination still sync', async () => {
     const config = metaConfig({
-      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 0, recreateDeleted: false } },
+      destinations: {
+        'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 0, recreateDeleted: false },
+      },
       segments: [
-        { id: 'a', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'A', minSize: 1 }] },
-        { id: 'b', where: { consent: 'subscribed' }, destinations: [{ destination: 'meta-main', audienceName: 'B', minSize: 1 }] },
+        {
+          id: 'a',
+          where: { consent: 'subscribed' },
+          destinations: [{ destination: 'meta-main', audienceName: 'A', minSize: 1 }],
+        },
+        {
+          id: 'b',
+          where: { consent: 'subscribed' },
+          destinations: [{ destination: 'meta-main', audienceName: 'B', minSize: 1 }],
+        },
       ],
     });
-    await putAll(h.store, range(0, 3).map((i) => contact(i)));
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
     await sync(config);
     const a = fake.audiences().find((x) => x.name === 'A')!;
     await fetch(`${fake.baseUrl}/v24.0/${a.id}?access_token=test-token`, { method: 'DELETE' });
@@ -488,6 +501,81 @@ describe('replace and lookalikes', () => {
     ]);
     expect(new Set(batches.map((b) => b.sessionId)).size).toBe(1);
     expect(fake.members(id).size).toBe(2_500);
+  });
+
+  it('members who change while a replace is interrupted are neither lost nor kept: the next diff settles them', async () => {
+    await putAll(
+      h.store,
+      range(0, 2_500).map((i) => contact(i)),
+    );
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+    });
+    const clock = testClock();
+    await sync(config, small(), {}, clock);
+    const id = fake.audiences()[0]!.id;
+    clock.advance(31 * 86_400_000);
+    const dest = meta('act_123', 'test-token', 1_000);
+    const realReplace = dest.replace.bind(dest);
+    dest.replace = async (aud, batch, session) => {
+      const out = await realReplace(aud, batch, session);
+      clock.advance(5_000);
+      return out;
+    };
+    await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    // Meanwhile: someone already sent in the session unsubscribes, and a newcomer sorts into the sent range.
+    const sent = [
+      ...(await (async () => {
+        const out: string[] = [];
+        for await (const m of h.store.syncedMembers('meta-main#all')) if (m.session) out.push(m.cid);
+        return out;
+      })()),
+    ].sort();
+    const leaverIndex = range(0, 2_500).find((i) => emailHash(i) === sent[0])!;
+    await putAll(h.store, [contact(leaverIndex, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })]);
+    const newcomer = range(10_000, 20_000).find((i) => emailHash(i) < sent[sent.length - 1]!)!;
+    await putAll(h.store, [contact(newcomer)]);
+    const resumed = await sync(config, small(), {}, clock);
+    expect(resumed.audiences[0]).toMatchObject({ replaced: true });
+    expect(new Set(fake.replaceCalls(id).map((b) => b.sessionId)).size).toBe(1);
+    const settle = await sync(config, small(), {}, clock);
+    expect(settle.audiences[0]).toMatchObject({ removed: 1, added: 1 });
+    const expected = new Set(
+      range(0, 2_500)
+        .filter((i) => i !== leaverIndex)
+        .map(emailHash),
+    );
+    expected.add(emailHash(newcomer));
+    expect(fake.members(id)).toEqual(expected);
+  });
+
+  it('an emptied segment on a replace day still sends its removals', async () => {
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+      segments: [
+        {
+          id: 'all',
+          where: { consent: 'subscribed' },
+          destinations: [{ destination: 'meta-main', audienceName: 'All', minSize: 0 }],
+        },
+      ],
+    });
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
+    const clock = testClock();
+    await sync(config, undefined, {}, clock);
+    const id = fake.audiences()[0]!.id;
+    clock.advance(31 * 86_400_000);
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })),
+    );
+    const r = await sync(config, undefined, {}, clock);
+    expect(r.audiences[0]).toMatchObject({ removed: 3 });
+    expect(fake.members(id).size).toBe(0);
+    expect(fake.requests.filter((q) => q.method === 'DELETE' && /\/users$/.test(q.path))).toHaveLength(1);
   });
 
   it('creates a lookalike once the seed is big enough, and only once', async () => {

@@ -11,7 +11,7 @@ const synced = (entries: Array<[string, Record<string, string>]>): Map<string, S
   new Map(entries.map(([cid, keys]) => [cid, { cid, keys }]));
 
 describe('diffAudience', () => {
-  it('removes what is no longer desired (with the keys that were sent), adds new and changed, counts unchanged', () => {
+  it('removes what is no longer desired and stale keys (with the keys that were sent), adds new and changed, counts unchanged', () => {
     const desired = new Map<string, Record<string, string>>([
       ['c-new', { EMAIL: 'e-new' }],
       ['b-changed', { EMAIL: 'e-b', PHONE: 'p-b2' }],
@@ -27,6 +27,8 @@ describe('diffAudience', () => {
     ]);
     expect(diffAudience(desired, state)).toEqual({
       remove: [
+        // The old phone may still match someone on the platform: removed with the keys that were sent.
+        { cid: 'b-changed', keys: { EMAIL: 'e-b', PHONE: 'p-b1' } },
         { cid: 'y-gone', keys: { EMAIL: 'e-y' } },
         { cid: 'z-gone', keys: { EMAIL: 'e-z', PHONE: 'p-z' } },
       ],
@@ -39,9 +41,18 @@ describe('diffAudience', () => {
     });
   });
 
-  it('a member who lost a key is re-added with the smaller key set', () => {
+  it('a member who lost a key is removed with the keys that were sent, then re-added with the smaller set', () => {
     const d = diffAudience(new Map([['a', { EMAIL: 'e' }]]), synced([['a', { EMAIL: 'e', PHONE: 'p' }]]));
-    expect(d).toEqual({ remove: [], add: [{ cid: 'a', keys: { EMAIL: 'e' } }], unchanged: 0 });
+    expect(d).toEqual({
+      remove: [{ cid: 'a', keys: { EMAIL: 'e', PHONE: 'p' } }],
+      add: [{ cid: 'a', keys: { EMAIL: 'e' } }],
+      unchanged: 0,
+    });
+  });
+
+  it('a member who only gained a key is just re-added', () => {
+    const d = diffAudience(new Map([['a', { EMAIL: 'e', PHONE: 'p' }]]), synced([['a', { EMAIL: 'e' }]]));
+    expect(d).toEqual({ remove: [], add: [{ cid: 'a', keys: { EMAIL: 'e', PHONE: 'p' } }], unchanged: 0 });
   });
 
   it('empty desired removes everything; empty synced adds everything', () => {
@@ -70,7 +81,10 @@ describe('diffAudience', () => {
         const d = diffAudience(desired, state);
         const removeCids = d.remove.map((m) => m.cid);
         const addCids = d.add.map((m) => m.cid);
-        expect(removeCids).toEqual([...state.keys()].filter((c) => !desired.has(c)).sort());
+        const lostKey = (c: string) => Object.entries(state.get(c)!.keys).some(([k, v]) => desired.get(c)![k] !== v);
+        expect(removeCids).toEqual(
+          [...state.keys()].filter((c) => !desired.has(c) || lostKey(c)).sort((a, b) => (a < b ? -1 : 1)),
+        );
         expect(d.add.length + d.unchanged).toBe(desired.size);
         for (const m of d.add) expect(m.keys).toEqual(desired.get(m.cid));
         for (const m of d.remove) expect(m.keys).toEqual(state.get(m.cid)?.keys);
