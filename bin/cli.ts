@@ -272,15 +272,22 @@ program
         return;
       }
       await withLocalRuntime(o.state, o.config, async (rt) => {
+        const now = new Date();
         const r = await eraseIdentities(
           rt.store,
           { emails, phones },
           {
-            now: new Date(),
+            now,
             logger: rt.logger,
             defaultCountry: rt.config.defaultCountry,
           },
         );
+        // Audit trail: hashes and time only.
+        await rt.bucket.putJson(`reports/erasure/${now.toISOString().replace(/[:.]/g, '-')}.json`, {
+          ...r,
+          at: now.toISOString(),
+          via: 'cli',
+        });
         out(
           `erased: ${r.hashed} identities hashed and suppressed, ${r.contactsDeleted} contact records deleted${r.invalid ? `, ${r.invalid} not recognizable` : ''}`,
         );

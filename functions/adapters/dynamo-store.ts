@@ -98,10 +98,9 @@ export class DynamoContactStore implements ContactStore {
         new PutCommand({
           TableName: this.table,
           Item: { pk: `LIST#${snap.list}`, sk: 'SNAP', exportedAt: snap.exportedAt, source: snap.source, snap },
-          // An older export never replaces a newer one; the same source again is idempotent.
-          ConditionExpression: 'attribute_not_exists(pk) OR exportedAt < :t OR #src = :s',
-          ExpressionAttributeNames: { '#src': 'source' },
-          ExpressionAttributeValues: { ':t': snap.exportedAt, ':s': snap.source },
+          // An older export never replaces a newer one; at the same export time the later drop is the correction.
+          ConditionExpression: 'attribute_not_exists(pk) OR exportedAt <= :t',
+          ExpressionAttributeValues: { ':t': snap.exportedAt },
         }),
       );
     } catch (e) {
@@ -146,7 +145,8 @@ export class DynamoContactStore implements ContactStore {
           new DeleteCommand({
             TableName: this.table,
             Key: { pk: `LIST#${list}`, sk: `C#${cid}` },
-            ConditionExpression: 'attribute_exists(pk) AND seenAt < :t',
+            // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins).
+            ConditionExpression: 'attribute_exists(pk) AND seenAt <= :t',
             ExpressionAttributeValues: { ':t': before },
           }),
         );
@@ -197,22 +197,6 @@ export class DynamoContactStore implements ContactStore {
       const { pk: _pk, sk: _sk, h: _h, ...rest } = item;
       yield rest as unknown as ContactRecord;
     }
-  }
-
-  async deleteContactEverywhere(cid: string): Promise<string[]> {
-    const lists = await this.listIds();
-    const hit: string[] = [];
-    for (const list of lists) {
-      const out = await this.doc.send(
-        new DeleteCommand({
-          TableName: this.table,
-          Key: { pk: `LIST#${list}`, sk: `C#${cid}` },
-          ReturnValues: 'ALL_OLD',
-        }),
-      );
-      if (out.Attributes) hit.push(list);
-    }
-    return hit;
   }
 
   async suppress(entries: SuppressionEntry[]): Promise<void> {

@@ -39,8 +39,9 @@ export function parseBucUsage(header: unknown): Usage {
   }
 }
 
+/** The custom-audience terms page per ad account (platforms.md: …/customaudiences/app/tos/?act=…). */
 const TOS_LINK = (adAccountId: string) =>
-  `https://business.facebook.com/ads/manage/customaudiences/tos/?act=${adAccountId.replace(/^act_/, '')}`;
+  `https://www.facebook.com/customaudiences/app/tos/?act=${adAccountId.replace(/^act_/, '')}`;
 
 /** Maps an HTTP status + Graph error body to a DestinationError. */
 export function mapGraphError(

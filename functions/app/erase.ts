@@ -5,7 +5,7 @@
  */
 import type { ObjectInfo, S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
-import { contactId, metaKeys } from '../core/normalize';
+import { contactId, metaKeys, sha256Hex } from '../core/normalize';
 import type { ContactStore, Logger } from '../core/ports';
 import { readExport } from '../reading';
 
@@ -22,12 +22,22 @@ export interface ErasureResult {
   /** Contact records deleted, across lists. */
   contactsDeleted: number;
   lists: string[];
+  /** Every suppressed hash (cids and email/phone hashes): the audit trail, kept in the erasure report. */
+  hashes: string[];
 }
+
+const FOREVER = '9999-12-31T23:59:59.999Z';
 
 export async function eraseIdentities(
   store: ContactStore,
   req: ErasureRequest,
-  opts: { now: Date; logger: Logger; defaultCountry?: string },
+  opts: {
+    now: Date;
+    logger: Logger;
+    defaultCountry?: string;
+    sleep?: (ms: number) => Promise<void>;
+    lockWaitMs?: number;
+  },
 ): Promise<ErasureResult> {
   const hashes = new Set<string>();
   let invalid = 0;
@@ -46,37 +56,55 @@ export async function eraseIdentities(
     if (keys.EMAIL) hashes.add(keys.EMAIL);
     if (keys.PHONE) hashes.add(keys.PHONE);
   }
-  // A person erased by phone may be stored under their email's cid: find them by key hash too.
+  const at = opts.now.toISOString();
+  // Suppressed first: from here on no sync uploads them and no ingest that starts stores them.
+  await store.suppress([...hashes].map((cid) => ({ cid, at, reason: 'erasure' as const })));
+  const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const owner = `erasure@${at}`;
+  let contactsDeleted = 0;
+  const lists: string[] = [];
   const cids = new Set<string>();
   for (const list of await store.listIds()) {
-    for await (const c of store.contacts(list)) {
-      if (
-        hashes.has(c.cid) ||
-        (c.keys.meta.EMAIL && hashes.has(c.keys.meta.EMAIL)) ||
-        (c.keys.meta.PHONE && hashes.has(c.keys.meta.PHONE))
-      )
-        cids.add(c.cid);
+    // An ingest of this list that began before the suppression could write them back: wait for it to finish.
+    const until = Date.now() + (opts.lockWaitMs ?? 10 * 60_000);
+    while (!(await store.acquireLock(`ingest#${list}`, owner, new Date(), new Date(Date.now() + 15 * 60_000)))) {
+      if (Date.now() > until) throw new Error(`list ${list} stayed locked by an ingest; the erasure will be retried`);
+      await sleep(1_000);
+    }
+    try {
+      // A person erased by phone may be stored under their email's cid: find them by key hash too.
+      const hit: string[] = [];
+      for await (const c of store.contacts(list)) {
+        if (
+          hashes.has(c.cid) ||
+          (c.keys.meta.EMAIL && hashes.has(c.keys.meta.EMAIL)) ||
+          (c.keys.meta.PHONE && hashes.has(c.keys.meta.PHONE))
+        )
+          hit.push(c.cid);
+      }
+      if (hit.length) {
+        contactsDeleted += await store.removeContacts(list, hit, FOREVER);
+        lists.push(list);
+        for (const c of hit) cids.add(c);
+      }
+    } finally {
+      await store.releaseLock(`ingest#${list}`, owner);
     }
   }
-  const at = opts.now.toISOString();
-  const all = new Set([...hashes, ...cids]);
-  await store.suppress([...all].map((cid) => ({ cid, at, reason: 'erasure' as const })));
-  let contactsDeleted = 0;
-  const lists = new Set<string>();
-  for (const cid of cids) {
-    const hit = await store.deleteContactEverywhere(cid);
-    contactsDeleted += hit.length;
-    for (const l of hit) lists.add(l);
-  }
-  await store.putRun('erasure', at, { hashes: [...all], contactsDeleted });
+  const extra = [...cids].filter((c) => !hashes.has(c));
+  if (extra.length) await store.suppress(extra.map((cid) => ({ cid, at, reason: 'erasure' as const })));
+  const all = [...hashes, ...extra].sort();
+  // The run record stays small whatever the request size: a count and a digest; the hashes go to the S3 report.
+  await store.putRun('erasure', at, { suppressed: all.length, digest: sha256Hex(all.join('\n')), contactsDeleted });
   const result = {
     requested: identities.length,
     hashed: identities.length - invalid,
     invalid,
     contactsDeleted,
-    lists: [...lists],
+    lists,
+    hashes: all,
   };
-  opts.logger.info('erasure_recorded', { ...result });
+  opts.logger.info('erasure_recorded', { ...result, hashes: undefined, suppressed: all.length });
   return result;
 }
 
@@ -104,8 +132,9 @@ export async function eraseFromFile(
     logger: deps.logger,
     defaultCountry: deps.config.defaultCountry,
   });
+  // The plaintext request goes first; the audit report (hashes and time only) follows.
+  await deps.bucket.delete(key);
   const reportKey = `reports/erasure/${now.toISOString().replace(/[:.]/g, '-')}.json`;
   await deps.bucket.putJson(reportKey, { ...result, at: now.toISOString(), object: key });
-  await deps.bucket.delete(key);
   return { kind: 'erasure' as const, erased: result.contactsDeleted, reportKey };
 }

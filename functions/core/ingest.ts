@@ -19,7 +19,7 @@ import {
   type MetaKey,
   type RejectionReason,
 } from './model';
-import { contactId, countryIso2, googleKeys, metaKeys, sha256Hex, zoneOf } from './normalize';
+import { contactId, countryIso2, googleKeys, isPlausibleEmail, metaKeys, sha256Hex, zoneOf } from './normalize';
 import type { ContactStore, ListSnapshot, Logger } from './ports';
 
 export type DropKind = 'snapshot' | 'delta' | 'suppress';
@@ -232,7 +232,8 @@ async function ingestLocked(
   };
 
   let readable = 0;
-  for await (const entry of input.entries) {
+  for await (const source of input.entries) {
+    const entry = headerless(source);
     const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
     report.entries.push(er);
     const iterator = entry.rows[Symbol.asyncIterator]();
@@ -305,7 +306,9 @@ async function ingestLocked(
       }
       const attrs = { ...mapped.attrs };
       attrs.country ??= countryIso2(mapped.raw.country);
-      attrs.zone = zoneOf(attrs.country, attrs.region);
+      // No country in the row: the list's default country decides the zone (an EEA list needs opt-in), though it
+      // is never sent to a platform as the person's country.
+      attrs.zone = zoneOf(attrs.country ?? defaultCountry, attrs.country ? attrs.region : undefined);
       const record: ContactRecord = {
         cid,
         list: input.list,
@@ -348,23 +351,23 @@ async function ingestLocked(
     report.markedUnsubscribed = await store.setConsent(input.list, suppressCids, 'unsubscribed', input.exportedAt);
   }
   if (store && input.kind === 'snapshot') {
+    // Members the snapshot no longer contains have left the list. Removed before the snapshot is committed, so a
+    // failure here is retried with the file (a committed snapshot would be skipped as already ingested).
+    const gone: string[] = [];
+    for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
+    report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
     const outcome = await store.commitSnapshot({
       list: input.list,
       source: input.source,
       exportedAt: input.exportedAt,
       exportedAtFrom: input.exportedAtFrom,
       committedAt: deps.now().toISOString(),
-      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: 0 },
+      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
     });
     if (outcome === 'stale') {
+      // Cannot happen while the list's ingest lock is held; reported rather than assumed.
       report.status = 'stale';
-      report.message =
-        'a newer snapshot of this list was committed while this one was being read; its members were not removed';
-    } else {
-      // Members the snapshot no longer contains have left the list.
-      const gone: string[] = [];
-      for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
-      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+      report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
     }
   }
   if (report.rows !== report.accepted + report.rejected) {
@@ -388,6 +391,24 @@ async function ingestLocked(
 }
 
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/**
+ * A file without a header row: its first line holds a person (an email among the "header" cells). Columns become
+ * `column 1…N` and the first line is replayed as data, so nobody is lost and no value is ever used as a column name.
+ */
+function headerless(entry: SourceEntry): SourceEntry {
+  if (!entry.header.some((h) => isPlausibleEmail(h.trim()))) return entry;
+  const first: RowEvent = { kind: 'row', line: entry.headerLine, cells: entry.header };
+  const rest = entry.rows;
+  return {
+    ...entry,
+    header: entry.header.map((_, i) => `column ${i + 1}`),
+    rows: (async function* () {
+      yield first;
+      yield* rest;
+    })(),
+  };
+}
 
 function dropUndefined<T extends object>(o: T): T {
   for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];

@@ -61,14 +61,12 @@ export interface ContactStore {
    * export wrote, so these writes need no per-item condition. Returns how many were written.
    */
   putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
-  /** Deletes contacts of a list that were last seen before `before` (members a newer snapshot no longer contains). */
+  /** Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer contains). */
   removeContacts(list: string, cids: string[], before: string): Promise<number>;
   /** Sets consent on existing contacts of a list (suppress drops). */
   setConsent(list: string, cids: string[], consent: ConsentState, at: string): Promise<number>;
   listIds(): Promise<string[]>;
   contacts(list: string): AsyncIterable<ContactRecord>;
-  /** Lists that hold a contact (for erasure). */
-  deleteContactEverywhere(cid: string): Promise<string[]>;
 
   suppress(entries: SuppressionEntry[]): Promise<void>;
   suppressed(): Promise<Set<string>>;

@@ -200,6 +200,7 @@ export type ExclusionReason =
   | 'never_subscribed'
   | `no_explicit_opt_in_${Lowercase<Zone>}`
   | `excluded_by_${string}`
+  | 'opted_out_elsewhere'
   | 'no_match_keys';
 
 /** Consent gate: may this person be uploaded at all, given the zone policy? Undefined = yes. */
@@ -207,6 +208,7 @@ export function consentBlock(
   p: Person,
   policy: Record<Zone, ConsentRequirement>,
   suppressed: ReadonlySet<string>,
+  optedOutKeys: ReadonlySet<string> = new Set(),
 ): ExclusionReason | undefined {
   // Suppression holds cids and the email/phone hashes of erased people (erasure by phone finds email-keyed contacts).
   if (
@@ -218,6 +220,12 @@ export function consentBlock(
   if (p.consent === 'deletion_requested') return 'deletion_requested';
   if (p.consent === 'unsubscribed') return 'unsubscribed';
   if (p.consent === 'cleaned') return 'cleaned';
+  // The same email or phone opted out under another identity (e.g. a phone-only record in another list).
+  if (
+    (p.keys.meta.EMAIL !== undefined && optedOutKeys.has(p.keys.meta.EMAIL)) ||
+    (p.keys.meta.PHONE !== undefined && optedOutKeys.has(p.keys.meta.PHONE))
+  )
+    return 'opted_out_elsewhere';
   const zone = p.attrs.zone ?? 'UNKNOWN';
   const need = policy[zone];
   if (need === 'not_opted_out') return undefined;
@@ -226,6 +234,21 @@ export function consentBlock(
   if (need === 'explicit_opt_in' && !p.explicitOptIn)
     return `no_explicit_opt_in_${zone.toLowerCase() as Lowercase<Zone>}`;
   return undefined;
+}
+
+/**
+ * Key hashes that opted out, so the same person under another cid (a phone-only record in another list) stays out.
+ * Unsubscribes and deletion requests block both email and phone; a bounced (cleaned) address blocks only the email.
+ */
+export function optedOutKeysOf(people: Map<string, Person>): Set<string> {
+  const out = new Set<string>();
+  for (const p of people.values()) {
+    if (p.consent === 'unsubscribed' || p.consent === 'deletion_requested') {
+      if (p.keys.meta.EMAIL) out.add(p.keys.meta.EMAIL);
+      if (p.keys.meta.PHONE) out.add(p.keys.meta.PHONE);
+    } else if (p.consent === 'cleaned' && p.keys.meta.EMAIL) out.add(p.keys.meta.EMAIL);
+  }
+  return out;
 }
 
 export interface SegmentResult {
@@ -247,6 +270,7 @@ export function evaluateSegments(
   now: Date,
 ): Map<string, SegmentResult> {
   const policy = consentPolicyOf(config);
+  const optedOutKeys = optedOutKeysOf(people);
   const ruleMatches = new Map<string, Set<string>>();
   const byId = new Map(config.segments.map((s) => [s.id, s]));
   const matchSet = (s: SegmentConfig): Set<string> => {
@@ -271,7 +295,7 @@ export function evaluateSegments(
     };
     for (const cid of matched) {
       const p = people.get(cid)!;
-      const block = consentBlock(p, policy, suppressed);
+      const block = consentBlock(p, policy, suppressed, optedOutKeys);
       if (block) {
         bump(block);
         continue;

@@ -24,6 +24,8 @@ let p: Pipeline;
 
 const CONFIG = `
 version: 1
+lists:
+  de-list: { defaultCountry: DE }
 destinations:
   meta-main: { platform: meta, adAccountId: act_777, replaceEveryDays: 0 }
 segments:
@@ -305,6 +307,37 @@ describe('erasure files dropped under erasure/', () => {
     expect(again!.outcome).toMatchObject({ report: { rejections: { erased: 1 }, accepted: 1 } });
     await sync();
     expect(fake.members(id)).toEqual(new Set([sha('a@example.com')]));
+  });
+});
+
+describe('files without a header row, and lists with a default country', () => {
+  it('a header-less CSV keeps its first person and never uses a value as a column name', async () => {
+    const [r] = await drop(
+      'incoming/newsletter/no-header.csv',
+      'jane@example.com,Jane\nbob@example.com,Bob\nbad@,Carol\n',
+    );
+    const report = (r!.outcome as { report: { rows: number; accepted: number; rejected: number } }).report;
+    expect(report).toMatchObject({ rows: 3, accepted: 2, rejected: 1 });
+    const csvKey = (await listKeys('reports/ingest/newsletter/')).find((k) => k.endsWith('.rejected.csv'))!;
+    const rejected = await p.readText(csvKey);
+    expect(rejected).toContain('column 1');
+    expect(rejected).not.toMatch(/jane|example\.com|Carol/);
+    const stored = [];
+    for await (const c of p.rt.store.contacts('newsletter')) stored.push(c.keys.meta.EMAIL);
+    expect(stored).toContain(sha('jane@example.com'));
+  });
+
+  it("a list's default country sets the zone: an EEA list without opt-in is not uploaded", async () => {
+    await drop('incoming/de-list/leser.csv', 'email\nleser@example.com\n');
+    const { runSync } = await import('../../functions/core/sync');
+    const { parseConfig } = await import('../../functions/core/config');
+    const config = parseConfig({
+      version: 1,
+      lists: { 'de-list': { defaultCountry: 'DE' } },
+      segments: [{ id: 's', lists: ['de-list'] }],
+    });
+    const r = await runSync({ ...p.rt, config, destinations: {} }, { dryRun: true });
+    expect(r.segments[0]).toMatchObject({ matched: 1, eligible: 0, excluded: { no_explicit_opt_in_eea: 1 } });
   });
 });
 

@@ -8,7 +8,14 @@ const EDGE_INVISIBLES = /^[\u200b-\u200d\u2060\ufeff]+|[\u200b-\u200d\u2060\ufef
 
 /** Whitespace or an invisible at this char code: worth a full trim. */
 function isEdgeJunk(code: number): boolean {
-  return code <= 32 || code === 0xa0 || code === 0xfeff || (code >= 0x2000 && code <= 0x2060) || code === 0x3000;
+  return (
+    code <= 32 ||
+    code === 0xa0 ||
+    code === 0x1680 ||
+    code === 0xfeff ||
+    (code >= 0x2000 && code <= 0x2060) ||
+    code === 0x3000
+  );
 }
 
 /** Trim whitespace and zero-width characters from both ends. */

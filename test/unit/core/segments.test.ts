@@ -892,3 +892,39 @@ describe('evaluateSegments', () => {
     });
   });
 });
+
+describe('an opt-out under another identity', () => {
+  it('keeps the same phone out when it unsubscribed under an email-keyed record in another list', async () => {
+    const { evaluateSegments, mergePeople } = await import('../../../functions/core/segments');
+    const { parseConfig } = await import('../../../functions/core/config');
+    const rec = (
+      cid: string,
+      list: string,
+      consent: 'subscribed' | 'unsubscribed' | 'cleaned',
+      meta: Record<string, string>,
+    ) => ({
+      cid,
+      list,
+      keys: { meta },
+      consent,
+      attrs: { zone: 'US' as const, country: 'US' },
+      seenAt: '2026-01-01T00:00:00Z',
+      source: 't',
+    });
+    const people = mergePeople([
+      rec('e1', 'a', 'unsubscribed', { EMAIL: 'e1', PHONE: 'p1' }),
+      rec('p1', 'b', 'subscribed', { PHONE: 'p1' }),
+      rec('e2', 'a', 'cleaned', { EMAIL: 'e2', PHONE: 'p2' }),
+      rec('p2', 'b', 'subscribed', { PHONE: 'p2' }),
+    ]);
+    const config = parseConfig({
+      version: 1,
+      destinations: { m: { platform: 'meta' } },
+      segments: [{ id: 's', destinations: [{ destination: 'm', audienceName: 'S', minSize: 1 }] }],
+    });
+    const r = evaluateSegments(config, people, new Set(), new Date('2026-02-01T00:00:00Z')).get('s')!;
+    // p1 unsubscribed as e1 elsewhere: out. p2's email bounced, which says nothing about the phone: in.
+    expect(r.members.map((m) => m.cid)).toEqual(['p2']);
+    expect(r.excluded).toMatchObject({ opted_out_elsewhere: 1, unsubscribed: 1, cleaned: 1 });
+  });
+});

@@ -147,3 +147,11 @@ describe('splitList', () => {
     expect(splitList(input)).toEqual(expected);
   });
 });
+
+describe('trimCell edge whitespace', () => {
+  it.each(['\u1680', '\u00a0', '\u3000', '\u2028', '\ufeff', '\u200b'])('a cell of only %j is empty', async (c) => {
+    const { trimCell } = await import('../../../functions/core/formats/cells');
+    expect(trimCell(c)).toBe('');
+    expect(trimCell(`${c}a@example.com${c}`)).toBe('a@example.com');
+  });
+});
