@@ -88,26 +88,29 @@ function mergeKeys(a: MatchKeys, b: MatchKeys): MatchKeys {
 /** Merges contact records into people; records must be grouped by nothing in particular. */
 export function mergePeople(records: Iterable<ContactRecord>): Map<string, Person> {
   const people = new Map<string, Person>();
-  for (const r of records) {
-    const p = people.get(r.cid);
-    if (!p) {
-      people.set(r.cid, {
-        cid: r.cid,
-        lists: [r.list],
-        keys: r.keys,
-        consent: r.consent,
-        explicitOptIn: r.explicitOptIn === true,
-        attrs: r.attrs,
-      });
-      continue;
-    }
-    p.lists.push(r.list);
-    p.keys = mergeKeys(p.keys, r.keys);
-    p.consent = CONSENT_PRECEDENCE.indexOf(r.consent) < CONSENT_PRECEDENCE.indexOf(p.consent) ? r.consent : p.consent;
-    p.explicitOptIn = p.explicitOptIn || r.explicitOptIn === true;
-    p.attrs = mergeAttrs(p.attrs, r.attrs);
-  }
+  for (const r of records) mergeInto(people, r);
   return people;
+}
+
+/** Adds one contact record to the people it belongs to (records can stream in, list by list). */
+export function mergeInto(people: Map<string, Person>, r: ContactRecord): void {
+  const p = people.get(r.cid);
+  if (!p) {
+    people.set(r.cid, {
+      cid: r.cid,
+      lists: [r.list],
+      keys: r.keys,
+      consent: r.consent,
+      explicitOptIn: r.explicitOptIn === true,
+      attrs: r.attrs,
+    });
+    return;
+  }
+  p.lists.push(r.list);
+  p.keys = mergeKeys(p.keys, r.keys);
+  p.consent = CONSENT_PRECEDENCE.indexOf(r.consent) < CONSENT_PRECEDENCE.indexOf(p.consent) ? r.consent : p.consent;
+  p.explicitOptIn = p.explicitOptIn || r.explicitOptIn === true;
+  p.attrs = mergeAttrs(p.attrs, r.attrs);
 }
 
 const DAY_MS = 86_400_000;

@@ -4,7 +4,6 @@
  * A failing destination stops only itself; the rest go on.
  */
 import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
-import type { ContactRecord } from './model';
 import {
   type AudienceHealth,
   type AudienceRef,
@@ -17,7 +16,7 @@ import {
   type Logger,
   type SyncedMember,
 } from './ports';
-import { evaluateSegments, mergePeople, type Person } from './segments';
+import { evaluateSegments, mergeInto, type Person } from './segments';
 import { backoffMs, chunk, diffAudience, throttleDecision } from './sync-plan';
 
 export interface SyncOptions {
@@ -118,10 +117,11 @@ class StopDestination extends Error {
 class OutOfTime extends Error {}
 
 /** Loads every list's contacts and merges them into people. */
+/** Streams every list's contacts into people, without holding the records themselves. */
 export async function loadPeople(store: ContactStore): Promise<Map<string, Person>> {
-  const records: ContactRecord[] = [];
-  for (const list of await store.listIds()) for await (const r of store.contacts(list)) records.push(r);
-  return mergePeople(records);
+  const people = new Map<string, Person>();
+  for (const list of await store.listIds()) for await (const r of store.contacts(list)) mergeInto(people, r);
+  return people;
 }
 
 export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
