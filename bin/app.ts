@@ -11,6 +11,7 @@
  * | kmsKeyArn | none: S3-managed / AWS-owned encryption |
  * | metaTokenSecretName | none: the stack creates audience-sync/meta-access-token |
  * | alarmEmail | none: no email subscription |
+ * | syncMemoryMb | 1024 (sync holds every contact in memory: ~3 GB per million) |
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -48,6 +49,7 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Audi
     kmsKeyArn: ctx.string('kmsKeyArn'),
     metaTokenSecretName: ctx.string('metaTokenSecretName'),
     alarmEmail: ctx.string('alarmEmail'),
+    syncMemoryMb: ctx.wholeNumber('syncMemoryMb'),
   });
   Tags.of(stack).add('app', 'audience-sync');
   return { app, stack };

@@ -61,6 +61,12 @@ export interface AudienceSyncStackProps extends StackProps {
    * @default - no subscription
    */
   readonly alarmEmail?: string;
+  /**
+   * Memory of the sync function in MB. Sync evaluates segments over every stored contact in memory: measured about
+   * 3 GB for a million contacts, so raise this with the contact count (128–10,240).
+   * @default 1024
+   */
+  readonly syncMemoryMb?: number;
 }
 
 /**
@@ -142,7 +148,7 @@ export class AudienceSyncStack extends Stack {
       entry: join(FUNCTIONS_DIR, 'sync.ts'),
       description: 'Runs one bounded slice of the audience sync and returns its checkpoint',
       config,
-      memorySize: 1024,
+      memorySize: props.syncMemoryMb ?? 1024,
       timeout: Duration.minutes(15),
       ...logging,
     });

@@ -26,6 +26,7 @@ beforeAll(() => {
     kmsKeyArn: CUSTOMER_KEY,
     metaTokenSecretName: 'shared/meta-token',
     alarmEmail: 'ops@example.com',
+    syncMemoryMb: '3008',
   });
 });
 
@@ -231,6 +232,13 @@ describe('HouseFunction', () => {
       Description: Match.stringLikeRegexp('^Runs one bounded slice'),
       MemorySize: 1024,
       Timeout: 900,
+    });
+  });
+
+  it('gives sync the memory from context syncMemoryMb (it holds every contact while evaluating segments)', () => {
+    custom.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^Runs one bounded slice'),
+      MemorySize: 3008,
     });
   });
 
