@@ -86,7 +86,7 @@ export interface IngestReport {
   rejections: Record<string, number>;
   /** Accepted rows by consent state. */
   consent: Record<ConsentState, number>;
-  /** Accepted rows that will never be uploaded, by reason (unsubscribed, cleaned, …). */
+  /** Accepted rows held back by their consent state (unsubscribed, cleaned, pending, never subscribed, deletion requested); never-subscribed and pending people are uploaded only where the zone policy is `not_opted_out`. */
   suppressed: Record<string, number>;
   /** Share of accepted rows carrying each Meta match key (0–1). */
   keyCoverage: Partial<Record<MetaKey, number>>;
