@@ -57,54 +57,71 @@ export async function eraseIdentities(
     if (keys.PHONE) hashes.add(keys.PHONE);
   }
   const at = opts.now.toISOString();
-  // Suppressed first: from here on no sync uploads them and no ingest that starts stores them.
-  await store.suppress([...hashes].map((cid) => ({ cid, at, reason: 'erasure' as const })));
+  const matches = (c: { cid: string; keys: { meta: { EMAIL?: string; PHONE?: string } } }, set: ReadonlySet<string>) =>
+    set.has(c.cid) ||
+    (c.keys.meta.EMAIL !== undefined && set.has(c.keys.meta.EMAIL)) ||
+    (c.keys.meta.PHONE !== undefined && set.has(c.keys.meta.PHONE));
+  // Pass 1: everything that identifies the person, across lists. Erased by phone, Ann is also the email-keyed
+  // record that shares the phone, and then every other record with that email. Repeat until nothing new turns up.
+  const lists = await store.listIds();
+  const all = new Set(hashes);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const list of lists) {
+      for await (const c of store.contacts(list)) {
+        if (!matches(c, all)) continue;
+        for (const h of [c.cid, c.keys.meta.EMAIL, c.keys.meta.PHONE]) {
+          if (h && !all.has(h)) {
+            all.add(h);
+            grew = true;
+          }
+        }
+      }
+    }
+  }
+  // Suppressed before anything is deleted: a retry after a partial failure still knows every identity, no sync
+  // uploads them from now on, and no ingest that starts stores them.
+  await store.suppress([...all].map((cid) => ({ cid, at, reason: 'erasure' as const })));
   const sleep = opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const owner = `erasure@${at}`;
   let contactsDeleted = 0;
-  const lists: string[] = [];
-  const cids = new Set<string>();
-  for (const list of await store.listIds()) {
-    // An ingest of this list that began before the suppression could write them back: wait for it to finish.
+  const hitLists: string[] = [];
+  // Pass 2, list by list under the list's ingest lock (an ingest that began before the suppression could write the
+  // person back): delete every record that matches the suppression set, which includes earlier erasures.
+  const suppressed = new Set([...all, ...(await store.suppressed())]);
+  for (const list of lists) {
     const until = Date.now() + (opts.lockWaitMs ?? 10 * 60_000);
     while (!(await store.acquireLock(`ingest#${list}`, owner, new Date(), new Date(Date.now() + 15 * 60_000)))) {
       if (Date.now() > until) throw new Error(`list ${list} stayed locked by an ingest; the erasure will be retried`);
       await sleep(1_000);
     }
     try {
-      // A person erased by phone may be stored under their email's cid: find them by key hash too.
       const hit: string[] = [];
-      for await (const c of store.contacts(list)) {
-        if (
-          hashes.has(c.cid) ||
-          (c.keys.meta.EMAIL && hashes.has(c.keys.meta.EMAIL)) ||
-          (c.keys.meta.PHONE && hashes.has(c.keys.meta.PHONE))
-        )
-          hit.push(c.cid);
-      }
+      for await (const c of store.contacts(list)) if (matches(c, suppressed)) hit.push(c.cid);
       if (hit.length) {
         contactsDeleted += await store.removeContacts(list, hit, FOREVER);
-        lists.push(list);
-        for (const c of hit) cids.add(c);
+        hitLists.push(list);
       }
     } finally {
       await store.releaseLock(`ingest#${list}`, owner);
     }
   }
-  const extra = [...cids].filter((c) => !hashes.has(c));
-  if (extra.length) await store.suppress(extra.map((cid) => ({ cid, at, reason: 'erasure' as const })));
-  const all = [...hashes, ...extra].sort();
+  const sorted = [...all].sort();
   // The run record stays small whatever the request size: a count and a digest; the hashes go to the S3 report.
-  await store.putRun('erasure', at, { suppressed: all.length, digest: sha256Hex(all.join('\n')), contactsDeleted });
+  await store.putRun('erasure', at, {
+    suppressed: sorted.length,
+    digest: sha256Hex(sorted.join('\n')),
+    contactsDeleted,
+  });
   const result = {
     requested: identities.length,
     hashed: identities.length - invalid,
     invalid,
     contactsDeleted,
-    lists,
-    hashes: all,
+    lists: hitLists,
+    hashes: sorted,
   };
-  opts.logger.info('erasure_recorded', { ...result, hashes: undefined, suppressed: all.length });
+  opts.logger.info('erasure_recorded', { ...result, hashes: undefined, suppressed: sorted.length });
   return result;
 }
 

@@ -308,7 +308,7 @@ async function ingestLocked(
       attrs.country ??= countryIso2(mapped.raw.country);
       // No country in the row: the list's default country decides the zone (an EEA list needs opt-in), though it
       // is never sent to a platform as the person's country.
-      attrs.zone = zoneOf(attrs.country ?? defaultCountry, attrs.country ? attrs.region : undefined);
+      attrs.zone = zoneOf(attrs.country ?? defaultCountry, attrs.region);
       const record: ContactRecord = {
         cid,
         list: input.list,
@@ -353,9 +353,16 @@ async function ingestLocked(
   if (store && input.kind === 'snapshot') {
     // Members the snapshot no longer contains have left the list. Removed before the snapshot is committed, so a
     // failure here is retried with the file (a committed snapshot would be skipped as already ingested).
-    const gone: string[] = [];
-    for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
-    report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+    const unreadable = report.entries.filter((e) => e.error).map((e) => e.name);
+    if (unreadable.length) {
+      // A snapshot missing one of its files (say, the unsubscribed CSV of a Mailchimp zip) must not make the people
+      // in it leave the list: their stored opt-outs would go with them.
+      report.message = `${unreadable.join(', ')} could not be read, so nobody was removed from the list by this snapshot`;
+    } else {
+      const gone: string[] = [];
+      for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
+      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+    }
     const outcome = await store.commitSnapshot({
       list: input.list,
       source: input.source,

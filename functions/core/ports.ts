@@ -41,7 +41,15 @@ export interface AudienceState {
   lastReplaceAt?: string;
   lookalikeId?: string;
   /** An interrupted full replace, resumed if it is still young enough. */
-  replace?: { sessionId: number; nextSeq: number; startedAt: string; sentCids: number; lastCid?: string };
+  replace?: {
+    sessionId: number;
+    nextSeq: number;
+    startedAt: string;
+    sentCids: number;
+    lastCid?: string;
+    /** The last member sent, to close the session when nobody after it remains. */
+    lastMember?: BatchMember;
+  };
   updatedAt: string;
 }
 

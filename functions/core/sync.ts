@@ -296,17 +296,42 @@ async function syncAudience(
         (opts.forceReplace ||
           !state.lastReplaceAt ||
           clock.now().getTime() - Date.parse(state.lastReplaceAt) > destCfg.replaceEveryDays * 86_400_000);
+      let removalsSent = false;
+      let replaced = false;
       if (replaceDue || state.replace) {
         // Removals travel first even on a replace day (not while our own session is open: it blocks them).
-        if (!state.replace)
+        if (!state.replace) {
           await sendDiff(dest, audience, { ...current, add: [] }, true, destKey, deps, opts, ar, call);
-        await fullReplace(dest, audience, desired, state, saveState, deps, opts, ar, call);
-      } else {
+          removalsSent = true;
+        }
+        replaced = await fullReplace(
+          dest,
+          audience,
+          belowMin ? new Map() : desired,
+          state,
+          saveState,
+          deps,
+          opts,
+          ar,
+          call,
+        );
+      }
+      if (!replaced) {
         if (!state.lastReplaceAt && syncedCount === 0) {
           // A brand-new audience filled by additions counts as freshly replaced.
           state.lastReplaceAt = clock.now().toISOString();
         }
-        await sendDiff(dest, audience, current, belowMin, destKey, deps, opts, ar, call);
+        await sendDiff(
+          dest,
+          audience,
+          removalsSent ? { ...current, remove: [] } : current,
+          belowMin,
+          destKey,
+          deps,
+          opts,
+          ar,
+          call,
+        );
         await saveState();
       }
     };
@@ -456,7 +481,10 @@ async function sendDiff(
   call: <T>(fn: () => Promise<T>) => Promise<T>,
 ) {
   // Removals first: someone who left must never stay longer than needed.
-  for (const batch of chunk(diff.remove, dest.maxBatchSize)) {
+  // Members whose removal is still pending (refused): a changed member's re-add must wait for its removal.
+  let pending = new Set<string>();
+  const removeBatches = chunk(diff.remove, dest.maxBatchSize);
+  for (const [index, batch] of removeBatches.entries()) {
     checkTime(deps, opts);
     let outcome: Awaited<ReturnType<Destination['remove']>>;
     try {
@@ -467,6 +495,7 @@ async function sendDiff(
         ar.status = 'partial';
         ar.errorKind = e.kind;
         ar.message = `removals refused by ${dest.platform}: ${e.message}; they stay pending and are retried next run`;
+        pending = new Set(removeBatches.slice(index).flatMap((b) => b.map((m) => m.cid)));
         break;
       }
       throw e;
@@ -483,7 +512,8 @@ async function sendDiff(
     await pace(deps, outcome);
   }
   if (belowMin) return;
-  for (const batch of chunk(diff.add, dest.maxBatchSize)) {
+  const adds = pending.size ? diff.add.filter((m) => !pending.has(m.cid)) : diff.add;
+  for (const batch of chunk(adds, dest.maxBatchSize)) {
     checkTime(deps, opts);
     const outcome = await call(() => dest.add(audience, batch));
     await deps.store.recordSynced(destKey, batch, []);
@@ -515,7 +545,7 @@ async function fullReplace(
   opts: SyncOptions,
   ar: AudienceReport,
   call: <T>(fn: () => Promise<T>) => Promise<T>,
-) {
+): Promise<boolean> {
   const destKey = destKeyOf(ar.destination, ar.segment);
   const now = deps.clock.now();
   if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
@@ -533,10 +563,17 @@ async function fullReplace(
     .filter(([cid]) => cid > after)
     .map(([cid, keys]) => ({ cid, keys }))
     .sort((a, b) => (a.cid < b.cid ? -1 : 1));
+  if (session.sentCids === 0 && remaining.length === 0) {
+    // Nothing sent and nothing to send (the segment emptied): no session to finish; the plain diff removes people.
+    state.replace = undefined;
+    await saveState();
+    return false;
+  }
   const batches = chunk(remaining, dest.maxBatchSize);
-  if (batches.length === 0 && session.sentCids > 0) {
-    // Every remaining member left after the last batch was sent: close the session with the last one again.
-    batches.push([]);
+  if (batches.length === 0 && session.lastMember) {
+    // Everyone after the last sent batch left: close the session by sending its last member again (already synced
+    // under this session; the next diff removes them if they left too).
+    batches.push([session.lastMember]);
   }
   for (let i = 0; i < batches.length; i++) {
     checkTime(deps, opts);
@@ -556,7 +593,11 @@ async function fullReplace(
     );
     session.nextSeq++;
     session.sentCids += batch.length;
-    if (batch.length) session.lastCid = batch[batch.length - 1]!.cid;
+    const lastSent = batch[batch.length - 1];
+    if (lastSent) {
+      session.lastCid = lastSent.cid;
+      session.lastMember = lastSent;
+    }
     ar.batches++;
     ar.invalidEntries += outcome.invalid;
     mergeFields(ar, outcome.invalidFields);
@@ -569,6 +610,7 @@ async function fullReplace(
   await saveState();
   ar.replaced = true;
   ar.added += ar.planned.add;
+  return true;
 }
 
 function mergeFields(ar: AudienceReport, fields?: string[]) {

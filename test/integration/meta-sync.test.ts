@@ -578,6 +578,94 @@ describe('replace and lookalikes', () => {
     expect(fake.requests.filter((q) => q.method === 'DELETE' && /\/users$/.test(q.path))).toHaveLength(1);
   });
 
+  it('a replace session that sent nothing yet is dropped when the segment empties, and the removals still go out', async () => {
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i)),
+    );
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+      segments: [
+        {
+          id: 'all',
+          where: { consent: 'subscribed' },
+          destinations: [{ destination: 'meta-main', audienceName: 'All', minSize: 0 }],
+        },
+      ],
+    });
+    const clock = testClock();
+    await sync(config, undefined, {}, clock);
+    const id = fake.audiences()[0]!.id;
+    clock.advance(31 * 86_400_000);
+    fake.inject({ kind: 'graphError', code: 80003, method: 'POST', path: /usersreplace$/ });
+    const throttled = await sync(config, undefined, {}, clock);
+    expect(throttled.done).toBe(false);
+    await putAll(
+      h.store,
+      range(0, 3).map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })),
+    );
+    const r = await sync(config, undefined, {}, clock);
+    expect(r.audiences[0]).toMatchObject({ removed: 3 });
+    expect(fake.members(id).size).toBe(0);
+  });
+
+  it('a resumed replace whose remaining members all left closes its session with the last member sent', async () => {
+    await putAll(
+      h.store,
+      range(0, 2_500).map((i) => contact(i)),
+    );
+    const config = metaConfig({
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+    });
+    const clock = testClock();
+    await sync(config, small(), {}, clock);
+    const id = fake.audiences()[0]!.id;
+    clock.advance(31 * 86_400_000);
+    const dest = meta('act_123', 'test-token', 1_000);
+    const realReplace = dest.replace.bind(dest);
+    dest.replace = async (aud, batch, session) => {
+      const out = await realReplace(aud, batch, session);
+      clock.advance(5_000);
+      return out;
+    };
+    await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    const sent = new Set<string>();
+    for await (const m of h.store.syncedMembers('meta-main#all')) if (m.session) sent.add(m.cid);
+    const leavers = range(0, 2_500).filter((i) => !sent.has(emailHash(i)));
+    await putAll(
+      h.store,
+      leavers.map((i) => contact(i, { consent: 'unsubscribed', seenAt: '2026-11-20T00:00:00.000Z' })),
+    );
+    const resumed = await sync(config, small(), {}, clock);
+    expect(resumed.audiences[0]).toMatchObject({ replaced: true });
+    expect(fake.replaceCalls(id).at(-1)).toMatchObject({ rows: 1, lastBatch: true });
+    expect(fake.members(id).size).toBe(1_000);
+    expect(new Set([...fake.members(id)])).toEqual(sent);
+  });
+
+  it('a changed key whose removal is refused stays pending: the re-add waits, the old keys are kept', async () => {
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000, minRemovalSize: 5 });
+    await putAll(
+      h.store,
+      range(0, 5).map((i) => contact(i)),
+    );
+    await sync(metaConfig());
+    const changed = contact(0, { seenAt: '2026-11-20T00:00:00.000Z' });
+    changed.keys.meta.PHONE = 'b'.repeat(64);
+    changed.keys.meta.COUNTRY = 'c'.repeat(64);
+    await putAll(h.store, [changed]);
+    const r = await sync(metaConfig());
+    expect(r.audiences[0]).toMatchObject({ errorKind: 'low_audience_size', added: 0, removed: 0 });
+    const kept = [];
+    for await (const m of h.store.syncedMembers('meta-main#all')) if (m.cid === changed.cid) kept.push(m.keys);
+    expect(kept[0]!.PHONE).toBeUndefined();
+    const again = await sync(metaConfig());
+    expect(again.audiences[0]!.planned).toMatchObject({ remove: 1, add: 1 });
+    await fake.close();
+    fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+  });
+
   it('creates a lookalike once the seed is big enough, and only once', async () => {
     const config = metaConfig({
       segments: [

@@ -341,6 +341,48 @@ describe('files without a header row, and lists with a default country', () => {
   });
 });
 
+describe('erasure across lists', () => {
+  it('erasing by phone deletes every record of the person, also those keyed by an email found through the phone', async () => {
+    await drop('incoming/a-news/n.csv', 'email\nann@example.com\nzed@example.com\n', '2026-11-01T00:00:00Z');
+    await drop('incoming/b-shop/s.csv', 'email,phone\nann@example.com,+1 616 954 7888\n', '2026-11-01T00:00:00Z');
+    const [er] = await drop('erasure/req.csv', 'phone\n+16169547888\n');
+    expect(er!.outcome).toMatchObject({ kind: 'erasure', erased: 2 });
+    const left = [];
+    for (const list of ['a-news', 'b-shop'])
+      for await (const c of p.rt.store.contacts(list)) left.push(c.keys.meta.EMAIL);
+    expect(left).toEqual([sha('zed@example.com')]);
+    const suppressed = await p.rt.store.suppressed();
+    expect(suppressed.has(sha('ann@example.com'))).toBe(true);
+  });
+});
+
+describe('a snapshot with an unreadable part', () => {
+  it('removes nobody: the missing file might have held opt-outs', async () => {
+    const sub = 'Email Address,First Name,MEMBER_RATING\na@example.com,A,3\nb@example.com,B,3\n';
+    await drop(
+      'incoming/newsletter/v1.zip',
+      makeZip([{ name: 'subscribed_members_export_1.csv', data: sub }]),
+      '2026-11-01T00:00:00Z',
+    );
+    const [r] = await drop(
+      'incoming/newsletter/v2.zip',
+      makeZip([
+        {
+          name: 'subscribed_members_export_1.csv',
+          data: 'Email Address,First Name,MEMBER_RATING\na@example.com,A,3\n',
+        },
+        { name: 'unsubscribed_members_export_1.csv', data: 'foo,bar\n1,2\n' },
+      ]),
+      '2026-11-02T00:00:00Z',
+    );
+    expect(r!.outcome).toMatchObject({ kind: 'ingested', report: { removed: 0 } });
+    expect((r!.outcome as { report: { message: string } }).report.message).toMatch(/could not be read/);
+    const left = [];
+    for await (const c of p.rt.store.contacts('newsletter')) left.push(c.keys.meta.EMAIL);
+    expect(left).toHaveLength(2);
+  });
+});
+
 describe('bad input: a clear rejection and nothing lost', () => {
   it('a binary file is quarantined with a report saying why, and nothing is stored', async () => {
     const png = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
