@@ -59,6 +59,33 @@ const payloadOf = (body: unknown) => {
 };
 const range = (a: number, b: number) => Array.from({ length: b - a }, (_, i) => a + i);
 
+/**
+ * 2,500 members synced in batches of 1,000, then a replace day whose session is interrupted (time budget) after its
+ * first batch: the situation every resume test starts from.
+ */
+async function interruptedReplace() {
+  await putAll(
+    h.store,
+    range(0, 2_500).map((i) => contact(i)),
+  );
+  const config = metaConfig({
+    destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
+  });
+  const clock = testClock();
+  await sync(config, small(), {}, clock);
+  const id = fake.audiences()[0]!.id;
+  clock.advance(31 * 86_400_000);
+  const dest = meta('act_123', 'test-token', 1_000);
+  const realReplace = dest.replace.bind(dest);
+  dest.replace = async (aud, batch, session) => {
+    const out = await realReplace(aud, batch, session);
+    clock.advance(5_000);
+    return out;
+  };
+  const first = await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+  return { config, clock, id, first };
+}
+
 describe('diff, not dump', () => {
   it('creates the audience as USER_PROVIDED_ONLY and adds 12,000 members in batches of at most 10,000', async () => {
     await putAll(
@@ -471,25 +498,7 @@ describe('replace and lookalikes', () => {
   });
 
   it('a replace interrupted between batches resumes the same session, not a new one', async () => {
-    await putAll(
-      h.store,
-      range(0, 2_500).map((i) => contact(i)),
-    );
-    const config = metaConfig({
-      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
-    });
-    const clock = testClock();
-    await sync(config, small(), {}, clock);
-    const id = fake.audiences()[0]!.id;
-    clock.advance(31 * 86_400_000);
-    const dest = meta('act_123', 'test-token', 1_000);
-    const realReplace = dest.replace.bind(dest);
-    dest.replace = async (aud, batch, session) => {
-      const out = await realReplace(aud, batch, session);
-      clock.advance(5_000);
-      return out;
-    };
-    const first = await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    const { config, clock, id, first } = await interruptedReplace();
     expect(first).toMatchObject({ done: false });
     const second = await sync(config, small(), {}, clock);
     expect(second.audiences[0]).toMatchObject({ replaced: true });
@@ -504,25 +513,7 @@ describe('replace and lookalikes', () => {
   });
 
   it('members who change while a replace is interrupted are neither lost nor kept: the next diff settles them', async () => {
-    await putAll(
-      h.store,
-      range(0, 2_500).map((i) => contact(i)),
-    );
-    const config = metaConfig({
-      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
-    });
-    const clock = testClock();
-    await sync(config, small(), {}, clock);
-    const id = fake.audiences()[0]!.id;
-    clock.advance(31 * 86_400_000);
-    const dest = meta('act_123', 'test-token', 1_000);
-    const realReplace = dest.replace.bind(dest);
-    dest.replace = async (aud, batch, session) => {
-      const out = await realReplace(aud, batch, session);
-      clock.advance(5_000);
-      return out;
-    };
-    await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    const { config, clock, id } = await interruptedReplace();
     // Meanwhile: someone already sent in the session unsubscribes, and a newcomer sorts into the sent range.
     const sent = [
       ...(await (async () => {
@@ -610,25 +601,7 @@ describe('replace and lookalikes', () => {
   });
 
   it('a resumed replace whose remaining members all left closes its session with the last member sent', async () => {
-    await putAll(
-      h.store,
-      range(0, 2_500).map((i) => contact(i)),
-    );
-    const config = metaConfig({
-      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_123', replaceEveryDays: 30 } },
-    });
-    const clock = testClock();
-    await sync(config, small(), {}, clock);
-    const id = fake.audiences()[0]!.id;
-    clock.advance(31 * 86_400_000);
-    const dest = meta('act_123', 'test-token', 1_000);
-    const realReplace = dest.replace.bind(dest);
-    dest.replace = async (aud, batch, session) => {
-      const out = await realReplace(aud, batch, session);
-      clock.advance(5_000);
-      return out;
-    };
-    await sync(config, { 'meta-main': dest }, { deadline: clock.now().getTime() + 1_000 }, clock);
+    const { config, clock, id } = await interruptedReplace();
     const sent = new Set<string>();
     for await (const m of h.store.syncedMembers('meta-main#all')) if (m.session) sent.add(m.cid);
     const leavers = range(0, 2_500).filter((i) => !sent.has(emailHash(i)));
