@@ -4,7 +4,7 @@
  */
 
 import type { ConsentState } from '../model';
-import { consentFromWord, statusWord } from './status-words';
+import { statusVocabularyConsent, statusVocabularySniff } from './status-words';
 import type { FormatSpec } from './types';
 
 // Deleted: removed from the list by the sender; treated as unsubscribed so it never travels.
@@ -38,20 +38,7 @@ export const campaignMonitor: FormatSpec = {
       [/^Date$/, 0.5],
       [/^State$/, 0.5],
     ],
-    sniff(mapping, sample) {
-      const ref = mapping.fields.status?.[0];
-      if (!ref) return undefined;
-      const values = sample.map((r) => statusWord(r[ref.index] ?? '')).filter((v) => v !== '');
-      if (values.length > 0 && values.every((v) => v in STATES)) {
-        return { score: 1.5, evidence: 'state column holds Campaign Monitor states' };
-      }
-      return undefined;
-    },
+    sniff: statusVocabularySniff(STATES, 1.5, 'Campaign Monitor'),
   },
-  consent(row) {
-    const state = row.text('status');
-    if (state === undefined) return { consent: 'subscribed' };
-    const w = statusWord(state);
-    return { consent: STATES[w] ?? consentFromWord(w) ?? 'never_subscribed' };
-  },
+  consent: statusVocabularyConsent(STATES),
 };

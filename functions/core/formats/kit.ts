@@ -4,7 +4,7 @@
  */
 
 import type { ConsentState } from '../model';
-import { consentFromWord, statusWord } from './status-words';
+import { statusVocabularyConsent, statusVocabularySniff } from './status-words';
 import type { FormatSpec } from './types';
 
 // Kit v4 states: active, inactive (unsubscribed), bounced, complained (spam report: an opt-out), cancelled.
@@ -37,19 +37,7 @@ export const kit: FormatSpec = {
       [/^confirmed_at$/, 0.5],
       [/^tags$/, 0.5],
     ],
-    sniff(mapping, sample) {
-      const ref = mapping.fields.status?.[0];
-      if (!ref) return undefined;
-      const values = sample.map((r) => statusWord(r[ref.index] ?? '')).filter((v) => v !== '');
-      if (values.length > 0 && values.every((v) => v in STATES))
-        return { score: 1, evidence: 'state column holds Kit states' };
-      return undefined;
-    },
+    sniff: statusVocabularySniff(STATES, 1, 'Kit'),
   },
-  consent(row) {
-    const state = row.text('status');
-    if (state === undefined) return { consent: 'subscribed' };
-    const w = statusWord(state);
-    return { consent: STATES[w] ?? consentFromWord(w) ?? 'never_subscribed' };
-  },
+  consent: statusVocabularyConsent(STATES),
 };

@@ -4,6 +4,7 @@
  */
 import type { ConsentState } from '../model';
 import { foldCase } from './cells';
+import type { ColumnMapping, ConsentVerdict, RowView } from './types';
 
 /** `Never_Subscribed`, `never-subscribed`, ` Never  Subscribed ` → `never subscribed`. */
 export function statusWord(text: string): string {
@@ -76,4 +77,29 @@ const WORDS: Record<string, ConsentState> = {
 /** The ConsentState a status word stands for, or undefined when the word is not a known status. */
 export function consentFromWord(text: string): ConsentState | undefined {
   return WORDS[statusWord(text)];
+}
+
+/**
+ * Detection evidence from a platform's own status vocabulary: every non-empty value in the sample's status column is
+ * one of `states`. Header-level evidence only (it names the platform, never a value).
+ */
+export function statusVocabularySniff(states: Readonly<Record<string, ConsentState>>, score: number, platform: string) {
+  return (mapping: ColumnMapping, sample: readonly (readonly string[])[]) => {
+    const ref = mapping.fields.status?.[0];
+    if (!ref) return undefined;
+    const values = sample.map((r) => statusWord(r[ref.index] ?? '')).filter((v) => v !== '');
+    if (values.length > 0 && values.every((v) => v in states))
+      return { score, evidence: `state column holds ${platform} states` };
+    return undefined;
+  };
+}
+
+/** Consent from a status column in the platform's vocabulary; other known words next; unknown → never subscribed. */
+export function statusVocabularyConsent(states: Readonly<Record<string, ConsentState>>) {
+  return (row: RowView): ConsentVerdict => {
+    const state = row.text('status');
+    if (state === undefined) return { consent: 'subscribed' };
+    const w = statusWord(state);
+    return { consent: states[w] ?? consentFromWord(w) ?? 'never_subscribed' };
+  };
 }
