@@ -16,7 +16,7 @@ import { type Pipeline, startPipeline } from '../helpers/pipeline';
 import { makeZip } from '../unit/reading/zip-writer';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
-const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'reading');
+const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'exports');
 const SAMPLES = join(process.cwd(), 'samples');
 
 let fake: FakeMeta;

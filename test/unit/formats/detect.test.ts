@@ -4,7 +4,7 @@ import { readSample } from './helpers';
 
 const csv = (line: string) => line.split(',').map((h) => h.trim());
 
-// Headers from shared/docs/export-formats.md (verbatim where the doc has them).
+// Headers as real exports write them (verbatim where a real export was seen).
 const HEADERS: [label: string, header: string[], sample: string[][], expected: FormatId][] = [
   [
     'Mailchimp with quoted labels and EMAIL_TYPE',

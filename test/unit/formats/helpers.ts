@@ -1,8 +1,8 @@
-/** Test helpers: read the shared sample exports, build header + cells from (header, value) pairs. */
+/** Test helpers: read the export fixtures (test/fixtures/exports), build header + cells from (header, value) pairs. */
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export const SAMPLES_DIR = fileURLToPath(new URL('../../../../shared/samples/', import.meta.url));
+export const SAMPLES_DIR = fileURLToPath(new URL('../../fixtures/exports/', import.meta.url));
 
 /** Split one CSV record (RFC 4180 quoting, no embedded newlines): enough for the sample files. */
 export function splitCsvLine(line: string, delimiter = ','): string[] {

@@ -516,7 +516,7 @@ describe('createRowMapper: one realistic row per format', () => {
   });
 });
 
-describe('createRowMapper on the shared sample files', () => {
+describe('createRowMapper on the export fixtures', () => {
   const consents = (file: string, entryName?: string) => {
     const { header, rows } = readSample(file);
     const map = createRowMapper(detectFormat(header, rows), { now: NOW, entryName: entryName ?? file });

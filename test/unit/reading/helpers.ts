@@ -10,7 +10,7 @@ import {
   readExport,
 } from '../../../functions/reading';
 
-export const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'reading');
+export const FIXTURES = join(process.cwd(), 'test', 'fixtures', 'exports');
 
 /** A source over an in-memory buffer, delivered in chunks of `chunkSize` bytes (to cross chunk boundaries). */
 export function bufferSource(name: string, data: Buffer | string, chunkSize = 64 * 1024): ByteSource {
@@ -32,7 +32,7 @@ export function fileSource(path: string): ByteSource {
   return { name: basename(path), open: async () => createReadStream(path) };
 }
 
-/** A fixture file from test/fixtures/reading. */
+/** A fixture file from test/fixtures/exports. */
 export function fixture(name: string): ByteSource {
   return fileSource(join(FIXTURES, name));
 }
