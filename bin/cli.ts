@@ -8,7 +8,7 @@ import { Command, Option } from 'commander';
 import { loadConfigFile } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
 import { eraseIdentities } from '../functions/app/erase';
-import { buildRuntime, s3Client } from '../functions/app/runtime';
+import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
 import { syncAndReport } from '../functions/app/sync-run';
 import { type AudienceConfig, ConfigError, parseConfig } from '../functions/core/config';
 import { DetectionError } from '../functions/core/formats';
@@ -33,6 +33,9 @@ function configOrDefault(file: string | undefined): AudienceConfig {
   return parseConfig({ version: 1 });
 }
 
+const AS_OF_FLAG = '--as-of <time>';
+const AS_OF_HELP = 'evaluate date rules and ages as of this date (YYYY-MM-DD or ISO time) instead of now';
+
 const program = new Command()
   .name('audience-sync')
   .description('Contact exports in, consent-checked hashed custom audiences out.')
@@ -47,8 +50,9 @@ program
   .option('--out <dir>', 'where dry-run payloads, reports and logs go', 'out')
   .option('--config <file>', 'audiences config (YAML or JSON)', DEFAULT_CONFIG)
   .option('--state <dir>', 'state folder for the embedded stores', '.audience-sync')
-  .action(async (o: { input: string; out: string; config: string; state: string }) => {
-    await runLocal({ input: o.input, out: o.out, config: o.config, state: o.state });
+  .option(AS_OF_FLAG, AS_OF_HELP)
+  .action(async (o: { input: string; out: string; config: string; state: string; asOf?: string }) => {
+    await runLocal({ input: o.input, out: o.out, config: o.config, state: o.state, asOf: o.asOf });
   });
 
 program
@@ -57,21 +61,23 @@ program
   .option('--json', 'print the report as one JSON object')
   .option('--list <id>', 'apply this list’s pinned format/columns from the config', 'validate')
   .option('--config <file>', 'audiences config')
-  .action(async (file: string, o: { json?: boolean; list: string; config?: string }) => {
+  .option(AS_OF_FLAG, AS_OF_HELP)
+  .action(async (file: string, o: { json?: boolean; list: string; config?: string; asOf?: string }) => {
     if (!existsSync(file)) fail(`${file} does not exist`, 2);
     const config = configOrDefault(o.config);
+    const clock = parseAsOf(o.asOf);
     try {
       const report = await ingestExport(
         {
           list: o.list,
           kind: 'snapshot',
           source: resolve(file),
-          exportedAt: new Date().toISOString(),
+          exportedAt: clock.now().toISOString(),
           exportedAtFrom: 'clock',
           entries: readExport({ name: basename(file), open: async () => createReadStream(file) }),
         },
         config,
-        { logger: createLogger({}, () => {}), now: () => new Date() },
+        { logger: createLogger({}, () => {}), now: () => clock.now() },
       );
       const { rejectedRows, ...summary } = report;
       if (o.json) {
@@ -114,14 +120,17 @@ program
 async function withLocalRuntime<T>(
   state: string,
   config: string,
+  asOf: string | undefined,
   fn: (rt: ReturnType<typeof buildRuntime>) => Promise<T>,
 ) {
+  const clock = parseAsOf(asOf);
   const aws = await startEmbeddedAws(state);
   try {
     return await fn(
       buildRuntime(
         { ...process.env, AUDIENCE_CONFIG_FILE: config },
         createLogger({}, () => {}),
+        clock,
       ),
     );
   } finally {
@@ -153,8 +162,9 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--json', 'print one JSON object')
-  .action(async (o: { config: string; state: string; json?: boolean }) => {
-    const report = await withLocalRuntime(o.state, o.config, async (rt) => {
+  .option(AS_OF_FLAG, AS_OF_HELP)
+  .action(async (o: { config: string; state: string; json?: boolean; asOf?: string }) => {
+    const report = await withLocalRuntime(o.state, o.config, o.asOf, async (rt) => {
       const { runSync } = await import('../functions/core/sync');
       return runSync({ ...rt, destinations: {} }, { dryRun: true });
     });
@@ -171,6 +181,7 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--out <dir>', 'where dry-run destination payloads go when no Meta credentials are set', 'out')
+  .option(AS_OF_FLAG, AS_OF_HELP)
   .addOption(
     new Option('--cloud', 'start the deployed sync (state machine); --dry-run invokes the sync Lambda directly'),
   )
@@ -192,6 +203,7 @@ program
       config: string;
       state: string;
       out: string;
+      asOf?: string;
       cloud?: boolean;
       stateMachine?: string;
       function?: string;
@@ -215,7 +227,7 @@ program
         out(`started ${res.executionArn}`);
         return;
       }
-      const { report } = await withLocalRuntime(o.state, o.config, (rt) =>
+      const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
           rt,
           {
@@ -271,8 +283,8 @@ program
         );
         return;
       }
-      await withLocalRuntime(o.state, o.config, async (rt) => {
-        const now = new Date();
+      await withLocalRuntime(o.state, o.config, undefined, async (rt) => {
+        const now = rt.clock.now();
         const r = await eraseIdentities(
           rt.store,
           { emails, phones },

@@ -17,7 +17,7 @@ import { basename, dirname, join, relative } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../functions/adapters/logger';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
-import { buildRuntime, s3Client } from '../../functions/app/runtime';
+import { buildRuntime, parseAsOf, s3Client } from '../../functions/app/runtime';
 import { syncAndReport } from '../../functions/app/sync-run';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleIngestEvent } from '../../functions/ingest';
@@ -28,6 +28,8 @@ export interface LocalOptions {
   out: string;
   config: string;
   state: string;
+  /** Run as of this time (ISO): date rules and ages are evaluated then, not today (the demo pins the samples' date). */
+  asOf?: string;
   /** Print lines (stdout by default). */
   print?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
@@ -87,6 +89,7 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     const rt = buildRuntime(
       { ...process.env, AUDIENCE_CONFIG_FILE: opts.config },
       createLogger({ run: 'local' }, (l) => logFile.write(`${l}\n`)),
+      parseAsOf(opts.asOf),
     );
     const s3 = s3Client();
     const inputs = discoverInputs(opts.input);
@@ -143,7 +146,9 @@ function printSummary(
   target: string,
   opts: LocalOptions,
 ) {
-  print(`audience-sync local · state ${opts.state} · destinations: ${target}`);
+  print(
+    `audience-sync local · state ${opts.state} · destinations: ${target}${opts.asOf ? ` · as of ${opts.asOf}` : ''}`,
+  );
   print('');
   print('Lists');
   for (const { key, outcome } of ingested) {

@@ -10,6 +10,9 @@ import type { Clock } from '../../functions/core/ports';
 
 let tableSeq = 0;
 
+/** The day the bundled samples were exported (scripts/make-samples.ts); `npm start` runs `--as-of` this time too. */
+export const SAMPLES_AS_OF = '2026-11-20T12:00:00Z';
+
 export interface StoreHarness {
   aws: EmbeddedAws;
   store: DynamoContactStore;

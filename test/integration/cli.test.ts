@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { SAMPLES_AS_OF } from '../helpers/harness';
 
 const run = promisify(execFile);
 const BIN = join(process.cwd(), 'bin', 'audience-sync.js');
@@ -30,7 +31,10 @@ let work: string;
 beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'as-cli-'));
   cpSync(join(process.cwd(), 'samples'), join(work, 'samples'), { recursive: true });
-  const r = await cli(['local', '--input', 'samples', '--config', CONFIG, '--out', 'out', '--state', 'state'], work);
+  const r = await cli(
+    ['local', '--input', 'samples', '--config', CONFIG, '--out', 'out', '--state', 'state', '--as-of', SAMPLES_AS_OF],
+    work,
+  );
   expect(r.stderr).toBe('');
   expect(r.code).toBe(0);
 }, 120_000);
@@ -74,7 +78,7 @@ describe('audience-sync validate', () => {
 
 describe('audience-sync preview and sync', () => {
   it('preview shows segment sizes per destination and exclusion reasons', async () => {
-    const r = await cli(['preview', '--config', CONFIG, '--state', 'state', '--json'], work);
+    const r = await cli(['preview', '--config', CONFIG, '--state', 'state', '--json', '--as-of', SAMPLES_AS_OF], work);
     expect(r.code).toBe(0);
     const p = JSON.parse(r.stdout) as {
       segments: Array<{ id: string; matched: number; eligible: number; excluded: Record<string, number> }>;
@@ -88,7 +92,7 @@ describe('audience-sync preview and sync', () => {
     expect(p.audiences.every((a) => a.minSize >= 50)).toBe(true);
     // Already synced by `local`: nothing planned.
     expect(p.audiences.every((a) => a.planned.add === 0)).toBe(true);
-    const human = await cli(['preview', '--config', CONFIG, '--state', 'state'], work);
+    const human = await cli(['preview', '--config', CONFIG, '--state', 'state', '--as-of', SAMPLES_AS_OF], work);
     expect(human.stdout).toMatch(/eea-opt-in: \d+ match the rules, \d+ eligible · excluded: .*no_explicit_opt_in_eea/);
   });
 

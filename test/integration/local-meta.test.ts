@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { runLocal } from '../../bin/local/run-local';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
+import { SAMPLES_AS_OF } from '../helpers/harness';
 
 let fake: FakeMeta;
 beforeAll(async () => {
@@ -22,6 +23,7 @@ it('creates every configured audience on the ad account and fills it, writing no
     out: join(work, 'out'),
     state: join(work, 'state'),
     config: join(process.cwd(), 'config', 'audiences.example.yaml'),
+    asOf: SAMPLES_AS_OF,
     print: () => {},
     env: { META_ACCESS_TOKEN: 'test-token', META_AD_ACCOUNT_ID: 'act_42', META_GRAPH_URL: fake.baseUrl },
   });

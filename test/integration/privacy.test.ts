@@ -13,6 +13,7 @@ import iconv from 'iconv-lite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedAws } from '../../bin/local/embedded';
 import { runLocal } from '../../bin/local/run-local';
+import { SAMPLES_AS_OF } from '../helpers/harness';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');
 
@@ -78,6 +79,7 @@ beforeAll(async () => {
     out,
     state,
     config: join(process.cwd(), 'config', 'audiences.example.yaml'),
+    asOf: SAMPLES_AS_OF,
     print: () => {},
   });
 }, 120_000);
@@ -139,6 +141,7 @@ describe('no plaintext PII anywhere it should not be', () => {
       out,
       state,
       config: join(process.cwd(), 'config', 'audiences.example.yaml'),
+      asOf: SAMPLES_AS_OF,
       print: (l) => lines.push(l),
     });
     expect(
@@ -182,6 +185,7 @@ describe('right to erasure', () => {
       out,
       state,
       config: join(process.cwd(), 'config', 'audiences.example.yaml'),
+      asOf: SAMPLES_AS_OF,
       print: () => {},
     });
     const removals = r.sync.audiences.filter((a) => a.removed > 0);
@@ -206,6 +210,7 @@ describe('right to erasure', () => {
       out,
       state,
       config: join(process.cwd(), 'config', 'audiences.example.yaml'),
+      asOf: SAMPLES_AS_OF,
       print: () => {},
     });
     const shop = again.ingested.find((i) => i.key.includes('/shop/'))!;
