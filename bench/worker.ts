@@ -9,10 +9,11 @@ import { createReadStream, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { parseAudienceConfig as parseConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
-import { parseConfig } from '../functions/core/config';
 import { type IngestInput, type IngestReport, ingestExport } from '../functions/core/ingest';
 import type { ContactStore } from '../functions/core/ports';
+import { PLATFORMS } from '../functions/platforms/registry';
 import { readExport } from '../functions/reading';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
@@ -97,7 +98,7 @@ const summary = (r: IngestReport) => ({
   written: r.written,
   unchanged: r.unchanged,
   removed: r.removed,
-  phoneCoverage: r.keyCoverage.PHONE,
+  phoneCoverage: r.keyCoverage.meta?.PHONE,
 });
 
 const baselineRssMB = process.memoryUsage.rss() / MB;
@@ -145,7 +146,11 @@ if (kase === 'read') {
   });
 } else if (kase === 'validate') {
   await phase('validate', async () => {
-    const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, { logger, now: () => fixedNow });
+    const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, {
+      logger,
+      now: () => fixedNow,
+      platforms: PLATFORMS,
+    });
     return { rows: r.rows, extra: summary(r) };
   });
 } else if (kase === 'store') {
@@ -157,7 +162,7 @@ if (kase === 'read') {
   const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
   const client = new DynamoDBClient({});
   const store: ContactStore = new DynamoContactStore(client, sidecar.env.TABLE_NAME!);
-  const deps = { store, logger, now: () => fixedNow };
+  const deps = { store, logger, now: () => fixedNow, platforms: PLATFORMS };
   try {
     await phase('ingest', async () => {
       const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, deps);
@@ -193,6 +198,7 @@ if (kase === 'read') {
       },
       clock: { now: () => new Date(), sleep: async () => {} },
       logger,
+      platforms: PLATFORMS,
     };
     try {
       for (const name of ['sync', 're-sync']) {

@@ -5,15 +5,17 @@
 import { createReadStream, existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
-import { loadConfigFile } from '../functions/adapters/config-file';
+import { loadConfigFile, parseAudienceConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
-import { eraseIdentities } from '../functions/app/erase';
+import { describeErasure, eraseIdentities } from '../functions/app/erase';
 import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
 import { syncAndReport } from '../functions/app/sync-run';
-import { type AudienceConfig, ConfigError, parseConfig } from '../functions/core/config';
+import { type AudienceConfig, ConfigError } from '../functions/core/config';
 import { DetectionError } from '../functions/core/formats';
 import { ingestExport } from '../functions/core/ingest';
+import { describeExclusion } from '../functions/core/segments';
 import type { SyncReport } from '../functions/core/sync';
+import { PLATFORMS } from '../functions/platforms/registry';
 import { readExport, UnreadableFileError } from '../functions/reading';
 import { startEmbeddedAws } from './local/embedded';
 import { runLocal } from './local/run-local';
@@ -30,7 +32,7 @@ const fail = (s: string, code = 1): never => {
 function configOrDefault(file: string | undefined): AudienceConfig {
   if (file) return loadConfigFile(file);
   if (existsSync(DEFAULT_CONFIG)) return loadConfigFile(DEFAULT_CONFIG);
-  return parseConfig({ version: 1 });
+  return parseAudienceConfig({ version: 1 });
 }
 
 const AS_OF_FLAG = '--as-of <time>';
@@ -77,7 +79,13 @@ program
           entries: readExport({ name: basename(file), open: async () => createReadStream(file) }),
         },
         config,
-        { logger: createLogger({}, () => {}), now: () => clock.now() },
+        {
+          logger: createLogger({}, () => {}),
+          now: () => clock.now(),
+          platforms: PLATFORMS,
+          // No destination configured: show what every platform would match on.
+          allPlatforms: Object.keys(config.destinations).length === 0,
+        },
       );
       const { rejectedRows, ...summary } = report;
       if (o.json) {
@@ -92,11 +100,13 @@ program
       out(`  rows ${report.rows} = accepted ${report.accepted} + rejected ${report.rejected}`);
       for (const [k, v] of Object.entries(report.rejections)) out(`    rejected ${k}: ${v}`);
       for (const [k, v] of Object.entries(report.consent)) if (v) out(`  consent ${k}: ${v}`);
-      out(
-        `  key coverage: ${Object.entries(report.keyCoverage)
-          .map(([k, v]) => `${k} ${Math.round((v ?? 0) * 100)}%`)
-          .join(', ')}`,
-      );
+      for (const [platform, coverage] of Object.entries(report.keyCoverage))
+        out(
+          `  ${platform} key coverage: ${Object.entries(coverage)
+            .map(([k, v]) => `${k} ${Math.round(v * 100)}%`)
+            .join(', ')}`,
+        );
+      for (const w of report.warnings) out(`  warning ${w.reason}${w.column ? ` (${w.column})` : ''}: ${w.rows} rows`);
       for (const r of rejectedRows.slice(0, 20))
         out(`  line ${r.line}${r.column ? ` (${r.column})` : ''}: ${r.reason}`);
     } catch (e) {
@@ -141,7 +151,7 @@ async function withLocalRuntime<T>(
 function printPlan(report: SyncReport) {
   for (const s of report.segments) {
     const ex = Object.entries(s.excluded)
-      .map(([k, v]) => `${k} ${v}`)
+      .map(([k, v]) => `${describeExclusion(k)}: ${v}`)
       .join(', ');
     out(`${s.id}: ${s.matched} match the rules, ${s.eligible} eligible${ex ? ` · excluded: ${ex}` : ''}`);
     for (const a of report.audiences.filter((x) => x.segment === s.id)) {
@@ -285,24 +295,14 @@ program
       }
       await withLocalRuntime(o.state, o.config, undefined, async (rt) => {
         const now = rt.clock.now();
-        const r = await eraseIdentities(
-          rt.store,
-          { emails, phones },
-          {
-            now,
-            logger: rt.logger,
-            defaultCountry: rt.config.defaultCountry,
-          },
-        );
+        const r = await eraseIdentities(rt.store, { emails, phones }, { now, logger: rt.logger, config: rt.config });
         // Audit trail: hashes and time only.
         await rt.bucket.putJson(`reports/erasure/${now.toISOString().replace(/[:.]/g, '-')}.json`, {
           ...r,
           at: now.toISOString(),
           via: 'cli',
         });
-        out(
-          `erased: ${r.hashed} identities hashed and suppressed, ${r.contactsDeleted} contact records deleted${r.invalid ? `, ${r.invalid} not recognizable` : ''}`,
-        );
+        out(describeErasure(r));
         if (o.now) {
           const { report } = await syncAndReport(
             rt,

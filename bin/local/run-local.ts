@@ -19,6 +19,7 @@ import { createLogger } from '../../functions/adapters/logger';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import { buildRuntime, parseAsOf, s3Client } from '../../functions/app/runtime';
 import { syncAndReport } from '../../functions/app/sync-run';
+import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleIngestEvent } from '../../functions/ingest';
 import { asSqsEvent, startEmbeddedAws } from './embedded';
@@ -173,7 +174,7 @@ function printSummary(
   print('Segments → audiences');
   for (const s of report.segments) {
     const excluded = Object.entries(s.excluded)
-      .map(([k, v]) => `${k} ${v}`)
+      .map(([k, v]) => `${describeExclusion(k)}: ${v}`)
       .join(', ');
     print(`  ${s.id}: matched ${s.matched}, eligible ${s.eligible}${excluded ? ` (excluded: ${excluded})` : ''}`);
     for (const a of report.audiences.filter((x) => x.segment === s.id)) {

@@ -1,14 +1,12 @@
 /**
  * A destination that sends nothing: every request body that would travel is appended to
- * `<dir>/<platform>/<audience>.jsonl` as `{"op":"add"|"remove","payload":{…}}`. Payloads are hashes only.
+ * `<dir>/<platform>/<audience>.jsonl` as `{"op":"add"|"remove", …the platform's request body}`. Hashes only.
  * It confirms every batch, so a second local run sends only what changed, exactly like a real platform.
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Platform } from '../core/config';
-import { META_KEYS } from '../core/model';
+import type { DestinationConfigBase, PlatformSpec } from '../core/platform';
 import type { AudienceRef, BatchMember, BatchOutcome, Destination } from '../core/ports';
-import { toSchemaRows } from '../core/sync-plan';
 
 /** File-name-safe slug of an audience name. */
 export const slug = (name: string) =>
@@ -21,22 +19,29 @@ export const slug = (name: string) =>
     .slice(0, 80) || 'audience';
 
 export class DryRunDestination implements Destination {
+  readonly platform: string;
   readonly maxBatchSize: number;
   private readonly dir: string;
 
   constructor(
-    readonly platform: Platform,
+    private readonly spec: PlatformSpec,
     outDir: string,
-    maxBatchSize = 10_000,
+    private readonly destination: DestinationConfigBase,
+    maxBatchSize = spec.limits.maxBatchSize,
   ) {
+    this.platform = spec.id;
     this.maxBatchSize = maxBatchSize;
-    this.dir = join(outDir, platform);
+    this.dir = join(outDir, spec.id);
     mkdirSync(this.dir, { recursive: true });
   }
 
   private write(audience: AudienceRef, op: 'add' | 'remove', batch: BatchMember[]): BatchOutcome {
-    const payload = this.platform === 'meta' ? toSchemaRows(batch, META_KEYS) : { members: batch.map((m) => m.keys) };
-    appendFileSync(join(this.dir, `${slug(audience.name)}.jsonl`), `${JSON.stringify({ op, payload })}\n`);
+    // The platform's own request body, exactly as it would travel.
+    const payload = this.spec.dryRunBody(op, audience, batch, this.destination);
+    appendFileSync(
+      join(this.dir, `${slug(audience.name)}.jsonl`),
+      `${JSON.stringify({ op, ...(payload as object) })}\n`,
+    );
     return { received: batch.length, invalid: 0 };
   }
 
@@ -50,5 +55,9 @@ export class DryRunDestination implements Destination {
 
   async remove(audience: AudienceRef, batch: BatchMember[]) {
     return this.write(audience, 'remove', batch);
+  }
+
+  async deleteAudience(audience: AudienceRef) {
+    appendFileSync(join(this.dir, `${slug(audience.name)}.jsonl`), `${JSON.stringify({ op: 'delete' })}\n`);
   }
 }

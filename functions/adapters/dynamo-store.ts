@@ -2,16 +2,19 @@
  * The contact store on one DynamoDB table (pk/sk). Works on dynalite: no transactions, no TTL expiry —
  * ordering and idempotence come from conditional writes.
  *
- * | pk                   | sk              | item                                                    |
- * |----------------------|-----------------|---------------------------------------------------------|
- * | LISTS                | L#<list>        | list registry (so sync needs no Scan)                   |
- * | LIST#<list>          | C#<cid>         | pseudonymous contact: hashed keys, consent, attributes  |
- * | LIST#<list>          | SNAP            | last committed snapshot                                 |
- * | SUPPRESS             | C#<cid>         | erased / globally opted-out person                      |
- * | AUD#<dest>#<segment> | C#<cid>         | member last confirmed sent, with the keys that were sent|
- * | AUD#<dest>#<segment> | STATE           | audience id, replace session, lookalike                 |
- * | RUN#<kind>           | <iso time>      | run summaries (expire after 400 days)                   |
- * | LOCK                 | <name>          | leased lock (one sync at a time)                        |
+ * | pk                   | sk                          | item                                                  |
+ * |----------------------|-----------------------------|-------------------------------------------------------|
+ * | LISTS                | L#<list>                    | list registry (so sync needs no Scan)                 |
+ * | LIST#<list>          | SNAP                        | last committed snapshot; `applying` while a drop is written |
+ * | L#<list>#<shard>     | C#<cid>                     | pseudonymous contact: identity hashes, keys, consent, attributes |
+ * | B#<shard>            | H#<hash>#<kind>#<source>    | block on an identity hash (erasure, suppression, opt-out) |
+ * | AUDS                 | <destKey>                   | audience state: id, replace session, lookalike, retirement |
+ * | AUD#<dest>#<segment> | C#<cid>                     | member last confirmed sent, with the keys that were sent |
+ * | RUN#<kind>           | <iso time>                  | run summaries (expire after 400 days)                 |
+ * | LOCK                 | <name>                      | leased lock with heartbeat                            |
+ *
+ * Contacts and blocks are spread over 16 partitions per list by the first hex digit of the id, so a big first load
+ * is not throttled on one partition key and sync can read people shard by shard, in cid order, list by list.
  */
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import {
@@ -24,13 +27,16 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import type { ConsentState, ContactRecord } from '../core/model';
+import { type ContactRecord, SHARDS, shardOf } from '../core/model';
 import type {
   AudienceState,
+  BlockEntry,
   ContactStore,
   ListSnapshot,
+  ListState,
+  LockHolder,
+  LockOutcome,
   StoredFingerprint,
-  SuppressionEntry,
   SyncedMember,
 } from '../core/ports';
 
@@ -51,6 +57,12 @@ async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) =
 
 const isConditionFailure = (e: unknown) =>
   e instanceof ConditionalCheckFailedException || (e as { name?: string })?.name === 'ConditionalCheckFailedException';
+
+const contactPk = (list: string, cid: string) => `L#${list}#${shardOf(cid)}`;
+const blockKey = (b: Pick<BlockEntry, 'hash' | 'kind' | 'source'>) => ({
+  pk: `B#${shardOf(b.hash)}`,
+  sk: `H#${b.hash}#${b.kind}#${b.source}`,
+});
 
 export class DynamoContactStore implements ContactStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -73,9 +85,21 @@ export class DynamoContactStore implements ContactStore {
     } while (start);
   }
 
+  /** Items of one pk whose sk starts with `prefix`, in sk order. */
+  private partition(pk: string, prefix: string, projection?: string): AsyncIterable<Record<string, unknown>> {
+    return this.query({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': pk, ':p': prefix },
+      ...(projection ? { ProjectionExpression: projection } : {}),
+    });
+  }
+
   private async batchWrite(requests: Record<string, unknown>[]): Promise<void> {
-    for (let i = 0; i < requests.length; i += 25) {
-      let pending = requests.slice(i, i + 25);
+    const groups: Record<string, unknown>[][] = [];
+    for (let i = 0; i < requests.length; i += 25) groups.push(requests.slice(i, i + 25));
+    // BatchWriteItem in groups of 25, a few groups in flight: one signed request per 25 items, not per item.
+    await inParallel(groups, BATCH_CONCURRENCY, async (group) => {
+      let pending = group;
       for (let attempt = 0; pending.length; attempt++) {
         const out = await this.doc.send(new BatchWriteCommand({ RequestItems: { [this.table]: pending as never } }));
         pending = (out.UnprocessedItems?.[this.table] as Record<string, unknown>[] | undefined) ?? [];
@@ -84,12 +108,52 @@ export class DynamoContactStore implements ContactStore {
           await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
         }
       }
-    }
+    });
   }
 
+  // ---- lists -------------------------------------------------------------------------------------------------
+
   async getSnapshot(list: string): Promise<ListSnapshot | undefined> {
+    return (await this.listState(list)).snapshot;
+  }
+
+  async listState(list: string): Promise<ListState> {
     const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: `LIST#${list}`, sk: 'SNAP' } }));
-    return out.Item ? (out.Item.snap as ListSnapshot) : undefined;
+    const item = out.Item;
+    if (!item) return {};
+    const state: ListState = {};
+    if (item.snap) state.snapshot = item.snap as ListSnapshot;
+    if (item.applying) state.applying = item.applying as ListState['applying'];
+    return state;
+  }
+
+  async markApplying(list: string, marker: NonNullable<ListState['applying']>): Promise<void> {
+    await this.registerList(list);
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { pk: `LIST#${list}`, sk: 'SNAP' },
+        UpdateExpression: 'SET applying = :m',
+        ExpressionAttributeValues: { ':m': marker },
+      }),
+    );
+  }
+
+  async clearApplying(list: string, source: string): Promise<void> {
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `LIST#${list}`, sk: 'SNAP' },
+          UpdateExpression: 'REMOVE applying',
+          ConditionExpression: 'applying.#s = :s',
+          ExpressionAttributeNames: { '#s': 'source' },
+          ExpressionAttributeValues: { ':s': source },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
   }
 
   async commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'> {
@@ -99,8 +163,13 @@ export class DynamoContactStore implements ContactStore {
           TableName: this.table,
           Item: { pk: `LIST#${snap.list}`, sk: 'SNAP', exportedAt: snap.exportedAt, source: snap.source, snap },
           // An older export never replaces a newer one; at the same export time the later drop is the correction.
-          ConditionExpression: 'attribute_not_exists(pk) OR exportedAt <= :t',
-          ExpressionAttributeValues: { ':t': snap.exportedAt },
+          // A stored time in the future (a broken clock) is replaced: ingest already refused to trust it.
+          ConditionExpression:
+            'attribute_not_exists(pk) OR attribute_not_exists(exportedAt) OR exportedAt <= :t OR exportedAt > :future',
+          ExpressionAttributeValues: {
+            ':t': snap.exportedAt,
+            ':future': new Date(Date.parse(snap.committedAt) + 5 * 60_000).toISOString(),
+          },
         }),
       );
     } catch (e) {
@@ -115,25 +184,36 @@ export class DynamoContactStore implements ContactStore {
     await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: 'LISTS', sk: `L#${list}`, list } }));
   }
 
+  async listIds(): Promise<string[]> {
+    const out: string[] = [];
+    for await (const item of this.partition('LISTS', 'L#')) out.push(item.list as string);
+    return out;
+  }
+
+  // ---- contacts ----------------------------------------------------------------------------------------------
+
   async *fingerprints(list: string): AsyncIterable<StoredFingerprint> {
-    for await (const item of this.query({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
-      ExpressionAttributeValues: { ':pk': `LIST#${list}`, ':c': 'C#' },
-      ProjectionExpression: 'cid, h, seenAt',
-    })) {
-      yield { cid: item.cid as string, h: item.h as string, seenAt: item.seenAt as string };
+    for (const shard of SHARDS) {
+      for await (const item of this.partition(`L#${list}#${shard}`, 'C#', 'cid, h, seenAt')) {
+        yield { cid: item.cid as string, h: item.h as string, seenAt: item.seenAt as string };
+      }
     }
+  }
+
+  async getContact(list: string, cid: string): Promise<ContactRecord | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: contactPk(list, cid), sk: `C#${cid}` } }),
+    );
+    return out.Item ? toRecord(out.Item) : undefined;
   }
 
   async putContacts(records: ContactRecord[], hashes: string[]): Promise<number> {
     for (const l of new Set(records.map((r) => r.list))) await this.registerList(l);
-    const requests = records.map((r, i) => ({
-      PutRequest: { Item: { pk: `LIST#${r.list}`, sk: `C#${r.cid}`, ...r, h: hashes[i] } },
-    }));
-    // BatchWriteItem in groups of 25, a few groups in flight: one signed request per 25 contacts, not per contact.
-    const groups: Record<string, unknown>[][] = [];
-    for (let i = 0; i < requests.length; i += 25) groups.push(requests.slice(i, i + 25));
-    await inParallel(groups, BATCH_CONCURRENCY, (g) => this.batchWrite(g));
+    await this.batchWrite(
+      records.map((r, i) => ({
+        PutRequest: { Item: { pk: contactPk(r.list, r.cid), sk: `C#${r.cid}`, ...r, h: hashes[i] } },
+      })),
+    );
     return records.length;
   }
 
@@ -144,7 +224,7 @@ export class DynamoContactStore implements ContactStore {
         await this.doc.send(
           new DeleteCommand({
             TableName: this.table,
-            Key: { pk: `LIST#${list}`, sk: `C#${cid}` },
+            Key: { pk: contactPk(list, cid), sk: `C#${cid}` },
             // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins).
             ConditionExpression: 'attribute_exists(pk) AND seenAt <= :t',
             ExpressionAttributeValues: { ':t': before },
@@ -158,84 +238,52 @@ export class DynamoContactStore implements ContactStore {
     return removed;
   }
 
-  async setConsent(list: string, cids: string[], consent: ConsentState, at: string): Promise<number> {
-    let changed = 0;
-    await inParallel(cids, WRITE_CONCURRENCY, async (cid) => {
-      try {
-        await this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk: `LIST#${list}`, sk: `C#${cid}` },
-            UpdateExpression: 'SET consent = :c, h = :h, seenAt = :t',
-            ConditionExpression: 'attribute_exists(pk) AND seenAt <= :t',
-            ExpressionAttributeValues: { ':c': consent, ':h': `suppressed:${at}`, ':t': at },
-          }),
-        );
-        changed++;
-      } catch (e) {
-        if (!isConditionFailure(e)) throw e;
-      }
-    });
-    return changed;
-  }
-
-  async listIds(): Promise<string[]> {
-    const out: string[] = [];
-    for await (const item of this.query({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': 'LISTS' },
-    }))
-      out.push(item.list as string);
-    return out;
-  }
-
-  async *contacts(list: string): AsyncIterable<ContactRecord> {
-    for await (const item of this.query({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
-      ExpressionAttributeValues: { ':pk': `LIST#${list}`, ':c': 'C#' },
-    })) {
-      const { pk: _pk, sk: _sk, h: _h, ...rest } = item;
-      yield rest as unknown as ContactRecord;
+  async *contacts(list: string, shard?: string): AsyncIterable<ContactRecord> {
+    for (const s of shard === undefined ? SHARDS : [shard]) {
+      for await (const item of this.partition(`L#${list}#${s}`, 'C#')) yield toRecord(item);
     }
   }
 
-  async suppress(entries: SuppressionEntry[]): Promise<void> {
-    await this.batchWrite(
-      entries.map((e) => ({
-        PutRequest: { Item: { pk: 'SUPPRESS', sk: `C#${e.cid}`, cid: e.cid, at: e.at, reason: e.reason } },
-      })),
-    );
+  // ---- blocks ------------------------------------------------------------------------------------------------
+
+  async putBlocks(entries: BlockEntry[]): Promise<void> {
+    await this.batchWrite(dedupe(entries.map((b) => ({ PutRequest: { Item: { ...blockKey(b), ...b } } }))));
   }
 
-  async suppressed(): Promise<Set<string>> {
-    const out = new Set<string>();
-    for await (const item of this.query({
-      KeyConditionExpression: 'pk = :pk',
-      ExpressionAttributeValues: { ':pk': 'SUPPRESS' },
-      ProjectionExpression: 'cid',
-    }))
-      out.add(item.cid as string);
-    return out;
+  async deleteBlocks(entries: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>): Promise<void> {
+    await this.batchWrite(dedupe(entries.map((b) => ({ DeleteRequest: { Key: blockKey(b) } }))));
   }
+
+  async *blocks(): AsyncIterable<BlockEntry> {
+    for (const shard of SHARDS) {
+      for await (const item of this.partition(`B#${shard}`, 'H#')) {
+        yield {
+          hash: item.hash as string,
+          kind: item.kind as BlockEntry['kind'],
+          at: item.at as string,
+          source: item.source as string,
+        };
+      }
+    }
+  }
+
+  // ---- audiences ---------------------------------------------------------------------------------------------
 
   async audienceState(destKey: string): Promise<AudienceState | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: { pk: `AUD#${destKey}`, sk: 'STATE' } }),
-    );
+    const out = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'AUDS', sk: destKey } }));
     return out.Item ? (out.Item.state as AudienceState) : undefined;
   }
 
   async putAudienceState(state: AudienceState): Promise<void> {
-    await this.doc.send(
-      new PutCommand({ TableName: this.table, Item: { pk: `AUD#${state.destKey}`, sk: 'STATE', state } }),
-    );
+    await this.doc.send(new PutCommand({ TableName: this.table, Item: { pk: 'AUDS', sk: state.destKey, state } }));
   }
 
-  async *syncedMembers(destKey: string): AsyncIterable<SyncedMember> {
-    for await (const item of this.query({
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :c)',
-      ExpressionAttributeValues: { ':pk': `AUD#${destKey}`, ':c': 'C#' },
-    }))
+  async *audienceStates(): AsyncIterable<AudienceState> {
+    for await (const item of this.partition('AUDS', '')) yield item.state as AudienceState;
+  }
+
+  async *syncedMembers(destKey: string, shard?: string): AsyncIterable<SyncedMember> {
+    for await (const item of this.partition(`AUD#${destKey}`, shard === undefined ? 'C#' : `C#${shard}`))
       yield {
         cid: item.cid as string,
         keys: item.keys as Record<string, string>,
@@ -244,12 +292,16 @@ export class DynamoContactStore implements ContactStore {
   }
 
   async recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void> {
-    await this.batchWrite([
-      ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
-      ...added.map((m) => ({
-        PutRequest: { Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys, session: m.session } },
-      })),
-    ]);
+    await this.batchWrite(
+      dedupe([
+        ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
+        ...added.map((m) => ({
+          PutRequest: {
+            Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys, session: m.session },
+          },
+        })),
+      ]),
+    );
   }
 
   async replaceSynced(destKey: string, members: SyncedMember[]): Promise<void> {
@@ -259,22 +311,75 @@ export class DynamoContactStore implements ContactStore {
     await this.recordSynced(destKey, members, stale);
   }
 
-  async acquireLock(name: string, owner: string, now: Date, until: Date): Promise<boolean> {
+  async pruneSynced(destKey: string, session: number): Promise<number> {
+    const stale: string[] = [];
+    for await (const m of this.syncedMembers(destKey)) if (m.session !== session) stale.push(m.cid);
+    await this.recordSynced(destKey, [], stale);
+    return stale.length;
+  }
+
+  async moveAudience(fromKey: string, to: AudienceState): Promise<void> {
+    // Copy first, then delete: a crash in between leaves both, and the next sync moves again (idempotent).
+    const members: SyncedMember[] = [];
+    for await (const m of this.syncedMembers(fromKey)) members.push(m);
+    await this.recordSynced(to.destKey, members, []);
+    await this.putAudienceState(to);
+    await this.recordSynced(
+      fromKey,
+      [],
+      members.map((m) => m.cid),
+    );
+    await this.doc.send(new DeleteCommand({ TableName: this.table, Key: { pk: 'AUDS', sk: fromKey } }));
+  }
+
+  // ---- runs and locks ----------------------------------------------------------------------------------------
+
+  async putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: `RUN#${kind}`,
+          sk: at,
+          summary: JSON.stringify(summary),
+          expiresAt: Math.floor(Date.parse(at) / 1000) + RUN_RETENTION_S,
+        },
+      }),
+    );
+  }
+
+  async runs(kind: 'ingest' | 'sync' | 'erasure', limit: number): Promise<Array<{ at: string; summary: unknown }>> {
+    const out = await this.doc.send(
+      new QueryCommand({
+        TableName: this.table,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `RUN#${kind}` },
+        ScanIndexForward: false,
+        Limit: limit,
+      }),
+    );
+    return (out.Items ?? []).map((i) => ({ at: i.sk as string, summary: JSON.parse(i.summary as string) }));
+  }
+
+  async acquireLock(name: string, owner: string, now: Date, until: Date): Promise<LockOutcome> {
     try {
-      await this.doc.send(
+      const out = await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: 'LOCK', sk: name, owner, until: until.toISOString() },
-          // Free, expired (a crashed holder), or already ours (a continuation of the same run).
+          Item: { pk: 'LOCK', sk: name, owner, until: until.toISOString(), heartbeatAt: now.toISOString() },
+          // Free, expired (a holder that stopped renewing: crashed), or already ours (a renewal or a continuation).
           ConditionExpression: 'attribute_not_exists(pk) OR #u < :now OR #o = :owner',
           ExpressionAttributeNames: { '#u': 'until', '#o': 'owner' },
           ExpressionAttributeValues: { ':now': now.toISOString(), ':owner': owner },
+          ReturnValues: 'ALL_OLD',
         }),
       );
-      return true;
+      const old = out.Attributes as LockHolder | undefined;
+      return old && old.owner !== owner ? { acquired: true, tookOverFrom: holderOf(old) } : { acquired: true };
     } catch (e) {
-      if (isConditionFailure(e)) return false;
-      throw e;
+      if (!isConditionFailure(e)) throw e;
+      const held = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'LOCK', sk: name } }));
+      return held.Item ? { acquired: false, holder: holderOf(held.Item as LockHolder) } : { acquired: false };
     }
   }
 
@@ -293,27 +398,29 @@ export class DynamoContactStore implements ContactStore {
       if (!isConditionFailure(e)) throw e;
     }
   }
+}
 
-  async pruneSynced(destKey: string, session: number): Promise<number> {
-    const stale: string[] = [];
-    for await (const m of this.syncedMembers(destKey)) if (m.session !== session) stale.push(m.cid);
-    await this.recordSynced(destKey, [], stale);
-    return stale.length;
-  }
+function holderOf(item: LockHolder): LockHolder {
+  return item.heartbeatAt
+    ? { owner: item.owner, until: item.until, heartbeatAt: item.heartbeatAt }
+    : { owner: item.owner, until: item.until };
+}
 
-  async putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void> {
-    await this.doc.send(
-      new PutCommand({
-        TableName: this.table,
-        Item: {
-          pk: `RUN#${kind}`,
-          sk: at,
-          summary: JSON.stringify(summary),
-          expiresAt: Math.floor(Date.parse(at) / 1000) + RUN_RETENTION_S,
-        },
-      }),
-    );
+function toRecord(item: Record<string, unknown>): ContactRecord {
+  const { pk: _pk, sk: _sk, h: _h, ...rest } = item;
+  return rest as unknown as ContactRecord;
+}
+
+/** BatchWriteItem refuses two requests for one key: the last one wins. */
+function dedupe(requests: Record<string, unknown>[]): Record<string, unknown>[] {
+  const byKey = new Map<string, Record<string, unknown>>();
+  for (const r of requests) {
+    const key =
+      (r.PutRequest as { Item: { pk: string; sk: string } } | undefined)?.Item ??
+      (r.DeleteRequest as { Key: { pk: string; sk: string } }).Key;
+    byKey.set(`${key.pk}\u0000${key.sk}`, r);
   }
+  return byKey.size === requests.length ? requests : [...byKey.values()];
 }
 
 /** Creates the table the stack defines (for local runs and tests against dynalite). */

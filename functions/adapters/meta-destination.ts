@@ -8,7 +8,6 @@
  *   converted to DestinationError without their URL.
  */
 import bizSdk from 'facebook-nodejs-business-sdk';
-import { META_KEYS } from '../core/model';
 import type {
   AudienceHealth,
   AudienceRef,
@@ -19,6 +18,7 @@ import type {
 } from '../core/ports';
 import { DestinationError } from '../core/ports';
 import { toSchemaRows } from '../core/sync-plan';
+import { META_KEYS } from '../platforms/meta/keys';
 import { type GraphErrorBody, mapGraphError, parseBucUsage, type Usage } from './meta-errors';
 
 const { FacebookAdsApi, AdAccount, CustomAudience } = bizSdk as unknown as {

@@ -6,8 +6,9 @@ import { ingestMetrics } from '../adapters/metrics';
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { DetectionError } from '../core/formats';
-import { type IngestReport, ingestExport, parseDropKey, rejectedRowsCsv } from '../core/ingest';
-import type { ContactStore, ListSnapshot, Logger } from '../core/ports';
+import { CLOCK_SKEW_MS, type IngestReport, ingestExport, parseDropKey, rejectedRowsCsv } from '../core/ingest';
+import type { PlatformRegistry } from '../core/platform';
+import type { ContactStore, ListSnapshot, Logger, StagingArea } from '../core/ports';
 import { readExport, UnreadableFileError } from '../reading';
 import { eraseFromFile } from './erase';
 
@@ -15,6 +16,8 @@ export interface ObjectDeps {
   bucket: S3Bucket;
   store: ContactStore;
   config: AudienceConfig;
+  platforms: PlatformRegistry;
+  staging: () => Promise<StagingArea>;
   logger: Logger;
   now: () => Date;
 }
@@ -27,15 +30,35 @@ export type ObjectOutcome =
 
 const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
 
-/** The export's own time: `x-amz-meta-exported-at` when the uploader set it, else the object's LastModified. */
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:?\d{2})?)?$/;
+/** Before this an export time is a typo, not an export. */
+const EARLIEST_EXPORT = Date.UTC(2000, 0, 1);
+
+/**
+ * The export's own time: `x-amz-meta-exported-at` when the uploader set it, else the object's LastModified. A
+ * metadata time that is not an ISO date, lies in the future (beyond a few minutes of clock skew) or before 2000 is
+ * refused: adopted, it would freeze the list (every later export "older") or reorder it.
+ */
 export function exportTimeOf(
   metadata: Record<string, string>,
   lastModified: Date | undefined,
   now: Date,
-): { exportedAt: string; exportedAtFrom: ListSnapshot['exportedAtFrom'] } {
+): { exportedAt: string; exportedAtFrom: ListSnapshot['exportedAtFrom'] } | { refused: string } {
   const meta = metadata['exported-at'];
-  if (meta && !Number.isNaN(Date.parse(meta)))
-    return { exportedAt: new Date(meta).toISOString(), exportedAtFrom: 'metadata' };
+  if (meta !== undefined && meta !== '') {
+    const t = ISO_TIME.test(meta.trim()) ? Date.parse(meta.trim()) : Number.NaN;
+    if (Number.isNaN(t))
+      return {
+        refused: `exported-at ${JSON.stringify(meta)} is not an ISO date; set it like 2026-11-20T08:00:00Z (or leave it out) and drop the file again`,
+      };
+    if (t > now.getTime() + CLOCK_SKEW_MS)
+      return {
+        refused: `exported-at ${meta} is in the future (now ${now.toISOString()}); fix the uploader's clock or the metadata and drop the file again`,
+      };
+    if (t < EARLIEST_EXPORT)
+      return { refused: `exported-at ${meta} is before 2000; fix the metadata and drop the file again` };
+    return { exportedAt: new Date(t).toISOString(), exportedAtFrom: 'metadata' };
+  }
   if (lastModified) return { exportedAt: lastModified.toISOString(), exportedAtFrom: 'last-modified' };
   return { exportedAt: now.toISOString(), exportedAtFrom: 'clock' };
 }
@@ -75,8 +98,22 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
     throw e;
   }
   if (key.startsWith('erasure/')) return eraseFromFile(deps, info);
-  const { exportedAt, exportedAtFrom } = exportTimeOf(info.metadata, info.lastModified, now);
   const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
+  const time = exportTimeOf(info.metadata, info.lastModified, now);
+  if ('refused' in time) {
+    const target = await bucket.quarantine(key);
+    await bucket.putJson(`${reportBase}.json`, {
+      list: where.list,
+      status: 'quarantined',
+      object: target,
+      reason: 'bad_export_time',
+      error: time.refused,
+      at: now.toISOString(),
+    });
+    logger.warn('object_quarantined', { list: where.list, reason: 'bad_export_time', reportKey: `${reportBase}.json` });
+    return { kind: 'quarantined', reason: time.refused, reportKey: `${reportBase}.json` };
+  }
+  const { exportedAt, exportedAtFrom } = time;
   try {
     const report = await ingestExport(
       {
@@ -88,7 +125,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         entries: readExport(bucket.source(info)),
       },
       deps.config,
-      { store: deps.store, logger, now: deps.now },
+      { store: deps.store, staging: deps.staging, platforms: deps.platforms, logger, now: deps.now },
     );
     const { rejectedRows, ...summary } = report;
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });

@@ -5,12 +5,15 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
-import { loadConfigFile } from '../adapters/config-file';
+import { loadConfigFile, parseAudienceConfig } from '../adapters/config-file';
 import { DynamoContactStore } from '../adapters/dynamo-store';
+import { fileStaging } from '../adapters/file-staging';
 import { createLogger } from '../adapters/logger';
 import { S3Bucket } from '../adapters/s3-bucket';
-import { type AudienceConfig, parseConfig } from '../core/config';
-import type { Clock, ContactStore, Logger } from '../core/ports';
+import type { AudienceConfig } from '../core/config';
+import type { PlatformRegistry } from '../core/platform';
+import type { Clock, ContactStore, Logger, StagingArea } from '../core/ports';
+import { PLATFORMS } from '../platforms/registry';
 
 declare const __AUDIENCE_CONFIG__: string | undefined;
 
@@ -33,7 +36,7 @@ export function readEnv<T extends z.ZodType>(schema: T, env: NodeJS.ProcessEnv =
 export function loadRuntimeConfig(file?: string): AudienceConfig {
   if (file) return loadConfigFile(file);
   if (typeof __AUDIENCE_CONFIG__ !== 'undefined' && __AUDIENCE_CONFIG__)
-    return parseConfig(JSON.parse(__AUDIENCE_CONFIG__), 'embedded config');
+    return parseAudienceConfig(JSON.parse(__AUDIENCE_CONFIG__), 'embedded config');
   throw new Error('no audiences config: set AUDIENCE_CONFIG_FILE or deploy with the stack, which embeds it');
 }
 
@@ -71,6 +74,9 @@ export function parseAsOf(value: string | undefined): Clock {
 
 export interface Runtime {
   config: AudienceConfig;
+  platforms: PlatformRegistry;
+  /** Where an ingest stages its changes until the file was read in full. */
+  staging: () => Promise<StagingArea>;
   store: ContactStore;
   bucket: S3Bucket;
   logger: Logger;
@@ -85,6 +91,8 @@ export function buildRuntime(
   const e = readEnv(baseEnv, env);
   return {
     config: loadRuntimeConfig(e.AUDIENCE_CONFIG_FILE),
+    platforms: PLATFORMS,
+    staging: fileStaging(),
     store: new DynamoContactStore(new DynamoDBClient({}), e.TABLE_NAME),
     bucket: new S3Bucket(s3Client(), e.BUCKET_NAME),
     logger,

@@ -6,8 +6,10 @@ import { MetaDestination } from '../adapters/meta-destination';
 import { syncMetrics } from '../adapters/metrics';
 import { readSecret } from '../adapters/secrets';
 import type { AudienceConfig } from '../core/config';
+import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
+import type { MetaDestinationConfig } from '../platforms/meta/spec';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
 
@@ -42,19 +44,22 @@ class UnavailableDestination implements Destination {
 
 export async function buildDestinations(
   config: AudienceConfig,
+  platforms: PlatformRegistry,
   env: DestinationEnv,
 ): Promise<Record<string, Destination | undefined>> {
   const out: Record<string, Destination | undefined> = {};
   for (const [id, dest] of Object.entries(config.destinations)) {
+    const spec = specOf(platforms, dest.platform);
     if (dest.platform !== 'meta') {
-      out[id] = env.DRY_RUN_DIR ? new DryRunDestination(dest.platform, env.DRY_RUN_DIR) : undefined;
+      out[id] = env.DRY_RUN_DIR ? new DryRunDestination(spec, env.DRY_RUN_DIR, dest) : undefined;
       continue;
     }
-    const secretId = env.META_TOKEN_SECRET_ID ?? ('tokenSecretName' in dest ? dest.tokenSecretName : undefined);
-    const adAccountId = ('adAccountId' in dest ? dest.adAccountId : undefined) ?? env.META_AD_ACCOUNT_ID;
+    const meta = dest as MetaDestinationConfig;
+    const secretId = env.META_TOKEN_SECRET_ID ?? meta.tokenSecretName;
+    const adAccountId = meta.adAccountId ?? env.META_AD_ACCOUNT_ID;
     const haveCredentials = !!(env.META_ACCESS_TOKEN || secretId);
     if (!haveCredentials && env.DRY_RUN_DIR) {
-      out[id] = new DryRunDestination('meta', env.DRY_RUN_DIR);
+      out[id] = new DryRunDestination(spec, env.DRY_RUN_DIR, dest);
       continue;
     }
     try {
@@ -69,7 +74,7 @@ export async function buildDestinations(
         accessToken: token,
         adAccountId,
         graphUrl: env.META_GRAPH_URL,
-        customerFileSource: 'customerFileSource' in dest ? dest.customerFileSource : undefined,
+        customerFileSource: meta.customerFileSource,
       });
     } catch (e) {
       const err =
@@ -89,7 +94,7 @@ export async function syncAndReport(
   env: DestinationEnv,
   opts: SyncOptions,
 ): Promise<{ report: SyncReport; reportKey: string }> {
-  const destinations = await buildDestinations(rt.config, env);
+  const destinations = await buildDestinations(rt.config, rt.platforms, env);
   const report = await runSync({ ...rt, destinations }, opts);
   const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);

@@ -5,24 +5,31 @@
  */
 import { z } from 'zod';
 import { AGE_BANDS, CONSENT_STATES, FUNNEL_STAGES, ZONES } from './model';
+import type { DestinationConfigBase, PlatformRegistry } from './platform';
 
-export const PLATFORMS = ['meta', 'google', 'tiktok', 'linkedin', 'snapchat', 'pinterest', 'x'] as const;
-export type Platform = (typeof PLATFORMS)[number];
-
-/** Below these sizes a platform will not serve an audience, so we do not upload (platforms.md). */
-export const PLATFORM_MIN_SIZE: Record<Platform, number> = {
-  meta: 100,
-  google: 1000,
-  tiktok: 1000,
-  linkedin: 300,
-  snapchat: 1000,
-  pinterest: 100,
-  x: 100,
-};
-
-/** What consent a zone requires before a contact may be uploaded. */
-export const CONSENT_REQUIREMENTS = ['explicit_opt_in', 'subscribed', 'not_opted_out'] as const;
+/**
+ * What a zone requires before a contact may be uploaded, strictest first. Opt-outs (unsubscribed, cleaned, erased,
+ * suppressed) always exclude; a source's own ad-personalisation permission, where it has one, decides in every zone.
+ * - `ads_permission`: only people whose source records a permission for ad personalisation.
+ * - `explicit_opt_in`: only a confirmed (double) opt-in or an express permission.
+ * - `marketing_opt_in`: an affirmative opt-in the source recorded (subscribed in Mailchimp, Klaviyo, Substack…, Shopify
+ *   "yes", Brevo not blocklisted, Constant Contact express, a double opt-in anywhere); no consent data or implied
+ *   consent is not enough.
+ * - `subscribed`: subscribed in the source, whatever the evidence.
+ * - `not_opted_out`: anyone not opted out (never-subscribed customers and unconfirmed sign-ups too).
+ */
+export const CONSENT_REQUIREMENTS = [
+  'ads_permission',
+  'explicit_opt_in',
+  'marketing_opt_in',
+  'subscribed',
+  'not_opted_out',
+] as const;
 export type ConsentRequirement = (typeof CONSENT_REQUIREMENTS)[number];
+
+/** What happens to an audience whose segment or destination left the config. */
+export const ORPHAN_POLICIES = ['empty', 'delete', 'keep'] as const;
+export type OrphanPolicy = (typeof ORPHAN_POLICIES)[number];
 
 const id = z
   .string()
@@ -144,8 +151,8 @@ const lookalike = z.strictObject({
   country: z.string().regex(/^[A-Z]{2}$/, 'use an uppercase ISO country code like DE'),
   ratio: z
     .number()
-    .min(0.01, 'Meta lookalike ratio is between 0.01 and 0.20')
-    .max(0.2, 'Meta lookalike ratio is between 0.01 and 0.20'),
+    .min(0.01, 'a lookalike ratio is between 0.01 and 0.20 (1–20 %)')
+    .max(0.2, 'a lookalike ratio is between 0.01 and 0.20 (1–20 %)'),
   name: z.string().min(1).optional(),
   minSeedSize: z.number().int().positive().optional(),
 });
@@ -168,29 +175,10 @@ const segment = z.strictObject({
   destinations: z.array(segmentDestination).default([]),
 });
 
-const metaDestination = z.strictObject({
-  platform: z.literal('meta'),
-  /** `act_<digits>`; may be left out locally and given as META_AD_ACCOUNT_ID. */
-  adAccountId: z
-    .string()
-    .regex(/^act_\d+$/, 'write the ad account as act_<digits>')
-    .optional(),
-  customerFileSource: z
-    .enum(['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'])
-    .default('USER_PROVIDED_ONLY'),
-  /** A full `usersreplace` every N days heals drift; 0 turns it off. */
-  replaceEveryDays: z.number().int().nonnegative().default(30),
-  /** Recreate an audience that was deleted in Ads Manager (else alert and skip). */
-  recreateDeleted: z.boolean().default(true),
-  /** Secrets Manager secret name holding the access token (cloud). */
-  tokenSecretName: z.string().optional(),
+/** A destination before its platform's own schema has checked it (parseConfig does, through the registry). */
+const destination = z.looseObject({
+  platform: z.string({ error: 'give the destination a platform, e.g. platform: meta' }),
 });
-/** Platforms after Meta: accepted in config so segments can name them; their adapters come later. */
-const otherDestination = z.strictObject({
-  platform: z.enum(['google', 'tiktok', 'linkedin', 'snapchat', 'pinterest', 'x']),
-  account: z.string().optional(),
-});
-const destination = z.discriminatedUnion('platform', [metaDestination, otherDestination]);
 
 const listConfig = z.strictObject({
   description: z.string().optional(),
@@ -218,8 +206,8 @@ export const configSchema = z.strictObject({
     .regex(/^[A-Z]{2}$/)
     .optional(),
   /**
-   * What each regulatory zone requires before upload. Defaults: EEA, UK and CH need an explicit opt-in;
-   * everyone else must be subscribed. `not_opted_out` also admits never-subscribed customers.
+   * What each regulatory zone requires before upload (see CONSENT_REQUIREMENTS). Defaults: EEA, UK and CH need a
+   * recorded marketing opt-in; everyone else must be subscribed.
    */
   consent: consentPolicy,
   lists: z.record(id, listConfig).default({}),
@@ -227,17 +215,24 @@ export const configSchema = z.strictObject({
   segments: z.array(segment).default([]),
   /** How long raw files stay in the bucket after a successful ingest (0 = deleted at once). */
   keepRawFilesDays: z.number().int().nonnegative().default(0),
+  /**
+   * An audience whose segment or destination left the config: `empty` it (default: everyone is removed), `delete` it
+   * on the platform (where the platform can), or `keep` it as it is (only opt-outs and erasures still leave it).
+   */
+  orphanedAudiences: z.enum(ORPHAN_POLICIES).default('empty'),
 });
 
-export type AudienceConfig = z.output<typeof configSchema>;
+export type DestinationConfig = DestinationConfigBase & Record<string, unknown>;
+export type AudienceConfig = Omit<z.output<typeof configSchema>, 'destinations'> & {
+  destinations: Record<string, DestinationConfig>;
+};
 export type SegmentConfig = AudienceConfig['segments'][number];
-export type DestinationConfig = AudienceConfig['destinations'][string];
 export type SegmentDestination = SegmentConfig['destinations'][number];
 
 export const DEFAULT_CONSENT_POLICY: Record<(typeof ZONES)[number], ConsentRequirement> = {
-  EEA: 'explicit_opt_in',
-  UK: 'explicit_opt_in',
-  CH: 'explicit_opt_in',
+  EEA: 'marketing_opt_in',
+  UK: 'marketing_opt_in',
+  CH: 'marketing_opt_in',
   US_PRIVACY: 'subscribed',
   US: 'subscribed',
   OTHER: 'subscribed',
@@ -275,22 +270,40 @@ function describePath(path: PropertyKey[], input: unknown): string {
   return path.map((p) => (typeof p === 'number' ? `[${p}]` : String(p))).join('.') || '(top level)';
 }
 
-/** Validates structure with zod, then the cross-references zod cannot see. Throws ConfigError naming every problem. */
-export function parseConfig(input: unknown, source = 'config'): AudienceConfig {
+const describeIssues = (issues: z.core.$ZodIssue[], input: unknown, prefix: PropertyKey[] = []) =>
+  issues.map((i) => {
+    // A bad record key (list or destination id): zod keeps the pattern's message in nested issues.
+    const nested = (i as { issues?: Array<{ message: string }> }).issues?.map((n) => n.message) ?? [];
+    const message = i.code === 'invalid_key' && nested.length ? `invalid id: ${nested.join('; ')}` : i.message;
+    return `${describePath([...prefix, ...i.path], input)}: ${message}`;
+  });
+
+/**
+ * Validates structure with zod, each destination with its platform's own schema, then the cross-references zod cannot
+ * see. Throws ConfigError naming every problem.
+ */
+export function parseConfig(input: unknown, source: string, platforms: PlatformRegistry): AudienceConfig {
   const r = configSchema.safeParse(input);
-  if (!r.success) {
-    throw new ConfigError(
-      r.error.issues.map((i) => {
-        // A bad record key (list or destination id): zod keeps the pattern's message in nested issues.
-        const nested = (i as { issues?: Array<{ message: string }> }).issues?.map((n) => n.message) ?? [];
-        const message = i.code === 'invalid_key' && nested.length ? `invalid id: ${nested.join('; ')}` : i.message;
-        return `${describePath(i.path, input)}: ${message}`;
-      }),
-      source,
-    );
-  }
-  const config = r.data;
+  if (!r.success) throw new ConfigError(describeIssues(r.error.issues, input), source);
   const problems: string[] = [];
+  const destinations: Record<string, DestinationConfig> = {};
+  for (const [destId, raw] of Object.entries(r.data.destinations)) {
+    const spec = platforms[raw.platform];
+    if (!spec) {
+      problems.push(
+        `destinations.${destId}.platform: "${raw.platform}" is not a platform audience-sync can send to yet (available: ${Object.keys(platforms).join(', ')})`,
+      );
+      continue;
+    }
+    const d = spec.schema.safeParse(raw);
+    if (!d.success) problems.push(...describeIssues(d.error.issues, input, ['destinations', destId]));
+    else {
+      destinations[destId] = d.data as DestinationConfig;
+      for (const p of spec.check?.(d.data, destId) ?? []) problems.push(`destinations.${destId}: ${p}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(problems, source);
+  const config: AudienceConfig = { ...r.data, destinations };
   const segIds = new Set<string>();
   for (const s of config.segments) {
     if (segIds.has(s.id)) problems.push(`segment "${s.id}": id is used twice; give each segment its own id`);
@@ -317,8 +330,10 @@ export function parseConfig(input: unknown, source = 'config'): AudienceConfig {
           `segment "${s.id}": audience "${d.audienceName}" on ${d.destination} is also fed by segment "${other}"; use one audience per segment`,
         );
       names.set(key, s.id);
-      if (d.lookalike && dest.platform !== 'meta')
-        problems.push(`segment "${s.id}": lookalike is only supported on Meta destinations`);
+      if (d.lookalike && !platforms[dest.platform]?.capabilities.lookalike)
+        problems.push(
+          `segment "${s.id}": lookalike is not offered by ${dest.platform} (destination "${d.destination}"); remove it or use a platform that builds lookalikes`,
+        );
     }
   }
   problems.push(...excludeCycles(config.segments));
@@ -345,7 +360,7 @@ function excludeCycles(segments: SegmentConfig[]): string[] {
 }
 
 /** Minimum size for a segment on a destination: the segment's own, else the platform's default. */
-export function minSizeFor(config: AudienceConfig, d: SegmentDestination): number {
+export function minSizeFor(config: AudienceConfig, d: SegmentDestination, platforms: PlatformRegistry): number {
   const dest = config.destinations[d.destination];
-  return d.minSize ?? (dest ? PLATFORM_MIN_SIZE[dest.platform as Platform] : 0);
+  return d.minSize ?? (dest ? (platforms[dest.platform]?.minAudienceSize ?? 0) : 0);
 }

@@ -3,26 +3,28 @@
  * pseudonymous contacts of one list, and a report that accounts for every row.
  *
  * Drop kinds, by place in the bucket:
- * - `incoming/<list>/…`          snapshot: the whole list; members missing from it leave the list
- * - `incoming/<list>/delta/…`    upserts only
- * - `incoming/<list>/suppress/…` people to mark unsubscribed in the list
+ * - `incoming/<list>/…`            snapshot: the whole list; members missing from it leave the list
+ * - `incoming/<list>/delta/…`      upserts only
+ * - `incoming/<list>/suppress/…`   people never to upload, from now on, whatever any list says
+ * - `incoming/<list>/unsuppress/…` lifts those suppressions
+ *
+ * A drop commits whole or changes nothing: the file is read in full first, its changes staged (hashes only); a file
+ * that cannot be read in full is quarantined before anything is written. Only then are the changes applied, with the
+ * list marked as being written, so a sync never uses a list that an ingest left half-written.
  */
 
 import { CompactIndex, hex32 } from './compact-index';
 import type { AudienceConfig } from './config';
 import { createRowMapper, DetectionError, detectFormat, type FormatId } from './formats';
-import {
-  CONSENT_STATES,
-  type ConsentState,
-  type ContactRecord,
-  META_KEYS,
-  type MetaKey,
-  type RejectionReason,
-} from './model';
-import { contactId, countryIso2, googleKeys, isPlausibleEmail, metaKeys, sha256Hex, zoneOf } from './normalize';
-import type { ContactStore, ListSnapshot, Logger } from './ports';
+import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
+import { acquireWaiting, describeHolder, Lease } from './lease';
+import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
+import { isPlausibleEmail, sha256Hex } from './normalize';
+import { type PlatformRegistry, platformsInUse } from './platform';
+import type { BlockEntry, ContactStore, ListSnapshot, Logger, StagingArea } from './ports';
+import { isOptedOut, mergeDuplicate } from './segments';
 
-export type DropKind = 'snapshot' | 'delta' | 'suppress';
+export type DropKind = 'snapshot' | 'delta' | 'suppress' | 'unsuppress';
 
 export type RowEvent =
   | { kind: 'row'; line: number; cells: string[] }
@@ -62,17 +64,26 @@ export interface EntryReport {
   encoding: string;
   delimiter: string;
   rows: number;
+  /** Columns read, with the field each feeds, and columns no field reads (names only, never values). */
+  columns?: { read: Array<{ column: string; field: string }>; ignored: string[] };
   error?: string;
 }
 
 export type IngestStatus = 'ingested' | 'validated' | 'stale' | 'already_ingested';
+
+/** An attribute that was dropped or read conservatively, per reason and column; the people were kept. */
+export interface IngestWarning {
+  reason: string;
+  column?: string;
+  rows: number;
+}
 
 export interface IngestReport {
   list: string;
   kind: DropKind;
   source: string;
   status: IngestStatus;
-  /** Human-readable reason for stale/already-ingested outcomes. */
+  /** Human-readable note on the outcome (stale, already ingested, nobody removed…). */
   message?: string;
   exportedAt: string;
   exportedAtFrom: string;
@@ -84,20 +95,25 @@ export interface IngestReport {
   rejected: number;
   /** Rejection reason → count. rows = accepted + rejected, always. */
   rejections: Record<string, number>;
+  /** Accepted rows that repeat a person already in the file: merged into one, the most restrictive consent winning. */
+  merged: number;
   /** Accepted rows by consent state. */
   consent: Record<ConsentState, number>;
   /** Accepted rows held back by their consent state (unsubscribed, cleaned, pending, never subscribed, deletion requested); never-subscribed and pending people are uploaded only where the zone policy is `not_opted_out`. */
   suppressed: Record<string, number>;
-  /** Share of accepted rows carrying each Meta match key (0–1). */
-  keyCoverage: Partial<Record<MetaKey, number>>;
+  /** Accepted rows of people a suppression holds back (they are stored, never uploaded while it lasts). */
+  heldBySuppression: number;
+  /** Share of accepted rows carrying each match key, per platform in use (0–1). */
+  keyCoverage: Record<string, Record<string, number>>;
+  warnings: IngestWarning[];
   written: number;
   unchanged: number;
   /** Contacts kept because a newer export had already written them. */
   staleRows: number;
   /** Members of the list that this snapshot no longer contains (they left). */
   removed: number;
-  /** Contacts marked unsubscribed by a suppress drop. */
-  markedUnsubscribed: number;
+  /** Suppress and unsuppress drops: identities named, people they matched now, and whether they hold for later ones. */
+  suppression?: { identities: number; matchedNow: number; lifted?: number };
   /** First rejected rows (the full list goes to the rejected-rows CSV). */
   rejectedRows: RejectedRow[];
   rejectedRowsTruncated: boolean;
@@ -105,6 +121,11 @@ export interface IngestReport {
 
 export interface IngestDeps {
   store?: ContactStore;
+  /** Where changes wait until the file was read in full (default: memory; the Lambda spools to /tmp). */
+  staging?: () => Promise<StagingArea>;
+  platforms: PlatformRegistry;
+  /** Compute every registered platform's keys, not only the config's (`validate` without destinations). */
+  allPlatforms?: boolean;
   logger: Logger;
   now: () => Date;
   /** How long to wait for another ingest of the same list (default 10 min). */
@@ -115,11 +136,32 @@ export interface IngestDeps {
 const WRITE_BATCH = 500;
 const SAMPLE_ROWS = 200;
 const MAX_REJECTED_ROWS_IN_MEMORY = 200_000;
+/** Duplicate persons merged in memory at once during apply; beyond this they are merged through the store. */
+const DUPLICATE_MERGE_CAP = 20_000;
 const NOT_UPLOADABLE: ConsentState[] = ['unsubscribed', 'cleaned', 'pending', 'never_subscribed', 'deletion_requested'];
 
+// Flags kept per person of the file in the `seen` index.
+const SEEN = 1;
+const STAGED_FIRST = 2;
+const UNCHANGED_FIRST = 4;
+const DUPLICATE = 8;
+
 /** Content fingerprint: a changed hash means the stored contact must be rewritten. */
-function contentHash(r: Omit<ContactRecord, 'seenAt' | 'source'>): string {
-  return sha256Hex(JSON.stringify([r.keys, r.consent, r.explicitOptIn === true, r.attrs]));
+export function contentHash(r: StagedRecord): string {
+  return sha256Hex(
+    JSON.stringify([
+      r.ids,
+      r.emails ?? 0,
+      r.keys,
+      r.consent,
+      r.optIn ?? null,
+      r.explicitOptIn ?? null,
+      r.adsPermission ?? null,
+      r.optInAt ?? null,
+      r.optOutAt ?? null,
+      r.attrs,
+    ]),
+  );
 }
 
 function emptyReport(input: IngestInput, status: IngestStatus): IngestReport {
@@ -135,16 +177,34 @@ function emptyReport(input: IngestInput, status: IngestStatus): IngestReport {
     accepted: 0,
     rejected: 0,
     rejections: {},
+    merged: 0,
     consent: Object.fromEntries(CONSENT_STATES.map((c) => [c, 0])) as Record<ConsentState, number>,
     suppressed: {},
+    heldBySuppression: 0,
     keyCoverage: {},
+    warnings: [],
     written: 0,
     unchanged: 0,
     staleRows: 0,
     removed: 0,
-    markedUnsubscribed: 0,
     rejectedRows: [],
     rejectedRowsTruncated: false,
+  };
+}
+
+/** In-memory staging: validation, tests and small local runs. */
+export async function memoryStaging(): Promise<StagingArea> {
+  const lines: string[] = [];
+  return {
+    write: async (line) => {
+      lines.push(line);
+    },
+    lines: async function* () {
+      yield* lines;
+    },
+    dispose: async () => {
+      lines.length = 0;
+    },
   };
 }
 
@@ -158,230 +218,253 @@ export async function ingestExport(
   deps: IngestDeps,
 ): Promise<IngestReport> {
   const { store } = deps;
-  const listCfg = config.lists[input.list] ?? {};
-  const defaultCountry = listCfg.defaultCountry ?? config.defaultCountry;
-
-  if (!store) return ingestLocked(input, config, deps, defaultCountry);
+  if (!store) return ingestLocked(input, config, deps, undefined);
   // One ingest per list at a time: with the list's lock held, ordering checks at the start stay true to the end, so
-  // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn.
-  const owner = `${input.source}@${deps.now().toISOString()}`;
-  const waitUntil = deps.now().getTime() + (deps.lockWaitMs ?? 10 * 60_000);
-  for (;;) {
-    const now = deps.now();
-    if (await store.acquireLock(`ingest#${input.list}`, owner, now, new Date(now.getTime() + 20 * 60_000))) break;
-    if (now.getTime() > waitUntil)
-      throw new Error(`list ${input.list} is being ingested by another drop for too long; this drop will be retried`);
-    await (deps.sleep ?? ((ms: number) => new Promise((r) => setTimeout(r, ms))))(2_000);
-  }
+  // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn; a lock
+  // whose holder stopped renewing it (a crash) is taken over within a minute.
+  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, deps.now);
+  const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const got = await acquireWaiting(lease, {
+    waitMs: deps.lockWaitMs ?? 10 * 60_000,
+    pollMs: 2_000,
+    now: deps.now,
+    sleep,
+  });
+  if (!got.acquired)
+    throw new Error(
+      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, deps.now())}); this drop is retried later`,
+    );
+  if (got.tookOverFrom)
+    deps.logger.warn('ingest_lock_taken_over', {
+      list: input.list,
+      from: got.tookOverFrom.owner,
+      lastHeartbeat: got.tookOverFrom.heartbeatAt,
+      note: 'the run that held the lock stopped renewing it (crashed); this one takes over',
+    });
   try {
-    return await ingestLocked(input, config, deps, defaultCountry);
+    return await ingestLocked(input, config, deps, lease);
   } finally {
-    await store.releaseLock(`ingest#${input.list}`, owner);
+    await lease.release();
   }
 }
+
+/** A snapshot whose export time is further in the future than this was written by a broken clock and is not trusted. */
+export const CLOCK_SKEW_MS = 5 * 60_000;
 
 async function ingestLocked(
   input: IngestInput,
   config: AudienceConfig,
   deps: IngestDeps,
-  defaultCountry: string | undefined,
+  lease: Lease | undefined,
 ): Promise<IngestReport> {
   const { store, logger } = deps;
   const listCfg = config.lists[input.list] ?? {};
+  const defaultCountry = listCfg.defaultCountry ?? config.defaultCountry;
+  const ordered = input.kind === 'snapshot' || input.kind === 'delta';
   if (store) {
-    const current = await store.getSnapshot(input.list);
-    if (current?.source === input.source) {
+    const state = await store.listState(input.list);
+    const current = state.snapshot;
+    if (current?.source === input.source && !state.applying) {
       const r = emptyReport(input, 'already_ingested');
       r.message = `this object was already ingested at ${current.committedAt}; nothing changed`;
       return r;
     }
-    if (current && current.exportedAt > input.exportedAt) {
+    // A committed export time in the future came from a broken clock (before times were checked): never let it
+    // freeze the list; newer drops are ordered against the present instead.
+    const trusted = current && Date.parse(current.exportedAt) <= deps.now().getTime() + CLOCK_SKEW_MS;
+    if (ordered && current && trusted && current.exportedAt > input.exportedAt) {
       const r = emptyReport(input, 'stale');
       r.message = `export time ${input.exportedAt} (from ${input.exportedAtFrom}) is older than the list's current snapshot (${current.exportedAt}); ignored so an old export never wins`;
       return r;
     }
+    if (current && !trusted)
+      logger.warn('snapshot_time_in_future_ignored', { list: input.list, exportedAt: current.exportedAt });
   }
 
   const report = emptyReport(input, store ? 'ingested' : 'validated');
-  const keyCounts: Partial<Record<MetaKey, number>> = {};
+  const env: RowEnv = {
+    defaultCountry,
+    platforms: deps.allPlatforms ? Object.values(deps.platforms) : platformsInUse(config.destinations, deps.platforms),
+    exportedAt: input.exportedAt,
+    currentYear: deps.now().getUTCFullYear(),
+  };
+  const keyCounts: Record<string, Record<string, number>> = {};
+  const warnings = new Map<string, IngestWarning>();
+
+  // What the store holds of this list, compactly: content fingerprints, contacts a newer drop wrote, opt-outs.
   const existing = new CompactIndex();
-  // Contacts a newer drop (a delta after this export) already wrote: an older export never overwrites them.
   const newer = new CompactIndex(16);
-  if (store && input.kind !== 'suppress') {
+  if (store && ordered) {
     for await (const fp of store.fingerprints(input.list)) {
       existing.add(fp.cid, hex32(fp.h));
       if (fp.seenAt > input.exportedAt) newer.add(fp.cid);
     }
   }
-  const suppressed = store ? await store.suppressed() : new Set<string>();
+  // Blocks by identity hash: erased people are refused at the door; suppressions are counted; this list's own
+  // opt-outs are lifted when the list says the person is subscribed again.
+  const erased = new CompactIndex(16);
+  const suppressedIds = new CompactIndex(16);
+  const ownOptOuts = new CompactIndex(16);
+  const ownSource = `list:${input.list}`;
+  if (store) {
+    for await (const b of store.blocks()) {
+      if (b.kind === 'erasure') erased.add(b.hash);
+      else if (b.kind === 'suppress') suppressedIds.add(b.hash);
+      else if (b.source === ownSource) ownOptOuts.add(b.hash);
+    }
+  }
   const seen = new CompactIndex();
-  const pending: ContactRecord[] = [];
-  const pendingHashes: string[] = [];
-  const suppressCids: string[] = [];
+  const staging = store ? await (deps.staging ?? memoryStaging)() : undefined;
+  let parseDamaged = 0;
+  let rowsSinceBeat = 0;
 
   const reject = (entry: string, line: number, reason: RejectionReason | string, column?: string) => {
     report.rejected++;
     report.rejections[reason] = (report.rejections[reason] ?? 0) + 1;
+    if (PARSE_FAILURES.has(reason)) parseDamaged++;
     if (report.rejectedRows.length < MAX_REJECTED_ROWS_IN_MEMORY)
       report.rejectedRows.push({ entry, line, reason, column });
     else report.rejectedRowsTruncated = true;
   };
-  const flush = async () => {
-    if (!store || pending.length === 0) return;
-    report.written += await store.putContacts(pending.splice(0), pendingHashes.splice(0));
+  const warn = (reason: string, column: string | undefined) => {
+    const key = `${reason}\u0000${column ?? ''}`;
+    const w = warnings.get(key);
+    if (w) w.rows++;
+    else warnings.set(key, column === undefined ? { reason, rows: 1 } : { reason, column, rows: 1 });
   };
 
-  let readable = 0;
-  for await (const source of input.entries) {
-    const entry = headerless(source);
-    const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
-    report.entries.push(er);
-    const iterator = entry.rows[Symbol.asyncIterator]();
-    // Buffer a sample so detection and the day/month hint can look at values, then replay it.
-    const sample: RowEvent[] = [];
-    for (let i = 0; i < SAMPLE_ROWS; i++) {
-      const n = await iterator.next();
-      if (n.done) break;
-      sample.push(n.value);
-    }
-    const sampleCells = sample.filter((e) => e.kind === 'row').map((e) => (e as { cells: string[] }).cells);
-    let mapRow: ReturnType<typeof createRowMapper> | undefined;
-    // Header name of the column a field was read from, so a rejection can name the column (never the value).
-    let headerOf: (field: string) => string | undefined = () => undefined;
-    try {
-      const mapping = detectFormat(entry.header, sampleCells, {
-        format: listCfg.format as FormatId | undefined,
-        columns: listCfg.columns,
-      });
-      er.format = mapping.format;
-      headerOf = (field) =>
-        (mapping.fields as Record<string, Array<{ header?: string }> | undefined>)[field]?.[0]?.header;
-      er.confidence = mapping.confidence;
-      report.format ??= mapping.format;
-      mapRow = createRowMapper(mapping, {
-        entryName: entry.name,
-        now: deps.now().toISOString(),
-        dayFirst: listCfg.dayFirst,
-        sample: sampleCells,
-      });
-      readable++;
-    } catch (e) {
-      if (!(e instanceof DetectionError)) throw e;
-      er.error = e.message;
-      logger.warn('format_not_detected', { list: input.list, entry: entry.name, error: e.message });
-    }
+  try {
+    let readable = 0;
+    for await (const source of input.entries) {
+      const entry = headerless(source);
+      const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
+      report.entries.push(er);
+      const iterator = entry.rows[Symbol.asyncIterator]();
+      // Buffer a sample so detection and the day/month hint can look at values, then replay it.
+      const sample: RowEvent[] = [];
+      for (let i = 0; i < SAMPLE_ROWS; i++) {
+        const n = await iterator.next();
+        if (n.done) break;
+        sample.push(n.value);
+      }
+      const sampleCells = sample.filter((e) => e.kind === 'row').map((e) => (e as { cells: string[] }).cells);
+      let mapRow: ReturnType<typeof createRowMapper> | undefined;
+      // Header name of the column a field was read from, so a rejection can name the column (never the value).
+      let headerOf: (field: string | undefined) => string | undefined = () => undefined;
+      try {
+        const mapping = detectFormat(entry.header, sampleCells, {
+          format: listCfg.format as FormatId | undefined,
+          columns: listCfg.columns,
+        });
+        er.format = mapping.format;
+        const fields = mapping.fields as Record<string, Array<{ header?: string; index: number }> | undefined>;
+        headerOf = (field) => (field === undefined ? undefined : fields[field]?.[0]?.header);
+        er.confidence = mapping.confidence;
+        er.columns = columnsOf(entry.header, fields);
+        report.format ??= mapping.format;
+        mapRow = createRowMapper(mapping, {
+          entryName: entry.name,
+          now: deps.now().toISOString(),
+          dayFirst: listCfg.dayFirst,
+          sample: sampleCells,
+        });
+        readable++;
+      } catch (e) {
+        if (!(e instanceof DetectionError)) throw e;
+        er.error = e.message;
+        logger.warn('format_not_detected', { list: input.list, entry: entry.name, code: e.code });
+      }
 
-    const handle = async (ev: RowEvent) => {
-      report.rows++;
-      er.rows++;
-      if (ev.kind === 'error') return reject(entry.name, ev.line, ev.reason);
-      if (!mapRow) return reject(entry.name, ev.line, 'unrecognized_format');
-      const mapped = mapRow(ev.cells);
-      if ('reject' in mapped) return reject(entry.name, ev.line, mapped.reject, mapped.column);
-      if (mapped.skip) return reject(entry.name, ev.line, mapped.skip);
-      const { keys, problems } = metaKeys(mapped.raw, { defaultCountry });
-      const cid = contactId(keys);
-      if (!cid) {
-        // Only an unusable identifier explains a missing contact id; a bad name or zip does not.
-        const p = problems.find((x) => x.field === 'email' || x.field === 'phone' || x.field === 'externalId');
-        return reject(entry.name, ev.line, p?.reason ?? 'missing_identifier', p ? headerOf(p.field) : undefined);
-      }
-      if (!seen.add(cid)) return reject(entry.name, ev.line, 'duplicate_in_file');
-      if (
-        suppressed.has(cid) ||
-        (keys.EMAIL && suppressed.has(keys.EMAIL)) ||
-        (keys.PHONE && suppressed.has(keys.PHONE))
-      )
-        return reject(entry.name, ev.line, 'erased');
-      report.accepted++;
-      for (const k of META_KEYS) if (keys[k]) keyCounts[k] = (keyCounts[k] ?? 0) + 1;
-      report.consent[mapped.consent]++;
-      if (NOT_UPLOADABLE.includes(mapped.consent))
-        report.suppressed[mapped.consent] = (report.suppressed[mapped.consent] ?? 0) + 1;
-      // Validation builds nothing it would not store: memory stays flat however long the file is.
-      if (!store) return;
-      if (input.kind === 'suppress') {
-        suppressCids.push(cid);
-        return;
-      }
-      const attrs = { ...mapped.attrs };
-      attrs.country ??= countryIso2(mapped.raw.country);
-      // No country in the row: the list's default country decides the zone (an EEA list needs opt-in), though it
-      // is never sent to a platform as the person's country.
-      attrs.zone = zoneOf(attrs.country ?? defaultCountry, attrs.region);
-      const record: ContactRecord = {
-        cid,
-        list: input.list,
-        keys: { meta: keys, google: googleKeys(mapped.raw, { defaultCountry }).keys },
-        consent: mapped.consent,
-        explicitOptIn: mapped.explicitOptIn || undefined,
-        attrs: dropUndefined(attrs),
-        seenAt: input.exportedAt,
-        source: input.source,
+      const handle = async (ev: RowEvent) => {
+        report.rows++;
+        er.rows++;
+        if (lease && ++rowsSinceBeat >= 2_000) {
+          rowsSinceBeat = 0;
+          await lease.keepAlive();
+        }
+        if (ev.kind === 'error') return reject(entry.name, ev.line, ev.reason);
+        if (!mapRow) return reject(entry.name, ev.line, 'unrecognized_format');
+        const mapped = mapRow(ev.cells);
+        if ('reject' in mapped) return reject(entry.name, ev.line, mapped.reject, mapped.column);
+        if (mapped.skip) return reject(entry.name, ev.line, mapped.skip);
+        const out = processMapped(mapped, env);
+        if (!out.ok) return reject(entry.name, ev.line, out.reason, headerOf(out.field));
+        const record = out.record;
+        for (const w of out.warnings ?? []) warn(w.reason, headerOf(w.field));
+        if (record.ids.some((h) => erased.has(h))) return reject(entry.name, ev.line, 'erased');
+        report.accepted++;
+        for (const [platform, keys] of Object.entries(record.keys)) {
+          const counts = keyCounts[platform] ?? {};
+          keyCounts[platform] = counts;
+          for (const k of Object.keys(keys)) counts[k] = (counts[k] ?? 0) + 1;
+        }
+        report.consent[mapped.consent]++;
+        if (NOT_UPLOADABLE.includes(mapped.consent))
+          report.suppressed[mapped.consent] = (report.suppressed[mapped.consent] ?? 0) + 1;
+        if (record.ids.some((h) => suppressedIds.has(h))) report.heldBySuppression++;
+        const flags = seen.get(record.cid);
+        const duplicate = flags !== undefined;
+        if (duplicate) {
+          report.merged++;
+          if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
+          seen.add(record.cid, flags | DUPLICATE);
+        } else seen.add(record.cid, SEEN);
+        // Validation builds nothing it would not store: memory stays flat however long the file is.
+        if (!staging) return;
+        if (input.kind === 'suppress' || input.kind === 'unsuppress') {
+          await staging.write(JSON.stringify({ t: 's', ids: record.ids }));
+          return;
+        }
+        if (newer.has(record.cid)) {
+          report.staleRows++;
+          return;
+        }
+        if (duplicate) {
+          // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
+          await staging.write(JSON.stringify({ t: 'r', c: record.cid, r: record }));
+          return;
+        }
+        const h = contentHash(record);
+        if (existing.get(record.cid) === hex32(h)) {
+          report.unchanged++;
+          seen.add(record.cid, SEEN | UNCHANGED_FIRST);
+        } else {
+          await staging.write(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
+          seen.add(record.cid, SEEN | STAGED_FIRST);
+        }
+        const blockOp = optOutBlockOp(record, ownOptOuts);
+        if (blockOp) await staging.write(JSON.stringify(blockOp));
       };
-      if (newer.has(cid)) {
-        report.staleRows++;
-        return;
-      }
-      const h = contentHash(record);
-      if (existing.get(cid) === hex32(h)) {
-        report.unchanged++;
-        return;
-      }
-      pending.push(record);
-      pendingHashes.push(h);
-      if (pending.length >= WRITE_BATCH) await flush();
-    };
-    for (const ev of sample) await handle(ev);
-    for (let n = await iterator.next(); !n.done; n = await iterator.next()) await handle(n.value);
-  }
-  await flush();
-
-  if (report.entries.length && readable === 0) {
-    throw new DetectionError(
-      report.entries.map((e) => `${e.name}: ${e.error ?? 'unreadable'}`).join('; '),
-      report.entries.flatMap(() => []),
-    );
-  }
-  for (const k of META_KEYS) {
-    if (keyCounts[k]) report.keyCoverage[k] = round(keyCounts[k]! / Math.max(1, report.accepted));
-  }
-
-  if (store && input.kind === 'suppress') {
-    report.markedUnsubscribed = await store.setConsent(input.list, suppressCids, 'unsubscribed', input.exportedAt);
-  }
-  if (store && input.kind === 'snapshot') {
-    // Members the snapshot no longer contains have left the list. Removed before the snapshot is committed, so a
-    // failure here is retried with the file (a committed snapshot would be skipped as already ingested).
-    const unreadable = report.entries.filter((e) => e.error).map((e) => e.name);
-    if (unreadable.length) {
-      // A snapshot missing one of its files (say, the unsubscribed CSV of a Mailchimp zip) must not make the people
-      // in it leave the list: their stored opt-outs would go with them.
-      report.message = `${unreadable.join(', ')} could not be read, so nobody was removed from the list by this snapshot`;
-    } else {
-      const gone: string[] = [];
-      for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
-      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+      for (const ev of sample) await handle(ev);
+      for (let n = await iterator.next(); !n.done; n = await iterator.next()) await handle(n.value);
     }
-    const outcome = await store.commitSnapshot({
-      list: input.list,
-      source: input.source,
-      exportedAt: input.exportedAt,
-      exportedAtFrom: input.exportedAtFrom,
-      committedAt: deps.now().toISOString(),
-      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
-    });
-    if (outcome === 'stale') {
-      // Cannot happen while the list's ingest lock is held; reported rather than assumed.
-      report.status = 'stale';
-      report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
+    report.warnings = [...warnings.values()];
+    if (report.entries.length && readable < report.entries.length) {
+      // A file commits whole or changes nothing: a zip with one table that cannot be read is refused as a whole, so
+      // the tables that could be read do not change the list on their own.
+      const bad = report.entries.filter((e) => e.error);
+      throw new DetectionError(
+        `${bad.length === report.entries.length ? 'no table of this file could be read' : `${bad.length} of ${report.entries.length} tables could not be read, so nothing of the file was stored`}: ${bad.map((e) => `${e.name}: ${e.error}`).join('; ')}`,
+        [],
+        { code: 'no_identifier_column' },
+      );
     }
-  }
-  if (report.rows !== report.accepted + report.rejected) {
-    // An accounting bug must never pass silently.
-    throw new Error(
-      `row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`,
-    );
+    for (const [platform, counts] of Object.entries(keyCounts)) {
+      report.keyCoverage[platform] = Object.fromEntries(
+        Object.entries(counts).map(([k, n]) => [k, round(n / Math.max(1, report.accepted))]),
+      );
+    }
+    if (report.rows !== report.accepted + report.rejected) {
+      // An accounting bug must never pass silently.
+      throw new Error(
+        `row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`,
+      );
+    }
+    if (store && staging && lease) {
+      await apply(input, report, { store, staging, lease, deps, existing, seen, ownOptOuts, parseDamaged });
+    }
+  } finally {
+    await staging?.dispose();
   }
   logger.info('ingest_finished', {
     list: input.list,
@@ -397,7 +480,207 @@ async function ingestLocked(
   return report;
 }
 
+/** Opt-outs that leave a record behind as blocks on its identity hashes, and lifts this list's blocks otherwise. */
+function optOutBlockOp(record: StagedRecord, ownOptOuts: CompactIndex): object | undefined {
+  if (isOptedOut(record.consent)) {
+    // A bounced address blocks the address only; an unsubscribe or deletion request blocks every identity.
+    const ids = record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
+    const fresh = ids.filter((h) => !ownOptOuts.has(h));
+    return fresh.length ? { t: 'b', c: record.cid, ids: fresh, at: record.optOutAt } : undefined;
+  }
+  const held = record.ids.filter((h) => ownOptOuts.has(h));
+  return held.length ? { t: 'u', c: record.cid, ids: held } : undefined;
+}
+
+interface ApplyContext {
+  store: ContactStore;
+  staging: StagingArea;
+  lease: Lease;
+  deps: IngestDeps;
+  existing: CompactIndex;
+  seen: CompactIndex;
+  ownOptOuts: CompactIndex;
+  parseDamaged: number;
+}
+
+type StagedLine =
+  | { t: 'r'; c: string; h?: string; r: StagedRecord }
+  | { t: 'b'; c: string; ids: string[]; at?: string }
+  | { t: 'u'; c: string; ids: string[] }
+  | { t: 's'; ids: string[] };
+
+/** Writes what pass one staged, then removes leavers and commits. The list is marked as being written meanwhile. */
+async function apply(input: IngestInput, report: IngestReport, a: ApplyContext): Promise<void> {
+  const { store, lease, deps, seen } = a;
+  const ownSource = `list:${input.list}`;
+  await lease.keepAlive();
+  await store.markApplying(input.list, {
+    source: input.source,
+    startedAt: deps.now().toISOString(),
+    owner: lease.owner,
+  });
+  const full = (r: StagedRecord): ContactRecord => ({
+    ...r,
+    list: input.list,
+    seenAt: input.exportedAt,
+    source: input.source,
+  });
+  const pending = new Map<string, { record: ContactRecord; h: string }>();
+  const flushRecords = async () => {
+    if (pending.size === 0) return;
+    const batch = [...pending.values()];
+    pending.clear();
+    await lease.keepAlive();
+    report.written += await store.putContacts(
+      batch.map((p) => p.record),
+      batch.map((p) => p.h),
+    );
+  };
+  const putRecord = async (r: StagedRecord, h: string) => {
+    // One item per key in a batch: a later version of the same person replaces the earlier one.
+    pending.set(r.cid, { record: full(r), h });
+    if (pending.size >= WRITE_BATCH) await flushRecords();
+  };
+  const blocks: BlockEntry[] = [];
+  const unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
+  const flushBlocks = async (force = false) => {
+    if (force || blocks.length >= WRITE_BATCH) await store.putBlocks(blocks.splice(0));
+    if (force || unblocks.length >= WRITE_BATCH) await store.deleteBlocks(unblocks.splice(0));
+  };
+  const blockOp = async (op: object | undefined) => {
+    if (!op) return;
+    const o = op as StagedLine;
+    if (o.t === 'b') {
+      for (const hash of o.ids) blocks.push({ hash, kind: 'optout', at: o.at ?? input.exportedAt, source: ownSource });
+    } else if (o.t === 'u') for (const hash of o.ids) unblocks.push({ hash, kind: 'optout', source: ownSource });
+    await flushBlocks();
+  };
+
+  // Duplicates of one person within the file, merged (most restrictive consent wins) before they are written.
+  const dups = new Map<string, StagedRecord>();
+  const merged = new CompactIndex(16);
+  const flushDups = async () => {
+    await flushRecords();
+    for (const [cid, r] of dups) {
+      const h = contentHash(r);
+      if (a.existing.get(cid) === hex32(h)) report.unchanged++;
+      else await putRecord(r, h);
+      await blockOp(optOutBlockOp(r, a.ownOptOuts));
+      merged.add(cid);
+    }
+    dups.clear();
+    await flushRecords();
+  };
+  const suppressIds: string[] = [];
+  for await (const line of a.staging.lines()) {
+    const o = JSON.parse(line) as StagedLine;
+    if (o.t === 's') {
+      suppressIds.push(...o.ids);
+      continue;
+    }
+    const flags = seen.get(o.c) ?? 0;
+    if ((flags & DUPLICATE) !== 0) {
+      if (o.t !== 'r') continue; // blocks of duplicates follow the merged record
+      let base = dups.get(o.c);
+      if (!base && (merged.has(o.c) || (flags & STAGED_FIRST) === 0)) {
+        // The first occurrence was unchanged (so not staged), or merged earlier and written: the store has it.
+        await flushRecords();
+        base = await store.getContact(input.list, o.c);
+      }
+      dups.set(o.c, base ? mergeDuplicate(base, o.r) : o.r);
+      if (dups.size >= DUPLICATE_MERGE_CAP) await flushDups();
+      continue;
+    }
+    if (o.t === 'r') await putRecord(o.r, o.h ?? contentHash(o.r));
+    else await blockOp(o);
+  }
+  await flushDups();
+  await flushRecords();
+  await flushBlocks(true);
+
+  if (input.kind === 'suppress' || input.kind === 'unsuppress') {
+    await applySuppression(input, report, store, [...new Set(suppressIds)]);
+  }
+  if (input.kind === 'snapshot') {
+    // Members the snapshot no longer contains have left the list; they leave every audience at the next sync. Only a
+    // file read in full says who is absent: when rows could not be read, their people may be among the "absent".
+    if (a.parseDamaged > 0) {
+      report.message = `${a.parseDamaged} row(s) could not be read (${PARSE_FAILURE_LIST(report)}), so nobody left the list by this snapshot; fix the file and drop it again to remove people who left`;
+    } else {
+      const gone: string[] = [];
+      for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
+      await lease.keepAlive();
+      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+    }
+    const outcome = await store.commitSnapshot({
+      list: input.list,
+      source: input.source,
+      exportedAt: input.exportedAt,
+      exportedAtFrom: input.exportedAtFrom,
+      committedAt: deps.now().toISOString(),
+      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
+    });
+    if (outcome === 'stale') {
+      // Cannot happen while the list's ingest lock is held; reported rather than assumed.
+      report.status = 'stale';
+      report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
+    }
+  } else await store.clearApplying(input.list, input.source);
+}
+
+const PARSE_FAILURE_LIST = (r: IngestReport) =>
+  Object.entries(r.rejections)
+    .filter(([k]) => PARSE_FAILURES.has(k))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
+
+/**
+ * A suppression is durable per identity: blocked from every upload from now on, whether the person is stored yet or
+ * arrives later, until the operator lifts it (an unsuppress drop) or an opt-in recorded after it. The report says how
+ * many stored people it matched now.
+ */
+async function applySuppression(input: IngestInput, report: IngestReport, store: ContactStore, ids: string[]) {
+  const source = `suppress:${input.list}`;
+  if (input.kind === 'suppress')
+    await store.putBlocks(ids.map((hash) => ({ hash, kind: 'suppress' as const, at: input.exportedAt, source })));
+  const named = new CompactIndex(ids.length);
+  for (const h of ids) named.add(h);
+  let lifted = 0;
+  if (input.kind === 'unsuppress') {
+    const lift: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
+    for await (const b of store.blocks()) if (b.kind === 'suppress' && named.has(b.hash)) lift.push(b);
+    await store.deleteBlocks(lift);
+    lifted = lift.length;
+  }
+  const matched = new Set<string>();
+  for (const list of await store.listIds())
+    for await (const c of store.contacts(list)) if (c.ids.some((h) => named.has(h))) matched.add(c.cid);
+  report.suppression = {
+    identities: ids.length,
+    matchedNow: matched.size,
+    ...(input.kind === 'unsuppress' ? { lifted } : {}),
+  };
+}
+
 const round = (x: number) => Math.round(x * 10_000) / 10_000;
+
+/** Columns read (with their field) and ignored, by header name only. */
+function columnsOf(
+  header: readonly string[],
+  fields: Record<string, Array<{ index: number }> | undefined>,
+): NonNullable<EntryReport['columns']> {
+  const fieldOf = new Map<number, string>();
+  for (const [field, refs] of Object.entries(fields)) for (const r of refs ?? []) fieldOf.set(r.index, field);
+  const read: Array<{ column: string; field: string }> = [];
+  const ignored: string[] = [];
+  header.forEach((h, i) => {
+    const name = h.trim() || `column ${i + 1}`;
+    const field = fieldOf.get(i);
+    if (field) read.push({ column: name, field });
+    else ignored.push(name);
+  });
+  return { read, ignored };
+}
 
 /**
  * A file without a header row: its first line holds a person (an email among the "header" cells). Columns become
@@ -417,11 +700,6 @@ function headerless(entry: SourceEntry): SourceEntry {
   };
 }
 
-function dropUndefined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
-  return o;
-}
-
 /**
  * The rejected-rows CSV: row number, reason, column name — never values. Column and entry names come from the
  * file, so a cell that a spreadsheet would run as a formula (= + - @) is neutralized with a leading '.
@@ -435,7 +713,9 @@ export function rejectedRowsCsv(rows: RejectedRow[]): string {
   return `${['entry,line,reason,column', ...lines].join('\n')}\n`;
 }
 
-/** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress/]<file>`. */
+const SUB_KINDS: ReadonlySet<string> = new Set(['delta', 'suppress', 'unsuppress']);
+
+/** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress|unsuppress/]<file>`. */
 export function parseDropKey(key: string): { list: string; kind: DropKind; file: string } | { error: string } {
   const parts = key.split('/');
   if (parts[0] !== 'incoming' || parts.length < 3)
@@ -447,8 +727,7 @@ export function parseDropKey(key: string): { list: string; kind: DropKind; file:
     };
   if (parts.some((p) => p === '..' || p === '.' || p === ''))
     return { error: `object key "${key}" has an empty, . or .. path segment; rename the file` };
-  const sub = parts[2];
-  if ((sub === 'delta' || sub === 'suppress') && parts.length >= 4)
-    return { list, kind: sub, file: parts.slice(3).join('/') };
+  const sub = parts[2]!;
+  if (SUB_KINDS.has(sub) && parts.length >= 4) return { list, kind: sub as DropKind, file: parts.slice(3).join('/') };
   return { list, kind: 'snapshot', file: parts.slice(2).join('/') };
 }

@@ -18,25 +18,6 @@ export type ConsentState = (typeof CONSENT_STATES)[number];
 export const ZONES = ['EEA', 'UK', 'CH', 'US_PRIVACY', 'US', 'OTHER', 'UNKNOWN'] as const;
 export type Zone = (typeof ZONES)[number];
 
-/** Meta multi-key schema keys, in the order we send them. */
-export const META_KEYS = [
-  'EMAIL',
-  'PHONE',
-  'FN',
-  'LN',
-  'FI',
-  'GEN',
-  'DOBY',
-  'DOBM',
-  'DOBD',
-  'CT',
-  'ST',
-  'ZIP',
-  'COUNTRY',
-  'EXTERN_ID',
-] as const;
-export type MetaKey = (typeof META_KEYS)[number];
-
 /** Google Data Manager identifiers (hashed email/phone/names; country and postal code travel unhashed). */
 export const GOOGLE_KEYS = ['email', 'phone', 'firstName', 'lastName', 'countryCode', 'postalCode'] as const;
 export type GoogleKey = (typeof GOOGLE_KEYS)[number];
@@ -69,13 +50,16 @@ export interface RawIdentity {
   /** Country as written in the export: a code (`us`, `uk`) or a name (`Germany`). */
   country?: string;
   externalId?: string;
+  /** Mobile advertiser ids (IDFA, AAID/GAID) as read. */
+  madids?: string[];
 }
 
-/** Hashed match keys per platform variant. Values are lowercase 64-hex SHA-256 except EXTERN_ID / unhashed Google fields. */
-export interface MatchKeys {
-  meta: Partial<Record<MetaKey, string>>;
-  google?: Partial<Record<GoogleKey, string>>;
-}
+/**
+ * Hashed match keys per platform: platform id → key name → value, computed only for the platforms the config uses.
+ * Values are lowercase 64-hex SHA-256 unless the platform sends a key in clear (Meta EXTERN_ID, MADID, Google country
+ * and postal code).
+ */
+export type MatchKeys = Record<string, Record<string, string>>;
 
 /** Funnel stage, from least to most engaged. */
 export const FUNNEL_STAGES = ['subscribed', 'opened', 'clicked', 'customer'] as const;
@@ -113,25 +97,46 @@ export interface Attributes {
   funnel?: FunnelStage;
 }
 
+/**
+ * What the source says about consent beyond the status: the evidence the zone policies decide on.
+ * - `optIn`: the platform recorded an affirmative opt-in to marketing (Mailchimp subscribed, Klaviyo Subscribed, Shopify
+ *   "yes", a double opt-in…); false when it says the opt-in was only implied or refused; absent when it says nothing.
+ * - `explicitOptIn`: a confirmed (double) opt-in or an express permission.
+ * - `adsPermission`: a dedicated permission for ad personalisation (Mailchimp's "Customized Online Advertising", HubSpot's
+ *   legal basis, an `ads_consent` column). Where the source has one, it decides for every zone.
+ * - `optInAt` / `optOutAt`: when the source recorded the opt-in or the opt-out (ISO, never after the export time).
+ */
+export interface ConsentEvidence {
+  optIn?: boolean;
+  explicitOptIn?: boolean;
+  adsPermission?: boolean;
+  optInAt?: string;
+  optOutAt?: string;
+}
+
 /** What one row of an export says about a person, after mapping, before hashing. */
-export interface MappedRow {
+export interface MappedRow extends ConsentEvidence {
   raw: RawIdentity;
   consent: ConsentState;
-  /** Whether the person explicitly opted in (double opt-in, `explicit` permission, GDPR checkbox). */
-  explicitOptIn?: boolean;
   attrs: Attributes;
   /** Row must be skipped entirely (e.g. Substack deletion-request placeholder) with this reason. */
   skip?: string;
 }
 
 /** A pseudonymous contact as stored for one list. */
-export interface ContactRecord {
+export interface ContactRecord extends ConsentEvidence {
   /** Stable pseudonymous id: SHA-256 of normalized email, else E.164 phone digits, else external id. */
   cid: string;
   list: string;
+  /**
+   * Every identity hash of the person in this row (each valid email, each valid phone, the external id): what erasure,
+   * suppression and opt-outs match on, whichever platform is configured.
+   */
+  ids: string[];
+  /** How many of `ids` (from the start) are email hashes: a bounced address blocks the address only. */
+  emails?: number;
   keys: MatchKeys;
   consent: ConsentState;
-  explicitOptIn?: boolean;
   attrs: Attributes;
   /** Export time (ISO) of the newest file that contained this contact. */
   seenAt: string;
@@ -155,3 +160,19 @@ export const REJECTION_REASONS = [
   'ambiguous_date',
 ] as const;
 export type RejectionReason = (typeof REJECTION_REASONS)[number];
+
+/**
+ * Rows that could not be read as rows (their person is unknown): a file with any of them was not read in full, so
+ * nobody is taken to have left the list because they are absent from it.
+ */
+export const PARSE_FAILURES: ReadonlySet<string> = new Set([
+  'broken_quoting',
+  'column_count_mismatch',
+  'row_too_large',
+  'control_characters',
+  'undecodable',
+]);
+
+/** People are kept in 16 shards by the first hex digit of their cid: lists and audiences are read shard by shard. */
+export const SHARDS: readonly string[] = [...'0123456789abcdef'];
+export const shardOf = (cid: string): string => cid.charAt(0);

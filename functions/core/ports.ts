@@ -2,8 +2,7 @@
  * The narrow interfaces core needs from the outside world. Adapters implement them; tests hand in real ones
  * pointed at local protocol servers.
  */
-import type { Platform } from './config';
-import type { ConsentState, ContactRecord } from './model';
+import type { ContactRecord } from './model';
 
 /** What a list's latest committed snapshot was. */
 export interface ListSnapshot {
@@ -17,10 +16,24 @@ export interface ListSnapshot {
   counts: { rows: number; accepted: number; rejected: number; removed: number };
 }
 
+/** A drop whose changes are being written to the list (or stopped while being written): the list is not committed. */
+export interface ApplyingMarker {
+  source: string;
+  startedAt: string;
+  /** Lock owner of the ingest that writes it, to tell a running ingest from a crashed one. */
+  owner: string;
+}
+
+/** A list's committed snapshot and, while a drop is being written, the marker that says so. */
+export interface ListState {
+  snapshot?: ListSnapshot;
+  applying?: ApplyingMarker;
+}
+
 /** The compact per-contact fingerprint ingest compares against to write only what changed. */
 export interface StoredFingerprint {
   cid: string;
-  /** Content hash of keys + consent + attributes. */
+  /** Content hash of ids + keys + consent + attributes. */
   h: string;
   seenAt: string;
 }
@@ -36,10 +49,15 @@ export interface SyncedMember {
 /** Per-audience state kept between runs. */
 export interface AudienceState {
   destKey: string;
+  /** Destination and segment ids the audience was created for (to find it when either leaves the config). */
+  destination?: string;
+  segment?: string;
   audienceId?: string;
   audienceName: string;
   lastReplaceAt?: string;
   lookalikeId?: string;
+  /** An orphaned audience that was emptied, deleted or kept under the orphan policy. */
+  retired?: { at: string; policy: string };
   /** An interrupted full replace, resumed if it is still young enough. */
   replace?: {
     sessionId: number;
@@ -53,17 +71,44 @@ export interface AudienceState {
   updatedAt: string;
 }
 
-export interface SuppressionEntry {
-  cid: string;
+/**
+ * Why an identity hash is blocked from every upload, whatever any list says:
+ * - `erasure`: right to erasure; never lifted by an export.
+ * - `suppress`: a suppress drop; lifted by the operator, or by an opt-in recorded after it.
+ * - `optout`: an opt-out recorded in a list (unsubscribed, cleaned address, deletion request), kept after the record
+ *   leaves the list; lifted when that list records them subscribed again, or by an opt-in recorded after it.
+ */
+export type BlockKind = 'erasure' | 'suppress' | 'optout';
+
+export interface BlockEntry {
+  hash: string;
+  kind: BlockKind;
+  /** When the block was recorded (the export time, or the opt-out time the source gives). */
   at: string;
-  reason: 'erasure' | 'global_opt_out';
+  /** `list:<id>`, `suppress:<list>`, `erasure` — who put it there. */
+  source: string;
 }
+
+export interface LockHolder {
+  owner: string;
+  /** The lease ends here unless the owner renews it (its heartbeat). */
+  until: string;
+  heartbeatAt?: string;
+}
+
+export type LockOutcome = { acquired: true; tookOverFrom?: LockHolder } | { acquired: false; holder?: LockHolder };
 
 export interface ContactStore {
   getSnapshot(list: string): Promise<ListSnapshot | undefined>;
-  /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). */
+  listState(list: string): Promise<ListState>;
+  /** Records that a drop is being written to the list; the list counts as not committed until commitSnapshot. */
+  markApplying(list: string, marker: ApplyingMarker): Promise<void>;
+  /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). Clears the marker. */
   commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
+  /** Commits a delta or suppress drop: clears the marker without changing the snapshot. */
+  clearApplying(list: string, source: string): Promise<void>;
   fingerprints(list: string): AsyncIterable<StoredFingerprint>;
+  getContact(list: string, cid: string): Promise<ContactRecord | undefined>;
   /**
    * Writes records in batches. The caller holds the list's ingest lock and has already skipped contacts that a newer
    * export wrote, so these writes need no per-item condition. Returns how many were written.
@@ -71,28 +116,46 @@ export interface ContactStore {
   putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
   /** Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer contains). */
   removeContacts(list: string, cids: string[], before: string): Promise<number>;
-  /** Sets consent on existing contacts of a list (suppress drops). */
-  setConsent(list: string, cids: string[], consent: ConsentState, at: string): Promise<number>;
   listIds(): Promise<string[]>;
-  contacts(list: string): AsyncIterable<ContactRecord>;
+  /** A list's contacts in cid order; with `shard`, only cids starting with that hex digit. */
+  contacts(list: string, shard?: string): AsyncIterable<ContactRecord>;
 
-  suppress(entries: SuppressionEntry[]): Promise<void>;
-  suppressed(): Promise<Set<string>>;
+  putBlocks(entries: BlockEntry[]): Promise<void>;
+  deleteBlocks(entries: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>): Promise<void>;
+  blocks(): AsyncIterable<BlockEntry>;
 
   audienceState(destKey: string): Promise<AudienceState | undefined>;
   putAudienceState(state: AudienceState): Promise<void>;
-  syncedMembers(destKey: string): AsyncIterable<SyncedMember>;
+  /** Every audience state ever written (live and orphaned). */
+  audienceStates(): AsyncIterable<AudienceState>;
+  /** Members in cid order; with `shard`, only cids starting with that hex digit. */
+  syncedMembers(destKey: string, shard?: string): AsyncIterable<SyncedMember>;
   /** Checkpoint after a confirmed batch. */
   recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void>;
   replaceSynced(destKey: string, members: SyncedMember[]): Promise<void>;
   /** After a completed replace session: drop synced members that the session did not send. */
   pruneSynced(destKey: string, session: number): Promise<number>;
+  /** Moves the synced state and audience state of one audience to another key (a renamed segment). */
+  moveAudience(fromKey: string, to: AudienceState): Promise<void>;
 
   putRun(kind: 'ingest' | 'sync' | 'erasure', at: string, summary: unknown): Promise<void>;
+  /** The newest runs of a kind, newest first. */
+  runs(kind: 'ingest' | 'sync' | 'erasure', limit: number): Promise<Array<{ at: string; summary: unknown }>>;
 
-  /** A leased lock (conditional write): true if `owner` now holds it until `until`. */
-  acquireLock(name: string, owner: string, now: Date, until: Date): Promise<boolean>;
+  /**
+   * A leased lock (conditional write): acquired when free, expired (its owner stopped renewing: a crashed run), or
+   * already `owner`'s (a renewal, or a continuation of the same run). `until` is the new end of the lease.
+   */
+  acquireLock(name: string, owner: string, now: Date, until: Date): Promise<LockOutcome>;
   releaseLock(name: string, owner: string): Promise<void>;
+}
+
+/** Staged work of one ingest, written while the file is read and applied once it was read in full. */
+export interface StagingArea {
+  write(line: string): Promise<void>;
+  /** Ends writing and reads the lines back in order. */
+  lines(): AsyncIterable<string>;
+  dispose(): Promise<void>;
 }
 
 /** Where reports and quarantined files go. */
@@ -167,8 +230,10 @@ export class DestinationError extends Error {
 
 /** A narrow destination: formats and sends. Diffing, batching and retry policy live in core. */
 export interface Destination {
-  readonly platform: Platform;
+  readonly platform: string;
   readonly maxBatchSize: number;
+  /** Deletes the audience on the platform (orphaned audiences under the `delete` policy). */
+  deleteAudience?(audience: AudienceRef): Promise<void>;
   /** The platform's latest reported rate-limit usage, from any call; core paces on it before every call. */
   usage?(): { usagePercent?: number; regainAccessMinutes?: number };
   /** Finds the audience by stored id or by name, or creates it. */

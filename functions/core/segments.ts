@@ -4,6 +4,8 @@
  * A person is the union of their contact records across lists (same cid). Opt-outs travel across lists:
  * someone unsubscribed, cleaned or erased in any list is never uploaded, whatever another list says.
  */
+
+import { CompactIndex } from './compact-index';
 import {
   type AudienceConfig,
   type ConsentRequirement,
@@ -22,17 +24,29 @@ import {
   type MatchKeys,
   type Zone,
 } from './model';
+import type { BlockEntry } from './ports';
 
 /** One pseudonymous person, merged across the lists they belong to. */
 export interface Person {
   cid: string;
   lists: string[];
+  /** Every identity hash any of their records carries (blocks match on these). */
+  ids: string[];
   keys: MatchKeys;
   /** Consent after merging lists: an opt-out anywhere wins; else the most positive state. */
   consent: ConsentState;
+  /** A recorded marketing opt-in in any list (false: only implied or refused ones; absent: none recorded). */
+  optIn?: boolean;
   explicitOptIn: boolean;
+  /** A dedicated ad-personalisation permission: refused anywhere wins, else given anywhere. */
+  adsPermission?: boolean;
+  /** The latest opt-in any list recorded (lifts a suppression or opt-out recorded before it). */
+  optInAt?: string;
   attrs: Attributes;
 }
+
+/** Unsubscribed, bounced (cleaned) or asked to be deleted: never uploaded, whatever any zone allows. */
+export const isOptedOut = (c: ConsentState) => c === 'unsubscribed' || c === 'cleaned' || c === 'deletion_requested';
 
 /** Negative states win across lists, strongest first; then positive states, most positive first. */
 const CONSENT_PRECEDENCE: ConsentState[] = [
@@ -81,8 +95,60 @@ function mergeAttrs(a: Attributes, b: Attributes): Attributes {
   };
 }
 
+/** Per platform, the keys of `a` win and `b` fills in what `a` lacks. */
 function mergeKeys(a: MatchKeys, b: MatchKeys): MatchKeys {
-  return { meta: { ...b.meta, ...a.meta }, google: a.google || b.google ? { ...b.google, ...a.google } : undefined };
+  const out: MatchKeys = { ...b };
+  for (const [platform, keys] of Object.entries(a)) out[platform] = { ...b[platform], ...keys };
+  return out;
+}
+
+const union = (a: readonly string[], b: readonly string[]) =>
+  b.every((x) => a.includes(x)) ? [...a] : [...new Set([...a, ...b])];
+
+/** Within one snapshot the most restrictive consent wins: an opt-out, then unconfirmed, never subscribed, subscribed. */
+const RESTRICTIVE: ConsentState[] = [
+  'deletion_requested',
+  'unsubscribed',
+  'cleaned',
+  'pending',
+  'never_subscribed',
+  'subscribed',
+];
+
+/** false wins over an unknown, which wins over true: evidence of consent must hold for every row of the person. */
+const strictest = (a: boolean | undefined, b: boolean | undefined) =>
+  a === false || b === false ? false : a === undefined || b === undefined ? undefined : true;
+
+/**
+ * Two rows of one person in the same file (a duplicate, or the subscribed and unsubscribed CSVs of one Mailchimp zip):
+ * one record with the most restrictive consent and the weakest evidence, and every identity and key of both.
+ */
+export function mergeDuplicate<T extends Omit<ContactRecord, 'list' | 'seenAt' | 'source'>>(a: T, b: T): T {
+  const winner = RESTRICTIVE.indexOf(b.consent) < RESTRICTIVE.indexOf(a.consent) ? b : a;
+  const other = winner === a ? b : a;
+  const out: T = {
+    ...winner,
+    ids: union(winner.ids, other.ids),
+    keys: mergeKeys(winner.keys, other.keys),
+    attrs: mergeAttrs(winner.attrs, other.attrs),
+  };
+  const emails = Math.max(winner.emails ?? 0, other.emails ?? 0);
+  if (emails) out.emails = emails;
+  const set = <K extends 'optIn' | 'explicitOptIn' | 'adsPermission'>(k: K) => {
+    const v = strictest(a[k], b[k]);
+    if (v === undefined) delete out[k];
+    else out[k] = v as T[K];
+  };
+  set('optIn');
+  set('explicitOptIn');
+  set('adsPermission');
+  const optInAt = minIso(a.optInAt, b.optInAt);
+  if (optInAt) out.optInAt = optInAt;
+  else delete out.optInAt;
+  const optOutAt = maxIso(a.optOutAt, b.optOutAt);
+  if (optOutAt) out.optOutAt = optOutAt;
+  else delete out.optOutAt;
+  return out;
 }
 
 /** Merges contact records into people; records must be grouped by nothing in particular. */
@@ -96,20 +162,42 @@ export function mergePeople(records: Iterable<ContactRecord>): Map<string, Perso
 export function mergeInto(people: Map<string, Person>, r: ContactRecord): void {
   const p = people.get(r.cid);
   if (!p) {
-    people.set(r.cid, {
-      cid: r.cid,
-      lists: [r.list],
-      keys: r.keys,
-      consent: r.consent,
-      explicitOptIn: r.explicitOptIn === true,
-      attrs: r.attrs,
-    });
+    people.set(r.cid, personOf(r));
     return;
   }
+  mergeRecord(p, r);
+}
+
+/** A person from their first record. */
+export function personOf(r: ContactRecord): Person {
+  const p: Person = {
+    cid: r.cid,
+    lists: [r.list],
+    ids: r.ids ?? [r.cid],
+    keys: r.keys,
+    consent: r.consent,
+    explicitOptIn: r.explicitOptIn === true,
+    attrs: r.attrs,
+  };
+  if (r.optIn !== undefined) p.optIn = r.optIn;
+  if (r.adsPermission !== undefined) p.adsPermission = r.adsPermission;
+  if (r.optInAt !== undefined) p.optInAt = r.optInAt;
+  return p;
+}
+
+/** Adds another list's record of the same person. */
+export function mergeRecord(p: Person, r: ContactRecord): void {
   p.lists.push(r.list);
+  p.ids = union(p.ids, r.ids ?? [r.cid]);
   p.keys = mergeKeys(p.keys, r.keys);
   p.consent = CONSENT_PRECEDENCE.indexOf(r.consent) < CONSENT_PRECEDENCE.indexOf(p.consent) ? r.consent : p.consent;
+  if (r.optIn === true || p.optIn === true) p.optIn = true;
+  else if (r.optIn === false) p.optIn = false;
   p.explicitOptIn = p.explicitOptIn || r.explicitOptIn === true;
+  if (r.adsPermission === false || p.adsPermission === false) p.adsPermission = false;
+  else if (r.adsPermission === true) p.adsPermission = true;
+  const optInAt = maxIso(p.optInAt, r.optInAt);
+  if (optInAt !== undefined) p.optInAt = optInAt;
   p.attrs = mergeAttrs(p.attrs, r.attrs);
 }
 
@@ -195,63 +283,133 @@ function matchNumber(
 
 /** Why a person who matched a segment's rules still is not uploaded. */
 export type ExclusionReason =
+  | 'erased'
   | 'suppressed'
   | 'unsubscribed'
   | 'cleaned'
   | 'deletion_requested'
+  | 'opted_out_elsewhere'
+  | 'no_ads_permission'
   | 'pending_confirmation'
   | 'never_subscribed'
+  | `no_opt_in_${Lowercase<Zone>}`
   | `no_explicit_opt_in_${Lowercase<Zone>}`
+  | `no_ads_permission_${Lowercase<Zone>}`
   | `excluded_by_${string}`
-  | 'opted_out_elsewhere'
   | 'no_match_keys';
 
-/** Consent gate: may this person be uploaded at all, given the zone policy? Undefined = yes. */
+const ZONE_WORDS: Record<Zone, string> = {
+  EEA: 'EEA',
+  UK: 'UK',
+  CH: 'Switzerland',
+  US_PRIVACY: 'US state with a privacy law',
+  US: 'US',
+  OTHER: 'other countries',
+  UNKNOWN: 'country unknown',
+};
+
+/** An exclusion reason in words a marketer reads ("no opt-in recorded (UK)"). */
+export function describeExclusion(reason: string): string {
+  const fixed: Record<string, string> = {
+    erased: 'erased (right to erasure)',
+    suppressed: 'suppressed by a suppress file',
+    unsubscribed: 'unsubscribed',
+    cleaned: 'address bounced or cleaned',
+    deletion_requested: 'asked to be deleted',
+    opted_out_elsewhere: 'opted out in another list or under another address',
+    no_ads_permission: 'refused ad personalisation',
+    pending_confirmation: 'sign-up not confirmed yet',
+    never_subscribed: 'never subscribed',
+    no_match_keys: 'no key this platform can match on',
+  };
+  if (fixed[reason]) return fixed[reason];
+  const zoned = /^(no_opt_in|no_explicit_opt_in|no_ads_permission)_(.+)$/.exec(reason);
+  if (zoned) {
+    const zone = ZONE_WORDS[zoned[2]!.toUpperCase() as Zone] ?? zoned[2]!.toUpperCase();
+    const what =
+      zoned[1] === 'no_opt_in'
+        ? 'no opt-in recorded'
+        : zoned[1] === 'no_explicit_opt_in'
+          ? 'no confirmed (double) opt-in'
+          : 'no ad-personalisation permission';
+    return `${what} (${zone})`;
+  }
+  const ex = /^excluded_by_(.+)$/.exec(reason);
+  if (ex) return `in excluded segment "${ex[1]}"`;
+  return reason.replace(/_/g, ' ');
+}
+
+/**
+ * Blocks by identity hash, compactly (erasures, suppressions, opt-outs kept after a record left its list), each with
+ * the time it was recorded so a later opt-in can lift a suppression or opt-out.
+ */
+export class BlockIndex {
+  private readonly erasure = new CompactIndex(16);
+  private readonly suppress = new CompactIndex(16);
+  private readonly optout = new CompactIndex(16);
+
+  add(b: Pick<BlockEntry, 'hash' | 'kind' | 'at'>): void {
+    if (b.kind === 'erasure') {
+      this.erasure.add(b.hash);
+      return;
+    }
+    const idx = b.kind === 'suppress' ? this.suppress : this.optout;
+    const minutes = toMinutes(b.at);
+    const had = idx.get(b.hash);
+    if (had === undefined || minutes > had) idx.add(b.hash, minutes);
+  }
+
+  /** Why these identities may not be uploaded, unless an opt-in recorded after the block (`optInAt`) lifts it. */
+  check(
+    ids: readonly string[],
+    optInAt: string | undefined,
+  ): 'erased' | 'suppressed' | 'opted_out_elsewhere' | undefined {
+    if (ids.some((h) => this.erasure.has(h))) return 'erased';
+    const lifted = (idx: CompactIndex) => {
+      const latest = Math.max(...ids.map((h) => idx.get(h) ?? -1));
+      return latest < 0 || (optInAt !== undefined && toMinutes(optInAt) > latest);
+    };
+    if (!lifted(this.suppress)) return 'suppressed';
+    if (!lifted(this.optout)) return 'opted_out_elsewhere';
+    return undefined;
+  }
+
+  static async load(entries: AsyncIterable<BlockEntry> | Iterable<BlockEntry>): Promise<BlockIndex> {
+    const idx = new BlockIndex();
+    for await (const b of entries) idx.add(b);
+    return idx;
+  }
+}
+
+const EPOCH_2000 = Date.UTC(2000, 0, 1);
+const toMinutes = (iso: string) => Math.max(0, Math.floor((Date.parse(iso) - EPOCH_2000) / 60_000));
+
+/** Consent gate: may this person be uploaded at all, given the zone policy and the blocks? Undefined = yes. */
 export function consentBlock(
   p: Person,
   policy: Record<Zone, ConsentRequirement>,
-  suppressed: ReadonlySet<string>,
-  optedOutKeys: ReadonlySet<string> = new Set(),
+  blocks: BlockIndex,
 ): ExclusionReason | undefined {
-  // Suppression holds cids and the email/phone hashes of erased people (erasure by phone finds email-keyed contacts).
-  if (
-    suppressed.has(p.cid) ||
-    (p.keys.meta.EMAIL !== undefined && suppressed.has(p.keys.meta.EMAIL)) ||
-    (p.keys.meta.PHONE !== undefined && suppressed.has(p.keys.meta.PHONE))
-  )
-    return 'suppressed';
+  // A fresh opt-in lifts a suppression or an opt-out recorded before it, never an erasure.
+  const blocked = blocks.check(p.ids, p.optIn === true && p.consent === 'subscribed' ? p.optInAt : undefined);
+  if (blocked === 'erased') return blocked;
   if (p.consent === 'deletion_requested') return 'deletion_requested';
   if (p.consent === 'unsubscribed') return 'unsubscribed';
   if (p.consent === 'cleaned') return 'cleaned';
-  // The same email or phone opted out under another identity (e.g. a phone-only record in another list).
-  if (
-    (p.keys.meta.EMAIL !== undefined && optedOutKeys.has(p.keys.meta.EMAIL)) ||
-    (p.keys.meta.PHONE !== undefined && optedOutKeys.has(p.keys.meta.PHONE))
-  )
-    return 'opted_out_elsewhere';
+  if (blocked) return blocked;
+  // A source's own ad-personalisation permission decides in every zone.
+  if (p.adsPermission === false) return 'no_ads_permission';
+  if (p.adsPermission === true) return undefined;
   const zone = p.attrs.zone ?? 'UNKNOWN';
+  const z = zone.toLowerCase() as Lowercase<Zone>;
   const need = policy[zone];
   if (need === 'not_opted_out') return undefined;
   if (p.consent === 'pending') return 'pending_confirmation';
   if (p.consent === 'never_subscribed') return 'never_subscribed';
-  if (need === 'explicit_opt_in' && !p.explicitOptIn)
-    return `no_explicit_opt_in_${zone.toLowerCase() as Lowercase<Zone>}`;
+  if (need === 'ads_permission') return `no_ads_permission_${z}`;
+  if (need === 'explicit_opt_in' && !p.explicitOptIn) return `no_explicit_opt_in_${z}`;
+  if (need === 'marketing_opt_in' && p.optIn !== true && !p.explicitOptIn) return `no_opt_in_${z}`;
   return undefined;
-}
-
-/**
- * Key hashes that opted out, so the same person under another cid (a phone-only record in another list) stays out.
- * Unsubscribes and deletion requests block both email and phone; a bounced (cleaned) address blocks only the email.
- */
-export function optedOutKeysOf(people: Map<string, Person>): Set<string> {
-  const out = new Set<string>();
-  for (const p of people.values()) {
-    if (p.consent === 'unsubscribed' || p.consent === 'deletion_requested') {
-      if (p.keys.meta.EMAIL) out.add(p.keys.meta.EMAIL);
-      if (p.keys.meta.PHONE) out.add(p.keys.meta.PHONE);
-    } else if (p.consent === 'cleaned' && p.keys.meta.EMAIL) out.add(p.keys.meta.EMAIL);
-  }
-  return out;
 }
 
 export interface SegmentResult {
@@ -269,11 +427,10 @@ export interface SegmentResult {
 export function evaluateSegments(
   config: AudienceConfig,
   people: Map<string, Person>,
-  suppressed: ReadonlySet<string>,
+  blocks: BlockIndex,
   now: Date,
 ): Map<string, SegmentResult> {
   const policy = consentPolicyOf(config);
-  const optedOutKeys = optedOutKeysOf(people);
   const ruleMatches = new Map<string, Set<string>>();
   const byId = new Map(config.segments.map((s) => [s.id, s]));
   const matchSet = (s: SegmentConfig): Set<string> => {
@@ -298,7 +455,7 @@ export function evaluateSegments(
     };
     for (const cid of matched) {
       const p = people.get(cid)!;
-      const block = consentBlock(p, policy, suppressed, optedOutKeys);
+      const block = consentBlock(p, policy, blocks);
       if (block) {
         bump(block);
         continue;
@@ -311,7 +468,7 @@ export function evaluateSegments(
         bump(`excluded_by_${ex}`);
         continue;
       }
-      if (Object.keys(p.keys.meta).length === 0) {
+      if (Object.values(p.keys).every((k) => Object.keys(k).length === 0)) {
         bump('no_match_keys');
         continue;
       }

@@ -4,6 +4,8 @@
  * A failing destination stops only itself; the rest go on.
  */
 import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
+import { describeHolder, Lease } from './lease';
+import { type PlatformRegistry, specOf } from './platform';
 import {
   type AudienceHealth,
   type AudienceRef,
@@ -16,7 +18,7 @@ import {
   type Logger,
   type SyncedMember,
 } from './ports';
-import { evaluateSegments, mergeInto, type Person } from './segments';
+import { BlockIndex, evaluateSegments, mergeInto, type Person } from './segments';
 import { backoffMs, chunk, diffAudience, throttleDecision } from './sync-plan';
 
 export interface SyncOptions {
@@ -39,7 +41,10 @@ export interface SyncDeps {
   store: ContactStore;
   /** Destination adapters by config destination id; a missing one is reported as not configured. */
   destinations: Record<string, Destination | undefined>;
+  platforms: PlatformRegistry;
   clock: Clock;
+  /** The sync lock, renewed before every platform call (internal: runSync sets it). */
+  lease?: Lease;
   logger: Logger;
 }
 
@@ -96,11 +101,10 @@ export interface SyncReport {
   alerts: Array<{ destination: string; kind: string; message: string; link?: string }>;
 }
 
-/** The keys a platform receives for a person. */
+/** The keys a platform receives for a person: its own, computed by its own rules at ingest. */
 export function platformKeys(platform: string, p: Person): Record<string, string> {
-  const src = platform === 'meta' ? p.keys.meta : (p.keys.google ?? {});
   const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(src)) if (v) out[k] = v;
+  for (const [k, v] of Object.entries(p.keys[platform] ?? {})) if (v) out[k] = v;
   return out;
 }
 
@@ -142,33 +146,45 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     );
   }
   const owner = opts.runId ?? `run-${startedAt}`;
+  const lease = new Lease(store, 'sync', owner, () => clock.now());
   if (!opts.dryRun) {
-    const now = clock.now();
-    const until = new Date(Math.max(opts.deadline ?? 0, now.getTime() + 15 * 60_000) + 60_000);
-    if (!(await store.acquireLock('sync', owner, now, until))) {
+    const got = await lease.tryAcquire();
+    if (!got.acquired) {
       report.done = false;
       report.waitSeconds = 60;
       report.alerts.push({
         destination: '*',
         kind: 'busy',
-        message: 'another sync is running; this one waits and continues when it has finished',
+        message: `another sync is running (${describeHolder(got.holder, clock.now())}); this one waits and continues when it has finished`,
       });
-      logger.warn('sync_busy', {});
+      logger.warn('sync_busy', { holder: got.holder?.owner });
       return report;
+    }
+    if (got.tookOverFrom) {
+      // The lease ran out without a heartbeat: the run that held it crashed. Its checkpoints make this one resume.
+      report.alerts.push({
+        destination: '*',
+        kind: 'lock_taken_over',
+        message: `took over the sync lock from ${got.tookOverFrom.owner}, which stopped renewing it${got.tookOverFrom.heartbeatAt ? ` at ${got.tookOverFrom.heartbeatAt}` : ''} (a crashed run); continuing from its last confirmed batch`,
+      });
+      logger.warn('sync_lock_taken_over', {
+        from: got.tookOverFrom.owner,
+        lastHeartbeat: got.tookOverFrom.heartbeatAt,
+      });
     }
   }
   try {
-    return await syncAll(deps, opts, report);
+    return await syncAll({ ...deps, lease: opts.dryRun ? undefined : lease }, opts, report);
   } finally {
-    if (!opts.dryRun) await store.releaseLock('sync', owner);
+    if (!opts.dryRun) await lease.release();
   }
 }
 
 async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
   const { config, store, clock, logger } = deps;
   const people = await loadPeople(store);
-  const suppressed = await store.suppressed();
-  const results = evaluateSegments(config, people, suppressed, clock.now());
+  const blocks = await BlockIndex.load(store.blocks());
+  const results = evaluateSegments(config, people, blocks, clock.now());
   const stopped = new Map<string, DestinationError>();
 
   for (const seg of config.segments) {
@@ -211,13 +227,15 @@ async function syncAudience(
   const { config, store, clock, logger } = deps;
   const destCfg = config.destinations[d.destination]!;
   const platform = destCfg.platform;
+  const spec = specOf(deps.platforms, platform);
+  const policy = spec.policy(destCfg);
   const destKey = destKeyOf(d.destination, seg.id);
   const desired = new Map<string, Record<string, string>>();
   for (const p of members) {
     const keys = platformKeys(platform, p);
     if (Object.keys(keys).length) desired.set(p.cid, keys);
   }
-  const minSize = minSizeFor(config, d);
+  const minSize = minSizeFor(config, d, deps.platforms);
   const synced = new Map<string, SyncedMember>();
   for await (const m of store.syncedMembers(destKey)) synced.set(m.cid, m);
   const diff = diffAudience(desired, synced);
@@ -259,6 +277,8 @@ async function syncAudience(
   }
   const state: AudienceState = (await store.audienceState(destKey)) ?? {
     destKey,
+    destination: d.destination,
+    segment: seg.id,
     audienceName: d.audienceName,
     updatedAt: clock.now().toISOString(),
   };
@@ -270,6 +290,7 @@ async function syncAudience(
   const call = <T>(fn: () => Promise<T>) =>
     withRetry(
       async () => {
+        await deps.lease?.keepAlive();
         await pace(deps, dest.usage?.() ?? {});
         return fn();
       },
@@ -287,15 +308,15 @@ async function syncAudience(
       audience = await ensure(dest, state, d, seg, call, ar);
       await saveState();
       const replaceDue =
-        'replaceEveryDays' in destCfg &&
-        destCfg.replaceEveryDays > 0 &&
+        spec.capabilities.fullReplace &&
+        policy.replaceEveryDays > 0 &&
         !!dest.replace &&
         !belowMin &&
         desired.size > 0 &&
         syncedCount > 0 &&
         (opts.forceReplace ||
           !state.lastReplaceAt ||
-          clock.now().getTime() - Date.parse(state.lastReplaceAt) > destCfg.replaceEveryDays * 86_400_000);
+          clock.now().getTime() - Date.parse(state.lastReplaceAt) > policy.replaceEveryDays * 86_400_000);
       let removalsSent = false;
       let replaced = false;
       if (replaceDue || state.replace) {
@@ -338,7 +359,7 @@ async function syncAudience(
     try {
       await attempt(diff, synced.size);
     } catch (e) {
-      const recreate = 'recreateDeleted' in destCfg && destCfg.recreateDeleted;
+      const recreate = policy.recreateDeleted;
       if (!(e instanceof DestinationError && e.kind === 'deleted' && recreate)) throw e;
       logger.warn('audience_deleted_recreating', { destination: d.destination, segment: seg.id });
       await store.replaceSynced(destKey, []);
@@ -349,7 +370,7 @@ async function syncAudience(
       const fresh = diffAudience(desired, new Map());
       ar.planned = { add: belowMin ? 0 : fresh.add.length, remove: 0, unchanged: 0 };
       await attempt(fresh, 0);
-      ar.message = 'the audience had been deleted on Meta and was recreated with the current members';
+      ar.message = `the audience had been deleted on ${spec.displayName} and was recreated with the current members`;
     }
     if (!belowMin && d.lookalike && !state.lookalikeId && dest.createLookalike) {
       const seedMin = d.lookalike.minSeedSize ?? minSize;

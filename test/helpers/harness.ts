@@ -1,9 +1,10 @@
 /** Shared test wiring: embedded S3/DynamoDB (in memory), a store, a test clock, configs and contacts. */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
+import { parseAudienceConfig as parseConfig } from '../../functions/adapters/config-file';
 import { DynamoContactStore } from '../../functions/adapters/dynamo-store';
 import { memoryLogger } from '../../functions/adapters/logger';
-import { type AudienceConfig, parseConfig } from '../../functions/core/config';
+import type { AudienceConfig } from '../../functions/core/config';
 import type { ConsentState, ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
 import type { Clock } from '../../functions/core/ports';
@@ -64,14 +65,17 @@ export function contact(
     optIn?: boolean;
     seenAt?: string;
   } = {},
-): ContactRecord {
+): ContactRecord & { keys: { meta: Record<string, string> } } {
   const email = emailHash(i);
   return {
     cid: email,
     list: opts.list ?? 'newsletter',
+    ids: [email],
+    emails: 1,
     keys: { meta: { EMAIL: email, COUNTRY: sha256Hex('us') } },
     consent: opts.consent ?? 'subscribed',
     explicitOptIn: opts.optIn,
+    optIn: opts.optIn,
     attrs: { country: 'US', zone: 'US', ...opts.attrs },
     seenAt: opts.seenAt ?? '2026-11-19T00:00:00.000Z',
     source: 'test',

@@ -5,7 +5,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app';
-import { parseConfig } from '../../functions/core/config';
+import { parseAudienceConfig as parseConfig } from '../../functions/adapters/config-file';
 import { DropBucket } from '../../lib/constructs/drop-bucket';
 import { HouseFunction } from '../../lib/constructs/house-function';
 import { SyncSchedule } from '../../lib/constructs/sync-schedule';

@@ -72,7 +72,7 @@ describe('audience-sync validate', () => {
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/shopify/);
     expect(r.stdout).toMatch(/rows 600 = accepted \d+ \+ rejected \d+/);
-    expect(r.stdout).toMatch(/key coverage: EMAIL 100%/);
+    expect(r.stdout).toMatch(/meta key coverage: EMAIL 100%/);
   });
 });
 
@@ -85,7 +85,7 @@ describe('audience-sync preview and sync', () => {
       audiences: Array<{ segment: string; desired: number; minSize: number; planned: { add: number } }>;
     };
     const eea = p.segments.find((s) => s.id === 'eea-opt-in')!;
-    expect(eea.excluded.no_explicit_opt_in_eea).toBeGreaterThan(0);
+    expect(eea.excluded.no_opt_in_eea).toBeGreaterThan(0);
     expect(eea.eligible).toBeLessThan(eea.matched);
     const prospects = p.segments.find((s) => s.id === 'prospects-us')!;
     expect(prospects.excluded.excluded_by_customers).toBeGreaterThan(0);
@@ -93,7 +93,7 @@ describe('audience-sync preview and sync', () => {
     // Already synced by `local`: nothing planned.
     expect(p.audiences.every((a) => a.planned.add === 0)).toBe(true);
     const human = await cli(['preview', '--config', CONFIG, '--state', 'state', '--as-of', SAMPLES_AS_OF], work);
-    expect(human.stdout).toMatch(/eea-opt-in: \d+ match the rules, \d+ eligible · excluded: .*no_explicit_opt_in_eea/);
+    expect(human.stdout).toMatch(/eea-opt-in: \d+ match the rules, \d+ eligible · excluded: .*no opt-in recorded \(EEA\): \d+/);
   });
 
   it('sync --segment --dry-run prints the plan and changes nothing', async () => {
@@ -140,7 +140,7 @@ describe('audience-sync erase', () => {
       work,
     );
     expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/erased: 1 identities hashed and suppressed, [1-9]\d* contact records deleted/);
+    expect(r.stdout).toMatch(/erased: 1 of 1 identities blocked, [1-9]\d* contact records deleted/);
     expect(r.stdout).toMatch(/synced now: [1-9]\d* removal\(s\)/);
     const files = readdirSync(join(work, 'out', 'dry-run', 'meta'));
     const ops = files.flatMap((f) =>

@@ -143,10 +143,10 @@ describe('failures a retry can fix go back to SQS, one message at a time', () =>
     expect(events).toHaveLength(2);
     const broken: ContactStore = Object.create(p.rt.store);
     let calls = 0;
-    broken.getSnapshot = async (list) => {
+    broken.listState = async (list) => {
       calls++;
       if (list === 'a') throw new Error('ProvisionedThroughputExceededException');
-      return p.rt.store.getSnapshot(list);
+      return p.rt.store.listState(list);
     };
     const sqs = asSqsEvent(events);
     const res = await handleIngestEvent(sqs, { ...p.rt, store: broken });

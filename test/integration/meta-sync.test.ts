@@ -7,6 +7,7 @@ import { MetaDestination } from '../../functions/adapters/meta-destination';
 import type { AudienceConfig } from '../../functions/core/config';
 import type { Destination } from '../../functions/core/ports';
 import { runSync, type SyncOptions } from '../../functions/core/sync';
+import { PLATFORMS } from '../../functions/platforms/registry';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
 import {
   contact,
@@ -48,7 +49,10 @@ function sync(
   clock = testClock(),
   logger = memoryLogger(),
 ) {
-  return runSync({ config, store: h.store, destinations, clock, logger }, { random: () => 0.5, ...opts });
+  return runSync(
+    { config, store: h.store, destinations, clock, logger, platforms: PLATFORMS },
+    { random: () => 0.5, ...opts },
+  );
 }
 
 const usersCalls = (method: string) =>
@@ -190,9 +194,9 @@ describe('diff, not dump', () => {
       range(0, 3).map((i) => contact(i)),
     );
     const clock = testClock();
-    expect(await h.store.acquireLock('sync', 'nightly', clock.now(), new Date(clock.now().getTime() + 600_000))).toBe(
-      true,
-    );
+    expect(
+      (await h.store.acquireLock('sync', 'nightly', clock.now(), new Date(clock.now().getTime() + 600_000))).acquired,
+    ).toBe(true);
     const busy = await sync(metaConfig(), undefined, { runId: 'on-demand' }, clock);
     expect(busy).toMatchObject({ done: false, waitSeconds: 60 });
     expect(busy.alerts[0]).toMatchObject({ kind: 'busy' });
@@ -200,7 +204,9 @@ describe('diff, not dump', () => {
     const continued = await sync(metaConfig(), undefined, { runId: 'nightly' }, clock);
     expect(continued.audiences[0]).toMatchObject({ added: 3 });
     // Released at the end: the next run gets it; an expired lease from a crashed run does not block either.
-    expect(await h.store.acquireLock('sync', 'crashed', clock.now(), new Date(clock.now().getTime() - 1))).toBe(true);
+    expect(
+      (await h.store.acquireLock('sync', 'crashed', clock.now(), new Date(clock.now().getTime() - 1))).acquired,
+    ).toBe(true);
     const after = await sync(metaConfig(), undefined, { runId: 'next' }, clock);
     expect(after.done).toBe(true);
   });

@@ -170,10 +170,7 @@ describe('right to erasure', () => {
     const result = await eraseIdentities(
       rt.store,
       { emails: ['  SHOP2.Wen.Smith@example.net'], phones: [] },
-      {
-        now: new Date(),
-        logger: rt.logger,
-      },
+      { now: new Date(), logger: rt.logger, config: rt.config },
     );
     expect(result).toMatchObject({ hashed: 1, invalid: 0 });
     expect(result.contactsDeleted).toBeGreaterThanOrEqual(1);

@@ -56,6 +56,8 @@ export const activecampaign: FormatSpec = {
     const status = row.text('status');
     if (status === undefined) return { consent: 'subscribed' };
     const w = statusWord(status);
-    return { consent: CODES[w] ?? consentFromWord(w) ?? 'never_subscribed' };
+    const consent = CODES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    // Active (not unconfirmed): an opt-in ActiveCampaign recorded.
+    return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },
 };

@@ -56,9 +56,11 @@ export const beehiiv: FormatSpec = {
   consent(row) {
     if (row.text('unsubscribedAt') !== undefined) return { consent: 'unsubscribed' };
     const status = row.text('status');
-    if (status === undefined) return { consent: 'subscribed' };
+    if (status === undefined) return { consent: 'subscribed', optIn: true };
     const w = statusWord(status);
-    return { consent: STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed' };
+    const consent = STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    // An active reader signed up themselves: an opt-in beehiiv recorded.
+    return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },
   // tier `premium` → paid.
   derive(row) {

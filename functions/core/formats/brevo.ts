@@ -40,10 +40,11 @@ export const brevo: FormatSpec = {
       [/^(PRENOM|NOM)$/, 0.5],
     ],
   },
+  /** Blacklisted → unsubscribed; otherwise a contact Brevo may email, an opt-in unless DOUBLE_OPT-IN says no. */
   consent(row) {
     const doi = row.bool('doubleOptIn');
     const extra = doi === undefined ? {} : { explicitOptIn: doi };
     if (row.bool('unsubscribed') === true) return { consent: 'unsubscribed', ...extra };
-    return { consent: 'subscribed', ...extra };
+    return { consent: 'subscribed', optIn: doi !== false, ...extra };
   },
 };

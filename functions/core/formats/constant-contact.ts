@@ -74,8 +74,9 @@ export const constantContact: FormatSpec = {
           : /^(implicit|implied)/.test(p)
             ? false
             : undefined;
+    // Express permission is an affirmative opt-in; implied permission is not (optIn false).
     const v = (consent: ConsentState): ConsentVerdict =>
-      explicit === undefined ? { consent } : { consent, explicitOptIn: explicit };
+      explicit === undefined ? { consent } : { consent, explicitOptIn: explicit, optIn: explicit };
     if (s === 'unsubscribed' || s === 'cleaned') return v(s);
     if (p !== undefined) {
       if (p.startsWith('unsubscribed')) return v('unsubscribed');

@@ -218,6 +218,22 @@ export const GENERIC_FIELDS: readonly FieldRule[] = [
   { field: 'countryCode', headers: ['Country Code', 'ISO Country', 'Country ISO', 'CC'] },
   { field: 'externalId', headers: ['External ID', 'Extern ID', 'Customer ID', 'User ID', 'UID'] },
   {
+    field: 'madid',
+    repeat: 'synonyms',
+    headers: [
+      'MADID',
+      'MAID',
+      'Mobile Advertiser ID',
+      'Mobile Ad ID',
+      'Advertising ID',
+      'Device Advertising ID',
+      'IDFA',
+      'GAID',
+      'AAID',
+      'Google Advertising ID',
+    ],
+  },
+  {
     field: 'status',
     headers: [
       'Status',
@@ -264,6 +280,19 @@ export const GENERIC_FIELDS: readonly FieldRule[] = [
     ],
   },
   { field: 'doubleOptIn', headers: ['Double Opt-In', 'DOI'] },
+  {
+    field: 'adsPermission',
+    headers: [
+      'Ads Consent',
+      'Ad Consent',
+      'Ads Permission',
+      'Advertising Consent',
+      'Ad Personalization',
+      'Ad Personalisation',
+      'Ad Personalization Consent',
+      'Customized Online Advertising',
+    ],
+  },
   { field: 'tags', headers: ['Tags', 'Tag', 'Labels', 'Label', 'Étiquettes', 'Etiquetas'] },
   { field: 'groups', headers: ['Groups', 'Group', 'Segments', 'Gruppen', 'Groupes', 'Grupos'] },
   { field: 'lists', headers: ['Lists', 'List', 'Email Lists', 'Mailing Lists', 'Listen', 'Listes', 'Listas'] },
@@ -315,6 +344,7 @@ export const GENERIC_FIELDS: readonly FieldRule[] = [
 /** Identity fields a platform table may leave to the generic synonyms (never email or external id: those are the platform's call). */
 export const GENERIC_IDENTITY_FIELDS: ReadonlySet<FieldName> = new Set<FieldName>([
   'phone',
+  'madid',
   'firstName',
   'lastName',
   'fullName',
@@ -335,15 +365,25 @@ export const GENERIC_IDENTITY_FIELDS: ReadonlySet<FieldName> = new Set<FieldName
  */
 export function genericConsent(row: RowView): ConsentVerdict {
   const doi = row.bool('doubleOptIn');
-  const with_ = (consent: ConsentState): ConsentVerdict =>
-    doi === undefined ? { consent } : { consent, explicitOptIn: doi };
+  const optInCell = row.bool('marketingOptIn');
+  const ads = row.bool('adsPermission');
+  const with_ = (consent: ConsentState, optIn?: boolean): ConsentVerdict => {
+    const v: ConsentVerdict = { consent };
+    if (doi !== undefined) v.explicitOptIn = doi;
+    // Evidence of an affirmative opt-in: a double opt-in, a true opt-in column, or a subscribed status word.
+    const affirmative = doi === true || optInCell === true || optIn === true;
+    if (consent === 'subscribed' && affirmative) v.optIn = true;
+    else if (doi === false || optInCell === false) v.optIn = false;
+    if (ads !== undefined) v.adsPermission = ads;
+    return v;
+  };
   const unsub = row.text('unsubscribed');
   if (unsub !== undefined && parseBoolean(unsub) !== false) return with_('unsubscribed');
   if (row.text('unsubscribedAt') !== undefined) return with_('unsubscribed');
   const status = row.text('status');
   const fromWord = status === undefined ? undefined : consentFromWord(status);
-  if (fromWord) return with_(fromWord);
-  if (row.bool('marketingOptIn') === false) return with_('never_subscribed');
+  if (fromWord) return with_(fromWord, fromWord === 'subscribed');
+  if (optInCell === false) return with_('never_subscribed');
   return with_('subscribed');
 }
 

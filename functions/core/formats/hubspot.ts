@@ -4,7 +4,28 @@
  * occurrence is the contact's, and everything from `Record ID - Company` on belongs to the company.
  */
 import { parseBoolean } from './cells';
+import { statusWord } from './status-words';
 import type { ConsentVerdict, FormatSpec } from './types';
+
+/**
+ * HubSpot's consent evidence. The legal basis is the ads permission (only consent freely given by the contact counts;
+ * legitimate interest and contract are not a permission to personalise ads; "not applicable" says nothing). A
+ * confirmed marketing-email confirmation status is a double opt-in. Without either, HubSpot records no opt-in.
+ */
+export function hubspotEvidence(
+  legalBasis: string | undefined,
+  confirmation: string | undefined,
+): Pick<ConsentVerdict, 'optIn' | 'explicitOptIn' | 'adsPermission'> {
+  const out: Pick<ConsentVerdict, 'optIn' | 'explicitOptIn' | 'adsPermission'> = {};
+  const basis = legalBasis === undefined ? '' : statusWord(legalBasis);
+  if (/\bconsent\b/.test(basis)) out.adsPermission = true;
+  else if (/legitimate interest|contract/.test(basis)) out.adsPermission = false;
+  if (confirmation !== undefined && statusWord(confirmation) === 'confirmed') {
+    out.optIn = true;
+    out.explicitOptIn = true;
+  }
+  return out;
+}
 
 export const hubspot: FormatSpec = {
   id: 'hubspot',
@@ -44,6 +65,10 @@ export const hubspot: FormatSpec = {
     { field: 'marketingStatus', headers: ['Marketing contact status'] },
     // One column per subscription type.
     { field: 'optOutTopic', pattern: /^Opted out of email:\s*(.+)$/i },
+    // GDPR: "Freely given consent from contact", "Legitimate interest – …", "Performance of a contract", "Not applicable".
+    { field: 'legalBasis', headers: ["Legal basis for processing contact's data"] },
+    // Confirmed / Unconfirmed / Not sent: HubSpot's double opt-in.
+    { field: 'confirmationStatus', headers: ['Marketing email confirmation status'] },
     { field: 'opens', headers: ['Marketing emails opened'] },
     { field: 'clicks', headers: ['Marketing emails clicked'] },
     { field: 'lastOpenAt', headers: ['Last marketing email open date'] },
@@ -83,7 +108,8 @@ export const hubspot: FormatSpec = {
     const topics = row.all('optOutTopic');
     const optedOut = topics.filter((t) => parseBoolean(t.text) === true).map((t) => `optout:${t.label}`);
     const tags = optedOut.length > 0 ? { tags: optedOut } : {};
-    const verdict = (consent: ConsentVerdict['consent']): ConsentVerdict => ({ consent, ...tags });
+    const evidence = hubspotEvidence(row.text('legalBasis'), row.text('confirmationStatus'));
+    const verdict = (consent: ConsentVerdict['consent']): ConsentVerdict => ({ consent, ...evidence, ...tags });
     if (row.bool('unsubscribed') === true) return verdict('unsubscribed');
     if (topics.length > 0 && optedOut.length === topics.length) return verdict('unsubscribed');
     if (

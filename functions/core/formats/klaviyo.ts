@@ -55,16 +55,16 @@ export const klaviyo: FormatSpec = {
     if (emc !== undefined) {
       // Subscribed → subscribed; Unsubscribed or Suppressed → unsubscribed; Never Subscribed and anything else → never_subscribed.
       const w = statusWord(emc);
-      if (w === 'subscribed') return { consent: 'subscribed' };
+      if (w === 'subscribed') return { consent: 'subscribed', optIn: true };
       if (w === 'unsubscribed' || w === 'suppressed') return { consent: 'unsubscribed' };
       return { consent: 'never_subscribed' };
     }
     if (row.has('consentChannels')) {
       // Legacy `$consent`: the list holds 'email' → subscribed, otherwise never_subscribed.
       const channels = row.list('consentChannels').map((c) => c.toLowerCase());
-      return { consent: channels.includes('email') ? 'subscribed' : 'never_subscribed' };
+      return channels.includes('email') ? { consent: 'subscribed', optIn: true } : { consent: 'never_subscribed' };
     }
-    // No consent column: the export is of a list, and list membership is what we have.
+    // No consent column: the export is of a list, and list membership is what we have (no recorded opt-in).
     return { consent: 'subscribed' };
   },
 };

@@ -4,7 +4,7 @@
  */
 import type { ConsentState } from '../model';
 import { foldCase } from './cells';
-import type { FormatSpec } from './types';
+import type { ConsentVerdict, FormatSpec } from './types';
 
 /**
  * Status from the zip entry name: `subscribed_members_export_<hex>.csv` → subscribed, `unsubscribed_…` → unsubscribed,
@@ -53,8 +53,11 @@ export const mailchimp: FormatSpec = {
     { field: 'zip', headers: ['ZIP Code', 'Zip', 'Postal Code'] },
     // MEMBER_RATING: 1–5 stars, computed by Mailchimp from opens and clicks.
     { field: 'rating', headers: ['MEMBER_RATING'], scale: 5 },
-    // OPTIN_TIME is empty for imported contacts; CONFIRM_TIME is the next best signup time. No zone: read as UTC.
-    { field: 'signupAt', headers: ['OPTIN_TIME', 'CONFIRM_TIME'] },
+    // OPTIN_TIME is empty for imported contacts; CONFIRM_TIME is when the opt-in link was clicked. No zone: read as UTC.
+    { field: 'signupAt', headers: ['OPTIN_TIME'] },
+    { field: 'confirmedAt', headers: ['CONFIRM_TIME'] },
+    // GDPR audiences: one column per marketing permission, named by its (editable) label. Only the ads one is read.
+    { field: 'adsPermission', pattern: /^(customi[sz]ed online advertising)$/i },
     // CC: geo-IP, lowercase alpha-2, `uk` for GB.
     { field: 'countryCode', headers: ['CC'] },
     // REGION: geo-IP, lowercase region code (`ny`, `idf`).
@@ -84,12 +87,29 @@ export const mailchimp: FormatSpec = {
       ['EMAIL_TYPE', 1],
     ],
   },
-  // A lone CSV without a status file name: non-empty UNSUB_TIME → unsubscribed, CLEAN_TIME → cleaned, else subscribed.
+  /**
+   * Status from the file (a lone CSV: non-empty UNSUB_TIME → unsubscribed, CLEAN_TIME → cleaned, else subscribed).
+   * Subscribed is an opt-in Mailchimp recorded; OPTIN_TIME and CONFIRM_TIME that differ mean a confirmed double opt-in
+   * (Mailchimp's GDPR FAQ). The "Customized Online Advertising" permission, when the audience has it, is the ads permission.
+   */
   consent(row, ctx) {
     const fromFile = mailchimpStatusFromEntryName(ctx.entryName);
-    if (fromFile) return { consent: fromFile };
-    if (row.text('unsubscribedAt') !== undefined) return { consent: 'unsubscribed' };
-    if (row.text('cleanedAt') !== undefined) return { consent: 'cleaned' };
-    return { consent: 'subscribed' };
+    const consent =
+      fromFile ??
+      (row.text('unsubscribedAt') !== undefined
+        ? 'unsubscribed'
+        : row.text('cleanedAt') !== undefined
+          ? 'cleaned'
+          : 'subscribed');
+    const optInTime = row.text('signupAt');
+    const confirmTime = row.text('confirmedAt');
+    const verdict: ConsentVerdict = { consent };
+    if (consent === 'subscribed') verdict.optIn = true;
+    if (confirmTime !== undefined && confirmTime !== optInTime) verdict.explicitOptIn = true;
+    const ads = row.bool('adsPermission');
+    if (ads !== undefined) verdict.adsPermission = ads;
+    const at = confirmTime ?? optInTime;
+    if (at !== undefined) verdict.optInAtCell = at;
+    return verdict;
   },
 };

@@ -47,6 +47,8 @@ export const mailerlite: FormatSpec = {
     const status = row.text('status');
     if (status === undefined) return { consent: 'subscribed' };
     const w = statusWord(status);
-    return { consent: STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed' };
+    const consent = STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    // Active (not unconfirmed): an opt-in MailerLite recorded.
+    return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },
 };

@@ -187,7 +187,12 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
       if (isExcelScientific(idCell[0])) damage ??= { reject: 'excel_damaged_id', column: idCell[1].header };
       else externalId = idCell[0];
     }
-    if (emails.length === 0 && phones.length === 0 && externalId === undefined) {
+    const madids: string[] = [];
+    for (const ref of fields.madid ?? []) {
+      const v = cleanCell(cells[ref.index]);
+      if (v !== '') madids.push(v);
+    }
+    if (emails.length === 0 && phones.length === 0 && externalId === undefined && madids.length === 0) {
       return damage ?? { reject: 'missing_identifier' };
     }
 
@@ -244,6 +249,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     const country = countryCell ?? codeCell;
     if (country) raw.country = country;
     if (externalId !== undefined) raw.externalId = externalId;
+    if (madids.length) raw.madids = madids;
 
     const verdict = spec.consent(row, consentContext);
 
@@ -304,7 +310,16 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     attrs.funnel = funnelStage(attrs);
 
     const mapped: MappedRow = { raw, consent: verdict.consent, attrs };
+    if (verdict.optIn !== undefined) mapped.optIn = verdict.optIn;
     if (verdict.explicitOptIn !== undefined) mapped.explicitOptIn = verdict.explicitOptIn;
+    if (verdict.adsPermission !== undefined) mapped.adsPermission = verdict.adsPermission;
+    // When the opt-in was recorded: the platform's own opt-in time, else the signup time of an opted-in person.
+    const optInCell = verdict.optInAtCell !== undefined ? parseTimestamp(verdict.optInAtCell, {}) : undefined;
+    const optInAt = optInCell?.ok ? optInCell.value : mapped.optIn ? attrs.signupAt : undefined;
+    if (optInAt !== undefined) mapped.optInAt = optInAt;
+    const unsubAt = firstCell(cells, 'unsubscribedAt');
+    const optOut = unsubAt ? parseTimestamp(unsubAt[0], { dayFirst: dayFirstOf(unsubAt[1]) }) : undefined;
+    if (optOut?.ok) mapped.optOutAt = optOut.value;
     return mapped;
   };
 }

@@ -29,10 +29,11 @@ export const metaTemplate: FormatSpec = {
     { field: 'externalId', headers: ['uid', 'extern_id'] },
     // Customer value for value-based lookalikes: kept as spend.
     { field: 'spend', headers: ['value'] },
-    // madid (mobile advertiser id) has no slot in RawIdentity and is not read.
+    // Mobile advertiser id (IDFA / AAID).
+    { field: 'madid', headers: ['madid'], repeat: 'occurrences' },
     // Columns a marketer may add to say who opted out (read by the generic consent rule).
     ...GENERIC_FIELDS.filter((r) =>
-      ['status', 'unsubscribed', 'unsubscribedAt', 'marketingOptIn', 'doubleOptIn'].includes(r.field),
+      ['status', 'unsubscribed', 'unsubscribedAt', 'marketingOptIn', 'doubleOptIn', 'adsPermission'].includes(r.field),
     ),
   ],
   fingerprint: {

@@ -49,8 +49,11 @@ export const shopify: FormatSpec = {
       [/\(customer\.metafields\./i, 1],
     ],
   },
-  // Accepts (Email) Marketing yes → subscribed; no → never_subscribed (the file does not tell an opt-out from never asked).
+  // Accepts (Email) Marketing yes → subscribed, an opt-in the shop recorded; no → never_subscribed (the file does not
+  // tell an opt-out from never asked).
   consent(row) {
-    return { consent: row.bool('marketingOptIn') === true ? 'subscribed' : 'never_subscribed' };
+    return row.bool('marketingOptIn') === true
+      ? { consent: 'subscribed', optIn: true }
+      : { consent: 'never_subscribed' };
   },
 };

@@ -94,12 +94,16 @@ export function statusVocabularySniff(states: Readonly<Record<string, ConsentSta
   };
 }
 
-/** Consent from a status column in the platform's vocabulary; other known words next; unknown → never subscribed. */
+/**
+ * Consent from a status column in the platform's vocabulary; other known words next; unknown → never subscribed. An
+ * active/subscribed state (as opposed to unconfirmed) is an opt-in the platform recorded; no status column says nothing.
+ */
 export function statusVocabularyConsent(states: Readonly<Record<string, ConsentState>>) {
   return (row: RowView): ConsentVerdict => {
     const state = row.text('status');
     if (state === undefined) return { consent: 'subscribed' };
     const w = statusWord(state);
-    return { consent: states[w] ?? consentFromWord(w) ?? 'never_subscribed' };
+    const consent = states[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   };
 }

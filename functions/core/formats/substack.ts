@@ -59,9 +59,9 @@ export const substack: FormatSpec = {
       ['Is Bestseller', 1],
     ],
   },
-  // email_disabled true → unsubscribed (inverted flag); no such column (dashboard export) → subscribed.
+  // email_disabled true → unsubscribed (inverted flag); otherwise an active reader who signed up (an opt-in).
   consent(row) {
-    return { consent: row.bool('emailDisabled') === true ? 'unsubscribed' : 'subscribed' };
+    return row.bool('emailDisabled') === true ? { consent: 'unsubscribed' } : { consent: 'subscribed', optIn: true };
   },
   /**
    * paid: `active_subscription` true on a plan that is not `other`/free; without that column, the plan or type word

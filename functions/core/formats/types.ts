@@ -40,6 +40,7 @@ export const FIELD_NAMES = [
   'country',
   'countryCode',
   'externalId',
+  'madid',
   // consent
   'status',
   'consentChannels',
@@ -55,6 +56,10 @@ export const FIELD_NAMES = [
   'invalidEmail',
   'marketingStatus',
   'optOutTopic',
+  'adsPermission',
+  'legalBasis',
+  'confirmedAt',
+  'confirmationStatus',
   // attributes
   'region',
   'tags',
@@ -78,7 +83,7 @@ export const FIELD_NAMES = [
 export type FieldName = (typeof FIELD_NAMES)[number];
 
 /** Fields that carry an identifier on their own; a file needs at least one of them. */
-export const IDENTIFIER_FIELDS = ['email', 'phone', 'externalId'] as const satisfies readonly FieldName[];
+export const IDENTIFIER_FIELDS = ['email', 'phone', 'externalId', 'madid'] as const satisfies readonly FieldName[];
 
 /** One line of a platform's field table: which headers hold a field and how to read them. */
 export interface FieldRule {
@@ -151,10 +156,19 @@ export interface ConsentContext {
   entryName?: string;
 }
 
-/** A platform's reading of the consent columns of one row. */
+/**
+ * A platform's reading of the consent columns of one row: the state, and the evidence behind it (see ConsentEvidence):
+ * `optIn` true when the platform recorded an affirmative opt-in, false when it was only implied; `explicitOptIn` for a
+ * confirmed double opt-in; `adsPermission` from a dedicated ad-personalisation permission; `optInAt` when the opt-in
+ * was recorded (a raw cell, parsed by the row mapper).
+ */
 export interface ConsentVerdict {
   consent: ConsentState;
+  optIn?: boolean;
   explicitOptIn?: boolean;
+  adsPermission?: boolean;
+  /** Cell holding the time of the opt-in (parsed by the row mapper); falls back to the signup time. */
+  optInAtCell?: string;
   /** Extra tags the consent columns carry (HubSpot `optout:<topic>`). */
   tags?: string[];
 }

@@ -63,7 +63,12 @@ const ADDRESS_KEYS = ['firstName', 'lastName', 'countryCode', 'postalCode'] as c
  * through); countryCode (uppercase ISO-2) and postalCode are in clear. An incomplete address is dropped as a whole.
  */
 export function googleKeys(raw: RawIdentity, opts: KeyOptions = {}): KeysResult<GoogleKey> {
-  const result = applyRules(GOOGLE_RULES, rowContext(raw, opts));
+  return googleKeysOf(rowContext(raw, opts));
+}
+
+/** googleKeys over a row context that other key tables share (phones parsed once per row). */
+export function googleKeysOf(row: RowContext): KeysResult<GoogleKey> {
+  const result = applyRules(GOOGLE_RULES, row);
   const { keys } = result;
   const have = ADDRESS_KEYS.filter((k) => keys[k] !== undefined).length;
   if (have > 0 && have < ADDRESS_KEYS.length) {

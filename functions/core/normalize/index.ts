@@ -14,9 +14,19 @@ export { normalizeGender } from './gender';
 export { GOOGLE_RULES, googleKeys, normalizeGoogleEmail, normalizeGoogleName } from './google';
 export { hashOnce, isSha256Hex, sha256Hex } from './hash';
 export { normalizeCity, normalizePostalCode, normalizeState, normalizeZip, usStateCode } from './location';
-export { contactId, META_RULES, metaKeys } from './meta';
+export { normalizeMadid } from './madid';
 export { nameWords, normalizeFirstInitial, normalizeName, splitFullName } from './name';
 export { clearPhoneCache, normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
-export type { IdentityField, KeyOptions, KeyProblem, KeyProblemReason, KeyRule, KeysResult } from './row';
+export {
+  applyRules,
+  type IdentityField,
+  type KeyOptions,
+  type KeyProblem,
+  type KeyProblemReason,
+  type KeyRule,
+  type KeysResult,
+  type RowContext,
+  rowContext,
+} from './row';
 export { trimAll } from './text';
 export { zoneOf } from './zones';

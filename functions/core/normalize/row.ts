@@ -3,7 +3,7 @@ import { type BirthdayKeys, normalizeBirthday } from './birthday';
 import { normalizeCountry } from './country';
 import { hashOnce, isSha256Hex } from './hash';
 import { splitFullName } from './name';
-import { normalizePhone } from './phone';
+import { normalizePhone, type PhoneResult } from './phone';
 import { trimAll } from './text';
 
 /** The identity field a key problem concerns (`address`: Google's first name + last name + country + zip set). */
@@ -19,6 +19,7 @@ export type IdentityField =
   | 'zip'
   | 'country'
   | 'externalId'
+  | 'madid'
   | 'address';
 
 /** Why a value that was present did not become a key. Absent values are not problems. */
@@ -34,6 +35,7 @@ export type KeyProblemReason =
   | 'invalid_zip'
   | 'unknown_country'
   | 'invalid_external_id'
+  | 'invalid_madid'
   | 'incomplete_address'
   | 'hashed_value_not_allowed';
 
@@ -71,6 +73,8 @@ export interface RowContext {
   firstName?: string;
   lastName?: string;
   birthday: BirthdayKeys;
+  /** Every phone of the row parsed once (identity and each platform's phone rule share it). */
+  phoneResults?: ReadonlyArray<{ text: string; result: PhoneResult | 'hashed' }>;
 }
 
 function present(value: string | undefined): string | undefined {
@@ -79,7 +83,27 @@ function present(value: string | undefined): string | undefined {
   return t.length > 0 ? t : undefined;
 }
 
-export function rowContext(raw: RawIdentity, opts: KeyOptions): RowContext {
+/**
+ * An external id that holds an email address or a phone number is that key, never an id sent in clear: it moves to
+ * the emails or phones of the row (a generic `User ID` column of addresses, a CRM exporting phones as ids).
+ */
+function withExternalIdAsKey(raw: RawIdentity): RawIdentity {
+  const id = raw.externalId === undefined ? undefined : trimAll(raw.externalId);
+  if (id === undefined || id === '') return raw;
+  if (id.includes('@')) {
+    const { externalId: _, ...rest } = raw;
+    return { ...rest, emails: [...raw.emails, id] };
+  }
+  if (/^\+?[\d\s().\-/]{7,20}$/.test(id) && /^\+|^00|[\s().\-/]/.test(id)) {
+    // Formatted like a phone (a `+`, `00` or separators); a bare digit run stays an id (customer numbers are digits).
+    const { externalId: _, ...rest } = raw;
+    return { ...rest, phones: [...raw.phones, id] };
+  }
+  return raw;
+}
+
+export function rowContext(rawIn: RawIdentity, opts: KeyOptions): RowContext {
+  const raw = withExternalIdAsKey(rawIn);
   const country = raw.country === undefined ? undefined : normalizeCountry(raw.country);
   const defaultCountry = opts.defaultCountry === undefined ? undefined : normalizeCountry(opts.defaultCountry);
   let firstName = present(raw.firstName);
@@ -174,15 +198,25 @@ function memoHash(value: string): string {
  */
 export function firstPhone(row: RowContext, format: (e164Digits: string) => string): Cell {
   let problem: KeyProblemReason | undefined;
+  for (const { text, result } of parsedPhones(row)) {
+    if (result === 'hashed') return { value: text.toLowerCase() };
+    if (result.ok) return { value: format(result.e164) };
+    problem ??= result.reason;
+  }
+  return problem === undefined ? NO_CELL : { problem };
+}
+
+/** The row's phones, each parsed once per row (cached on the context). */
+export function parsedPhones(row: RowContext): NonNullable<RowContext['phoneResults']> {
+  if (row.phoneResults) return row.phoneResults;
+  const out: Array<{ text: string; result: PhoneResult | 'hashed' }> = [];
   for (const p of row.raw.phones) {
     const t = present(p);
     if (t === undefined) continue;
-    if (isSha256Hex(t)) return { value: t.toLowerCase() };
-    const r = normalizePhone(t, row.raw.country, row.defaultCountry);
-    if (r.ok) return { value: format(r.e164) };
-    problem ??= r.reason;
+    out.push({ text: t, result: isSha256Hex(t) ? 'hashed' : normalizePhone(t, row.raw.country, row.defaultCountry) });
   }
-  return problem === undefined ? NO_CELL : { problem };
+  row.phoneResults = out;
+  return out;
 }
 
 /** Runs a platform table over one row: hashed keys through hashOnce, clear keys as they are. */

@@ -1,15 +1,15 @@
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { loadConfigFile } from '../../../functions/adapters/config-file';
+import { loadConfigFile, parseAudienceConfig as parseConfig } from '../../../functions/adapters/config-file';
 import {
   type AudienceConfig,
   ConfigError,
   consentPolicyOf,
   DEFAULT_CONSENT_POLICY,
   minSizeFor,
-  parseConfig,
 } from '../../../functions/core/config';
 import { matches, type Person } from '../../../functions/core/segments';
+import { PLATFORMS } from '../../../functions/platforms/registry';
 
 const EXAMPLE = fileURLToPath(new URL('../../../config/audiences.example.yaml', import.meta.url));
 
@@ -111,7 +111,7 @@ describe('parseConfig errors name the segment, the field and the fix', () => {
         id: 'seed',
         destinations: [{ destination: 'google-ads', audienceName: 'Seed', lookalike: { country: 'US', ratio: 0.01 } }],
       }),
-      mentions: ['segment "seed"', 'lookalike', 'only supported on Meta destinations'],
+      mentions: ['segment "seed"', 'lookalike is not offered by google', 'destination "google-ads"'],
     },
     {
       name: 'lookalike ratio above 0.20',
@@ -203,6 +203,7 @@ describe('the shipped example config', () => {
   const someone = (attrs: Person['attrs'], over: Partial<Person> = {}): Person => ({
     cid: 'x',
     lists: ['newsletter'],
+    ids: ['x'],
     keys: { meta: { EMAIL: 'a'.repeat(64) } },
     consent: 'subscribed',
     explicitOptIn: false,
@@ -250,7 +251,7 @@ describe('the shipped example config', () => {
     expect(matches(where('customers'), someone({ orders: 0 }), now)).toBe(false);
     expect(matches(where('eea-opt-in'), someone({ zone: 'EEA' }), now)).toBe(true);
     expect(matches(where('eea-opt-in'), someone({ zone: 'US' }), now)).toBe(false);
-    expect(consentPolicyOf(config).EEA).toBe('explicit_opt_in');
+    expect(consentPolicyOf(config).EEA).toBe('marketing_opt_in');
   });
 
   it('minSizeFor: platform default (Meta 100) vs the segment override', () => {
@@ -259,8 +260,8 @@ describe('the shipped example config', () => {
       if (!d) throw new Error(`segment ${id} has no destination`);
       return d;
     };
-    expect(minSizeFor(config, dest('all-subscribers'))).toBe(100);
-    expect(minSizeFor(config, dest('opened-not-clicked'))).toBe(50);
+    expect(minSizeFor(config, dest('all-subscribers'), PLATFORMS)).toBe(100);
+    expect(minSizeFor(config, dest('opened-not-clicked'), PLATFORMS)).toBe(50);
   });
 });
 
@@ -288,11 +289,11 @@ describe('defaults', () => {
     expect(parseConfig({ version: 1 }).segments).toEqual([]);
   });
 
-  it('consent policy defaults: EEA/UK/CH explicit_opt_in, everyone else subscribed', () => {
+  it('consent policy defaults: EEA/UK/CH need a recorded marketing opt-in, everyone else subscribed', () => {
     expect(consentPolicyOf(minimal)).toEqual({
-      EEA: 'explicit_opt_in',
-      UK: 'explicit_opt_in',
-      CH: 'explicit_opt_in',
+      EEA: 'marketing_opt_in',
+      UK: 'marketing_opt_in',
+      CH: 'marketing_opt_in',
       US_PRIVACY: 'subscribed',
       US: 'subscribed',
       OTHER: 'subscribed',
@@ -303,7 +304,7 @@ describe('defaults', () => {
   it('a configured zone overrides only that zone', () => {
     const cfg = parseConfig({ version: 1, consent: { US: 'not_opted_out', UK: 'subscribed' } });
     expect(consentPolicyOf(cfg)).toEqual({ ...DEFAULT_CONSENT_POLICY, US: 'not_opted_out', UK: 'subscribed' });
-    expect(DEFAULT_CONSENT_POLICY.UK).toBe('explicit_opt_in'); // the default is not mutated
+    expect(DEFAULT_CONSENT_POLICY.UK).toBe('marketing_opt_in'); // the default is not mutated
   });
 
   it.each([
@@ -312,6 +313,6 @@ describe('defaults', () => {
     { name: 'segment override', d: { destination: 'meta-main', audienceName: 'A', minSize: 20 }, expected: 20 },
     { name: 'override of 0 is kept', d: { destination: 'meta-main', audienceName: 'A', minSize: 0 }, expected: 0 },
   ])('minSizeFor: $name → $expected', ({ d, expected }) => {
-    expect(minSizeFor(minimal, d)).toBe(expected);
+    expect(minSizeFor(minimal, d, PLATFORMS)).toBe(expected);
   });
 });

@@ -1,15 +1,14 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import {
-  type ConsentRequirement,
-  DEFAULT_CONSENT_POLICY,
-  parseConfig,
-  type Rule,
-} from '../../../functions/core/config';
+import { parseAudienceConfig } from '../../../functions/adapters/config-file';
+import { type ConsentRequirement, DEFAULT_CONSENT_POLICY, type Rule } from '../../../functions/core/config';
 import type { Attributes, ConsentState, ContactRecord, FunnelStage, Zone } from '../../../functions/core/model';
 import { FUNNEL_STAGES } from '../../../functions/core/model';
+import type { BlockEntry } from '../../../functions/core/ports';
 import {
+  BlockIndex,
   consentBlock,
+  describeExclusion,
   durationMs,
   evaluateSegments,
   matches,
@@ -27,6 +26,7 @@ function person(over: Partial<Omit<Person, 'attrs'>> = {}, attrs: Attributes = {
   return {
     cid: 'cid-1',
     lists: ['newsletter'],
+    ids: ['cid-1'],
     keys: { meta: { EMAIL: sha('ana@example.com') } },
     consent: 'subscribed',
     explicitOptIn: false,
@@ -39,6 +39,7 @@ function record(over: Partial<ContactRecord> = {}): ContactRecord {
   return {
     cid: 'cid-1',
     list: 'newsletter',
+    ids: [over.cid ?? 'cid-1'],
     keys: { meta: { EMAIL: sha('ana@example.com') } },
     consent: 'subscribed',
     attrs: {},
@@ -526,67 +527,69 @@ describe('mergePeople across lists', () => {
         order: order.map((r) => r.list),
         zone: 'EEA',
       });
-      expect(consentBlock(p, DEFAULT_CONSENT_POLICY, new Set())).toBe('no_explicit_opt_in_eea');
+      expect(consentBlock(p, DEFAULT_CONSENT_POLICY, new BlockIndex())).toBe('no_opt_in_eea');
     }
   });
 });
 
 describe('consentBlock', () => {
-  const NOT_OPTED_OUT_EVERYWHERE = Object.fromEntries(
-    Object.keys(DEFAULT_CONSENT_POLICY).map((z) => [z, 'not_opted_out']),
-  ) as Record<Zone, ConsentRequirement>;
-  const SUBSCRIBED_EVERYWHERE = Object.fromEntries(
-    Object.keys(DEFAULT_CONSENT_POLICY).map((z) => [z, 'subscribed']),
-  ) as Record<Zone, ConsentRequirement>;
-  const UNKNOWN_STRICT = { ...DEFAULT_CONSENT_POLICY, UNKNOWN: 'explicit_opt_in' as const };
+  const everywhere = (req: ConsentRequirement) =>
+    Object.fromEntries(Object.keys(DEFAULT_CONSENT_POLICY).map((z) => [z, req])) as Record<Zone, ConsentRequirement>;
+  const NONE = new BlockIndex();
 
   it.each<{
     name: string;
     policy: Record<Zone, ConsentRequirement>;
     zone: Zone | undefined;
     consent: ConsentState;
-    optIn: boolean;
+    evidence?: Partial<Pick<Person, 'optIn' | 'explicitOptIn' | 'adsPermission'>>;
     expected: string | undefined;
   }>([
-    // explicit_opt_in (EEA/UK/CH by default)
+    // marketing_opt_in (EEA/UK/CH by default)
     {
-      name: 'EEA opted in',
+      name: 'EEA with a recorded opt-in',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'EEA',
       consent: 'subscribed',
-      optIn: true,
+      evidence: { optIn: true },
       expected: undefined,
     },
     {
-      name: 'EEA subscribed without opt-in',
+      name: 'EEA with a double opt-in',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'EEA',
       consent: 'subscribed',
-      optIn: false,
-      expected: 'no_explicit_opt_in_eea',
+      evidence: { explicitOptIn: true },
+      expected: undefined,
     },
     {
-      name: 'UK subscribed without opt-in',
+      name: 'EEA subscribed, nothing recorded',
+      policy: DEFAULT_CONSENT_POLICY,
+      zone: 'EEA',
+      consent: 'subscribed',
+      expected: 'no_opt_in_eea',
+    },
+    {
+      name: 'UK with implied consent only',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'UK',
       consent: 'subscribed',
-      optIn: false,
-      expected: 'no_explicit_opt_in_uk',
+      evidence: { optIn: false },
+      expected: 'no_opt_in_uk',
     },
     {
-      name: 'CH subscribed without opt-in',
+      name: 'CH subscribed, nothing recorded',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'CH',
       consent: 'subscribed',
-      optIn: false,
-      expected: 'no_explicit_opt_in_ch',
+      expected: 'no_opt_in_ch',
     },
     {
       name: 'EEA opted in but pending',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'EEA',
       consent: 'pending',
-      optIn: true,
+      evidence: { optIn: true },
       expected: 'pending_confirmation',
     },
     {
@@ -594,32 +597,81 @@ describe('consentBlock', () => {
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'EEA',
       consent: 'unsubscribed',
-      optIn: true,
+      evidence: { optIn: true },
       expected: 'unsubscribed',
     },
+    // explicit_opt_in (the old default, still accepted)
     {
-      name: 'UNKNOWN (no zone) under an explicit_opt_in policy',
-      policy: UNKNOWN_STRICT,
+      name: 'explicit_opt_in: an opt-in is not enough',
+      policy: everywhere('explicit_opt_in'),
+      zone: 'EEA',
+      consent: 'subscribed',
+      evidence: { optIn: true },
+      expected: 'no_explicit_opt_in_eea',
+    },
+    {
+      name: 'explicit_opt_in: a double opt-in is',
+      policy: everywhere('explicit_opt_in'),
+      zone: 'EEA',
+      consent: 'subscribed',
+      evidence: { explicitOptIn: true },
+      expected: undefined,
+    },
+    {
+      name: 'explicit_opt_in with no zone',
+      policy: { ...DEFAULT_CONSENT_POLICY, UNKNOWN: 'explicit_opt_in' },
       zone: undefined,
       consent: 'subscribed',
-      optIn: false,
       expected: 'no_explicit_opt_in_unknown',
     },
-    // subscribed (US/OTHER/UNKNOWN by default)
+    // ads_permission: the source's own permission decides in every zone
     {
-      name: 'US subscribed',
+      name: 'ads permission refused, US',
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'US',
       consent: 'subscribed',
-      optIn: false,
+      evidence: { adsPermission: false },
+      expected: 'no_ads_permission',
+    },
+    {
+      name: 'ads permission given, EEA without opt-in',
+      policy: DEFAULT_CONSENT_POLICY,
+      zone: 'EEA',
+      consent: 'subscribed',
+      evidence: { adsPermission: true },
       expected: undefined,
     },
+    {
+      name: 'ads permission given, never subscribed',
+      policy: DEFAULT_CONSENT_POLICY,
+      zone: 'US',
+      consent: 'never_subscribed',
+      evidence: { adsPermission: true },
+      expected: undefined,
+    },
+    {
+      name: 'ads permission given, unsubscribed',
+      policy: DEFAULT_CONSENT_POLICY,
+      zone: 'US',
+      consent: 'unsubscribed',
+      evidence: { adsPermission: true },
+      expected: 'unsubscribed',
+    },
+    {
+      name: 'ads_permission policy, no column',
+      policy: everywhere('ads_permission'),
+      zone: 'UK',
+      consent: 'subscribed',
+      evidence: { optIn: true },
+      expected: 'no_ads_permission_uk',
+    },
+    // subscribed (US/OTHER/UNKNOWN by default)
+    { name: 'US subscribed', policy: DEFAULT_CONSENT_POLICY, zone: 'US', consent: 'subscribed', expected: undefined },
     {
       name: 'no zone defaults to UNKNOWN → subscribed',
       policy: DEFAULT_CONSENT_POLICY,
       zone: undefined,
       consent: 'subscribed',
-      optIn: false,
       expected: undefined,
     },
     {
@@ -627,7 +679,6 @@ describe('consentBlock', () => {
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'US',
       consent: 'pending',
-      optIn: false,
       expected: 'pending_confirmation',
     },
     {
@@ -635,109 +686,136 @@ describe('consentBlock', () => {
       policy: DEFAULT_CONSENT_POLICY,
       zone: 'OTHER',
       consent: 'never_subscribed',
-      optIn: false,
       expected: 'never_subscribed',
     },
     {
-      name: 'EEA under a subscribed policy, no opt-in',
-      policy: SUBSCRIBED_EVERYWHERE,
+      name: 'EEA under a subscribed policy',
+      policy: everywhere('subscribed'),
       zone: 'EEA',
       consent: 'subscribed',
-      optIn: false,
       expected: undefined,
     },
-    {
-      name: 'US cleaned',
-      policy: DEFAULT_CONSENT_POLICY,
-      zone: 'US',
-      consent: 'cleaned',
-      optIn: false,
-      expected: 'cleaned',
-    },
+    { name: 'US cleaned', policy: DEFAULT_CONSENT_POLICY, zone: 'US', consent: 'cleaned', expected: 'cleaned' },
     // not_opted_out
     {
       name: 'not_opted_out admits never subscribed',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'OTHER',
       consent: 'never_subscribed',
-      optIn: false,
       expected: undefined,
     },
     {
       name: 'not_opted_out admits pending',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'US',
       consent: 'pending',
-      optIn: false,
       expected: undefined,
     },
     {
       name: 'not_opted_out admits EEA without opt-in',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'EEA',
       consent: 'subscribed',
-      optIn: false,
       expected: undefined,
     },
     {
       name: 'not_opted_out still blocks unsubscribed',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'US',
       consent: 'unsubscribed',
-      optIn: false,
       expected: 'unsubscribed',
     },
     {
       name: 'not_opted_out still blocks cleaned',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'US',
       consent: 'cleaned',
-      optIn: false,
       expected: 'cleaned',
     },
     {
       name: 'not_opted_out still blocks deletion requests',
-      policy: NOT_OPTED_OUT_EVERYWHERE,
+      policy: everywhere('not_opted_out'),
       zone: 'US',
       consent: 'deletion_requested',
-      optIn: true,
+      evidence: { optIn: true },
       expected: 'deletion_requested',
     },
-  ])('$name → $expected', ({ policy, zone, consent, optIn, expected }) => {
-    const p = person({ consent, explicitOptIn: optIn }, zone ? { zone } : {});
-    expect(consentBlock(p, policy, new Set())).toBe(expected);
+  ])('$name → $expected', ({ policy, zone, consent, evidence, expected }) => {
+    const p = person({ consent, explicitOptIn: false, ...evidence }, zone ? { zone } : {});
+    expect(consentBlock(p, policy, NONE)).toBe(expected);
   });
 
   const email = sha('erased@example.com');
-  const phone = sha('+4915100000000');
-  const optedInEea = (): Person =>
-    person({ cid: 'cid-erased', keys: { meta: { EMAIL: email, PHONE: phone } }, explicitOptIn: true }, { zone: 'EEA' });
+  const phone = sha('4915100000000');
+  const optedInEea = (over: Partial<Person> = {}): Person =>
+    person(
+      { cid: email, ids: [email, phone], keys: { meta: { EMAIL: email, PHONE: phone } }, optIn: true, ...over },
+      { zone: 'EEA' },
+    );
+  const blocked = (...entries: Array<[string, BlockEntry['kind'], string]>) => {
+    const idx = new BlockIndex();
+    for (const [hash, kind, at] of entries) idx.add({ hash, kind, at });
+    return idx;
+  };
 
   it.each([
-    ['its cid', new Set(['cid-erased'])],
-    ['its EMAIL hash', new Set([email])],
-    ['its PHONE hash', new Set([phone])],
-  ])('suppression by %s blocks even a fully consenting person', (_, suppressed) => {
-    expect(consentBlock(optedInEea(), DEFAULT_CONSENT_POLICY, suppressed)).toBe('suppressed');
+    ['its email', email],
+    ['its phone', phone],
+  ])('an erasure of %s blocks even a fully consenting person, whatever opt-in comes later', (_, hash) => {
+    const p = optedInEea({ optInAt: '2030-01-01T00:00:00.000Z' });
+    expect(consentBlock(p, DEFAULT_CONSENT_POLICY, blocked([hash, 'erasure', '2026-01-01T00:00:00Z']))).toBe('erased');
   });
 
-  it('suppression wins over every consent reason', () => {
-    const p = person({ cid: 'x', consent: 'unsubscribed' });
-    expect(consentBlock(p, DEFAULT_CONSENT_POLICY, new Set(['x']))).toBe('suppressed');
+  it('an erasure wins over every consent reason', () => {
+    const p = optedInEea({ consent: 'unsubscribed' });
+    expect(consentBlock(p, DEFAULT_CONSENT_POLICY, blocked([phone, 'erasure', '2026-01-01T00:00:00Z']))).toBe('erased');
   });
 
-  it('unrelated suppression entries do not block', () => {
-    expect(consentBlock(optedInEea(), DEFAULT_CONSENT_POLICY, new Set([sha('other'), 'cid-other']))).toBeUndefined();
+  it('a suppression holds until an opt-in recorded after it', () => {
+    const idx = blocked([phone, 'suppress', '2026-06-01T00:00:00Z']);
+    expect(consentBlock(optedInEea(), DEFAULT_CONSENT_POLICY, idx)).toBe('suppressed');
+    expect(consentBlock(optedInEea({ optInAt: '2026-05-01T00:00:00.000Z' }), DEFAULT_CONSENT_POLICY, idx)).toBe(
+      'suppressed',
+    );
+    expect(
+      consentBlock(optedInEea({ optInAt: '2026-07-01T00:00:00.000Z' }), DEFAULT_CONSENT_POLICY, idx),
+    ).toBeUndefined();
+  });
+
+  it('an opt-out recorded under another identity holds the same way', () => {
+    const idx = blocked([email, 'optout', '2026-06-01T00:00:00Z']);
+    expect(consentBlock(optedInEea(), DEFAULT_CONSENT_POLICY, idx)).toBe('opted_out_elsewhere');
+    expect(
+      consentBlock(optedInEea({ optInAt: '2026-07-01T00:00:00.000Z' }), DEFAULT_CONSENT_POLICY, idx),
+    ).toBeUndefined();
+  });
+
+  it('unrelated blocks do not block', () => {
+    const idx = blocked(
+      [sha('other'), 'erasure', '2026-01-01T00:00:00Z'],
+      [sha('x'), 'suppress', '2026-01-01T00:00:00Z'],
+    );
+    expect(consentBlock(optedInEea(), DEFAULT_CONSENT_POLICY, idx)).toBeUndefined();
+  });
+
+  it.each([
+    ['no_opt_in_uk', 'no opt-in recorded (UK)'],
+    ['no_explicit_opt_in_eea', 'no confirmed (double) opt-in (EEA)'],
+    ['erased', 'erased (right to erasure)'],
+    ['excluded_by_customers', 'in excluded segment "customers"'],
+  ])('says %s in words: %s', (reason, words) => {
+    expect(describeExclusion(reason)).toBe(words);
   });
 });
 
 describe('evaluateSegments', () => {
   const config = (segments: unknown[], extra: Record<string, unknown> = {}) =>
-    parseConfig({ version: 1, destinations: { 'meta-main': { platform: 'meta' } }, segments, ...extra });
+    parseAudienceConfig({ version: 1, destinations: { 'meta-main': { platform: 'meta' } }, segments, ...extra });
 
   const rec = (cid: string, over: Partial<ContactRecord> = {}, attrs: Attributes = {}): ContactRecord =>
     record({
       cid,
+      ids: [sha(`${cid}@example.com`)],
       keys: { meta: { EMAIL: sha(`${cid}@example.com`) } },
       attrs: { zone: 'US', country: 'US', ...attrs },
       ...over,
@@ -758,7 +836,7 @@ describe('evaluateSegments', () => {
       { id: 'prospects', exclude: ['customers'], where: { consent: 'subscribed' } },
       { id: 'customers', where: { number: 'orders', gte: 1 } },
     ]);
-    const out = evaluateSegments(cfg, people, new Set(), NOW);
+    const out = evaluateSegments(cfg, people, new BlockIndex(), NOW);
     const prospects = out.get('prospects');
     expect(members(prospects)).toEqual(['prospect-1', 'prospect-2']);
     expect(prospects?.matched).toBe(3);
@@ -774,7 +852,7 @@ describe('evaluateSegments', () => {
       { id: 'staff', where: { tag: 'staff' } },
       { id: 'nobody', where: { tag: 'does-not-exist' } },
     ]);
-    const vips = evaluateSegments(cfg, people, new Set(), NOW).get('vips');
+    const vips = evaluateSegments(cfg, people, new BlockIndex(), NOW).get('vips');
     expect(members(vips)).toEqual(['a']);
     expect(vips?.excluded).toEqual({ excluded_by_staff: 1 });
   });
@@ -783,7 +861,7 @@ describe('evaluateSegments', () => {
     const suppressedEmail = sha('erased-by-email@example.com');
     const people = mergePeople([
       rec('ok'),
-      rec('ok-eea', { explicitOptIn: true }, { zone: 'EEA', country: 'DE' }),
+      rec('ok-eea', { optIn: true }, { zone: 'EEA', country: 'DE' }),
       rec('unsub', { consent: 'unsubscribed' }),
       rec('bounced', { consent: 'cleaned' }),
       rec('erase-me', { consent: 'deletion_requested' }),
@@ -792,10 +870,16 @@ describe('evaluateSegments', () => {
       rec('eea-no-optin', {}, { zone: 'EEA', country: 'DE' }),
       rec('uk-no-optin', {}, { zone: 'UK', country: 'GB' }),
       rec('suppressed-cid'),
-      rec('suppressed-email', { keys: { meta: { EMAIL: suppressedEmail } } }),
+      rec('suppressed-email', {
+        ids: ['suppressed-email', suppressedEmail],
+        keys: { meta: { EMAIL: suppressedEmail } },
+      }),
     ]);
     const cfg = config([{ id: 'everyone' }]);
-    const r = evaluateSegments(cfg, people, new Set(['suppressed-cid', suppressedEmail]), NOW).get('everyone');
+    const blocks = new BlockIndex();
+    for (const hash of [sha('suppressed-cid@example.com'), suppressedEmail])
+      blocks.add({ hash, kind: 'suppress', at: '2025-01-01T00:00:00Z' });
+    const r = evaluateSegments(cfg, people, blocks, NOW).get('everyone');
     expect(r?.matched).toBe(11);
     expect(members(r)).toEqual(['ok', 'ok-eea']);
     expect(r?.excluded).toEqual({
@@ -804,8 +888,8 @@ describe('evaluateSegments', () => {
       deletion_requested: 1,
       pending_confirmation: 1,
       never_subscribed: 1,
-      no_explicit_opt_in_eea: 1,
-      no_explicit_opt_in_uk: 1,
+      no_opt_in_eea: 1,
+      no_opt_in_uk: 1,
       suppressed: 2,
     });
   });
@@ -816,7 +900,7 @@ describe('evaluateSegments', () => {
       rec('never', { consent: 'never_subscribed' }),
     ]);
     const cfg = config([{ id: 'everyone' }], { consent: { EEA: 'subscribed', US: 'not_opted_out' } });
-    expect(members(evaluateSegments(cfg, people, new Set(), NOW).get('everyone'))).toEqual(['eea', 'never']);
+    expect(members(evaluateSegments(cfg, people, new BlockIndex(), NOW).get('everyone'))).toEqual(['eea', 'never']);
   });
 
   it('a `lists` restriction keeps people who belong to any of the lists', () => {
@@ -831,7 +915,7 @@ describe('evaluateSegments', () => {
       { id: 'shoppers', lists: ['shop'] },
       { id: 'shop-or-crm', lists: ['shop', 'crm'] },
     ]);
-    const out = evaluateSegments(cfg, people, new Set(), NOW);
+    const out = evaluateSegments(cfg, people, new BlockIndex(), NOW);
     expect(members(out.get('shoppers'))).toEqual(['both', 'shop-only']);
     expect(out.get('shoppers')?.matched).toBe(2);
     expect(members(out.get('shop-or-crm'))).toEqual(['both', 'crm-only', 'shop-only']);
@@ -839,7 +923,7 @@ describe('evaluateSegments', () => {
 
   it('people without Meta keys are counted as no_match_keys', () => {
     const people = mergePeople([rec('keyed'), rec('keyless', { keys: { meta: {} } })]);
-    const r = evaluateSegments(config([{ id: 'everyone' }]), people, new Set(), NOW).get('everyone');
+    const r = evaluateSegments(config([{ id: 'everyone' }]), people, new BlockIndex(), NOW).get('everyone');
     expect(members(r)).toEqual(['keyed']);
     expect(r?.excluded).toEqual({ no_match_keys: 1 });
   });
@@ -868,16 +952,16 @@ describe('evaluateSegments', () => {
       { id: 'signed-up-before-37', where: { number: 'ageAtSignup', lt: 37 } },
       { id: 'repeat-customers', where: { number: 'orders', gte: 2 } },
     ]);
-    const out = evaluateSegments(cfg, people, new Set(), NOW);
+    const out = evaluateSegments(cfg, people, new BlockIndex(), NOW);
 
     it.each([
-      // hana matches but has no explicit opt-in in the EEA
-      { id: 'engaged-30d-de', members: ['anna'], matched: 2, excluded: { no_explicit_opt_in_eea: 1 } },
+      // hana matches but has no opt-in recorded in the EEA
+      { id: 'engaged-30d-de', members: ['anna'], matched: 2, excluded: { no_opt_in_eea: 1 } },
       {
         id: 'opened-not-clicked',
         members: ['anna', 'bert', 'emil'],
         matched: 4,
-        excluded: { no_explicit_opt_in_eea: 1 },
+        excluded: { no_opt_in_eea: 1 },
       },
       // gus paid but unsubscribed on one list: the merged consent is unsubscribed, so the rule itself fails
       { id: 'paid-subscribers', members: ['emil'], matched: 1, excluded: {} },
@@ -896,7 +980,7 @@ describe('evaluateSegments', () => {
 describe('an opt-out under another identity', () => {
   it('keeps the same phone out when it unsubscribed under an email-keyed record in another list', async () => {
     const { evaluateSegments, mergePeople } = await import('../../../functions/core/segments');
-    const { parseConfig } = await import('../../../functions/core/config');
+    const { parseAudienceConfig: parseConfig } = await import('../../../functions/adapters/config-file');
     const rec = (
       cid: string,
       list: string,
@@ -905,26 +989,37 @@ describe('an opt-out under another identity', () => {
     ) => ({
       cid,
       list,
+      ids: Object.values(meta),
       keys: { meta },
       consent,
       attrs: { zone: 'US' as const, country: 'US' },
       seenAt: '2026-01-01T00:00:00Z',
       source: 't',
     });
+    // Identity hashes are SHA-256 hex, as ingest writes them.
+    const [e1, p1, e2, p2] = ['e1', 'p1', 'e2', 'p2'].map((x) => createHash('sha256').update(x).digest('hex')) as [
+      string,
+      string,
+      string,
+      string,
+    ];
     const people = mergePeople([
-      rec('e1', 'a', 'unsubscribed', { EMAIL: 'e1', PHONE: 'p1' }),
-      rec('p1', 'b', 'subscribed', { PHONE: 'p1' }),
-      rec('e2', 'a', 'cleaned', { EMAIL: 'e2', PHONE: 'p2' }),
-      rec('p2', 'b', 'subscribed', { PHONE: 'p2' }),
+      rec(e1, 'a', 'unsubscribed', { EMAIL: e1, PHONE: p1 }),
+      rec(p1, 'b', 'subscribed', { PHONE: p1 }),
+      rec(e2, 'a', 'cleaned', { EMAIL: e2, PHONE: p2 }),
+      rec(p2, 'b', 'subscribed', { PHONE: p2 }),
     ]);
     const config = parseConfig({
       version: 1,
       destinations: { m: { platform: 'meta' } },
       segments: [{ id: 's', destinations: [{ destination: 'm', audienceName: 'S', minSize: 1 }] }],
     });
-    const r = evaluateSegments(config, people, new Set(), new Date('2026-02-01T00:00:00Z')).get('s')!;
+    // Ingest leaves an opt-out behind as blocks: every identity of an unsubscribe, only the address of a bounce.
+    const blocks = new BlockIndex();
+    for (const hash of [e1, p1, e2]) blocks.add({ hash, kind: 'optout', at: '2026-01-01T00:00:00Z' });
+    const r = evaluateSegments(config, people, blocks, new Date('2026-02-01T00:00:00Z')).get('s')!;
     // p1 unsubscribed as e1 elsewhere: out. p2's email bounced, which says nothing about the phone: in.
-    expect(r.members.map((m) => m.cid)).toEqual(['p2']);
+    expect(r.members.map((m) => m.cid)).toEqual([p2]);
     expect(r.excluded).toMatchObject({ opted_out_elsewhere: 1, unsubscribed: 1, cleaned: 1 });
   });
 });

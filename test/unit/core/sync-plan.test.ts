@@ -2,9 +2,9 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CompactIndex } from '../../../functions/core/compact-index';
-import { META_KEYS } from '../../../functions/core/model';
 import type { BatchMember, SyncedMember } from '../../../functions/core/ports';
 import { backoffMs, chunk, diffAudience, throttleDecision, toSchemaRows } from '../../../functions/core/sync-plan';
+import { META_KEYS } from '../../../functions/platforms/meta/keys';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
 const synced = (entries: Array<[string, Record<string, string>]>): Map<string, SyncedMember> =>

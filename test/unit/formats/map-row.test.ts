@@ -68,6 +68,8 @@ const CASES: Record<string, Case> = {
     ],
     expected: {
       consent: 'subscribed',
+      // OPTIN_TIME and CONFIRM_TIME differ: a confirmed double opt-in (Mailchimp's GDPR FAQ).
+      explicitOptIn: true,
       raw: {
         emails: ['Ana.Lopez@example.com'],
         phones: ['+34 612 345 678'],
@@ -468,6 +470,7 @@ const CASES: Record<string, Case> = {
         zip: '94046',
         country: 'US',
         externalId: '1234567890',
+        madids: ['aece52e7-03ee-455a-b3c4-e57283966239'],
       },
       attrs: { spend: 20.1, country: 'US', region: 'CA', ageBand: '55-64', funnel: 'customer' },
     },

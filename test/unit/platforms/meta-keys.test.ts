@@ -1,9 +1,10 @@
 import { test } from '@fast-check/vitest';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { META_KEYS, type MetaKey, type RawIdentity } from '../../../functions/core/model';
-import { contactId, META_RULES, metaKeys, normalizeExternalId, sha256Hex } from '../../../functions/core/normalize';
-import { HEX64, rawIdentity } from './arbitraries';
+import type { RawIdentity } from '../../../functions/core/model';
+import { normalizeExternalId, sha256Hex } from '../../../functions/core/normalize';
+import { META_KEYS, META_RULES, type MetaKey, metaKeys } from '../../../functions/platforms/meta/keys';
+import { HEX64, rawIdentity } from '../normalize/arbitraries';
 
 const TEST_EMAIL_SHA256 = '973dfe463ec85785f5f95af5ba3906eedb2d931c24e69824a89ea65dba4e813b';
 
@@ -19,7 +20,7 @@ describe('metaKeys', () => {
 
   it('has one table row per Meta key, in META_KEYS order', () => {
     expect(META_RULES.map((r) => r.key)).toEqual([...META_KEYS]);
-    expect(META_RULES.filter((r) => !r.hashed).map((r) => r.key)).toEqual(['EXTERN_ID']);
+    expect(META_RULES.filter((r) => !r.hashed).map((r) => r.key)).toEqual(['MADID', 'EXTERN_ID']);
   });
 
   it('normalizes and hashes every field of a full row', () => {
@@ -195,30 +196,5 @@ describe('metaKeys', () => {
     }).keys;
     const { FI: _fi, DOBY: _y, DOBM: _m, DOBD: _d, ...comparable } = keys;
     expect(again).toEqual(comparable);
-  });
-});
-
-describe('contactId', () => {
-  const email = sha256Hex('jane@example.com');
-  const phone = sha256Hex('16169547888');
-
-  it.each([
-    [{ EMAIL: email, PHONE: phone, EXTERN_ID: 'CRM-42' }, email],
-    [{ PHONE: phone, EXTERN_ID: 'CRM-42' }, phone],
-    [{ EXTERN_ID: 'CRM-42' }, sha256Hex('extern:CRM-42')],
-    [{ FN: sha256Hex('jane'), ZIP: sha256Hex('63101') }, undefined],
-    [{}, undefined],
-  ])('%j → %s', (keys, expected) => {
-    expect(contactId(keys)).toBe(expected);
-  });
-
-  it('is stable across spellings of the same email', () => {
-    const a = contactId(metaKeys(raw({ emails: ['Jane@Example.com'] })).keys);
-    const b = contactId(metaKeys(raw({ emails: ['  jane@example.COM\t'], phones: ['+16169547888'] })).keys);
-    expect(a).toBe(b);
-  });
-
-  it('keeps an external id from colliding with an email spelled like it', () => {
-    expect(contactId({ EXTERN_ID: 'jane@example.com' })).not.toBe(contactId({ EMAIL: sha256Hex('jane@example.com') }));
   });
 });

@@ -1,11 +1,17 @@
-import type { MetaKey, RawIdentity } from '../model';
-import { normalizeCountry } from './country';
-import { normalizeEmail } from './email';
-import { normalizeExternalId } from './external-id';
-import { normalizeGender } from './gender';
-import { isSha256Hex, sha256Hex } from './hash';
-import { normalizeCity, normalizeState, normalizeZip } from './location';
-import { normalizeFirstInitial, normalizeName } from './name';
+/**
+ * Meta's customer-list keys: key → normalizer → hashed, one row per key with Meta's rule beside it. The normalizers
+ * themselves are shared (functions/core/normalize); the choice and order of keys is Meta's.
+ */
+
+import type { RawIdentity } from '../../core/model';
+import { normalizeCountry } from '../../core/normalize/country';
+import { normalizeEmail } from '../../core/normalize/email';
+import { normalizeExternalId } from '../../core/normalize/external-id';
+import { normalizeGender } from '../../core/normalize/gender';
+import { isSha256Hex } from '../../core/normalize/hash';
+import { normalizeCity, normalizeState, normalizeZip } from '../../core/normalize/location';
+import { normalizeMadid } from '../../core/normalize/madid';
+import { normalizeFirstInitial, normalizeName } from '../../core/normalize/name';
 import {
   applyRules,
   type Cell,
@@ -18,7 +24,28 @@ import {
   NO_CELL,
   type RowContext,
   rowContext,
-} from './row';
+} from '../../core/normalize/row';
+
+/** Meta multi-key schema keys, in the order we send them. */
+export const META_KEYS = [
+  'EMAIL',
+  'PHONE',
+  'FN',
+  'LN',
+  'FI',
+  'GEN',
+  'DOBY',
+  'DOBM',
+  'DOBD',
+  'CT',
+  'ST',
+  'ZIP',
+  'COUNTRY',
+  'MADID',
+  'EXTERN_ID',
+] as const;
+export type MetaKey = (typeof META_KEYS)[number];
+export const META_KEY_ORDER: readonly string[] = META_KEYS;
 
 function firstInitial(row: RowContext): Cell {
   // FI is derived from the first name; a pre-hashed first name has no initial to derive.
@@ -70,6 +97,8 @@ export const META_RULES: readonly KeyRule<MetaKey>[] = [
   { key: 'ZIP', field: 'zip', hashed: true, cell: zip },
   // ISO 3166-1 alpha-2, lowercase (Mailchimp's uk means gb)
   { key: 'COUNTRY', field: 'country', hashed: true, lowCardinality: true, cell: country },
+  // lowercase, hyphens kept, not hashed (IDFA / AAID)
+  { key: 'MADID', field: 'madid', hashed: false, cell: madid },
   // as is, not hashed
   { key: 'EXTERN_ID', field: 'externalId', hashed: false, cell: externalId },
 ];
@@ -84,6 +113,14 @@ function birthYear(row: RowContext): Cell {
   return cell;
 }
 
+function madid(row: RowContext): Cell {
+  for (const m of row.raw.madids ?? []) {
+    const v = normalizeMadid(m);
+    if (v !== undefined) return { value: v };
+  }
+  return (row.raw.madids ?? []).some((m) => m.trim() !== '') ? { problem: 'invalid_madid' } : NO_CELL;
+}
+
 function externalId(row: RowContext): Cell {
   // EXTERN_ID is the advertiser's own id: a 64-hex id is a legitimate id here, not a hash to reject.
   const id = row.raw.externalId === undefined ? undefined : normalizeExternalId(row.raw.externalId);
@@ -96,17 +133,4 @@ function externalId(row: RowContext): Cell {
  */
 export function metaKeys(raw: RawIdentity, opts: KeyOptions = {}): KeysResult<MetaKey> {
   return applyRules(META_RULES, rowContext(raw, opts));
-}
-
-/**
- * The stable pseudonymous contact id: the EMAIL hash, else the PHONE hash, else SHA-256 of `extern:` + EXTERN_ID.
- * Email and phone come first because they survive re-exports from other tools; the external id is hashed because
- * it travels in clear to Meta but must not become a readable key in our store, and prefixed so that it can never
- * collide with the hash of an email or phone that happens to be spelled like it.
- */
-export function contactId(keys: Partial<Record<MetaKey, string>>): string | undefined {
-  if (keys.EMAIL !== undefined) return keys.EMAIL;
-  if (keys.PHONE !== undefined) return keys.PHONE;
-  if (keys.EXTERN_ID !== undefined) return sha256Hex(`extern:${keys.EXTERN_ID}`);
-  return undefined;
 }

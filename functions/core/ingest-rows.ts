@@ -1,0 +1,102 @@
+/**
+ * One mapped row → what is stored of it: identity hashes, each configured platform's keys, consent evidence and
+ * attributes, or the reason it cannot be stored. Pure and per row, so it can run anywhere (a worker thread too).
+ */
+import { identityOf } from './identity';
+import type { ContactRecord, MappedRow, Zone } from './model';
+import { countryIso2, type KeyProblem, rowContext, zoneOf } from './normalize';
+import type { PlatformSpec } from './platform';
+
+/** What ingest needs to know to turn rows into records. */
+export interface RowEnv {
+  defaultCountry?: string;
+  /** The platforms the config sends to: their keys are computed, no others. */
+  platforms: readonly PlatformSpec[];
+  /** The export's time (ISO). A row timestamp later than this (plus a day of clock and zone slack) is not believed. */
+  exportedAt: string;
+  /** Latest plausible birth year. */
+  currentYear: number;
+}
+
+/** A record as staged: everything but the list, the export time and the source, which the drop gives. */
+export type StagedRecord = Omit<ContactRecord, 'list' | 'seenAt' | 'source'>;
+
+/** Something about an attribute that was dropped or read conservatively; the person is kept. */
+export interface RowWarning {
+  reason: 'unrecognized_country' | 'date_after_export' | 'ambiguous_date' | 'invalid_key';
+  /** The field the warning concerns (mapped to a header by the caller). */
+  field: string;
+}
+
+export type RowOutcome =
+  | { ok: false; reason: string; field?: string }
+  | { ok: true; record: StagedRecord; warnings?: RowWarning[] };
+
+/** The strictest zone: a country that cannot be read may be anywhere, so it gets the strictest consent rule. */
+export const STRICTEST_ZONE: Zone = 'EEA';
+
+const DAY_MS = 86_400_000;
+const DATE_ATTRS = ['lastOpenAt', 'lastClickAt', 'signupAt'] as const;
+
+const identityReasons = new Set(['email', 'phone', 'externalId', 'madid']);
+
+export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
+  const ctx = rowContext(mapped.raw, { defaultCountry: env.defaultCountry, currentYear: env.currentYear });
+  const identity = identityOf(ctx);
+  if (!identity.cid) {
+    // Only an unusable identifier explains a missing contact id; a bad name or zip does not.
+    const p: KeyProblem | undefined = identity.problems.find((x) => identityReasons.has(x.field));
+    return p ? { ok: false, reason: p.reason, field: p.field } : { ok: false, reason: 'missing_identifier' };
+  }
+  const warnings: RowWarning[] = [];
+  const keys: ContactRecord['keys'] = {};
+  for (const spec of env.platforms) {
+    const r = spec.matchKeys(ctx);
+    if (Object.keys(r.keys).length) keys[spec.id] = r.keys as Record<string, string>;
+  }
+
+  const attrs = { ...mapped.attrs };
+  const iso = attrs.country ?? countryIso2(mapped.raw.country);
+  if (iso !== undefined) {
+    attrs.country = iso;
+    attrs.zone = zoneOf(iso, attrs.region);
+  } else if (mapped.raw.country !== undefined && mapped.raw.country.trim() !== '') {
+    // A country was written but cannot be read (`GER`, a typo): never fall back to the list's default, which could
+    // be a zone without an opt-in requirement. The strictest rule applies, and the report counts it.
+    attrs.zone = STRICTEST_ZONE;
+    warnings.push({ reason: 'unrecognized_country', field: 'country' });
+  } else {
+    // No country in the row: the list's default country decides the zone (an EEA list needs opt-in), though it is
+    // never sent to a platform as the person's country.
+    attrs.zone = zoneOf(env.defaultCountry, attrs.region);
+  }
+
+  // A timestamp after the export cannot be true (a broken clock, a typo, a hostile file): dropped, never believed.
+  const latest = Date.parse(env.exportedAt) + DAY_MS;
+  for (const f of DATE_ATTRS) {
+    const v = attrs[f];
+    if (v !== undefined && Date.parse(v) > latest) {
+      delete attrs[f];
+      warnings.push({ reason: 'date_after_export', field: f });
+    }
+  }
+  const record: StagedRecord = { cid: identity.cid, ids: identity.ids, keys, consent: mapped.consent, attrs };
+  if (identity.emailCount > 0) record.emails = identity.emailCount;
+  if (mapped.optIn !== undefined) record.optIn = mapped.optIn;
+  if (mapped.explicitOptIn !== undefined) record.explicitOptIn = mapped.explicitOptIn;
+  if (mapped.adsPermission !== undefined) record.adsPermission = mapped.adsPermission;
+  for (const f of ['optInAt', 'optOutAt'] as const) {
+    const v = mapped[f];
+    if (v === undefined) continue;
+    if (Date.parse(v) > latest)
+      warnings.push({ reason: 'date_after_export', field: f === 'optInAt' ? 'signupAt' : 'unsubscribedAt' });
+    else record[f] = v;
+  }
+  dropUndefined(record.attrs);
+  return warnings.length ? { ok: true, record, warnings } : { ok: true, record };
+}
+
+function dropUndefined<T extends object>(o: T): T {
+  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  return o;
+}

@@ -1,0 +1,57 @@
+/**
+ * Meta custom audiences from a customer list: what the rest of the house needs to know about Meta, and nothing about
+ * how to talk to it (that is ./adapter.ts).
+ */
+import { z } from 'zod';
+import { applyRules } from '../../core/normalize/row';
+import type { DestinationPolicy, PlatformSpec } from '../../core/platform';
+import { toSchemaRows } from '../../core/sync-plan';
+import { META_KEY_ORDER, META_RULES } from './keys';
+
+export const metaDestinationSchema = z.strictObject({
+  platform: z.literal('meta'),
+  /** `act_<digits>`; may be left out locally and given as META_AD_ACCOUNT_ID. */
+  adAccountId: z
+    .string()
+    .regex(/^act_\d+$/, 'write the ad account as act_<digits>')
+    .optional(),
+  customerFileSource: z
+    .enum(['USER_PROVIDED_ONLY', 'PARTNER_PROVIDED_ONLY', 'BOTH_USER_AND_PARTNER_PROVIDED'])
+    .default('USER_PROVIDED_ONLY'),
+  /** A full `usersreplace` every N days heals drift; 0 turns it off. */
+  replaceEveryDays: z.number().int().nonnegative().default(30),
+  /** Recreate an audience that was deleted in Ads Manager (else alert and skip). */
+  recreateDeleted: z.boolean().default(true),
+  /** Secrets Manager secret holding the access token (cloud); the stack creates one per destination when absent. */
+  tokenSecretName: z.string().min(1).optional(),
+});
+export type MetaDestinationConfig = z.output<typeof metaDestinationSchema>;
+
+export const metaPlatform: PlatformSpec<MetaDestinationConfig> = {
+  id: 'meta',
+  displayName: 'Meta (Facebook, Instagram)',
+  schema: metaDestinationSchema,
+  keyOrder: META_KEY_ORDER,
+  matchKeys: (row) => applyRules(META_RULES, row),
+  // At most 10,000 records per call (Marketing API); calls per ad account are paced on the usage header.
+  limits: { maxBatchSize: 10_000, concurrency: 1 },
+  // About 100 matched people is the usable minimum.
+  minAudienceSize: 100,
+  capabilities: {
+    fullReplace: true,
+    lookalike: true,
+    sizeReadBack: true,
+    consentFields: false,
+    deviceIds: true,
+    createAudience: true,
+    deleteAudience: true,
+  },
+  policy: (d): DestinationPolicy => ({ replaceEveryDays: d.replaceEveryDays, recreateDeleted: d.recreateDeleted }),
+  secret: {
+    description: 'Meta system-user access token with ads_management (plain, or JSON {"accessToken": "…"})',
+    defaultName: (id) => `audience-sync/${id}/meta-access-token`,
+    nameField: 'tokenSecretName',
+  },
+  // The /users body: a multi-key schema and rows in schema order ("" for an unknown value).
+  dryRunBody: (_op, _audience, batch) => ({ payload: toSchemaRows(batch, META_KEY_ORDER) }),
+};
