@@ -28,7 +28,7 @@ export interface BucketAccess {
   readonly read?: readonly string[];
   /** Prefixes it may write (s3:PutObject). @default - none */
   readonly write?: readonly string[];
-  /** Prefixes it may delete from (s3:DeleteObject). @default - none */
+  /** Prefixes it may delete from, any version (s3:DeleteObject, s3:DeleteObjectVersion). @default - none */
   readonly delete?: readonly string[];
 }
 
@@ -214,8 +214,9 @@ export class HouseFunction extends Construct {
 
   /**
    * Lets the function get, put or delete objects under the given key prefixes of `bucket` (never the whole
-   * bucket), and sets `BUCKET_NAME`. The drop bucket is versioned: HeadObject returns a VersionId and the function
-   * reads that exact version, which AWS authorizes as s3:GetObjectVersion, not s3:GetObject.
+   * bucket), and sets `BUCKET_NAME`. The drop bucket is versioned: HeadObject returns a VersionId, and the function
+   * reads and then deletes that exact version, which AWS authorizes as s3:GetObjectVersion and
+   * s3:DeleteObjectVersion (deleting it by id is what removes the plaintext instead of leaving a noncurrent version).
    *
    * Granted through CDK's own `BucketGrants.actionsOnObjectKeys` with the exact actions, not `grantRead` /
    * `grantPut` / `grantDelete`: those add `s3:GetObject*` (ACLs, tags, attributes, torrents…), `s3:List*` and
@@ -227,7 +228,7 @@ export class HouseFunction extends Construct {
       [access.read ?? [], ['s3:GetObject', 's3:GetObjectVersion'], ['kms:Decrypt']],
       // Multipart uploads (lib-storage) decrypt the data key of earlier parts, so writers need both.
       [access.write ?? [], ['s3:PutObject'], ['kms:GenerateDataKey', 'kms:Decrypt']],
-      [access.delete ?? [], ['s3:DeleteObject'], []],
+      [access.delete ?? [], ['s3:DeleteObject', 's3:DeleteObjectVersion'], []],
     ];
     const prefixes = new Set(byAccess.flatMap(([p]) => p));
     if (prefixes.size === 0) {

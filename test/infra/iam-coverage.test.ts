@@ -225,7 +225,22 @@ describe.each([
     expect(seen('IngestFunction', 'HeadObject')).toBe(true);
     expect(seen('IngestFunction', 'GetObject', 'VersionId')).toBe(true);
     expect(seen('IngestFunction', 'CopyObject')).toBe(true);
-    expect(seen('IngestFunction', 'DeleteObject')).toBe(true);
+    expect(seen('IngestFunction', 'DeleteObject', 'VersionId')).toBe(true);
+    // A quarantined file is copied as the version that was read; a bad key (never read) as the current version.
+    const copies = sent.filter((c) => c.fn === 'IngestFunction' && c.command === 'CopyObject');
+    expect(copies.map((c) => c.input.CopySource).sort()).toEqual([
+      `${BUCKET}/incoming/Bad%20List/x.csv`,
+      expect.stringMatching(new RegExp(`^${BUCKET}/incoming/newsletter/logo\\.csv\\?versionId=sim-`)),
+    ]);
+    // Every raw file is deleted as the version that was read: none stays behind as a noncurrent version.
+    const deletes = sent.filter((c) => c.fn === 'IngestFunction' && c.command === 'DeleteObject');
+    expect(deletes.map((c) => [c.input.Key, c.input.VersionId]).sort()).toEqual([
+      ['erasure/request.csv', expect.stringMatching(/^sim-/)],
+      ['incoming/Bad List/x.csv', expect.stringMatching(/^sim-/)],
+      ['incoming/newsletter/logo.csv', expect.stringMatching(/^sim-/)],
+      ['incoming/newsletter/members.csv', expect.stringMatching(/^sim-/)],
+      ['incoming/shop/export.zip', expect.stringMatching(/^sim-/)],
+    ]);
     expect(seen('IngestFunction', 'BatchWriteItem')).toBe(true);
     expect(seen('SyncFunction', 'GetSecretValue')).toBe(true);
     expect(seen('SyncFunction', 'PutObject')).toBe(true);

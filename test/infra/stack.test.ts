@@ -283,17 +283,17 @@ describe('IAM', () => {
   const grantsOf = (statements: Statement[], action: string) =>
     statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action)).flatMap(resourcesOf);
 
-  it('lets ingest read (any version) and delete incoming/ and erasure/, write reports/ and quarantine/, nothing else in S3', () => {
+  it('lets ingest read and delete incoming/ and erasure/ (any version), write reports/ and quarantine/, nothing else in S3', () => {
     const ingest = statementsOfRole(template, 'IngestFunctionRole');
     const readAndDelete = [objectsUnder('incoming/'), objectsUnder('erasure/')];
     // The bucket is versioned: reads and deletes after a HeadObject carry its VersionId (see iam-coverage.test.ts).
-    for (const action of ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject']) {
+    for (const action of ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion']) {
       expect(grantsOf(ingest, action), action).toEqual(readAndDelete);
     }
     expect(grantsOf(ingest, 's3:PutObject')).toEqual([objectsUnder('reports/'), objectsUnder('quarantine/')]);
     const s3Actions = ingest.flatMap(actionsOf).filter((a) => a.startsWith('s3:'));
     expect(new Set(s3Actions)).toEqual(
-      new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject']),
+      new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion']),
     );
   });
 
