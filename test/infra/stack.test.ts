@@ -108,14 +108,18 @@ describe('DropBucket', () => {
     custom.hasResourceProperties('AWS::S3::Bucket', incomingRule(14));
   });
 
-  it('expires quarantine/, erasure/, reports/ and incomplete uploads', () => {
+  it('expires quarantine/, erasure/, reports/ (old versions after 1 day), incomplete uploads and lone delete markers', () => {
+    const oldVersions = { NoncurrentVersionExpiration: { NoncurrentDays: 1 } };
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
-          Match.objectLike({ Prefix: 'quarantine/', ExpirationInDays: 7 }),
-          Match.objectLike({ Prefix: 'erasure/', ExpirationInDays: 1 }),
-          Match.objectLike({ Prefix: 'reports/', ExpirationInDays: 400 }),
-          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+          Match.objectLike({ Prefix: 'quarantine/', ExpirationInDays: 7, ...oldVersions }),
+          Match.objectLike({ Prefix: 'erasure/', ExpirationInDays: 1, ...oldVersions }),
+          Match.objectLike({ Prefix: 'reports/', ExpirationInDays: 400, ...oldVersions }),
+          Match.objectLike({
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            ExpiredObjectDeleteMarker: true,
+          }),
         ]),
       },
     });
