@@ -67,21 +67,31 @@ export class S3Bucket implements ReportSink {
     await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key, Body: body, Metadata: metadata }));
   }
 
-  /** Moves a file that cannot be read to quarantine/ (it expires there by lifecycle). */
-  async quarantine(key: string): Promise<string> {
-    const target = `quarantine/${key.replace(/^(incoming|erasure)\//, '')}`;
-    await this.client.send(
+  /**
+   * Moves a file that cannot be read to quarantine/ (it expires there by lifecycle): copies the version that was
+   * seen (or, without one, the current version, whose id the copy reports) and deletes exactly that version.
+   */
+  async quarantine(source: Pick<ObjectInfo, 'key' | 'versionId'>): Promise<string> {
+    const target = `quarantine/${source.key.replace(/^(incoming|erasure)\//, '')}`;
+    const path = `${this.bucket}/${source.key.split('/').map(encodeURIComponent).join('/')}`;
+    const out = await this.client.send(
       new CopyObjectCommand({
         Bucket: this.bucket,
         Key: target,
-        CopySource: `${this.bucket}/${key.split('/').map(encodeURIComponent).join('/')}`,
+        CopySource: source.versionId ? `${path}?versionId=${encodeURIComponent(source.versionId)}` : path,
       }),
     );
-    await this.delete(key);
+    await this.delete({ key: source.key, versionId: source.versionId ?? out.CopySourceVersionId });
     return target;
   }
 
-  async delete(key: string): Promise<void> {
-    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  /**
+   * Deletes the object version that was read. The drop bucket is versioned: a delete without a VersionId would only
+   * put a delete marker on top and keep the plaintext as a noncurrent version. Deleting by VersionId removes those
+   * bytes for good and leaves no marker; a newer upload of the same key stays current and is ingested by its own
+   * event. Without a VersionId (an unversioned bucket, s3rver) this is a plain delete.
+   */
+  async delete(info: Pick<ObjectInfo, 'key' | 'versionId'>): Promise<void> {
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: info.key, VersionId: info.versionId }));
   }
 }

@@ -1,10 +1,11 @@
 /** Reads the Meta access token from Secrets Manager, cached per container for a few minutes. Never logged. */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { secretsClient } from './aws-clients';
 
 const TTL_MS = 5 * 60_000;
 const cache = new Map<string, { value: string; at: number }>();
 
-export async function readSecret(secretId: string, client = new SecretsManagerClient({})): Promise<string> {
+export async function readSecret(secretId: string, client: SecretsManagerClient = secretsClient()): Promise<string> {
   const hit = cache.get(secretId);
   if (hit && Date.now() - hit.at < TTL_MS) return hit.value;
   const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));

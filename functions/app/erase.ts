@@ -198,7 +198,7 @@ export async function eraseFromFile(
   const now = deps.now();
   const result = await eraseIdentities(deps.store, req, { now, logger: deps.logger, config: deps.config });
   // The plaintext request goes first; the audit report (hashes and time only) follows.
-  await deps.bucket.delete(key);
+  await deps.bucket.delete(info);
   const reportKey = `reports/erasure/${now.toISOString().replace(/[:.]/g, '-')}.json`;
   await deps.bucket.putJson(reportKey, { ...result, at: now.toISOString(), object: key });
   return { kind: 'erasure' as const, erased: result.contactsDeleted, reportKey };

@@ -73,7 +73,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   const where = key.startsWith('erasure/') ? { list: '', kind: 'snapshot' as const, file: key } : parseDropKey(key);
   if ('error' in where) {
     const reportKey = `reports/quarantine/${stamp(now)}.json`;
-    const target = await bucket.quarantine(key);
+    const target = await bucket.quarantine({ key });
     await bucket.putJson(reportKey, {
       status: 'quarantined',
       object: target,
@@ -101,7 +101,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
   const time = exportTimeOf(info.metadata, info.lastModified, now);
   if ('refused' in time) {
-    const target = await bucket.quarantine(key);
+    const target = await bucket.quarantine(info);
     await bucket.putJson(`${reportBase}.json`, {
       list: where.list,
       status: 'quarantined',
@@ -133,11 +133,11 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
       await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
     await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
     ingestMetrics(logger, report, now);
-    if (deps.config.keepRawFilesDays === 0) await bucket.delete(key);
+    if (deps.config.keepRawFilesDays === 0) await bucket.delete(info);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
   } catch (e) {
     if (e instanceof UnreadableFileError || e instanceof DetectionError) {
-      const target = await bucket.quarantine(key);
+      const target = await bucket.quarantine(info);
       await bucket.putJson(`${reportBase}.json`, {
         list: where.list,
         status: 'quarantined',

@@ -2,9 +2,8 @@
  * Builds dependencies from the environment, once per cold start (Lambda) or once per CLI run.
  * Every variable is read through a zod schema that names what is missing.
  */
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
 import { z } from 'zod';
+import { dynamoClient, s3Client } from '../adapters/aws-clients';
 import { loadConfigFile, parseAudienceConfig } from '../adapters/config-file';
 import { DynamoContactStore } from '../adapters/dynamo-store';
 import { fileStaging } from '../adapters/file-staging';
@@ -40,13 +39,8 @@ export function loadRuntimeConfig(file?: string): AudienceConfig {
   throw new Error('no audiences config: set AUDIENCE_CONFIG_FILE or deploy with the stack, which embeds it');
 }
 
-/** S3 client; WHEN_REQUIRED checksums keep s3rver from storing aws-chunked framing as data (stack.md gotcha 6). */
-export const s3Client = () =>
-  new S3Client({
-    forcePathStyle: !!process.env.AWS_ENDPOINT_URL_S3,
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+/** Clients are built in functions/adapters/aws-clients.ts; re-exported for the CLI and the local runner. */
+export { s3Client };
 
 export const realClock: Clock = {
   now: () => new Date(),
@@ -93,7 +87,7 @@ export function buildRuntime(
     config: loadRuntimeConfig(e.AUDIENCE_CONFIG_FILE),
     platforms: PLATFORMS,
     staging: fileStaging(),
-    store: new DynamoContactStore(new DynamoDBClient({}), e.TABLE_NAME),
+    store: new DynamoContactStore(dynamoClient(), e.TABLE_NAME),
     bucket: new S3Bucket(s3Client(), e.BUCKET_NAME),
     logger,
     clock,

@@ -23,8 +23,9 @@ export interface DropBucketProps {
    */
   readonly encryptionKey?: kms.IKey;
   /**
-   * Days after which objects under `incoming/` and `quarantine/` expire. A backstop: ingest deletes raw files
-   * itself; this bounds how long PII can stay when ingest never ran or failed.
+   * Days after which objects under `incoming/` and `quarantine/` expire (then 1 more day as a noncurrent version).
+   * A backstop: ingest deletes the version of each raw file it read; this bounds how long PII can stay when ingest
+   * never ran, failed, or was told to keep the file (`keepRawFilesDays`).
    * @default 7
    */
   readonly rawRetentionDays?: number;
@@ -110,7 +111,9 @@ export class DropBucket extends Construct {
       serverAccessLogsBucket: this.accessLogBucket,
       serverAccessLogsPrefix: 'drop-bucket/',
       lifecycleRules: [
-        // A deleted raw file leaves a noncurrent version behind; it must not outlive the delete by more than a day.
+        // Ingest deletes the version it read, which leaves nothing behind. Noncurrent versions still appear when a
+        // rule below expires a current version (a file ingest left, or never ingested) or when something deletes or
+        // overwrites without a version id: none of them outlives that by more than a day.
         {
           id: 'expire-incoming',
           prefix: DropPrefix.incoming,

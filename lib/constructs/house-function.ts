@@ -6,7 +6,7 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { AudienceConfig } from '../../functions/core/config';
@@ -24,11 +24,11 @@ const ESM_REQUIRE_BANNER =
 
 /** Key prefixes a function may use, per kind of access. Each prefix must end with `/`. */
 export interface BucketAccess {
-  /** Prefixes it may read (s3:GetObject). @default - none */
+  /** Prefixes it may read, any version (s3:GetObject, s3:GetObjectVersion). @default - none */
   readonly read?: readonly string[];
   /** Prefixes it may write (s3:PutObject). @default - none */
   readonly write?: readonly string[];
-  /** Prefixes it may delete from (s3:DeleteObject). @default - none */
+  /** Prefixes it may delete from, any version (s3:DeleteObject, s3:DeleteObjectVersion). @default - none */
   readonly delete?: readonly string[];
 }
 
@@ -83,6 +83,7 @@ export class HouseFunction extends Construct {
   public readonly role: iam.Role;
   /** The function's log group. */
   public readonly logGroup: logs.LogGroup;
+  private bucketGranted = false;
 
   constructor(scope: Construct, id: string, props: HouseFunctionProps) {
     super(scope, id);
@@ -213,15 +214,23 @@ export class HouseFunction extends Construct {
 
   /**
    * Lets the function get, put or delete objects under the given key prefixes of `bucket` (never the whole
-   * bucket), and sets `BUCKET_NAME`.
+   * bucket), and sets `BUCKET_NAME`. The drop bucket is versioned: HeadObject returns a VersionId, and the function
+   * reads and then deletes that exact version, which AWS authorizes as s3:GetObjectVersion and
+   * s3:DeleteObjectVersion (deleting it by id is what removes the plaintext instead of leaving a noncurrent version).
+   *
+   * Granted through CDK's own `BucketGrants.actionsOnObjectKeys` with the exact actions, not `grantRead` /
+   * `grantPut` / `grantDelete`: those add `s3:GetObject*` (ACLs, tags, attributes, torrents…), `s3:List*` and
+   * `s3:GetBucket*` on the whole bucket (every list's file names, the bucket's policy and notifications),
+   * `s3:PutObject*` (ACLs) and `s3:DeleteObject*` (tags), none of which the functions use.
    */
   public useBucket(bucket: s3.IBucket, access: BucketAccess): void {
-    const byAction: Array<[string, readonly string[]]> = [
-      ['s3:GetObject', access.read ?? []],
-      ['s3:PutObject', access.write ?? []],
-      ['s3:DeleteObject', access.delete ?? []],
+    const byAccess: Array<[readonly string[], string[], string[]]> = [
+      [access.read ?? [], ['s3:GetObject', 's3:GetObjectVersion'], ['kms:Decrypt']],
+      // Multipart uploads (lib-storage) decrypt the data key of earlier parts, so writers need both.
+      [access.write ?? [], ['s3:PutObject'], ['kms:GenerateDataKey', 'kms:Decrypt']],
+      [access.delete ?? [], ['s3:DeleteObject', 's3:DeleteObjectVersion'], []],
     ];
-    const prefixes = new Set(byAction.flatMap(([, p]) => p));
+    const prefixes = new Set(byAccess.flatMap(([p]) => p));
     if (prefixes.size === 0) {
       throw propError(this, 'useBucket needs at least one prefix in read, write or delete; received none.');
     }
@@ -233,28 +242,23 @@ export class HouseFunction extends Construct {
         );
       }
     }
-    const statements = byAction
-      .filter(([, p]) => p.length > 0)
-      .map(
-        ([action, p]) =>
-          new iam.PolicyStatement({
-            actions: [action],
-            resources: p.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
-          }),
+    if (this.bucketGranted) {
+      throw propError(
+        this,
+        'useBucket was called twice; grant each table, bucket and secret once with all its access.',
       );
-    if (bucket.encryptionKey) {
-      const kmsActions = new Set<string>();
-      if (access.read?.length) kmsActions.add('kms:Decrypt');
-      // Multipart uploads (lib-storage) decrypt the data key of earlier parts, so writers need both.
-      if (access.write?.length) for (const a of ['kms:GenerateDataKey', 'kms:Decrypt']) kmsActions.add(a);
-      if (kmsActions.size) {
-        statements.push(
-          new iam.PolicyStatement({ actions: [...kmsActions], resources: [bucket.encryptionKey.keyArn] }),
-        );
+    }
+    this.bucketGranted = true;
+    const grants = s3.BucketGrants.fromBucket(bucket);
+    for (const [list, objectActions, keyActions] of byAccess) {
+      for (const prefix of list) {
+        // KMS actions go to the bucket's key (when it has a customer-managed one), S3 actions to `<prefix>*`.
+        grants.actionsOnObjectKeys(this.role, `${prefix}*`, ...objectActions, ...keyActions);
       }
     }
-    const policy = this.attach('BucketPolicy', statements);
     this.function.addEnvironment('BUCKET_NAME', bucket.bucketName);
+    // The grants land in the role's default policy; the function already depends on the role and so on it.
+    const policy = this.role.node.findChild('DefaultPolicy');
     for (const prefix of prefixes) {
       acknowledgeWildcardResource(
         policy,

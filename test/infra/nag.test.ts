@@ -70,13 +70,13 @@ describe('cdk-nag AwsSolutions', () => {
     expect(acks.map((a) => `${a.path} ${a.id}`).sort()).toEqual(
       [
         'AudienceSync/BucketNotificationsHandler050a0587b7544547bf325f094a3db834/Role AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/erasure/*]',
-        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/incoming/*]',
-        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/quarantine/*]',
-        'AudienceSync/IngestFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
+        'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/erasure/*]',
+        'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/incoming/*]',
+        'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/quarantine/*]',
+        'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/IngestFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
         'AudienceSync/MetaTokenSecret AwsSolutions-SMG4',
-        'AudienceSync/SyncFunction/BucketPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
+        'AudienceSync/SyncFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/SyncFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
         'AudienceSync/SyncSchedule/DeadLetterQueue AwsSolutions-SQS3',
         'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::*]',

@@ -108,6 +108,8 @@ describe('constructs refuse bad props', () => {
     expect(() => fn.useBucket(bucket, {})).toThrow(/at least one prefix/);
     expect(() => fn.useBucket(bucket, { read: [''] })).toThrow(/received ""/);
     expect(() => fn.useBucket(bucket, { read: ['incoming'] })).toThrow(/received "incoming"/);
+    fn.useBucket(bucket, { read: ['incoming/'] });
+    expect(() => fn.useBucket(bucket, { write: ['reports/'] })).toThrow(/useBucket was called twice/);
   });
 
   it('HouseFunction.grantTable: granted twice', () => {

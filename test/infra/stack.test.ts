@@ -108,14 +108,18 @@ describe('DropBucket', () => {
     custom.hasResourceProperties('AWS::S3::Bucket', incomingRule(14));
   });
 
-  it('expires quarantine/, erasure/, reports/ and incomplete uploads', () => {
+  it('expires quarantine/, erasure/, reports/ (old versions after 1 day), incomplete uploads and lone delete markers', () => {
+    const oldVersions = { NoncurrentVersionExpiration: { NoncurrentDays: 1 } };
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
         Rules: Match.arrayWith([
-          Match.objectLike({ Prefix: 'quarantine/', ExpirationInDays: 7 }),
-          Match.objectLike({ Prefix: 'erasure/', ExpirationInDays: 1 }),
-          Match.objectLike({ Prefix: 'reports/', ExpirationInDays: 400 }),
-          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } }),
+          Match.objectLike({ Prefix: 'quarantine/', ExpirationInDays: 7, ...oldVersions }),
+          Match.objectLike({ Prefix: 'erasure/', ExpirationInDays: 1, ...oldVersions }),
+          Match.objectLike({ Prefix: 'reports/', ExpirationInDays: 400, ...oldVersions }),
+          Match.objectLike({
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            ExpiredObjectDeleteMarker: true,
+          }),
         ]),
       },
     });
@@ -283,13 +287,18 @@ describe('IAM', () => {
   const grantsOf = (statements: Statement[], action: string) =>
     statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action)).flatMap(resourcesOf);
 
-  it('lets ingest read and delete incoming/ and erasure/, write reports/ and quarantine/, and nothing else in S3', () => {
+  it('lets ingest read and delete incoming/ and erasure/ (any version), write reports/ and quarantine/, nothing else in S3', () => {
     const ingest = statementsOfRole(template, 'IngestFunctionRole');
-    expect(grantsOf(ingest, 's3:GetObject')).toEqual([objectsUnder('incoming/'), objectsUnder('erasure/')]);
-    expect(grantsOf(ingest, 's3:DeleteObject')).toEqual([objectsUnder('incoming/'), objectsUnder('erasure/')]);
+    const readAndDelete = [objectsUnder('incoming/'), objectsUnder('erasure/')];
+    // The bucket is versioned: reads and deletes after a HeadObject carry its VersionId (see iam-coverage.test.ts).
+    for (const action of ['s3:GetObject', 's3:GetObjectVersion', 's3:DeleteObject', 's3:DeleteObjectVersion']) {
+      expect(grantsOf(ingest, action), action).toEqual(readAndDelete);
+    }
     expect(grantsOf(ingest, 's3:PutObject')).toEqual([objectsUnder('reports/'), objectsUnder('quarantine/')]);
     const s3Actions = ingest.flatMap(actionsOf).filter((a) => a.startsWith('s3:'));
-    expect(new Set(s3Actions)).toEqual(new Set(['s3:GetObject', 's3:PutObject', 's3:DeleteObject']));
+    expect(new Set(s3Actions)).toEqual(
+      new Set(['s3:GetObject', 's3:GetObjectVersion', 's3:PutObject', 's3:DeleteObject', 's3:DeleteObjectVersion']),
+    );
   });
 
   it('does not let ingest read any secret', () => {
@@ -360,7 +369,12 @@ describe('IAM', () => {
 
   it('grants the customer key to the functions by ARN when one is given', () => {
     const ingest = statementsOfRole(custom, 'IngestFunctionRole');
-    expect(grantsOf(ingest, 'kms:Decrypt')).toEqual([CUSTOMER_KEY, CUSTOMER_KEY]);
+    const sync = statementsOfRole(custom, 'SyncFunctionRole');
+    // Bucket reads, bucket writes (multipart) and the table each need the key.
+    expect(grantsOf(ingest, 'kms:Decrypt')).toEqual([CUSTOMER_KEY, CUSTOMER_KEY, CUSTOMER_KEY]);
+    expect(new Set(grantsOf(sync, 'kms:GenerateDataKey'))).toEqual(new Set([CUSTOMER_KEY]));
+    const kmsResources = [...ingest, ...sync].filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
+    expect(new Set(kmsResources.flatMap(resourcesOf))).toEqual(new Set([CUSTOMER_KEY]));
   });
 
   it('gives the functions no managed policies (no AWSLambdaBasicExecutionRole)', () => {
