@@ -93,7 +93,9 @@ describe('audience-sync preview and sync', () => {
     // Already synced by `local`: nothing planned.
     expect(p.audiences.every((a) => a.planned.add === 0)).toBe(true);
     const human = await cli(['preview', '--config', CONFIG, '--state', 'state', '--as-of', SAMPLES_AS_OF], work);
-    expect(human.stdout).toMatch(/eea-opt-in: \d+ match the rules, \d+ eligible · excluded: .*no opt-in recorded \(EEA\): \d+/);
+    expect(human.stdout).toMatch(
+      /eea-opt-in: \d+ match the rules, \d+ eligible · excluded: .*no opt-in recorded \(EEA\): \d+/,
+    );
   });
 
   it('sync --segment --dry-run prints the plan and changes nothing', async () => {
