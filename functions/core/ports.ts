@@ -144,7 +144,9 @@ export type DestinationErrorKind =
   | 'config' // permissions, audience not shared, restricted audience
   | 'deleted' // the audience was deleted on the platform
   | 'low_audience_size' // a removal would bring the audience below the platform minimum
-  | 'replace_in_progress'
+  | 'replace_in_progress' // another update (a replace session) holds the audience: leave it, retry later
+  | 'replace_timed_out' // the platform closed a replace session and applied only the part it had received
+  | 'replace_restart' // the platform does not know the session (no batch 1) or it already finished: start over
   | 'permanent';
 
 /** A platform error mapped to what sync should do about it. Messages never carry tokens or PII. */

@@ -52,18 +52,28 @@ export interface MetaGraphServerOptions {
   quotaPerWindow?: number | ((activeAudiences: number) => number);
   /** Length of the (fixed) usage window. Default one hour. */
   usageWindowMs?: number;
-  /** A removal that would leave fewer members than this fails with 2650 "low audience size". Default 0 (off). */
+  /**
+   * A removal that would leave fewer members than this fails with 200/1870047 "Audience Size too Low", as Meta
+   * answers when a removal would push an audience below its minimum. Default 0 (off).
+   */
   minRemovalSize?: number;
   /** A replace session not finished this long after its first batch is abandoned. Default 90 minutes. */
   replaceSessionTimeoutMs?: number;
   /** Rows allowed per /users or /usersreplace call. Default 10,000 (Meta's documented limit). */
   maxRowsPerCall?: number;
+  /** An audience this large (or larger) refuses replace sessions with 2650/1870144. Default 100,000,000. */
+  replaceSizeLimit?: number;
   /** Below this membership size both approximate counts read -1. Default 0 (always reported). */
   countThreshold?: number;
   /** Below this membership size delivery_status is 300 "too small". Default 100. */
   minDeliverySize?: number;
-  /** The ToS link carried by 2655 errors. Default `https://www.facebook.com/customaudiences/app/tos/?act=<id>`. */
+  /** The ToS link carried by terms errors. Default `https://www.facebook.com/customaudiences/app/tos/?act=<id>`. */
   tosLink?: (adAccountId: string) => string;
+  /**
+   * How "terms not accepted" is answered: code 2655 (default), or code 200 with subcode 1870034 or 1870090 (Meta
+   * uses all three; which one a given account gets is not documented).
+   */
+  tosError?: 2655 | 1870034 | 1870090;
   /** Clock for usage windows, replace timeouts and timestamps. Default `Date.now`. */
   now?: () => number;
 }
@@ -292,21 +302,59 @@ function unknownPath(path: string): GraphFailure {
 }
 
 function deletedAudienceError(id: string): GraphFailure {
-  // Code/subcode per platforms.md; wording is Meta-like, not verified.
+  // Code/subcode as Meta documents them; the wording is Meta-like, not verified.
   return paramError(`Custom Audience has been deleted: audience ${id} was deleted and can no longer be used`, 1487366);
 }
 
-function tosError(accountId: string, link: string): GraphFailure {
-  return graphFailure(2655, `(#2655) Terms of service has not been accepted. To accept, go to ${link}`, {
+function tosError(accountId: string, link: string, as: 2655 | 1870034 | 1870090): GraphFailure {
+  const extra = {
     error_user_title: 'Custom Audience Terms Not Accepted',
     error_user_msg: `Accept the Custom Audience terms for ad account ${accountId}: ${link}`,
+  };
+  // (unverified) wording; the codes are Meta's.
+  if (as === 2655)
+    return graphFailure(2655, `(#2655) Terms of service has not been accepted. To accept, go to ${link}`, extra);
+  return graphFailure(200, `(#200) Terms of service has not been accepted. To accept, go to ${link}`, {
+    ...extra,
+    error_subcode: as,
   });
 }
 
-function audienceUpdateFailed(reason: string): GraphFailure {
+/**
+ * Subcodes of 2650 "Failed to update the custom audience" for replace sessions (Meta's replace-API guide). The
+ * codes are Meta's; the wording of each message is this fake's (unverified).
+ */
+export const REPLACE_SUBCODES = {
+  /** Another update (a replace session) is in progress: /users and a second session are refused. */
+  inProgress: 1870145,
+  /** The session was closed 90 minutes after its first batch; later batches are refused. */
+  timedOut: 1870158,
+  /** A batch for a session whose batch 1 never arrived. */
+  noFirstBatch: 1870147,
+  /** A batch for a session that already finished. */
+  alreadyFinished: 1870159,
+  /** Something went wrong on Meta's side. */
+  failed: 1870148,
+  /** The audience has 100 million members or more. */
+  tooLarge: 1870144,
+} as const;
+
+function audienceUpdateFailed(reason: string, subcode?: number): GraphFailure {
   return graphFailure(2650, `(#2650) Failed to update the custom audience: ${reason}`, {
     error_user_title: 'Failed to update the custom audience',
     error_user_msg: reason,
+    ...(subcode === undefined ? {} : { error_subcode: subcode }),
+  });
+}
+
+/** Meta's answer to a removal that would leave the audience too small (recorded Graph responses). */
+function lowAudienceSize(): GraphFailure {
+  const msg = 'You cannot remove users from this audience because it will result in a low audience size';
+  // (unverified) that `message` repeats the user message; code, subcode, type, title and user message are Meta's.
+  return graphFailure(200, msg, {
+    error_subcode: 1870047,
+    error_user_title: 'Audience Size too Low',
+    error_user_msg: msg,
   });
 }
 
@@ -352,6 +400,8 @@ interface ResolvedOptions {
   countThreshold: number;
   minDeliverySize: number;
   tosLink: (adAccountId: string) => string;
+  tosError: 2655 | 1870034 | 1870090;
+  replaceSizeLimit: number;
   now: () => number;
 }
 
@@ -423,6 +473,8 @@ function resolveOptions(options: MetaGraphServerOptions): ResolvedOptions {
     countThreshold: options.countThreshold ?? 0,
     minDeliverySize: options.minDeliverySize ?? 100,
     tosLink: options.tosLink ?? ((id) => `https://www.facebook.com/customaudiences/app/tos/?act=${id}`),
+    tosError: options.tosError ?? 2655,
+    replaceSizeLimit: options.replaceSizeLimit ?? 100_000_000,
     now: options.now ?? Date.now,
   };
 }
@@ -946,7 +998,7 @@ interface Reply {
 const ok = (body: unknown): Reply => ({ status: 200, body });
 
 function requireTos(ctx: Ctx, account: AccountState): void {
-  if (!account.tosAccepted) throw tosError(account.id, ctx.opts.tosLink(account.id));
+  if (!account.tosAccepted) throw tosError(account.id, ctx.opts.tosLink(account.id), ctx.opts.tosError);
 }
 
 function liveAudience(ctx: Ctx, id: string, method: string): AudienceState {
@@ -1100,6 +1152,7 @@ function changeUsers(ctx: Ctx, id: string, op: 'add' | 'remove'): Reply {
     throw audienceUpdateFailed(
       `a replace operation (session ${audience.replace.sessionId}) is in progress for this audience; ` +
         'adds and removals are blocked until it finishes',
+      REPLACE_SUBCODES.inProgress,
     );
   }
   const session = parseSession(ctx.params);
@@ -1119,16 +1172,12 @@ function changeUsers(ctx: Ctx, id: string, op: 'add' | 'remove'): Reply {
   return usersReply(audience, sessionEcho, summary);
 }
 
-/** The code (2650) for "low audience size" refusals is unverified; platforms.md only quotes the message. */
+/** Refuses a removal that would leave fewer than `minRemovalSize` members: 200/1870047, as Meta does. */
 function guardLowAudienceSize(ctx: Ctx, audience: AudienceState, identities: readonly string[]): void {
   const min = ctx.opts.minRemovalSize;
   if (min <= 0) return;
   const leaving = new Set(identities.filter((identity) => audience.members.has(identity))).size;
-  if (leaving > 0 && audience.members.size - leaving < min) {
-    throw audienceUpdateFailed(
-      `low audience size: removing ${leaving} of ${audience.members.size} people would leave fewer than ${min}`,
-    );
-  }
+  if (leaving > 0 && audience.members.size - leaving < min) throw lowAudienceSize();
 }
 
 function replaceUsers(ctx: Ctx, id: string): Reply {
@@ -1157,16 +1206,36 @@ function openReplaceSession(ctx: Ctx, audience: AudienceState, session: ReplaceS
   const open = audience.replace;
   if (open && open.sessionId === session.sessionId) return open;
   if (open) {
-    throw audienceUpdateFailed(`another replace session (${open.sessionId}) is in progress for this audience`);
+    throw audienceUpdateFailed(
+      `another replace session (${open.sessionId}) is in progress for this audience`,
+      REPLACE_SUBCODES.inProgress,
+    );
   }
   const closed = audience.closedSessions.get(session.sessionId);
   if (closed === 'expired') {
-    throw audienceUpdateFailed(`replace session ${session.sessionId} expired before its last batch; start a new one`);
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} timed out 90 minutes after its first batch; start a new session`,
+      REPLACE_SUBCODES.timedOut,
+    );
   }
   if (closed === 'finished') {
-    throw audienceUpdateFailed(`replace session ${session.sessionId} has already finished`); // (fake) unverified
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} has already finished`,
+      REPLACE_SUBCODES.alreadyFinished,
+    );
   }
-  if (session.batchSeq !== 1) throw paramError('Param session[batch_seq] must start at 1 for a new session');
+  if (session.batchSeq !== 1) {
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} has no batch 1: session[batch_seq] must start at 1 for a new session`,
+      REPLACE_SUBCODES.noFirstBatch,
+    );
+  }
+  if (audience.members.size >= ctx.opts.replaceSizeLimit) {
+    throw audienceUpdateFailed(
+      'audiences of 100 million members or more cannot be replaced',
+      REPLACE_SUBCODES.tooLarge,
+    );
+  }
   return { sessionId: session.sessionId, startedAt: ctx.now, collected: new Set() };
 }
 
