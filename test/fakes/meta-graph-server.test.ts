@@ -652,19 +652,28 @@ describe('replace sessions', () => {
     });
   });
 
-  it('abandons a session that outlives the timeout', async () => {
+  it('closes a session still open after the timeout and applies what it received so far', async () => {
     let clock = 5_000_000;
     await withServer({ replaceSessionTimeoutMs: 1_000, now: () => clock }, async (other) => {
-      const [a, b] = hashedEmails(2) as [string, string];
-      const id = other.seedAudience({ adAccountId: 'act_123', name: 'n', members: [a] });
+      const [a, b, c, d] = hashedEmails(4) as [string, string, string, string];
+      const id = other.seedAudience({ adAccountId: 'act_123', name: 'n', members: [a, c] });
       const audience = new CustomAudience(id);
       await audience.createUsersReplace([], replaceBatch(5, 1, false, [b]));
+      clock += 1_000;
       expect(other.audiences()[0]?.replaceSessionOpen).toBe(true);
-      clock += 1_001;
-      await audience.createUser([], { payload: { schema: ['EMAIL'], data: [[b]] } });
-      const late = await failure(audience.createUsersReplace([], replaceBatch(5, 2, true, [a])));
+      expect(other.members(id)).toEqual(new Set([a, c]));
+      clock += 1;
+      // Nobody finished the session: the platform applied it, so the audience shrank to its first batch.
+      expect(other.members(id)).toEqual(new Set([b]));
+      expect(other.audiences()[0]).toMatchObject({ replaceSessionOpen: false, size: 1 });
+      const read = await new CustomAudience(id).get(['approximate_count_lower_bound']);
+      expect(dataOf(read)).toMatchObject({ approximate_count_lower_bound: 1 });
+      const late = await failure(audience.createUsersReplace([], replaceBatch(5, 2, true, [d])));
       expect(late.response).toMatchObject({ code: 2650, error_subcode: REPLACE_SUBCODES.timedOut });
       expect(late.response?.message).toMatch(/timed out/);
+      expect(other.members(id)).toEqual(new Set([b]));
+      // /users works again once the session is closed.
+      await audience.createUser([], { payload: { schema: ['EMAIL'], data: [[a]] } });
       expect(other.members(id)).toEqual(new Set([a, b]));
     });
   });

@@ -16,6 +16,9 @@
  * - Every Graph call with a valid token that concerns a known ad account counts against that account's
  *   `custom_audience` quota, including calls that are then refused; calls beyond the quota get code 80003.
  * - Injected faults pre-empt everything else (token check, usage accounting) and are not counted as usage.
+ * Replace sessions follow Meta's replace-API guide: batch 1 opens a session, /users calls and other sessions are
+ * refused while it is open (2650/1870145), the last batch swaps the membership, and a session still open 90 minutes
+ * after its first batch is closed and applied with what it received so far (later batches: 2650/1870158).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -57,7 +60,11 @@ export interface MetaGraphServerOptions {
    * answers when a removal would push an audience below its minimum. Default 0 (off).
    */
   minRemovalSize?: number;
-  /** A replace session not finished this long after its first batch is abandoned. Default 90 minutes. */
+  /**
+   * A replace session not finished this long after its first batch is closed by the platform and applied: the
+   * audience becomes what the session received so far, and later batches of it are refused (2650/1870158).
+   * Default 90 minutes, as Meta documents.
+   */
   replaceSessionTimeoutMs?: number;
   /** Rows allowed per /users or /usersreplace call. Default 10,000 (Meta's documented limit). */
   maxRowsPerCall?: number;
@@ -546,13 +553,24 @@ function activeAudienceCount(state: State, accountId: string): number {
   return n;
 }
 
-/** Abandon a replace session that outlived the timeout (checked lazily whenever the audience is touched). */
+/**
+ * Close a replace session that outlived the timeout and apply it, as Meta does: the audience is replaced with what
+ * the session received until then, so an abandoned replace shrinks the audience. Checked lazily whenever the
+ * audience is touched or inspected, against the injected clock.
+ */
 function expireReplaceSession(audience: AudienceState, opts: ResolvedOptions, now: number): void {
   const session = audience.replace;
   if (session && now - session.startedAt > opts.replaceSessionTimeoutMs) {
+    audience.members = session.collected;
+    audience.updatedAt = session.startedAt + opts.replaceSessionTimeoutMs;
     audience.closedSessions.set(session.sessionId, 'expired');
     audience.replace = undefined;
   }
+}
+
+function expireAllReplaceSessions(state: State, opts: ResolvedOptions): void {
+  const now = opts.now();
+  for (const audience of state.audiences.values()) expireReplaceSession(audience, opts, now);
 }
 
 function snapshot(a: AudienceState): AudienceSnapshot {
@@ -1074,6 +1092,7 @@ function listAudiences(ctx: Ctx, account: AccountState): Reply {
     throw paramError('Param limit must be a positive integer');
   }
   const limit = Math.min(limitParam ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+  expireAllReplaceSessions(ctx.state, ctx.opts);
   const all = [...ctx.state.audiences.values()].filter((a) => a.accountId === account.id && !a.deleted);
   const after = optionalString(ctx.params, 'after');
   const start = after === undefined ? 0 : all.findIndex((a) => a.id === decodeCursor(after)) + 1;
@@ -1214,7 +1233,8 @@ function openReplaceSession(ctx: Ctx, audience: AudienceState, session: ReplaceS
   const closed = audience.closedSessions.get(session.sessionId);
   if (closed === 'expired') {
     throw audienceUpdateFailed(
-      `replace session ${session.sessionId} timed out 90 minutes after its first batch; start a new session`,
+      `replace session ${session.sessionId} timed out 90 minutes after its first batch and was applied with the ` +
+        'batches received until then; start a new session',
       REPLACE_SUBCODES.timedOut,
     );
   }
@@ -1471,7 +1491,8 @@ function closeServer(server: Server, runtime: Runtime): Promise<void> {
   });
 }
 
-function memberSet(state: State, audienceId: string): Set<string> {
+function memberSet(state: State, opts: ResolvedOptions, audienceId: string): Set<string> {
+  expireAllReplaceSessions(state, opts);
   return new Set(state.audiences.get(audienceId)?.members ?? []);
 }
 
@@ -1516,8 +1537,11 @@ function fakeMeta(runtime: Runtime, server: Server, port: number): FakeMeta {
       state.faults.push({ fault, remaining: fault.times ?? 1 });
     },
     pendingFaults: () => state.faults.reduce((sum, queued) => sum + queued.remaining, 0),
-    members: (audienceId) => memberSet(state, audienceId),
-    audiences: () => [...state.audiences.values()].map(snapshot),
+    members: (audienceId) => memberSet(state, opts, audienceId),
+    audiences: () => {
+      expireAllReplaceSessions(state, opts);
+      return [...state.audiences.values()].map(snapshot);
+    },
     addCalls: (audienceId) => batches(state, audienceId, 'adds'),
     removeCalls: (audienceId) => batches(state, audienceId, 'removes'),
     replaceCalls: (audienceId) => batches(state, audienceId, 'replaces'),
