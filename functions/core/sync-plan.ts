@@ -180,3 +180,35 @@ export function planReplaceWindow(input: ReplaceWindowInput): ReplaceWindowPlan 
     plan.reason = `a replace of ${size} needs about ${duration(neededMs)}, more than the ${duration(input.budgetMs ?? 0)} left in this run slice`;
   return plan;
 }
+
+export type ReplaceDecision =
+  /** The open session outlived its window: the platform applied it with what it had received. */
+  | { action: 'assume_applied' }
+  /** A new session would not finish in time: start nothing, heal by diff. */
+  | { action: 'skip'; reason: string }
+  /**
+   * Send this many batches, the last one closing the session. `closesEarly`: they are fewer than the session still
+   * needs (an open session that cannot finish in its window is closed with what fits; the rest goes by diff).
+   */
+  | { action: 'send'; batches: number; closesEarly: boolean; reason?: string };
+
+/**
+ * What to do about a full replace. `open`: the session's batch 1 was confirmed, so it runs on the platform's clock
+ * and will be applied when its window ends, whatever we do. A new session is all or nothing: it must fit the window
+ * and the run slice. An open one is continued as far as its window allows, across slices.
+ */
+export function decideReplace(
+  open: boolean,
+  elapsedMs: number,
+  plan: ReplaceWindowPlan,
+  windowMs = REPLACE_WINDOW_MS,
+): ReplaceDecision {
+  if (open && elapsedMs >= windowMs) return { action: 'assume_applied' };
+  if (!open) {
+    if (plan.fitsWindow && plan.fitsBudget) return { action: 'send', batches: plan.batches, closesEarly: false };
+    return { action: 'skip', reason: plan.reason ?? 'the replace does not fit' };
+  }
+  if (plan.fitsWindow) return { action: 'send', batches: plan.batches, closesEarly: false };
+  const batches = Math.min(plan.batches, Math.max(1, plan.batchesThatFit));
+  return { action: 'send', batches, closesEarly: batches < plan.batches, reason: plan.reason };
+}

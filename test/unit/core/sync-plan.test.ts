@@ -8,6 +8,7 @@ import {
   backoffMs,
   chunk,
   DEFAULT_BATCH_CALL_MS,
+  decideReplace,
   diffAudience,
   planReplaceWindow,
   REPLACE_WINDOW_MS,
@@ -323,6 +324,41 @@ describe('planReplaceWindow', () => {
         },
       ),
     );
+  });
+});
+
+describe('decideReplace', () => {
+  const MIN = 60_000;
+  const plan = (input: Partial<Parameters<typeof planReplaceWindow>[0]>) =>
+    planReplaceWindow({ members: 30_000, batchSize: 10_000, ...input });
+
+  it('a new session is all or nothing: it must fit the window and the run slice', () => {
+    expect(decideReplace(false, 0, plan({}))).toEqual({ action: 'send', batches: 3, closesEarly: false });
+    expect(decideReplace(false, 0, plan({ callMs: 30 * MIN }))).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/replace window/),
+    });
+    expect(decideReplace(false, 0, plan({ budgetMs: 1_000 }))).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/run slice/),
+    });
+  });
+
+  it('an open session ignores the slice budget, and past its window it has been applied', () => {
+    const p = plan({ elapsedMs: 5 * MIN });
+    expect(decideReplace(true, 5 * MIN, p)).toEqual({ action: 'send', batches: 3, closesEarly: false });
+    expect(decideReplace(true, REPLACE_WINDOW_MS, plan({ elapsedMs: REPLACE_WINDOW_MS }))).toEqual({
+      action: 'assume_applied',
+    });
+  });
+
+  it('an open session that cannot finish sends what fits (at least one batch) and closes early', () => {
+    // 20 min left after the reserve, 15 min a batch with margin: one batch fits.
+    const tight = plan({ callMs: 10 * MIN, elapsedMs: 60 * MIN });
+    expect(decideReplace(true, 60 * MIN, tight)).toMatchObject({ action: 'send', batches: 1, closesEarly: true });
+    // Nothing fits any more: one batch still closes the session now instead of leaving it to time out.
+    const none = plan({ callMs: 10 * MIN, elapsedMs: 85 * MIN });
+    expect(decideReplace(true, 85 * MIN, none)).toMatchObject({ action: 'send', batches: 1, closesEarly: true });
   });
 });
 
