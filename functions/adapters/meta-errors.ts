@@ -66,6 +66,8 @@ export interface GraphErrorRule {
   say: (c: RuleContext) => string;
   /** Terms rows carry the link to accept the terms; throttling rows how long to wait. */
   carries?: 'link' | 'retryAfter';
+  /** The platform applied the replace session with what it had received (timed out, or already finished). */
+  sessionApplied?: true;
 }
 
 const THROTTLED: Omit<GraphErrorRule, 'code'> = {
@@ -149,6 +151,7 @@ export const GRAPH_ERROR_RULES: readonly GraphErrorRule[] = [
     code: 2650,
     subcode: 1870158,
     kind: 'replace_timed_out',
+    sessionApplied: true,
     say: () =>
       'the replace session timed out (Meta closes it 90 minutes after its first batch) and Meta kept only the members it had received; sync re-adds the rest by diff.',
   },
@@ -162,6 +165,8 @@ export const GRAPH_ERROR_RULES: readonly GraphErrorRule[] = [
     code: 2650,
     subcode: 1870159,
     kind: 'replace_restart',
+    // Finished means applied: the audience holds what the session received, whether or not we saw the last reply.
+    sessionApplied: true,
     say: () => 'this replace session has already finished on Meta; sync starts a new session or heals by diff.',
   },
   {
@@ -220,7 +225,10 @@ export function mapGraphError(
         ...details,
         retryAfterSeconds: Math.max(60, (minutes ?? 5) * 60),
       });
-    return new DestinationError(rule.kind, `${tag}: ${line}`, details);
+    return new DestinationError(rule.kind, `${tag}: ${line}`, {
+      ...details,
+      ...(rule.sessionApplied ? { sessionApplied: true } : {}),
+    });
   }
   if (status === undefined || status >= 500 || status === 408 || status === 429 || code === 1 || code === 2)
     return new DestinationError('transient', `${tag}: ${said || 'no response or server error'}`, details);

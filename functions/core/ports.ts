@@ -40,7 +40,10 @@ export interface AudienceState {
   audienceName: string;
   lastReplaceAt?: string;
   lookalikeId?: string;
-  /** An interrupted full replace, resumed if it is still young enough. */
+  /**
+   * A full replace in progress. Once batch 1 is confirmed the session is open on the platform, which closes it
+   * 90 minutes after that batch and applies what it received: it is resumed only if it can still finish in time.
+   */
   replace?: {
     sessionId: number;
     nextSeq: number;
@@ -50,6 +53,11 @@ export interface AudienceState {
     /** The last member sent, to close the session when nobody after it remains. */
     lastMember?: BatchMember;
   };
+  /**
+   * Mean time of one batch call (add, remove or replace; platform latency without our own pauses) in the latest run
+   * that made one. Feeds the replace-window estimate.
+   */
+  batchCallMs?: number;
   updatedAt: string;
 }
 
@@ -160,6 +168,8 @@ export class DestinationError extends Error {
       status?: number;
       retryAfterSeconds?: number;
       link?: string;
+      /** A replace session was closed by the platform and applied with what it had received (not a full replace). */
+      sessionApplied?: boolean;
     } = {},
   ) {
     super(message);

@@ -69,6 +69,12 @@ describe('mapGraphError', () => {
     expect(GRAPH_ERROR_RULES.filter((r) => !reached.has(r))).toEqual([]);
   });
 
+  it('a timed-out or already finished replace session says the platform applied it', () => {
+    expect(mapGraphError(400, { code: 2650, error_subcode: 1870158 }, ctx).details.sessionApplied).toBe(true);
+    expect(mapGraphError(400, { code: 2650, error_subcode: 1870159 }, ctx).details.sessionApplied).toBe(true);
+    expect(mapGraphError(400, { code: 2650, error_subcode: 1870147 }, ctx).details.sessionApplied).toBeUndefined();
+  });
+
   it('low audience size (200/1870047) is never a permission or auth alert', () => {
     const e = mapGraphError(
       400,
