@@ -58,7 +58,10 @@ export interface AudienceState {
   lookalikeId?: string;
   /** An orphaned audience that was emptied, deleted or kept under the orphan policy. */
   retired?: { at: string; policy: string };
-  /** An interrupted full replace, resumed if it is still young enough. */
+  /**
+   * A full replace in progress. Once batch 1 is confirmed the session is open on the platform, which closes it
+   * 90 minutes after that batch and applies what it received: it is resumed only if it can still finish in time.
+   */
   replace?: {
     sessionId: number;
     nextSeq: number;
@@ -68,6 +71,11 @@ export interface AudienceState {
     /** The last member sent, to close the session when nobody after it remains. */
     lastMember?: BatchMember;
   };
+  /**
+   * Mean time of one batch call (add, remove or replace; platform latency without our own pauses) in the latest run
+   * that made one. Feeds the replace-window estimate.
+   */
+  batchCallMs?: number;
   updatedAt: string;
 }
 
@@ -207,7 +215,9 @@ export type DestinationErrorKind =
   | 'config' // permissions, audience not shared, restricted audience
   | 'deleted' // the audience was deleted on the platform
   | 'low_audience_size' // a removal would bring the audience below the platform minimum
-  | 'replace_in_progress'
+  | 'replace_in_progress' // another update (a replace session) holds the audience: leave it, retry later
+  | 'replace_timed_out' // the platform closed a replace session and applied only the part it had received
+  | 'replace_restart' // the platform does not know the session (no batch 1) or it already finished: start over
   | 'permanent';
 
 /** A platform error mapped to what sync should do about it. Messages never carry tokens or PII. */
@@ -221,6 +231,8 @@ export class DestinationError extends Error {
       status?: number;
       retryAfterSeconds?: number;
       link?: string;
+      /** A replace session was closed by the platform and applied with what it had received (not a full replace). */
+      sessionApplied?: boolean;
     } = {},
   ) {
     super(message);

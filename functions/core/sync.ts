@@ -19,7 +19,15 @@ import {
   type SyncedMember,
 } from './ports';
 import { BlockIndex, evaluateSegments, mergeInto, type Person } from './segments';
-import { backoffMs, chunk, diffAudience, throttleDecision } from './sync-plan';
+import {
+  backoffMs,
+  chunk,
+  decideReplace,
+  diffAudience,
+  planReplaceWindow,
+  REPLACE_WINDOW_MS,
+  throttleDecision,
+} from './sync-plan';
 
 export interface SyncOptions {
   /** Identity of this run (kept across continuations), so only one sync at a time changes audiences. */
@@ -74,6 +82,11 @@ export interface AudienceReport {
   invalidEntries: number;
   invalidFields: string[];
   replaced?: boolean;
+  /**
+   * Why a due or open full replace did not complete and the audience was healed by diff instead (a replace that
+   * could not finish inside the platform's window, or a session the platform applied with only part of it).
+   */
+  healedByDiff?: string;
   status: AudienceStatus;
   /** Operator-facing reason when not fully synced. Never contains PII or tokens. */
   message?: string;
@@ -119,6 +132,12 @@ class StopDestination extends Error {
   }
 }
 class OutOfTime extends Error {}
+
+/** Calls the platform with pacing and retries; `'batch'` also times the call for the replace-window estimate. */
+type Call = <T>(fn: () => Promise<T>, timing?: 'batch') => Promise<T>;
+
+/** How long to wait before trying again when another update (a replace session) holds an audience. */
+const REPLACE_BUSY_WAIT_SECONDS = 600;
 
 /** Loads every list's contacts and merges them into people. */
 /** Streams every list's contacts into people, without holding the records themselves. */
@@ -286,13 +305,22 @@ async function syncAudience(
     state.updatedAt = clock.now().toISOString();
     await store.putAudienceState(state);
   };
-  // Pace on the platform's own usage report before every call, not only after batches.
-  const call = <T>(fn: () => Promise<T>) =>
+  // Pace on the platform's own usage report before every call, not only after batches. Confirmed batch calls are
+  // timed (without the pauses): their mean is kept in the state and feeds the replace-window estimate.
+  let timedCalls = 0;
+  let timedMs = 0;
+  const call: Call = (fn, timing) =>
     withRetry(
       async () => {
         await deps.lease?.keepAlive();
         await pace(deps, dest.usage?.() ?? {});
-        return fn();
+        if (timing !== 'batch') return fn();
+        const t0 = clock.now().getTime();
+        const out = await fn();
+        timedCalls++;
+        timedMs += clock.now().getTime() - t0;
+        state.batchCallMs = Math.round(timedMs / timedCalls);
+        return out;
       },
       deps,
       opts,
@@ -318,14 +346,14 @@ async function syncAudience(
           !state.lastReplaceAt ||
           clock.now().getTime() - Date.parse(state.lastReplaceAt) > policy.replaceEveryDays * 86_400_000);
       let removalsSent = false;
-      let replaced = false;
+      let outcome: ReplaceOutcome = { replaced: false, syncedPruned: false };
       if (replaceDue || state.replace) {
         // Removals travel first even on a replace day (not while our own session is open: it blocks them).
         if (!state.replace) {
           await sendDiff(dest, audience, { ...current, add: [] }, true, destKey, deps, opts, ar, call);
           removalsSent = true;
         }
-        replaced = await fullReplace(
+        outcome = await fullReplace(
           dest,
           audience,
           belowMin ? new Map() : desired,
@@ -337,22 +365,25 @@ async function syncAudience(
           call,
         );
       }
-      if (!replaced) {
+      if (!outcome.replaced) {
         if (!state.lastReplaceAt && syncedCount === 0) {
           // A brand-new audience filled by additions counts as freshly replaced.
           state.lastReplaceAt = clock.now().toISOString();
         }
-        await sendDiff(
-          dest,
-          audience,
-          removalsSent ? { ...current, remove: [] } : current,
-          belowMin,
-          destKey,
-          deps,
-          opts,
-          ar,
-          call,
-        );
+        let heal = removalsSent ? { ...current, remove: [] } : current;
+        if (outcome.syncedPruned) {
+          // The platform now holds only what a replace session sent, and the synced state says so: diff again,
+          // so everyone else who should be there is re-added (and anyone the session sent who left is removed).
+          const held = new Map<string, SyncedMember>();
+          for await (const m of store.syncedMembers(destKey)) held.set(m.cid, m);
+          heal = diffAudience(desired, held);
+          ar.planned = {
+            add: belowMin ? 0 : heal.add.length,
+            remove: ar.removed + heal.remove.length,
+            unchanged: heal.unchanged,
+          };
+        }
+        await sendDiff(dest, audience, heal, belowMin, destKey, deps, opts, ar, call);
         await saveState();
       }
     };
@@ -404,6 +435,15 @@ async function syncAudience(
       ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
       report.done = false;
       report.waitSeconds = Math.max(report.waitSeconds ?? 0, 1);
+    } else if (e instanceof DestinationError && e.kind === 'replace_in_progress') {
+      // Someone else's replace session (or another update) holds the audience: nothing is lost, nothing is
+      // alerted; pending changes stay pending and the run continues later. The platform closes a session within
+      // its 90-minute window, so this ends.
+      ar.status = 'partial';
+      ar.errorKind = e.kind;
+      ar.message = e.message;
+      report.done = false;
+      report.waitSeconds = Math.max(report.waitSeconds ?? 0, REPLACE_BUSY_WAIT_SECONDS);
     } else if (e instanceof StopDestination) {
       ar.status = e.reason.kind === 'throttled' ? 'partial' : 'failed';
       ar.errorKind = e.reason.kind;
@@ -455,7 +495,7 @@ async function ensure(
   state: AudienceState,
   d: SegmentDestination,
   seg: SegmentConfig,
-  call: <T>(fn: () => Promise<T>) => Promise<T>,
+  call: Call,
   ar: AudienceReport,
 ): Promise<AudienceRef> {
   const { ref, created } = await call(() =>
@@ -499,7 +539,7 @@ async function sendDiff(
   deps: SyncDeps,
   opts: SyncOptions,
   ar: AudienceReport,
-  call: <T>(fn: () => Promise<T>) => Promise<T>,
+  call: Call,
 ) {
   // Removals first: someone who left must never stay longer than needed.
   // Members whose removal is still pending (refused): a changed member's re-add must wait for its removal.
@@ -509,7 +549,7 @@ async function sendDiff(
     checkTime(deps, opts);
     let outcome: Awaited<ReturnType<Destination['remove']>>;
     try {
-      outcome = await call(() => dest.remove(audience, batch));
+      outcome = await call(() => dest.remove(audience, batch), 'batch');
     } catch (e) {
       if (e instanceof DestinationError && e.kind === 'low_audience_size') {
         // Known outcome: the platform refuses to shrink below its minimum. Reported, retried next run, not looped on.
@@ -536,7 +576,7 @@ async function sendDiff(
   const adds = pending.size ? diff.add.filter((m) => !pending.has(m.cid)) : diff.add;
   for (const batch of chunk(adds, dest.maxBatchSize)) {
     checkTime(deps, opts);
-    const outcome = await call(() => dest.add(audience, batch));
+    const outcome = await call(() => dest.add(audience, batch), 'batch');
     await deps.store.recordSynced(destKey, batch, []);
     ar.added += batch.length;
     ar.batches++;
@@ -546,8 +586,31 @@ async function sendDiff(
   }
 }
 
-/** Replace sessions are short-lived on the platform (about 90 minutes); an older interrupted one starts over. */
-const REPLACE_SESSION_MAX_AGE_MS = 80 * 60_000;
+/** How a full replace ended. */
+interface ReplaceOutcome {
+  /** The session completed: the platform holds exactly what it sent, and so does the synced state. */
+  replaced: boolean;
+  /**
+   * The synced state was cut down to the members a session sent, because the platform applied that session with
+   * only part of the members (timed out, closed early, or finished unseen). The caller diffs again to re-add the rest.
+   */
+  syncedPruned: boolean;
+}
+
+/**
+ * A new replace session id: seconds since the epoch in the high bits and 20 random bits, so a session never reuses
+ * the id of an earlier one (the platform refuses batches for a closed session id). Stays below 2^53.
+ */
+function newSessionId(now: number, random: () => number, avoid?: number): number {
+  const id = Math.floor(now / 1000) * 2 ** 20 + Math.floor(random() * 2 ** 20);
+  return id === avoid ? id + 1 : id;
+}
+
+/** Adds a line to the audience report; `healed`: it says why the audience was healed by diff instead of a replace. */
+function noteReplace(ar: AudienceReport, why: string, healed = true) {
+  if (healed) ar.healedByDiff = ar.healedByDiff ? `${ar.healedByDiff}; ${why}` : why;
+  ar.message = ar.message ? `${ar.message}; ${why}` : why;
+}
 
 /**
  * Full replace through a platform session, in cid order. Each confirmed batch is checkpointed as synced with the
@@ -555,6 +618,15 @@ const REPLACE_SESSION_MAX_AGE_MS = 80 * 60_000;
  * with whatever the members are now. When it completes, synced entries the session did not send are dropped: the
  * platform no longer holds them. Anyone who left meanwhile but was sent earlier in the session stays synced, so the
  * next diff removes them.
+ *
+ * Meta closes a session 90 minutes after its first batch and applies what it received by then, so:
+ * - a new session starts only if planReplaceWindow says it can finish inside that window and inside this run
+ *   slice's remaining time (it must not depend on a continuation arriving in time); otherwise nothing is started and
+ *   the audience is healed by diff;
+ * - an open session is resumed across slices only as far as its window allows: if the rest does not fit, the
+ *   batches that do are sent, the last of them closes the session, and the rest is added by diff;
+ * - a session past its window, or one the platform reports as timed out, was applied with only what it received:
+ *   the synced state keeps just the members recorded with that session, and the caller re-adds everyone else.
  */
 async function fullReplace(
   dest: Destination,
@@ -565,73 +637,171 @@ async function fullReplace(
   deps: SyncDeps,
   opts: SyncOptions,
   ar: AudienceReport,
-  call: <T>(fn: () => Promise<T>) => Promise<T>,
-): Promise<boolean> {
+  call: Call,
+): Promise<ReplaceOutcome> {
   const destKey = destKeyOf(ar.destination, ar.segment);
-  const now = deps.clock.now();
-  if (!state.replace || now.getTime() - Date.parse(state.replace.startedAt) > REPLACE_SESSION_MAX_AGE_MS) {
-    state.replace = {
-      sessionId: Math.floor((opts.random ?? Math.random)() * 2 ** 40) + 1,
-      nextSeq: 1,
-      startedAt: now.toISOString(),
-      sentCids: 0,
-    };
-    await saveState();
-  }
-  const session = state.replace;
-  const after = session.lastCid ?? '';
-  const remaining: BatchMember[] = [...desired]
-    .filter(([cid]) => cid > after)
-    .map(([cid, keys]) => ({ cid, keys }))
-    .sort((a, b) => (a.cid < b.cid ? -1 : 1));
-  if (session.sentCids === 0 && remaining.length === 0) {
-    // Nothing sent and nothing to send (the segment emptied): no session to finish; the plain diff removes people.
+  const { logger } = deps;
+  let syncedPruned = false;
+  let previousId = state.replace?.sessionId;
+  /** The platform holds only what `session` sent: forget everyone else in the synced state. */
+  const keepOnlySession = async (
+    session: NonNullable<AudienceState['replace']>,
+    why: string,
+    then: 'diff' | 'restart' = 'diff',
+  ) => {
+    const dropped = await deps.store.pruneSynced(destKey, session.sessionId);
     state.replace = undefined;
     await saveState();
-    return false;
-  }
-  const batches = chunk(remaining, dest.maxBatchSize);
-  if (batches.length === 0 && session.lastMember) {
-    // Everyone after the last sent batch left: close the session by sending its last member again (already synced
-    // under this session; the next diff removes them if they left too).
-    batches.push([session.lastMember]);
-  }
-  for (let i = 0; i < batches.length; i++) {
-    checkTime(deps, opts);
-    const batch = batches[i]!;
-    const outcome = await call(() =>
-      dest.replace!(audience, batch, {
-        sessionId: session.sessionId,
-        batchSeq: session.nextSeq,
-        last: i === batches.length - 1,
-        estimatedTotal: session.sentCids + remaining.length,
-      }),
+    syncedPruned = true;
+    const next = then === 'diff' ? 'are re-added by diff' : 'a new replace session is started';
+    noteReplace(
+      ar,
+      `${why}: the audience holds only the ${session.sentCids} members that session sent, so ${dropped} others are no longer assumed to be there and ${next}`,
+      then === 'diff',
     );
-    await deps.store.recordSynced(
-      destKey,
-      batch.map((m) => ({ cid: m.cid, keys: m.keys, session: session.sessionId })),
-      [],
-    );
-    session.nextSeq++;
-    session.sentCids += batch.length;
-    const lastSent = batch[batch.length - 1];
-    if (lastSent) {
-      session.lastCid = lastSent.cid;
-      session.lastMember = lastSent;
+    logger.warn('replace_session_applied_partially', { destKey, sent: session.sentCids, dropped });
+  };
+
+  for (let restarts = 0; ; restarts++) {
+    const now = deps.clock.now().getTime();
+    let session = state.replace;
+    const age = session ? now - Date.parse(session.startedAt) : 0;
+    // Batch 1 confirmed: the session is open on the platform, on the platform's clock.
+    const open = session !== undefined && session.nextSeq > 1;
+    // No batch of it was confirmed: nothing is known to be open. A young one starts again under the same id.
+    if (session && !open && age >= REPLACE_WINDOW_MS) session = undefined;
+    const after = open ? (session?.lastCid ?? '') : '';
+    const remaining: BatchMember[] = [...desired]
+      .filter(([cid]) => cid > after)
+      .map(([cid, keys]) => ({ cid, keys }))
+      .sort((a, b) => (a.cid < b.cid ? -1 : 1));
+    if (!open && remaining.length === 0) {
+      // Nothing sent and nothing to send (the segment emptied): no session to finish; the plain diff removes people.
+      state.replace = undefined;
+      await saveState();
+      return { replaced: false, syncedPruned };
     }
-    ar.batches++;
-    ar.invalidEntries += outcome.invalid;
-    mergeFields(ar, outcome.invalidFields);
+    const batches = chunk(remaining, dest.maxBatchSize);
+    if (batches.length === 0 && session?.lastMember) {
+      // Everyone after the last sent batch left: close the session by sending its last member again (already synced
+      // under this session; the next diff removes them if they left too).
+      batches.push([session.lastMember]);
+    }
+    const plan = planReplaceWindow({
+      members: batches.reduce((n, b) => n + b.length, 0),
+      batchSize: dest.maxBatchSize,
+      callMs: state.batchCallMs,
+      usagePercent: dest.usage?.().usagePercent,
+      elapsedMs: session ? age : 0,
+      // A new session must fit this slice; an open one goes on in the next, since stopping it would not stop Meta's clock.
+      budgetMs: open || opts.deadline === undefined ? undefined : Math.max(0, opts.deadline - now),
+    });
+    const decision = decideReplace(open, age, plan);
+    if (decision.action === 'assume_applied') {
+      await keepOnlySession(
+        session!,
+        'the replace session outlived Meta’s 90-minute window and was applied as it stood',
+      );
+      return { replaced: false, syncedPruned };
+    }
+    if (decision.action === 'skip') {
+      state.replace = undefined;
+      await saveState();
+      noteReplace(ar, `full replace not started: ${decision.reason}; healed by diff instead`);
+      logger.info('replace_not_started', { destKey, batches: plan.batches, neededMs: plan.neededMs });
+      return { replaced: false, syncedPruned };
+    }
+    // An open session that cannot finish in its window sends what fits; its last batch closes it, and the rest goes
+    // by diff right after (rather than waiting for the timeout with /users blocked).
+    const send = batches.slice(0, decision.batches);
+    if (!open) {
+      session ??= {
+        sessionId: newSessionId(now, opts.random ?? Math.random, previousId),
+        nextSeq: 1,
+        startedAt: new Date(now).toISOString(),
+        sentCids: 0,
+      };
+      state.replace = session;
+      await saveState();
+    }
+    const current = session!;
+    try {
+      for (let i = 0; i < send.length; i++) {
+        checkTime(deps, opts);
+        const batch = send[i]!;
+        const outcome = await call(
+          () =>
+            dest.replace!(audience, batch, {
+              sessionId: current.sessionId,
+              batchSeq: current.nextSeq,
+              last: i === send.length - 1,
+              estimatedTotal: current.sentCids + remaining.length,
+            }),
+          'batch',
+        );
+        await deps.store.recordSynced(
+          destKey,
+          batch.map((m) => ({ cid: m.cid, keys: m.keys, session: current.sessionId })),
+          [],
+        );
+        current.nextSeq++;
+        current.sentCids += batch.length;
+        const lastSent = batch[batch.length - 1];
+        if (lastSent) {
+          current.lastCid = lastSent.cid;
+          current.lastMember = lastSent;
+        }
+        ar.batches++;
+        ar.invalidEntries += outcome.invalid;
+        mergeFields(ar, outcome.invalidFields);
+        await saveState();
+        await pace(deps, outcome);
+      }
+    } catch (e) {
+      if (!(e instanceof DestinationError)) throw e;
+      // Timed out or finished on batch 1 of ours: the platform knows this id from an earlier session. Nothing of
+      // ours was applied; start again under a new id.
+      const idTaken = current.nextSeq === 1 && (e.kind === 'replace_timed_out' || e.kind === 'replace_restart');
+      if (e.kind === 'replace_timed_out' && !idTaken) {
+        await keepOnlySession(current, 'Meta closed the replace session (timed out) and applied it as it stood');
+        return { replaced: false, syncedPruned };
+      }
+      if ((e.kind === 'replace_restart' || idTaken) && restarts === 0) {
+        // The platform does not know this session (no batch 1) or it already finished: start a new one, once. A
+        // finished session was applied, so only its members are assumed to be there.
+        if (e.details.sessionApplied && !idTaken) {
+          await keepOnlySession(current, 'Meta reported the replace session as already finished', 'restart');
+        }
+        previousId = current.sessionId;
+        state.replace = undefined;
+        await saveState();
+        logger.warn('replace_session_restarted', { destKey, code: e.details.code, subcode: e.details.subcode });
+        continue;
+      }
+      if (e.kind === 'replace_in_progress' && current.nextSeq === 1) {
+        // Our batch 1 was refused because another session holds the audience: ours never opened.
+        state.replace = undefined;
+        await saveState();
+      }
+      throw e;
+    }
+    await deps.store.pruneSynced(destKey, current.sessionId);
+    state.replace = undefined;
+    if (decision.closesEarly) {
+      await saveState();
+      syncedPruned = true;
+      noteReplace(
+        ar,
+        `the open replace session could not finish inside Meta’s 90-minute window (${decision.reason}): it was closed after ${current.sentCids} members and the rest is added by diff`,
+      );
+      return { replaced: false, syncedPruned };
+    }
+    state.lastReplaceAt = deps.clock.now().toISOString();
     await saveState();
-    await pace(deps, outcome);
+    ar.replaced = true;
+    ar.added += ar.planned.add;
+    return { replaced: true, syncedPruned: true };
   }
-  await deps.store.pruneSynced(destKey, session.sessionId);
-  state.replace = undefined;
-  state.lastReplaceAt = deps.clock.now().toISOString();
-  await saveState();
-  ar.replaced = true;
-  ar.added += ar.planned.add;
-  return true;
 }
 
 function mergeFields(ar: AudienceReport, fields?: string[]) {
@@ -648,7 +818,8 @@ async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOpti
     } catch (e) {
       if (!(e instanceof DestinationError)) throw e;
       if (e.kind === 'throttled') throw new StopDestination(e, e.details.retryAfterSeconds ?? 300);
-      if ((e.kind === 'transient' || e.kind === 'replace_in_progress') && attempt + 1 < max) {
+      // A replace session holding the audience can last up to 90 minutes: not retried here, but later (syncAudience).
+      if (e.kind === 'transient' && attempt + 1 < max) {
         const wait = backoffMs(attempt, random);
         // Never retry past the time budget: the next invocation resumes from the checkpoint instead.
         if (opts.deadline !== undefined && deps.clock.now().getTime() + wait > opts.deadline) throw new OutOfTime();

@@ -1,7 +1,12 @@
 import { createHash } from 'node:crypto';
 import bizSdk from 'facebook-nodejs-business-sdk';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type FakeMeta, type MetaGraphServerOptions, startMetaGraphServer } from './meta-graph-server';
+import {
+  type FakeMeta,
+  type MetaGraphServerOptions,
+  REPLACE_SUBCODES,
+  startMetaGraphServer,
+} from './meta-graph-server';
 
 const { FacebookAdsApi, AdAccount, CustomAudience } = bizSdk;
 type Api = InstanceType<typeof FacebookAdsApi>;
@@ -350,7 +355,7 @@ describe('/users', () => {
     expect(fake.members(id)).toEqual(new Set(emails.slice(0, 1)));
   });
 
-  it('refuses removals below minRemovalSize with "low audience size"', async () => {
+  it('refuses removals below minRemovalSize with 200/1870047 "Audience Size too Low"', async () => {
     await withServer({ minRemovalSize: 3 }, async (other) => {
       const emails = hashedEmails(4);
       const id = other.seedAudience({ adAccountId: 'act_123', name: 'small', members: emails });
@@ -359,8 +364,14 @@ describe('/users', () => {
       const refused = await failure(
         audience.deleteUsers({ payload: { schema: ['EMAIL'], data: emailRows(emails.slice(1, 2)) } }),
       );
-      expect(refused.response?.code).toBe(2650);
-      expect(refused.response?.message).toContain('low audience size');
+      expect(refused.status).toBe(400);
+      expect(refused.response).toMatchObject({
+        code: 200,
+        error_subcode: 1870047,
+        type: 'OAuthException',
+        error_user_title: 'Audience Size too Low',
+        error_user_msg: 'You cannot remove users from this audience because it will result in a low audience size',
+      });
       expect(other.members(id).size).toBe(3);
     });
   });
@@ -442,6 +453,14 @@ describe('terms of service', () => {
       const error = await failure(createListAudience('act_321'));
       expect(error.response?.code).toBe(2655);
       await createListAudience('act_322');
+    });
+  });
+
+  it.each([1870034, 1870090] as const)('can answer as code 200 with subcode %i, still with the link', async (as) => {
+    await withServer({ defaultTosAccepted: false, tosError: as }, async () => {
+      const error = await failure(createListAudience('act_321'));
+      expect(error.response).toMatchObject({ code: 200, error_subcode: as, type: 'OAuthException' });
+      expect(error.response?.message).toContain('customaudiences/app/tos/?act=321');
     });
   });
 });
@@ -587,13 +606,14 @@ describe('replace sessions', () => {
     expect(dataOf(first)).toMatchObject({ audience_id: id, session_id: 9, num_received: 2 });
     expect(fake.members(id)).toEqual(new Set([a, b, c]));
 
+    const inProgress = { code: 2650, error_subcode: REPLACE_SUBCODES.inProgress };
     const add = await failure(audience.createUser([], { payload: { schema: ['EMAIL'], data: [[e]] } }));
-    expect(add.response?.code).toBe(2650);
+    expect(add.response).toMatchObject(inProgress);
     expect(add.response?.message).toMatch(/replace/);
     const remove = await failure(audience.deleteUsers({ payload: { schema: ['EMAIL'], data: [[a]] } }));
-    expect(remove.response?.code).toBe(2650);
+    expect(remove.response).toMatchObject(inProgress);
     const otherSession = await failure(audience.createUsersReplace([], replaceBatch(10, 1, true, [e])));
-    expect(otherSession.response?.code).toBe(2650);
+    expect(otherSession.response).toMatchObject(inProgress);
 
     await audience.createUsersReplace([], replaceBatch(9, 2, true, [e]));
     expect(fake.members(id)).toEqual(new Set([c, d, e]));
@@ -605,7 +625,7 @@ describe('replace sessions', () => {
     expect(fake.members(id).size).toBe(4);
 
     const reused = await failure(audience.createUsersReplace([], replaceBatch(9, 1, true, [a])));
-    expect(reused.response?.code).toBe(2650);
+    expect(reused.response).toMatchObject({ code: 2650, error_subcode: REPLACE_SUBCODES.alreadyFinished });
   });
 
   it('requires a session that starts at batch 1', async () => {
@@ -617,22 +637,43 @@ describe('replace sessions', () => {
     expect(noSession.response?.code).toBe(100);
     expect(noSession.response?.message).toContain('session');
     const late = await failure(audience.createUsersReplace([], replaceBatch(3, 2, false, [sha('x')])));
+    expect(late.response).toMatchObject({ code: 2650, error_subcode: REPLACE_SUBCODES.noFirstBatch });
     expect(late.response?.message).toContain('batch_seq');
   });
 
-  it('abandons a session that outlives the timeout', async () => {
+  it('refuses to replace an audience of replaceSizeLimit members or more with 2650/1870144', async () => {
+    await withServer({ replaceSizeLimit: 3 }, async (other) => {
+      const id = other.seedAudience({ adAccountId: 'act_123', name: 'huge', members: hashedEmails(3) });
+      const refused = await failure(
+        new CustomAudience(id).createUsersReplace([], replaceBatch(4, 1, true, ['a'.repeat(64)])),
+      );
+      expect(refused.response).toMatchObject({ code: 2650, error_subcode: REPLACE_SUBCODES.tooLarge });
+      expect(other.members(id).size).toBe(3);
+    });
+  });
+
+  it('closes a session still open after the timeout and applies what it received so far', async () => {
     let clock = 5_000_000;
     await withServer({ replaceSessionTimeoutMs: 1_000, now: () => clock }, async (other) => {
-      const [a, b] = hashedEmails(2) as [string, string];
-      const id = other.seedAudience({ adAccountId: 'act_123', name: 'n', members: [a] });
+      const [a, b, c, d] = hashedEmails(4) as [string, string, string, string];
+      const id = other.seedAudience({ adAccountId: 'act_123', name: 'n', members: [a, c] });
       const audience = new CustomAudience(id);
       await audience.createUsersReplace([], replaceBatch(5, 1, false, [b]));
+      clock += 1_000;
       expect(other.audiences()[0]?.replaceSessionOpen).toBe(true);
-      clock += 1_001;
-      await audience.createUser([], { payload: { schema: ['EMAIL'], data: [[b]] } });
-      const late = await failure(audience.createUsersReplace([], replaceBatch(5, 2, true, [a])));
-      expect(late.response?.code).toBe(2650);
-      expect(late.response?.message).toMatch(/expired/);
+      expect(other.members(id)).toEqual(new Set([a, c]));
+      clock += 1;
+      // Nobody finished the session: the platform applied it, so the audience shrank to its first batch.
+      expect(other.members(id)).toEqual(new Set([b]));
+      expect(other.audiences()[0]).toMatchObject({ replaceSessionOpen: false, size: 1 });
+      const read = await new CustomAudience(id).get(['approximate_count_lower_bound']);
+      expect(dataOf(read)).toMatchObject({ approximate_count_lower_bound: 1 });
+      const late = await failure(audience.createUsersReplace([], replaceBatch(5, 2, true, [d])));
+      expect(late.response).toMatchObject({ code: 2650, error_subcode: REPLACE_SUBCODES.timedOut });
+      expect(late.response?.message).toMatch(/timed out/);
+      expect(other.members(id)).toEqual(new Set([b]));
+      // /users works again once the session is closed.
+      await audience.createUser([], { payload: { schema: ['EMAIL'], data: [[a]] } });
       expect(other.members(id)).toEqual(new Set([a, b]));
     });
   });

@@ -16,6 +16,9 @@
  * - Every Graph call with a valid token that concerns a known ad account counts against that account's
  *   `custom_audience` quota, including calls that are then refused; calls beyond the quota get code 80003.
  * - Injected faults pre-empt everything else (token check, usage accounting) and are not counted as usage.
+ * Replace sessions follow Meta's replace-API guide: batch 1 opens a session, /users calls and other sessions are
+ * refused while it is open (2650/1870145), the last batch swaps the membership, and a session still open 90 minutes
+ * after its first batch is closed and applied with what it received so far (later batches: 2650/1870158).
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -52,18 +55,32 @@ export interface MetaGraphServerOptions {
   quotaPerWindow?: number | ((activeAudiences: number) => number);
   /** Length of the (fixed) usage window. Default one hour. */
   usageWindowMs?: number;
-  /** A removal that would leave fewer members than this fails with 2650 "low audience size". Default 0 (off). */
+  /**
+   * A removal that would leave fewer members than this fails with 200/1870047 "Audience Size too Low", as Meta
+   * answers when a removal would push an audience below its minimum. Default 0 (off).
+   */
   minRemovalSize?: number;
-  /** A replace session not finished this long after its first batch is abandoned. Default 90 minutes. */
+  /**
+   * A replace session not finished this long after its first batch is closed by the platform and applied: the
+   * audience becomes what the session received so far, and later batches of it are refused (2650/1870158).
+   * Default 90 minutes, as Meta documents.
+   */
   replaceSessionTimeoutMs?: number;
   /** Rows allowed per /users or /usersreplace call. Default 10,000 (Meta's documented limit). */
   maxRowsPerCall?: number;
+  /** An audience this large (or larger) refuses replace sessions with 2650/1870144. Default 100,000,000. */
+  replaceSizeLimit?: number;
   /** Below this membership size both approximate counts read -1. Default 0 (always reported). */
   countThreshold?: number;
   /** Below this membership size delivery_status is 300 "too small". Default 100. */
   minDeliverySize?: number;
-  /** The ToS link carried by 2655 errors. Default `https://www.facebook.com/customaudiences/app/tos/?act=<id>`. */
+  /** The ToS link carried by terms errors. Default `https://www.facebook.com/customaudiences/app/tos/?act=<id>`. */
   tosLink?: (adAccountId: string) => string;
+  /**
+   * How "terms not accepted" is answered: code 2655 (default), or code 200 with subcode 1870034 or 1870090 (Meta
+   * uses all three; which one a given account gets is not documented).
+   */
+  tosError?: 2655 | 1870034 | 1870090;
   /** Clock for usage windows, replace timeouts and timestamps. Default `Date.now`. */
   now?: () => number;
 }
@@ -292,21 +309,59 @@ function unknownPath(path: string): GraphFailure {
 }
 
 function deletedAudienceError(id: string): GraphFailure {
-  // Code/subcode per platforms.md; wording is Meta-like, not verified.
+  // Code/subcode as Meta documents them; the wording is Meta-like, not verified.
   return paramError(`Custom Audience has been deleted: audience ${id} was deleted and can no longer be used`, 1487366);
 }
 
-function tosError(accountId: string, link: string): GraphFailure {
-  return graphFailure(2655, `(#2655) Terms of service has not been accepted. To accept, go to ${link}`, {
+function tosError(accountId: string, link: string, as: 2655 | 1870034 | 1870090): GraphFailure {
+  const extra = {
     error_user_title: 'Custom Audience Terms Not Accepted',
     error_user_msg: `Accept the Custom Audience terms for ad account ${accountId}: ${link}`,
+  };
+  // (unverified) wording; the codes are Meta's.
+  if (as === 2655)
+    return graphFailure(2655, `(#2655) Terms of service has not been accepted. To accept, go to ${link}`, extra);
+  return graphFailure(200, `(#200) Terms of service has not been accepted. To accept, go to ${link}`, {
+    ...extra,
+    error_subcode: as,
   });
 }
 
-function audienceUpdateFailed(reason: string): GraphFailure {
+/**
+ * Subcodes of 2650 "Failed to update the custom audience" for replace sessions (Meta's replace-API guide). The
+ * codes are Meta's; the wording of each message is this fake's (unverified).
+ */
+export const REPLACE_SUBCODES = {
+  /** Another update (a replace session) is in progress: /users and a second session are refused. */
+  inProgress: 1870145,
+  /** The session was closed 90 minutes after its first batch; later batches are refused. */
+  timedOut: 1870158,
+  /** A batch for a session whose batch 1 never arrived. */
+  noFirstBatch: 1870147,
+  /** A batch for a session that already finished. */
+  alreadyFinished: 1870159,
+  /** Something went wrong on Meta's side. */
+  failed: 1870148,
+  /** The audience has 100 million members or more. */
+  tooLarge: 1870144,
+} as const;
+
+function audienceUpdateFailed(reason: string, subcode?: number): GraphFailure {
   return graphFailure(2650, `(#2650) Failed to update the custom audience: ${reason}`, {
     error_user_title: 'Failed to update the custom audience',
     error_user_msg: reason,
+    ...(subcode === undefined ? {} : { error_subcode: subcode }),
+  });
+}
+
+/** Meta's answer to a removal that would leave the audience too small (recorded Graph responses). */
+function lowAudienceSize(): GraphFailure {
+  const msg = 'You cannot remove users from this audience because it will result in a low audience size';
+  // (unverified) that `message` repeats the user message; code, subcode, type, title and user message are Meta's.
+  return graphFailure(200, msg, {
+    error_subcode: 1870047,
+    error_user_title: 'Audience Size too Low',
+    error_user_msg: msg,
   });
 }
 
@@ -352,6 +407,8 @@ interface ResolvedOptions {
   countThreshold: number;
   minDeliverySize: number;
   tosLink: (adAccountId: string) => string;
+  tosError: 2655 | 1870034 | 1870090;
+  replaceSizeLimit: number;
   now: () => number;
 }
 
@@ -423,6 +480,8 @@ function resolveOptions(options: MetaGraphServerOptions): ResolvedOptions {
     countThreshold: options.countThreshold ?? 0,
     minDeliverySize: options.minDeliverySize ?? 100,
     tosLink: options.tosLink ?? ((id) => `https://www.facebook.com/customaudiences/app/tos/?act=${id}`),
+    tosError: options.tosError ?? 2655,
+    replaceSizeLimit: options.replaceSizeLimit ?? 100_000_000,
     now: options.now ?? Date.now,
   };
 }
@@ -494,13 +553,24 @@ function activeAudienceCount(state: State, accountId: string): number {
   return n;
 }
 
-/** Abandon a replace session that outlived the timeout (checked lazily whenever the audience is touched). */
+/**
+ * Close a replace session that outlived the timeout and apply it, as Meta does: the audience is replaced with what
+ * the session received until then, so an abandoned replace shrinks the audience. Checked lazily whenever the
+ * audience is touched or inspected, against the injected clock.
+ */
 function expireReplaceSession(audience: AudienceState, opts: ResolvedOptions, now: number): void {
   const session = audience.replace;
   if (session && now - session.startedAt > opts.replaceSessionTimeoutMs) {
+    audience.members = session.collected;
+    audience.updatedAt = session.startedAt + opts.replaceSessionTimeoutMs;
     audience.closedSessions.set(session.sessionId, 'expired');
     audience.replace = undefined;
   }
+}
+
+function expireAllReplaceSessions(state: State, opts: ResolvedOptions): void {
+  const now = opts.now();
+  for (const audience of state.audiences.values()) expireReplaceSession(audience, opts, now);
 }
 
 function snapshot(a: AudienceState): AudienceSnapshot {
@@ -946,7 +1016,7 @@ interface Reply {
 const ok = (body: unknown): Reply => ({ status: 200, body });
 
 function requireTos(ctx: Ctx, account: AccountState): void {
-  if (!account.tosAccepted) throw tosError(account.id, ctx.opts.tosLink(account.id));
+  if (!account.tosAccepted) throw tosError(account.id, ctx.opts.tosLink(account.id), ctx.opts.tosError);
 }
 
 function liveAudience(ctx: Ctx, id: string, method: string): AudienceState {
@@ -1022,6 +1092,7 @@ function listAudiences(ctx: Ctx, account: AccountState): Reply {
     throw paramError('Param limit must be a positive integer');
   }
   const limit = Math.min(limitParam ?? DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT);
+  expireAllReplaceSessions(ctx.state, ctx.opts);
   const all = [...ctx.state.audiences.values()].filter((a) => a.accountId === account.id && !a.deleted);
   const after = optionalString(ctx.params, 'after');
   const start = after === undefined ? 0 : all.findIndex((a) => a.id === decodeCursor(after)) + 1;
@@ -1100,6 +1171,7 @@ function changeUsers(ctx: Ctx, id: string, op: 'add' | 'remove'): Reply {
     throw audienceUpdateFailed(
       `a replace operation (session ${audience.replace.sessionId}) is in progress for this audience; ` +
         'adds and removals are blocked until it finishes',
+      REPLACE_SUBCODES.inProgress,
     );
   }
   const session = parseSession(ctx.params);
@@ -1119,16 +1191,12 @@ function changeUsers(ctx: Ctx, id: string, op: 'add' | 'remove'): Reply {
   return usersReply(audience, sessionEcho, summary);
 }
 
-/** The code (2650) for "low audience size" refusals is unverified; platforms.md only quotes the message. */
+/** Refuses a removal that would leave fewer than `minRemovalSize` members: 200/1870047, as Meta does. */
 function guardLowAudienceSize(ctx: Ctx, audience: AudienceState, identities: readonly string[]): void {
   const min = ctx.opts.minRemovalSize;
   if (min <= 0) return;
   const leaving = new Set(identities.filter((identity) => audience.members.has(identity))).size;
-  if (leaving > 0 && audience.members.size - leaving < min) {
-    throw audienceUpdateFailed(
-      `low audience size: removing ${leaving} of ${audience.members.size} people would leave fewer than ${min}`,
-    );
-  }
+  if (leaving > 0 && audience.members.size - leaving < min) throw lowAudienceSize();
 }
 
 function replaceUsers(ctx: Ctx, id: string): Reply {
@@ -1157,16 +1225,37 @@ function openReplaceSession(ctx: Ctx, audience: AudienceState, session: ReplaceS
   const open = audience.replace;
   if (open && open.sessionId === session.sessionId) return open;
   if (open) {
-    throw audienceUpdateFailed(`another replace session (${open.sessionId}) is in progress for this audience`);
+    throw audienceUpdateFailed(
+      `another replace session (${open.sessionId}) is in progress for this audience`,
+      REPLACE_SUBCODES.inProgress,
+    );
   }
   const closed = audience.closedSessions.get(session.sessionId);
   if (closed === 'expired') {
-    throw audienceUpdateFailed(`replace session ${session.sessionId} expired before its last batch; start a new one`);
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} timed out 90 minutes after its first batch and was applied with the ` +
+        'batches received until then; start a new session',
+      REPLACE_SUBCODES.timedOut,
+    );
   }
   if (closed === 'finished') {
-    throw audienceUpdateFailed(`replace session ${session.sessionId} has already finished`); // (fake) unverified
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} has already finished`,
+      REPLACE_SUBCODES.alreadyFinished,
+    );
   }
-  if (session.batchSeq !== 1) throw paramError('Param session[batch_seq] must start at 1 for a new session');
+  if (session.batchSeq !== 1) {
+    throw audienceUpdateFailed(
+      `replace session ${session.sessionId} has no batch 1: session[batch_seq] must start at 1 for a new session`,
+      REPLACE_SUBCODES.noFirstBatch,
+    );
+  }
+  if (audience.members.size >= ctx.opts.replaceSizeLimit) {
+    throw audienceUpdateFailed(
+      'audiences of 100 million members or more cannot be replaced',
+      REPLACE_SUBCODES.tooLarge,
+    );
+  }
   return { sessionId: session.sessionId, startedAt: ctx.now, collected: new Set() };
 }
 
@@ -1402,7 +1491,8 @@ function closeServer(server: Server, runtime: Runtime): Promise<void> {
   });
 }
 
-function memberSet(state: State, audienceId: string): Set<string> {
+function memberSet(state: State, opts: ResolvedOptions, audienceId: string): Set<string> {
+  expireAllReplaceSessions(state, opts);
   return new Set(state.audiences.get(audienceId)?.members ?? []);
 }
 
@@ -1447,8 +1537,11 @@ function fakeMeta(runtime: Runtime, server: Server, port: number): FakeMeta {
       state.faults.push({ fault, remaining: fault.times ?? 1 });
     },
     pendingFaults: () => state.faults.reduce((sum, queued) => sum + queued.remaining, 0),
-    members: (audienceId) => memberSet(state, audienceId),
-    audiences: () => [...state.audiences.values()].map(snapshot),
+    members: (audienceId) => memberSet(state, opts, audienceId),
+    audiences: () => {
+      expireAllReplaceSessions(state, opts);
+      return [...state.audiences.values()].map(snapshot);
+    },
     addCalls: (audienceId) => batches(state, audienceId, 'adds'),
     removeCalls: (audienceId) => batches(state, audienceId, 'removes'),
     replaceCalls: (audienceId) => batches(state, audienceId, 'replaces'),

@@ -3,7 +3,17 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CompactIndex } from '../../../functions/core/compact-index';
 import type { BatchMember, SyncedMember } from '../../../functions/core/ports';
-import { backoffMs, chunk, diffAudience, throttleDecision, toSchemaRows } from '../../../functions/core/sync-plan';
+import {
+  backoffMs,
+  chunk,
+  DEFAULT_BATCH_CALL_MS,
+  decideReplace,
+  diffAudience,
+  planReplaceWindow,
+  REPLACE_WINDOW_MS,
+  throttleDecision,
+  toSchemaRows,
+} from '../../../functions/core/sync-plan';
 import { META_KEYS } from '../../../functions/platforms/meta/keys';
 
 const sha = (s: string): string => createHash('sha256').update(s).digest('hex');
@@ -222,6 +232,133 @@ describe('throttleDecision', () => {
     { usage: 120, expected: { stop: true } },
   ])('usage $usage % → $expected', ({ usage, expected }) => {
     expect(throttleDecision(usage)).toEqual(expected);
+  });
+});
+
+describe('planReplaceWindow', () => {
+  const MIN = 60_000;
+
+  it('a million members in 10,000-row batches at the default call time fit easily', () => {
+    const p = planReplaceWindow({ members: 1_000_000, batchSize: 10_000 });
+    // 100 batches × 5 s × 1.5 = 12.5 min, against 90 − 10 (reserve) = 80 min.
+    expect(p).toMatchObject({ batches: 100, perBatchMs: DEFAULT_BATCH_CALL_MS, neededMs: 750_000 });
+    expect(p).toMatchObject({ windowLeftMs: 80 * MIN, batchesThatFit: 100, fitsWindow: true, fitsBudget: true });
+    expect(p.reason).toBeUndefined();
+  });
+
+  it('ten million do not: the plan says how many batches would fit and why not', () => {
+    const p = planReplaceWindow({ members: 10_000_000, batchSize: 10_000 });
+    // 1,000 × 7.5 s = 125 min > 80 min; 80 min / 7.5 s = 640 batches.
+    expect(p).toMatchObject({ batches: 1_000, neededMs: 125 * MIN, fitsWindow: false, batchesThatFit: 640 });
+    expect(p.reason).toMatch(
+      /10000000 members \(1000 batches at about 5 s each.*125 min.*80 min left of Meta's 90 min/,
+    );
+  });
+
+  it('observed call latency replaces the default', () => {
+    expect(planReplaceWindow({ members: 30_000, batchSize: 10_000, callMs: 30 * MIN }).fitsWindow).toBe(false);
+    expect(planReplaceWindow({ members: 30_000, batchSize: 10_000, callMs: 0 })).toMatchObject({
+      neededMs: 0,
+      batchesThatFit: 3,
+      fitsWindow: true,
+    });
+  });
+
+  it('rate-limit pauses count, twice per batch; usage at the stop threshold fits nothing', () => {
+    // 85 % → 10 s pause before each call and after each batch: (5 + 20) s × 1.5 per batch.
+    const paced = planReplaceWindow({ members: 1_000_000, batchSize: 10_000, usagePercent: 85 });
+    expect(paced).toMatchObject({ perBatchMs: 25_000, neededMs: 100 * 37_500, fitsWindow: true });
+    expect(
+      planReplaceWindow({ members: 1_000_000, batchSize: 10_000, usagePercent: 85, pausesPerBatch: 1 }).perBatchMs,
+    ).toBe(15_000);
+    const stopped = planReplaceWindow({ members: 10, batchSize: 10_000, usagePercent: 96 });
+    expect(stopped).toMatchObject({ fitsWindow: false, batchesThatFit: 0 });
+    expect(stopped.reason).toMatch(/rate-limit usage is at 96%/);
+  });
+
+  it('a session already open has only the rest of its window', () => {
+    const fresh = planReplaceWindow({ members: 200_000, batchSize: 10_000, callMs: 60_000 }); // 20 × 90 s = 30 min
+    expect(fresh.fitsWindow).toBe(true);
+    const late = planReplaceWindow({ members: 200_000, batchSize: 10_000, callMs: 60_000, elapsedMs: 60 * MIN });
+    expect(late).toMatchObject({ windowLeftMs: 20 * MIN, fitsWindow: false, batchesThatFit: 13 });
+    const over = planReplaceWindow({ members: 1, batchSize: 10_000, elapsedMs: REPLACE_WINDOW_MS });
+    expect(over).toMatchObject({ windowLeftMs: 0, batchesThatFit: 0, fitsWindow: false });
+  });
+
+  it('the run slice budget is checked on its own', () => {
+    const p = planReplaceWindow({ members: 100_000, batchSize: 10_000, budgetMs: 60_000 }); // 10 × 7.5 s = 75 s
+    expect(p).toMatchObject({ fitsWindow: true, fitsBudget: false });
+    expect(p.reason).toMatch(/75 s.*more than the 60 s left in this run slice/);
+    expect(planReplaceWindow({ members: 100_000, batchSize: 10_000, budgetMs: 75_000 }).fitsBudget).toBe(true);
+  });
+
+  it('nothing to send fits; a bad batch size is refused', () => {
+    expect(planReplaceWindow({ members: 0, batchSize: 10 })).toMatchObject({ batches: 0, fitsWindow: true });
+    expect(() => planReplaceWindow({ members: 1, batchSize: 0 })).toThrow(/batch size/);
+  });
+
+  it('property: fitsWindow exactly when every batch fits; more members or more usage never fit better', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 5_000_000 }),
+        fc.nat({ max: 5_000_000 }),
+        fc.integer({ min: 1, max: 10_000 }),
+        fc.option(fc.nat({ max: 120_000 }), { nil: undefined }),
+        fc.option(fc.double({ min: 0, max: 100, noNaN: true }), { nil: undefined }),
+        fc.nat({ max: 2 * REPLACE_WINDOW_MS }),
+        (a, b, batchSize, callMs, usagePercent, elapsedMs) => {
+          const [small, large] = a <= b ? [a, b] : [b, a];
+          const p = planReplaceWindow({ members: small, batchSize, callMs, usagePercent, elapsedMs });
+          const q = planReplaceWindow({ members: large, batchSize, callMs, usagePercent, elapsedMs });
+          expect(p.fitsWindow).toBe(p.batchesThatFit === p.batches);
+          expect(p.batchesThatFit).toBeLessThanOrEqual(p.batches);
+          if (q.fitsWindow) expect(p.fitsWindow).toBe(true);
+          const busier = planReplaceWindow({
+            members: small,
+            batchSize,
+            callMs,
+            usagePercent: Math.min(100, (usagePercent ?? 0) + 10),
+            elapsedMs,
+          });
+          expect(busier.neededMs).toBeGreaterThanOrEqual(p.neededMs);
+        },
+      ),
+    );
+  });
+});
+
+describe('decideReplace', () => {
+  const MIN = 60_000;
+  const plan = (input: Partial<Parameters<typeof planReplaceWindow>[0]>) =>
+    planReplaceWindow({ members: 30_000, batchSize: 10_000, ...input });
+
+  it('a new session is all or nothing: it must fit the window and the run slice', () => {
+    expect(decideReplace(false, 0, plan({}))).toEqual({ action: 'send', batches: 3, closesEarly: false });
+    expect(decideReplace(false, 0, plan({ callMs: 30 * MIN }))).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/replace window/),
+    });
+    expect(decideReplace(false, 0, plan({ budgetMs: 1_000 }))).toMatchObject({
+      action: 'skip',
+      reason: expect.stringMatching(/run slice/),
+    });
+  });
+
+  it('an open session ignores the slice budget, and past its window it has been applied', () => {
+    const p = plan({ elapsedMs: 5 * MIN });
+    expect(decideReplace(true, 5 * MIN, p)).toEqual({ action: 'send', batches: 3, closesEarly: false });
+    expect(decideReplace(true, REPLACE_WINDOW_MS, plan({ elapsedMs: REPLACE_WINDOW_MS }))).toEqual({
+      action: 'assume_applied',
+    });
+  });
+
+  it('an open session that cannot finish sends what fits (at least one batch) and closes early', () => {
+    // 20 min left after the reserve, 15 min a batch with margin: one batch fits.
+    const tight = plan({ callMs: 10 * MIN, elapsedMs: 60 * MIN });
+    expect(decideReplace(true, 60 * MIN, tight)).toMatchObject({ action: 'send', batches: 1, closesEarly: true });
+    // Nothing fits any more: one batch still closes the session now instead of leaving it to time out.
+    const none = plan({ callMs: 10 * MIN, elapsedMs: 85 * MIN });
+    expect(decideReplace(true, 85 * MIN, none)).toMatchObject({ action: 'send', batches: 1, closesEarly: true });
   });
 });
 
