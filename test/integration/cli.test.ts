@@ -2,22 +2,23 @@
  * The `audience-sync` command as an operator runs it: `npx audience-sync …` after npm ci (the bin shim + tsx).
  */
 import { execFile } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
 import { SAMPLES_AS_OF } from '../helpers/harness';
 
 const run = promisify(execFile);
 const BIN = join(process.cwd(), 'bin', 'audience-sync.js');
 const CONFIG = join(process.cwd(), 'config', 'audiences.example.yaml');
 
-async function cli(args: string[], cwd: string) {
+async function cli(args: string[], cwd: string, env: NodeJS.ProcessEnv = {}) {
   try {
     const { stdout, stderr } = await run(process.execPath, [BIN, ...args], {
       cwd,
-      env: { ...process.env, META_ACCESS_TOKEN: '', META_AD_ACCOUNT_ID: '' },
+      env: { ...process.env, META_ACCESS_TOKEN: '', META_AD_ACCOUNT_ID: '', ...env },
       maxBuffer: 32 * 1024 * 1024,
     });
     return { code: 0, stdout, stderr };
@@ -152,4 +153,45 @@ describe('audience-sync erase', () => {
     );
     expect(ops).toContain('remove');
   });
+});
+
+describe('audience-sync local against Meta', () => {
+  let meta: FakeMeta;
+  beforeAll(async () => {
+    meta = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+  });
+  afterAll(() => meta.close());
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]));
+
+  it('a Graph error that repeats the access token never shows it on stdout, in the reports or in the logs', async () => {
+    // Not shaped like a Meta token (EAA…), so the logger's pattern net cannot be what catches it.
+    const token = 'Sup3rSecret/Tok+en=9';
+    meta.tokens.add(token);
+    meta.inject({
+      kind: 'graphError',
+      code: 100,
+      message: `(#100) Invalid parameter: request signed with ${token} (as ${encodeURIComponent(token)}) refused`,
+      times: 1_000,
+    });
+    const dir = mkdtempSync(join(tmpdir(), 'as-cli-token-'));
+    mkdirSync(join(dir, 'in', 'shop'), { recursive: true });
+    cpSync(join(process.cwd(), 'samples', 'shop'), join(dir, 'in', 'shop'), { recursive: true });
+    const r = await cli(
+      ['local', '--input', 'in', '--config', CONFIG, '--out', 'out', '--state', 'state', '--as-of', SAMPLES_AS_OF],
+      dir,
+      { META_ACCESS_TOKEN: token, META_AD_ACCOUNT_ID: 'act_42', META_GRAPH_URL: meta.baseUrl },
+    );
+    expect(r.stdout).toMatch(/failed — Meta .* failed \(code 100\): .*request signed with \[redacted-secret\]/);
+    const written = files(join(dir, 'out'));
+    expect(written.some((f) => /reports\/sync\/.*\.json$/.test(f))).toBe(true);
+    expect(written.some((f) => /reports\/sync\/.*\.html$/.test(f))).toBe(true);
+    expect(written.some((f) => f.endsWith('local.jsonl'))).toBe(true);
+    for (const [where, text] of [
+      ['stdout', r.stdout],
+      ['stderr', r.stderr],
+      ...written.map((f) => [f, readFileSync(f, 'utf8')]),
+    ])
+      expect({ where, leaked: text!.includes('Sup3rSecret') }).toEqual({ where, leaked: false });
+  }, 60_000);
 });
