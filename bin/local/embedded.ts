@@ -14,6 +14,7 @@ import S3rver from 's3rver';
 import { ensureTable } from '../../functions/adapters/dynamo-store';
 import { s3Client } from '../../functions/app/runtime';
 import { decodeKey } from '../../functions/ingest';
+import { lockStateFolder } from './state-lock';
 
 export interface S3EventRecord {
   eventName: string;
@@ -63,11 +64,35 @@ interface CopyCtx {
   headers: Record<string, string | string[] | undefined>;
 }
 
-/** Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them. */
+/**
+ * Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them.
+ * A state folder is locked for this run until close(): a second run on it fails at once with a CliError (exit 3)
+ * naming the pid that has it.
+ */
 export async function startEmbeddedAws(
   stateDir?: string,
   opts: { bucket?: string; table?: string } = {},
 ): Promise<EmbeddedAws> {
+  const lock = stateDir ? lockStateFolder(stateDir) : undefined;
+  try {
+    const aws = await startServers(stateDir, opts);
+    return {
+      ...aws,
+      close: async () => {
+        try {
+          await aws.close();
+        } finally {
+          lock?.release();
+        }
+      },
+    };
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+}
+
+async function startServers(stateDir: string | undefined, opts: { bucket?: string; table?: string }) {
   const bucket = opts.bucket ?? 'audience-sync-local';
   const table = opts.table ?? 'audience-sync-contacts';
   // s3rver's default directory is shared by every instance on the machine: always give it its own.
