@@ -4,9 +4,10 @@
  */
 import { createReadStream, existsSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
-import { Command, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile, parseAudienceConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
+import { SecretRedactor } from '../functions/adapters/secret-redactor';
 import { describeErasure, eraseIdentities } from '../functions/app/erase';
 import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
 import { syncAndReport } from '../functions/app/sync-run';
@@ -17,31 +18,61 @@ import { describeExclusion } from '../functions/core/segments';
 import type { SyncReport } from '../functions/core/sync';
 import { PLATFORMS } from '../functions/platforms/registry';
 import { readExport, UnreadableFileError } from '../functions/reading';
+import { CliError, EXIT } from './cli-errors';
 import { startEmbeddedAws } from './local/embedded';
 import { runLocal } from './local/run-local';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const DEFAULT_CONFIG = 'config/audiences.example.yaml';
+const COMMANDS = ['local', 'validate', 'preview', 'sync', 'erase'];
 const out = (s: string) => process.stdout.write(`${s}\n`);
-const fail = (s: string, code = 1): never => {
-  process.stderr.write(`audience-sync: ${s}\n`);
-  process.exit(code);
+/** Usage and input problems: thrown, so that open state is closed on the way out. */
+const usage: (s: string) => never = (s) => {
+  throw new CliError(s, EXIT.usage);
 };
 
+/** A missing config file is named as such (not as an invalid config), before any state is opened. */
+function requireConfig(file: string): string {
+  if (!existsSync(file))
+    usage(
+      `config file ${file} does not exist${file === DEFAULT_CONFIG ? ' (the default --config)' : ''}; pass --config <file> (audiences YAML or JSON)`,
+    );
+  return file;
+}
+
 function configOrDefault(file: string | undefined): AudienceConfig {
-  if (file) return loadConfigFile(file);
+  if (file) return loadConfigFile(requireConfig(file));
   if (existsSync(DEFAULT_CONFIG)) return loadConfigFile(DEFAULT_CONFIG);
   return parseAudienceConfig({ version: 1 });
 }
 
-const AS_OF_FLAG = '--as-of <time>';
+/** `sync --segment` must name a segment of the config: say which ones there are before any state is opened. */
+function checkSegment(configFile: string, segment: string | undefined) {
+  if (!segment) return;
+  const ids = loadConfigFile(requireConfig(configFile)).segments.map((s) => s.id);
+  if (!ids.includes(segment))
+    usage(`segment "${segment}" is not in the config (${configFile}); known segments: ${ids.join(', ') || 'none'}`);
+}
+
 const AS_OF_HELP = 'evaluate date rules and ages as of this date (YYYY-MM-DD or ISO time) instead of now';
+const asOfOption = () =>
+  new Option('--as-of <time>', AS_OF_HELP).argParser((v) => {
+    try {
+      parseAsOf(v);
+    } catch (e) {
+      throw new InvalidArgumentError((e as Error).message);
+    }
+    return v;
+  });
 
 const program = new Command()
   .name('audience-sync')
   .description('Contact exports in, consent-checked hashed custom audiences out.')
-  .showHelpAfterError();
+  .option('--debug', 'on an unexpected error, print its stack trace')
+  // Errors are printed by the handler at the end, as one line; commands inherit these two settings.
+  .exitOverride()
+  .configureOutput({ outputError: () => {} });
 
 program
   .command('local')
@@ -52,8 +83,13 @@ program
   .option('--out <dir>', 'where dry-run payloads, reports and logs go', 'out')
   .option('--config <file>', 'audiences config (YAML or JSON)', DEFAULT_CONFIG)
   .option('--state <dir>', 'state folder for the embedded stores', '.audience-sync')
-  .option(AS_OF_FLAG, AS_OF_HELP)
-  .action(async (o: { input: string; out: string; config: string; state: string; asOf?: string }) => {
+  .addOption(asOfOption())
+  .action(async (o: { input: string; out: string; config: string; state: string; asOf?: string }, cmd: Command) => {
+    if (cmd.getOptionValueSource('input') === 'default' && !existsSync(o.input))
+      usage(
+        `no input folder: --input defaults to ./${o.input}, which does not exist here; pass --input <dir> with exports as <dir>/<list-id>/<file>`,
+      );
+    requireConfig(o.config);
     await runLocal({ input: o.input, out: o.out, config: o.config, state: o.state, asOf: o.asOf });
   });
 
@@ -63,9 +99,9 @@ program
   .option('--json', 'print the report as one JSON object')
   .option('--list <id>', 'apply this list’s pinned format/columns from the config', 'validate')
   .option('--config <file>', 'audiences config')
-  .option(AS_OF_FLAG, AS_OF_HELP)
+  .addOption(asOfOption())
   .action(async (file: string, o: { json?: boolean; list: string; config?: string; asOf?: string }) => {
-    if (!existsSync(file)) fail(`${file} does not exist`, 2);
+    if (!existsSync(file)) usage(`${file} does not exist`);
     const config = configOrDefault(o.config);
     const clock = parseAsOf(o.asOf);
     try {
@@ -133,6 +169,7 @@ async function withLocalRuntime<T>(
   asOf: string | undefined,
   fn: (rt: ReturnType<typeof buildRuntime>) => Promise<T>,
 ) {
+  requireConfig(config);
   const clock = parseAsOf(asOf);
   const aws = await startEmbeddedAws(state);
   try {
@@ -172,7 +209,7 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--json', 'print one JSON object')
-  .option(AS_OF_FLAG, AS_OF_HELP)
+  .addOption(asOfOption())
   .action(async (o: { config: string; state: string; json?: boolean; asOf?: string }) => {
     const report = await withLocalRuntime(o.state, o.config, o.asOf, async (rt) => {
       const { runSync } = await import('../functions/core/sync');
@@ -191,7 +228,7 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--out <dir>', 'where dry-run destination payloads go when no Meta credentials are set', 'out')
-  .option(AS_OF_FLAG, AS_OF_HELP)
+  .addOption(asOfOption())
   .addOption(
     new Option('--cloud', 'start the deployed sync (state machine); --dry-run invokes the sync Lambda directly'),
   )
@@ -221,7 +258,7 @@ program
       const input = { trigger: 'cli', segment: o.segment, dryRun: o.dryRun, forceReplace: o.forceReplace };
       if (o.cloud) {
         if (o.dryRun) {
-          if (!o.function) fail('--cloud --dry-run needs --function <name> (stack output SyncFunctionName)', 2);
+          if (!o.function) usage('--cloud --dry-run needs --function <name> (stack output SyncFunctionName)');
           const { LambdaClient, InvokeCommand } = await import('@aws-sdk/client-lambda');
           const res = await new LambdaClient({}).send(
             new InvokeCommand({ FunctionName: o.function, Payload: Buffer.from(JSON.stringify(input)) }),
@@ -229,7 +266,7 @@ program
           out(Buffer.from(res.Payload ?? []).toString());
           return;
         }
-        if (!o.stateMachine) fail('--cloud needs --state-machine <arn> (stack output SyncStateMachineArn)', 2);
+        if (!o.stateMachine) usage('--cloud needs --state-machine <arn> (stack output SyncStateMachineArn)');
         const { SFNClient, StartExecutionCommand } = await import('@aws-sdk/client-sfn');
         const res = await new SFNClient({}).send(
           new StartExecutionCommand({ stateMachineArn: o.stateMachine, input: JSON.stringify(input) }),
@@ -237,6 +274,7 @@ program
         out(`started ${res.executionArn}`);
         return;
       }
+      checkSegment(o.config, o.segment);
       const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
           rt,
@@ -280,9 +318,9 @@ program
     }) => {
       const emails = o.email ?? [];
       const phones = o.phone ?? [];
-      if (!emails.length && !phones.length) fail('give --email and/or --phone', 2);
+      if (!emails.length && !phones.length) usage('give --email and/or --phone');
       if (o.cloud) {
-        if (!o.bucket) fail('--cloud needs --bucket <name> (stack output BucketName)', 2);
+        if (!o.bucket) usage('--cloud needs --bucket <name> (stack output BucketName)');
         const { PutObjectCommand } = await import('@aws-sdk/client-s3');
         const key = `erasure/${new Date().toISOString().replace(/[:.]/g, '-')}.csv`;
         await s3Client().send(
@@ -321,7 +359,37 @@ program
     },
   );
 
-program.parseAsync().catch((e: unknown) => {
-  if (e instanceof ConfigError) fail(e.message, 2);
-  fail((e as Error).stack ?? String(e));
-});
+/** Every failure ends here: one line on stderr, an exit code (cli-errors.ts), a stack only with --debug. */
+function exitWith(e: unknown): never {
+  const debug = process.argv.includes('--debug');
+  const secrets = new SecretRedactor([process.env.META_ACCESS_TOKEN]);
+  const line: (s: string, code: number) => never = (s, code) => {
+    process.stderr.write(`audience-sync: ${secrets.text(s.replace(/\s*\n\s*/g, ' ').trim())}\n`);
+    process.exit(code);
+  };
+  if (e instanceof CommanderError) {
+    // --help and --version have printed what was asked for.
+    if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code)) process.exit(e.exitCode);
+    const cmd = process.argv.slice(2).find((a) => COMMANDS.includes(a));
+    line(`${e.message.replace(/^error: /, '')}; see audience-sync ${cmd ? `${cmd} ` : ''}--help`, EXIT.usage);
+  }
+  if (e instanceof CliError) line(e.message, e.exitCode);
+  if (e instanceof ConfigError) line(`${e.message.split('\n')[0]} ${e.problems.join('; ')}`, EXIT.usage);
+  const err = e instanceof Error ? e : new Error(String(e));
+  if (debug) process.stderr.write(`${secrets.text(err.stack ?? String(err))}\n`);
+  const what = err.name && err.name !== 'Error' ? `${err.name}: ${err.message}` : err.message;
+  line(
+    `${what || 'unknown error'} (unexpected${debug ? '; stack trace above' : '; re-run with --debug for the stack trace'})`,
+    EXIT.failed,
+  );
+}
+
+process.on('uncaughtException', exitWith);
+process.on('unhandledRejection', exitWith);
+// Ctrl-C and kill end through 'exit', which frees a locked state folder.
+process.once('SIGINT', () => process.exit(130));
+process.once('SIGTERM', () => process.exit(143));
+
+if (!process.argv.slice(2).some((a) => !a.startsWith('-')) && !/^(-h|--help|-V|--version)$/.test(process.argv[2] ?? ''))
+  exitWith(new CliError(`give a command: ${COMMANDS.join(', ')} (audience-sync --help describes them)`));
+program.parseAsync().catch(exitWith);

@@ -21,8 +21,17 @@ const s3EventSchema = z.object({
 
 let runtime: Runtime | undefined;
 
-/** S3 event keys are URL-encoded with + for spaces. */
-export const decodeKey = (key: string) => decodeURIComponent(key.replace(/\+/g, ' '));
+/**
+ * S3 event keys are URL-encoded with + for spaces (a literal + arrives as %2B, % as %25). A key that is not
+ * valid encoding did not come from S3: it fails with a readable message instead of a URIError.
+ */
+export function decodeKey(key: string): string {
+  try {
+    return decodeURIComponent(key.replace(/\+/g, ' '));
+  } catch {
+    throw new Error(`object key ${JSON.stringify(key)} in the event is not URL-encoded as S3 encodes event keys`);
+  }
+}
 
 export async function handleIngestEvent(
   event: SQSEvent,
@@ -40,8 +49,8 @@ export async function handleIngestEvent(
       continue;
     }
     for (const record of body.Records ?? []) {
-      const key = decodeKey(record.s3.object.key);
       try {
+        const key = decodeKey(record.s3.object.key);
         const outcome = await processObject({ ...rt, now: () => rt.clock.now() }, key);
         onOutcome?.(key, outcome);
         rt.logger.info('object_processed', {

@@ -13,6 +13,8 @@ import dynalite from 'dynalite';
 import S3rver from 's3rver';
 import { ensureTable } from '../../functions/adapters/dynamo-store';
 import { s3Client } from '../../functions/app/runtime';
+import { decodeKey } from '../../functions/ingest';
+import { lockStateFolder } from './state-lock';
 
 export interface S3EventRecord {
   eventName: string;
@@ -24,7 +26,7 @@ export interface EmbeddedAws {
   table: string;
   /** Environment for handlers: endpoints, dummy credentials, table and bucket names. */
   env: Record<string, string>;
-  /** S3 event records emitted by s3rver since the last drain. */
+  /** S3 event records emitted by s3rver since the last drain, with keys encoded as S3 encodes them. */
   drainEvents(): S3EventRecord[];
   close(): Promise<void>;
 }
@@ -41,17 +43,79 @@ const ENV_KEYS = [
   'BUCKET_NAME',
 ] as const;
 
-/** Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them. */
+/**
+ * A key as S3 writes it into event notifications: URL-encoded (UTF-8) with spaces as `+` and `/` kept, so a literal
+ * `+` arrives as `%2B` and `%` as `%25` (the encoding of application/x-www-form-urlencoded, as Java's URLEncoder
+ * does it). s3rver puts the raw key into its events instead; local runs re-encode it so the ingest handler decodes
+ * local and cloud events alike.
+ */
+export function encodeS3EventKey(key: string): string {
+  return key
+    .split('/')
+    .map((part) =>
+      encodeURIComponent(part)
+        .replace(/[!'()~]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`)
+        .replace(/%20/g, '+'),
+    )
+    .join('/');
+}
+
+interface CopyCtx {
+  headers: Record<string, string | string[] | undefined>;
+}
+
+/**
+ * Starts both servers; `stateDir` undefined = in memory. Sets process.env so SDK clients find them.
+ * A state folder is locked for this run until close(): a second run on it fails at once with a CliError (exit 3)
+ * naming the pid that has it.
+ */
 export async function startEmbeddedAws(
   stateDir?: string,
   opts: { bucket?: string; table?: string } = {},
 ): Promise<EmbeddedAws> {
+  const lock = stateDir ? lockStateFolder(stateDir) : undefined;
+  try {
+    const aws = await startServers(stateDir, opts);
+    return {
+      ...aws,
+      close: async () => {
+        try {
+          await aws.close();
+        } finally {
+          lock?.release();
+        }
+      },
+    };
+  } catch (e) {
+    lock?.release();
+    throw e;
+  }
+}
+
+async function startServers(stateDir: string | undefined, opts: { bucket?: string; table?: string }) {
   const bucket = opts.bucket ?? 'audience-sync-local';
   const table = opts.table ?? 'audience-sync-contacts';
   // s3rver's default directory is shared by every instance on the machine: always give it its own.
   const s3Dir = stateDir ? join(stateDir, 's3') : mkdtempSync(join(tmpdir(), 'audience-sync-s3-'));
   mkdirSync(s3Dir, { recursive: true });
   const s3 = new S3rver({ address: '127.0.0.1', port: 0, silent: true, directory: s3Dir, resetOnClose: !stateDir });
+  // s3rver reads x-amz-copy-source with decodeURI, which leaves %2B, %23, %26, … encoded: a copy of `a+b.csv`
+  // (quarantine) would miss its source. S3 decodes the whole header; re-encode it so decodeURI yields the real key.
+  (
+    s3 as unknown as { middleware: Array<(ctx: CopyCtx, next: () => Promise<void>) => Promise<void>> }
+  ).middleware.unshift((ctx, next) => {
+    const source = ctx.headers['x-amz-copy-source'];
+    if (typeof source === 'string') {
+      const [path = '', version] = source.split('?versionId=');
+      try {
+        ctx.headers['x-amz-copy-source'] =
+          `${encodeURI(decodeURIComponent(path))}${version ? `?versionId=${version}` : ''}`;
+      } catch {
+        // Not valid encoding: s3rver answers it as S3 would (no such key).
+      }
+    }
+    return next();
+  });
   const events: S3EventRecord[] = [];
   (s3 as unknown as EventEmitter).on('event', (e: { Records: S3EventRecord[] }) => {
     for (const r of e.Records) events.push(r);
@@ -94,10 +158,9 @@ export async function startEmbeddedAws(
     drainEvents: () =>
       events
         .splice(0)
+        .map((e) => ({ ...e, s3: { ...e.s3, object: { ...e.s3.object, key: encodeS3EventKey(e.s3.object.key) } } }))
         .filter(
-          (e) =>
-            e.eventName.startsWith('ObjectCreated') &&
-            /^(incoming|erasure)\//.test(decodeURIComponent(e.s3.object.key.replace(/\+/g, ' '))),
+          (e) => e.eventName.startsWith('ObjectCreated') && /^(incoming|erasure)\//.test(decodeKey(e.s3.object.key)),
         ),
     close: async () => {
       await s3.close();

@@ -13,7 +13,7 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { basename, dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../functions/adapters/logger';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
@@ -22,6 +22,7 @@ import { syncAndReport } from '../../functions/app/sync-run';
 import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleIngestEvent } from '../../functions/ingest';
+import { CliError } from '../cli-errors';
 import { asSqsEvent, startEmbeddedAws } from './embedded';
 
 export interface LocalOptions {
@@ -43,34 +44,64 @@ export interface LocalResult {
 }
 
 const LIST_ID = /^[a-z0-9][a-z0-9-_]{0,62}$/;
-const toListId = (s: string) =>
+/** A folder or file name as a list id: accents dropped, lowercase, anything but letters, digits, - and _ a dash. */
+const slug = (s: string) =>
   s
+    .normalize('NFKD')
+    .replace(/[\u0300-\u036f]/g, '')
     .toLowerCase()
-    .replace(/\.[^.]+$/, '')
     .replace(/[^a-z0-9-_]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63) || 'list';
+    .replace(/^[-_]+/, '')
+    .slice(0, 63)
+    .replace(/-+$/, '') || 'list';
 
-/** Files under DIR/<list-id>/ belong to that list; a file directly in DIR is a list named after the file. */
-export function discoverInputs(dir: string): Array<{ list: string; path: string; key: string }> {
-  if (!existsSync(dir)) throw new Error(`input folder ${dir} does not exist`);
-  const out: Array<{ list: string; path: string; key: string }> = [];
+export interface LocalInput {
+  list: string;
+  path: string;
+  /** The object key, unencoded (S3 keys are any UTF-8): incoming/<list>/<path under the list folder>. */
+  key: string;
+}
+
+/**
+ * Files under DIR/<folder>/ belong to the list named after the folder; a file directly in DIR is a list named after
+ * the file. Two folders or files that map to one list id (`News Letter/` and `news-letter/`) are an error naming
+ * both: one of them would otherwise silently replace the other's snapshot.
+ */
+export function discoverInputs(dir: string): LocalInput[] {
+  if (!existsSync(dir))
+    throw new CliError(
+      `input folder ${dir} does not exist; pass --input <dir> with exports as <dir>/<list-id>/<file> or <dir>/<file>`,
+    );
+  if (!statSync(dir).isDirectory())
+    throw new CliError(`--input ${dir} is a file, not a folder; pass the folder that holds the exports`);
+  const out: LocalInput[] = [];
+  const sources = new Map<string, string>();
+  const claim = (list: string, source: string) => {
+    const other = sources.get(list);
+    if (other)
+      throw new CliError(
+        `input ${other} and ${source} both map to list "${list}"; rename one (list ids are lowercase letters, digits, - and _)`,
+      );
+    sources.set(list, source);
+  };
   for (const name of readdirSync(dir).sort()) {
     const p = join(dir, name);
     if (name.startsWith('.') || /\.md$/i.test(name)) continue;
     if (statSync(p).isDirectory()) {
-      const list = LIST_ID.test(name) ? name : toListId(name);
+      const list = LIST_ID.test(name) ? name : slug(name);
+      claim(list, `folder "${name}"`);
       const walk = (d: string) => {
         for (const f of readdirSync(d).sort()) {
           const fp = join(d, f);
           if (f.startsWith('.') || /\.md$/i.test(f)) continue;
           if (statSync(fp).isDirectory()) walk(fp);
-          else out.push({ list, path: fp, key: `incoming/${list}/${relative(p, fp).split('\\').join('/')}` });
+          else out.push({ list, path: fp, key: `incoming/${list}/${relative(p, fp).split(sep).join('/')}` });
         }
       };
       walk(p);
     } else {
-      const list = toListId(name);
+      const list = slug(name.replace(/\.[^.]+$/, ''));
+      claim(list, `file "${name}"`);
       out.push({ list, path: p, key: `incoming/${list}/${name}` });
     }
   }
@@ -80,6 +111,8 @@ export function discoverInputs(dir: string): Array<{ list: string; path: string;
 export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
   const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
   const env = opts.env ?? process.env;
+  // Before the state is opened: a bad input folder changes nothing.
+  const inputs = discoverInputs(opts.input);
   const aws = await startEmbeddedAws(opts.state);
   mkdirSync(join(opts.out, 'logs'), { recursive: true });
   const logFile = createWriteStream(join(opts.out, 'logs', 'local.jsonl'), { flags: 'a' });
@@ -93,7 +126,6 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       parseAsOf(opts.asOf),
     );
     const s3 = s3Client();
-    const inputs = discoverInputs(opts.input);
     for (const f of inputs) {
       await s3.send(new PutObjectCommand({ Bucket: aws.bucket, Key: f.key, Body: readFileSync(f.path) }));
     }

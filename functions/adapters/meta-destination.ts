@@ -6,6 +6,8 @@
  *   (and the token) into the query string of a DELETE, which is both huge and a token-in-URL leak.
  * - The token travels in the query string of SDK calls, so request URLs are never logged; SDK errors are
  *   converted to DestinationError without their URL.
+ * - Graph error messages can repeat the token itself: every error this adapter throws has the token (and its
+ *   URL-encoded forms) removed from its message and details first.
  */
 import bizSdk from 'facebook-nodejs-business-sdk';
 import type {
@@ -20,6 +22,7 @@ import { DestinationError } from '../core/ports';
 import { toSchemaRows } from '../core/sync-plan';
 import { META_KEYS } from '../platforms/meta/keys';
 import { type GraphErrorBody, mapGraphError, parseBucUsage, type Usage } from './meta-errors';
+import { SecretRedactor } from './secret-redactor';
 
 const { FacebookAdsApi, AdAccount, CustomAudience } = bizSdk as unknown as {
   FacebookAdsApi: {
@@ -66,8 +69,11 @@ export class MetaDestination implements Destination {
   private readonly api: SdkApi;
   private readonly graphUrl: string;
   private lastUsage: Usage = {};
+  /** Every error leaves this adapter through here: the token never reaches reports, logs or the console. */
+  private readonly secrets: SecretRedactor;
 
   constructor(private readonly opts: MetaDestinationOptions) {
+    this.secrets = new SecretRedactor([opts.accessToken]);
     if (!/^act_\d+$/.test(opts.adAccountId))
       throw new Error(`Meta ad account must look like act_<digits>, got "${opts.adAccountId}"`);
     if (opts.maxBatchSize !== undefined && (opts.maxBatchSize < 1 || opts.maxBatchSize > 10_000))
@@ -104,15 +110,17 @@ export class MetaDestination implements Destination {
       this.noteHeaders({ headers: r?._data?.headers ?? r?.headers });
       return result;
     } catch (e) {
-      if (e instanceof DestinationError) throw e;
+      if (e instanceof DestinationError) throw this.secrets.error(e);
       const err = e as { status?: number; response?: GraphErrorBody; headers?: Record<string, string> };
       const usage = parseBucUsage(err.headers?.['x-business-use-case-usage']);
       if (usage.usagePercent !== undefined) this.lastUsage = usage;
-      throw mapGraphError(err.status ?? undefined, err.response ?? undefined, {
-        adAccountId: this.opts.adAccountId,
-        usage,
-        operation,
-      });
+      throw this.secrets.error(
+        mapGraphError(err.status ?? undefined, err.response ?? undefined, {
+          adAccountId: this.opts.adAccountId,
+          usage,
+          operation,
+        }),
+      );
     } finally {
       clearTimeout(timer);
     }
@@ -234,7 +242,10 @@ export class MetaDestination implements Destination {
           signal: AbortSignal.timeout(this.opts.timeoutMs ?? 60_000),
         });
       } catch (e) {
-        throw new DestinationError('transient', `Meta remove users failed: ${(e as Error).name}`);
+        // The reason (a timeout, ECONNRESET, a DNS failure) helps the operator; sdk() redacts it like any message.
+        const err = e as Error & { cause?: { code?: string; message?: string } };
+        const why = err.cause?.code ?? err.cause?.message ?? err.message;
+        throw new DestinationError('transient', `Meta remove users failed: ${err.name}${why ? ` (${why})` : ''}`);
       }
       const usage = parseBucUsage(res.headers.get('x-business-use-case-usage'));
       if (usage.usagePercent !== undefined) this.lastUsage = usage;

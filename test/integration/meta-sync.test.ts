@@ -4,8 +4,10 @@
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { MetaDestination } from '../../functions/adapters/meta-destination';
+import { REDACTED_SECRET } from '../../functions/adapters/secret-redactor';
+import { renderSyncHtml } from '../../functions/app/report-html';
 import type { AudienceConfig } from '../../functions/core/config';
-import type { Destination } from '../../functions/core/ports';
+import { type Destination, DestinationError } from '../../functions/core/ports';
 import { runSync, type SyncOptions } from '../../functions/core/sync';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
@@ -679,5 +681,64 @@ describe('replace and lookalikes', () => {
     expect(r.audiences[0]!.lookalikeId).toBe(lal[0]!.id);
     await sync(config);
     expect(fake.audiences().filter((a) => a.subtype === 'LOOKALIKE')).toHaveLength(1);
+  });
+});
+
+describe('the access token never leaves the adapter', () => {
+  // Not shaped like a Meta token (EAA…), so only the adapter's own redaction can catch it.
+  const TOKEN = 'Sup3rSecret/Tok+en=9';
+  const echo = `(#100) Invalid parameter: request signed with ${TOKEN} (as ${encodeURIComponent(TOKEN)}) refused`;
+  const leaks = (s: string) => s.includes('Sup3rSecret');
+  const failure = async (p: Promise<unknown>) => {
+    const e = await p.then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(e).toBeInstanceOf(DestinationError);
+    return e as DestinationError;
+  };
+  const member = { cid: 'c1', keys: { EMAIL: emailHash(1) } };
+
+  it('is removed from DestinationErrors built from SDK errors, Graph error bodies and fetch errors', async () => {
+    fake.tokens.add(TOKEN);
+    const dest = meta('act_123', TOKEN);
+    const { ref } = await dest.ensureAudience({ name: 'Leak check', description: 'x' });
+    const errors: DestinationError[] = [];
+    fake.inject({ kind: 'graphError', code: 100, message: echo, method: 'GET' });
+    errors.push(await failure(dest.ensureAudience({ name: 'Other', description: 'x' })));
+    fake.inject({ kind: 'graphError', code: 200, message: echo, method: 'POST', path: /\/users$/ });
+    errors.push(await failure(dest.add(ref, [member])));
+    fake.inject({ kind: 'graphError', code: 2650, message: echo, userMsg: echo, method: 'DELETE', path: /\/users$/ });
+    errors.push(await failure(dest.remove(ref, [member])));
+    fake.inject({ kind: 'graphError', code: 2655, message: `${echo} https://x.test/tos?t=${TOKEN}`, method: 'POST' });
+    errors.push(await failure(dest.add(ref, [member])));
+    fake.inject({ kind: 'reset', method: 'DELETE' });
+    errors.push(await failure(dest.remove(ref, [member])));
+
+    expect(errors.map((e) => e.kind)).toEqual(['permanent', 'config', 'transient', 'terms', 'transient']);
+    for (const e of errors) {
+      expect(leaks(`${e.message} ${e.stack} ${JSON.stringify(e.details)}`)).toBe(false);
+    }
+    // The rest of Meta's message is still there for the operator.
+    expect(errors[0]!.message).toContain(`request signed with ${REDACTED_SECRET} (as ${REDACTED_SECRET}) refused`);
+    expect(errors[3]!.details.link).toBe(`https://x.test/tos?t=${REDACTED_SECRET}`);
+  });
+
+  it('is not in the sync report, its HTML page or the logs when Meta repeats it', async () => {
+    fake.tokens.add(TOKEN);
+    await putAll(
+      h.store,
+      range(0, 5).map((i) => contact(i)),
+    );
+    fake.inject({ kind: 'graphError', code: 100, message: echo, times: 100 });
+    const logger = memoryLogger();
+    const report = await sync(metaConfig(), { 'meta-main': meta('act_123', TOKEN) }, {}, testClock(), logger);
+    expect(report.audiences[0]!.status).toBe('failed');
+    const json = JSON.stringify(report);
+    expect(json).toContain(REDACTED_SECRET);
+    expect(leaks(json)).toBe(false);
+    expect(leaks(renderSyncHtml(report))).toBe(false);
+    expect(logger.lines.length).toBeGreaterThan(0);
+    expect(leaks(logger.lines.join('\n'))).toBe(false);
   });
 });
