@@ -41,14 +41,26 @@ async function call(path: string, body?: unknown, token: string | null = TOKEN, 
     ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   const text = await res.text();
-  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Record<string, any> };
+  return { status: res.status, json: (text ? JSON.parse(text) : {}) as Body };
 }
 
-const reasonOf = (json: Record<string, any>) =>
-  (json.error?.details ?? []).find((d: any) => d['@type'] === 'type.googleapis.com/google.rpc.ErrorInfo')?.reason;
-const violationsOf = (json: Record<string, any>) =>
-  (json.error?.details ?? []).find((d: any) => d['@type'] === 'type.googleapis.com/google.rpc.BadRequest')
-    ?.fieldViolations ?? [];
+interface Detail {
+  '@type': string;
+  reason?: string;
+  metadata?: Record<string, string>;
+  retryDelay?: string;
+  fieldViolations?: { field: string; description: string; reason?: string }[];
+}
+interface Body {
+  error?: { code: number; status: string; message: string; details: Detail[] };
+  requestId?: string;
+  userLists?: { id: string }[];
+  [k: string]: unknown;
+}
+const detail = (json: Body, type: string) =>
+  json.error?.details.find((d) => d['@type'] === `type.googleapis.com/google.rpc.${type}`);
+const reasonOf = (json: Body) => detail(json, 'ErrorInfo')?.reason;
+const violationsOf = (json: Body) => detail(json, 'BadRequest')?.fieldViolations ?? [];
 
 function jwt(claims: Record<string, unknown>, key = privateKey): string {
   const enc = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
@@ -78,14 +90,14 @@ describe('auth', () => {
     for (const token of [null, 'nope']) {
       const r = await call('/v1/audienceMembers:ingest', ingestBody([member('a@x.com')]), token);
       expect(r.status).toBe(401);
-      expect(r.json.error.status).toBe('UNAUTHENTICATED');
+      expect(r.json.error?.status).toBe('UNAUTHENTICATED');
     }
     expect(JSON.stringify(fake.requests)).not.toContain('nope');
     expect(fake.requests[1]?.authorization).toBe('Bearer [REDACTED]');
   });
 
   it('exchanges a signed service-account JWT for a token with its scope', async () => {
-    const now = Math.floor(clock / 1000);
+    const now = Math.floor(Date.now() / 1000);
     const assertion = jwt({ iss: EMAIL, scope: DATAMANAGER_SCOPE, aud: GOOGLE_TOKEN_URL, iat: now, exp: now + 3600 });
     const res = await fetch(fake.tokenUrl, {
       method: 'POST',
@@ -102,7 +114,7 @@ describe('auth', () => {
   });
 
   it('refuses a JWT signed by another key, and a token without the datamanager scope', async () => {
-    const now = Math.floor(clock / 1000);
+    const now = Math.floor(Date.now() / 1000);
     const other = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey;
     const bad = await fetch(fake.tokenUrl, {
       method: 'POST',
@@ -197,9 +209,11 @@ describe('ingest and remove', () => {
       ]),
     );
     expect(r.status).toBe(400);
-    expect(r.json.error.status).toBe('INVALID_ARGUMENT');
+    expect(r.json.error?.status).toBe('INVALID_ARGUMENT');
     expect(reasonOf(r.json)).toBe('INVALID_REGION_CODE');
-    expect(violationsOf(r.json)[0].field).toBe('audience_members[1].user_data.user_identifiers[0].address.region_code');
+    expect(violationsOf(r.json)[0]?.field).toBe(
+      'audience_members[1].user_data.user_identifiers[0].address.region_code',
+    );
     expect(fake.members(listId).size).toBe(0);
   });
 
@@ -235,7 +249,7 @@ describe('ingest and remove', () => {
       ingestBody([{ ...member('a@x.com'), consent: { adUserData: 'CONSENT_DENIED' } }]),
     );
     expect(denied.status).toBe(400);
-    expect(violationsOf(denied.json)[0].field).toBe('audience_members[0].consent');
+    expect(violationsOf(denied.json)[0]?.field).toBe('audience_members[0].consent');
     const noTos = await call(
       '/v1/audienceMembers:ingest',
       ingestBody([member('a@x.com')], { termsOfService: undefined }),
@@ -254,7 +268,7 @@ describe('ingest and remove', () => {
       destinations: [{ ...destination(), loginAccount: { accountType: 'GOOGLE_ADS', accountId: '999' } }],
     });
     expect(p.status).toBe(403);
-    expect(p.json.error.status).toBe('PERMISSION_DENIED');
+    expect(p.json.error?.status).toBe('PERMISSION_DENIED');
     const manager = await call('/v1/audienceMembers:ingest', {
       ...ingestBody([member('a@x.com')]),
       destinations: [{ ...destination(), loginAccount: { accountType: 'GOOGLE_ADS', accountId: MANAGER } }],
@@ -262,7 +276,7 @@ describe('ingest and remove', () => {
     expect(manager.status).toBe(200);
     const u = await call('/v1/audienceMembers:ingest', { ...ingestBody([member('a@x.com')]), userList: listId });
     expect(u.status).toBe(400);
-    expect(violationsOf(u.json)[0].description).toContain('Unknown name "userList"');
+    expect(violationsOf(u.json)[0]?.description).toContain('Unknown name "userList"');
   });
 });
 
@@ -293,11 +307,9 @@ describe('quota', () => {
     clock += 20_000;
     const r = await call('/v1/audienceMembers:ingest', ingestBody([member('a@x.com')]));
     expect(r.status).toBe(429);
-    expect(r.json.error.status).toBe('RESOURCE_EXHAUSTED');
-    const info = r.json.error.details.find((d: any) => d['@type'].endsWith('ErrorInfo'));
-    expect(info.metadata.quota_limit).toBe('IngestionMutateRequestsPerMinutePerProject');
-    const retry = r.json.error.details.find((d: any) => d['@type'].endsWith('RetryInfo'));
-    expect(retry.retryDelay).toBe('40s');
+    expect(r.json.error?.status).toBe('RESOURCE_EXHAUSTED');
+    expect(detail(r.json, 'ErrorInfo')?.metadata?.quota_limit).toBe('IngestionMutateRequestsPerMinutePerProject');
+    expect(detail(r.json, 'RetryInfo')?.retryDelay).toBe('40s');
     clock += 40_000;
     expect((await call('/v1/audienceMembers:ingest', ingestBody([member('a@x.com')]))).status).toBe(200);
   });
@@ -323,7 +335,7 @@ describe('user lists', () => {
       TOKEN,
       'GET',
     );
-    expect(found.json.userLists.map((l: any) => l.id)).toEqual([created.json.id]);
+    expect(found.json.userLists?.map((l) => l.id)).toEqual([created.json.id]);
     const none = await call(`${base}?filter=${encodeURIComponent('display_name = "nope"')}`, undefined, TOKEN, 'GET');
     expect(none.json).toEqual({});
     const dup = await call(base, {

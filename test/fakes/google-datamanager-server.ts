@@ -73,6 +73,7 @@ export type FaultAction =
       httpStatus?: number;
       retryDelaySeconds?: number;
       quotaLimit?: string;
+      violations?: { field: string; reason?: string; description?: string }[];
     }
   | { kind: 'delay'; ms: number }
   | { kind: 'reset' }
@@ -780,6 +781,17 @@ function createUserList(ctx: Ctx, accountId: string): Reply {
     throw invalid('DISPLAY_NAME_ALREADY_USED', [
       violation('user_list.display_name', 'DISPLAY_NAME_ALREADY_USED', 'a list with this name exists'),
     ]);
+  if (ctx.query.validateOnly === 'true') {
+    const draft: UserListState = {
+      id: '0',
+      accountId,
+      displayName: body.displayName,
+      members: [],
+      calls: [],
+      createdAt: ctx.now,
+    };
+    return { status: 200, body: userListJson(draft) };
+  }
   const list = insertList(ctx.state, ctx.now, {
     accountId,
     displayName: body.displayName,
@@ -835,7 +847,7 @@ function b64urlJson(part: string | undefined): Json | undefined {
   }
 }
 
-function exchangeToken(runtime: Runtime, form: URLSearchParams, now: number): Reply {
+function exchangeToken(runtime: Runtime, form: URLSearchParams): Reply {
   if (form.get('grant_type') !== 'urn:ietf:params:oauth:grant-type:jwt-bearer')
     return tokenError('unsupported_grant_type', `Invalid grant_type: ${form.get('grant_type') ?? ''}`);
   const assertion = form.get('assertion') ?? '';
@@ -852,7 +864,8 @@ function exchangeToken(runtime: Runtime, form: URLSearchParams, now: number): Re
   if (!ok) return tokenError('invalid_grant', 'Invalid JWT Signature.');
   if (claims.aud !== GOOGLE_TOKEN_URL && claims.aud !== runtime.tokenUrl)
     return tokenError('invalid_grant', 'Invalid JWT: Failed audience check.');
-  const seconds = Math.floor(now / 1000);
+  // JWT times come from the signer's real clock, not from the test clock that drives quotas.
+  const seconds = Math.floor(Date.now() / 1000);
   if (
     typeof claims.exp !== 'number' ||
     claims.exp < seconds ||
@@ -921,6 +934,11 @@ function faultFailure(f: Extract<FaultAction, { kind: 'status' }>): RpcFailure {
     details.push(errorInfo(f.reason ?? f.status, f.quotaLimit === undefined ? {} : { quota_limit: f.quotaLimit }));
   if (f.retryDelaySeconds !== undefined)
     details.push({ '@type': 'type.googleapis.com/google.rpc.RetryInfo', retryDelay: `${f.retryDelaySeconds}s` });
+  if (f.violations !== undefined)
+    details.push({
+      '@type': 'type.googleapis.com/google.rpc.BadRequest',
+      fieldViolations: f.violations.map((v) => ({ description: 'injected', ...v })),
+    });
   return new RpcFailure(f.status, f.message ?? `Injected ${f.status}.`, details, f.httpStatus ?? HTTP_OF[f.status]);
 }
 
@@ -989,8 +1007,7 @@ async function handle(runtime: Runtime, req: IncomingMessage, res: ServerRespons
 
   let reply: Reply | RpcFailure;
   if (fault?.kind === 'status') reply = faultFailure(fault);
-  else if (method === 'POST' && path === '/token')
-    reply = exchangeToken(runtime, new URLSearchParams(text), opts.now());
+  else if (method === 'POST' && path === '/token') reply = exchangeToken(runtime, new URLSearchParams(text));
   else reply = serveApi(runtime, method, path, url, text, auth, req.headers['login-account']);
 
   if (reply instanceof RpcFailure) {
