@@ -15,6 +15,7 @@
  * - Plain `fetch` with a bearer token from google-auth-library: Google's JSON, enums as names, errors as
  *   `google.rpc.Status` (see google-errors.ts). Every message this adapter passes on has the key and token removed.
  */
+import type { DestinationConfig } from '../core/config';
 import type { Zone } from '../core/model';
 import type {
   AudienceHealth,
@@ -300,6 +301,37 @@ export function googleRequestBodies(
   return out;
 }
 
+/** Stands in for the operating account in dry-run bodies when the config names none. */
+export const PLACEHOLDER_ACCOUNT = '0000000000';
+
+/** Adapter settings from a `platform: google` destination of the config (account may come from the environment). */
+export function googleSettings(
+  dest: Extract<DestinationConfig, { platform: 'google' }>,
+  operatingAccountFallback?: string,
+): GoogleDestinationSettings {
+  return {
+    operatingAccountId: dest.operatingAccountId ?? operatingAccountFallback ?? PLACEHOLDER_ACCOUNT,
+    ...(dest.loginAccountId ? { loginAccountId: dest.loginAccountId } : {}),
+    ...(dest.linkedAccountId ? { linkedAccountId: dest.linkedAccountId } : {}),
+    ...(dest.userListIds ? { userListIds: dest.userListIds } : {}),
+    createLists: dest.createLists,
+    membershipDurationDays: dest.membershipDurationDays,
+    termsAccepted: dest.customerMatchTermsAccepted,
+    ...(dest.consentGranted
+      ? { consent: { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' } }
+      : {}),
+  };
+}
+
+/** The error an add raises before sending when the config does not confirm the Customer Match terms. */
+export function termsNotConfirmed(operatingAccountId: string): DestinationError {
+  return new DestinationError(
+    'terms',
+    `Google add members refused before sending: the config does not confirm the Customer Match terms for account ${accountDigits(operatingAccountId)}. A person with admin access accepts them in Google Ads (Tools → Audience manager, on the first customer-list upload); then set customerMatchTermsAccepted: true`,
+    { link: 'https://ads.google.com/aw/audiences/management' },
+  );
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // The adapter
 // ---------------------------------------------------------------------------------------------------------------
@@ -539,12 +571,7 @@ export class GoogleDestination implements Destination {
 
   async add(audience: AudienceRef, batch: BatchMember[]): Promise<BatchOutcome> {
     try {
-      if (!this.opts.termsAccepted)
-        throw new DestinationError(
-          'terms',
-          `Google add members refused before sending: the config does not confirm the Customer Match terms for account ${accountDigits(this.opts.operatingAccountId)}. A person with admin access accepts them in Google Ads (Tools → Audience manager, on the first customer-list upload); then set customerMatchTermsAccepted: true`,
-          { link: 'https://ads.google.com/aw/audiences/management' },
-        );
+      if (!this.opts.termsAccepted) throw termsNotConfirmed(this.opts.operatingAccountId);
       return await this.send('ingest', audience, batch);
     } catch (e) {
       throw this.redacted(e, 'add members');

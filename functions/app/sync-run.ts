@@ -2,6 +2,7 @@
  * A sync run wired to its destinations and reports. Shared by the sync Lambda and the CLI.
  */
 import { DryRunDestination } from '../adapters/dry-run-destination';
+import { googleSettings } from '../adapters/google-destination';
 import { MetaDestination } from '../adapters/meta-destination';
 import { syncMetrics } from '../adapters/metrics';
 import { readSecret } from '../adapters/secrets';
@@ -18,6 +19,8 @@ export interface DestinationEnv {
   META_ACCESS_TOKEN?: string;
   META_AD_ACCOUNT_ID?: string;
   META_GRAPH_URL?: string;
+  /** Google Ads account for Google destinations that name none (local runs). */
+  GOOGLE_ADS_ACCOUNT_ID?: string;
   /** Local: write would-be requests here instead of sending when no Meta credentials are given. */
   DRY_RUN_DIR?: string;
 }
@@ -47,7 +50,10 @@ export async function buildDestinations(
   const out: Record<string, Destination | undefined> = {};
   for (const [id, dest] of Object.entries(config.destinations)) {
     if (dest.platform !== 'meta') {
-      out[id] = env.DRY_RUN_DIR ? new DryRunDestination(dest.platform, env.DRY_RUN_DIR) : undefined;
+      // Google runs dry locally with the exact Data Manager bodies; its live wiring (key secret) comes with the
+      // platform registry.
+      const google = dest.platform === 'google' ? googleSettings(dest, env.GOOGLE_ADS_ACCOUNT_ID) : undefined;
+      out[id] = env.DRY_RUN_DIR ? new DryRunDestination(dest.platform, env.DRY_RUN_DIR, 10_000, google) : undefined;
       continue;
     }
     const secretId = env.META_TOKEN_SECRET_ID ?? ('tokenSecretName' in dest ? dest.tokenSecretName : undefined);

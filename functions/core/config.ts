@@ -185,12 +185,38 @@ const metaDestination = z.strictObject({
   /** Secrets Manager secret name holding the access token (cloud). */
   tokenSecretName: z.string().optional(),
 });
-/** Platforms after Meta: accepted in config so segments can name them; their adapters come later. */
+const googleAdsId = z.string().regex(/^\d{3}-?\d{3}-?\d{4}$/, 'write a Google Ads customer id like 123-456-7890');
+/** Google Customer Match through the Data Manager API (functions/adapters/google-destination.ts). */
+const googleDestination = z.strictObject({
+  platform: z.literal('google'),
+  /** The Google Ads account that owns the lists; may be left out locally and given as GOOGLE_ADS_ACCOUNT_ID. */
+  operatingAccountId: googleAdsId.optional(),
+  /** The manager account the service account was added to, when it is not a user of the operating account. */
+  loginAccountId: googleAdsId.optional(),
+  linkedAccountId: googleAdsId.optional(),
+  /** Lists created in Google Ads: audience name → user list id. Other audiences are found by name or created. */
+  userListIds: z.record(z.string().min(1), z.string().regex(/^\d+$/, 'a user list id is digits')).optional(),
+  createLists: z.boolean().default(true),
+  /** How long Google keeps a member after its last upload (whole days, at most 540). */
+  membershipDurationDays: z.number().int().min(1).max(540).default(540),
+  /** A person accepted the Customer Match terms for this account in Google Ads. Nothing is added until then. */
+  customerMatchTermsAccepted: z.boolean().default(false),
+  /**
+   * Everyone the consent policy admits granted ad_user_data and ad_personalization (sent as request-level consent).
+   * Without it only members carrying their own consent are sent.
+   */
+  consentGranted: z.boolean().default(false),
+  replaceEveryDays: z.number().int().nonnegative().default(30),
+  recreateDeleted: z.boolean().default(true),
+  /** Secrets Manager secret holding the service-account JSON key (cloud). */
+  keySecretName: z.string().optional(),
+});
+/** Platforms after Meta and Google: accepted in config so segments can name them; their adapters come later. */
 const otherDestination = z.strictObject({
-  platform: z.enum(['google', 'tiktok', 'linkedin', 'snapchat', 'pinterest', 'x']),
+  platform: z.enum(['tiktok', 'linkedin', 'snapchat', 'pinterest', 'x']),
   account: z.string().optional(),
 });
-const destination = z.discriminatedUnion('platform', [metaDestination, otherDestination]);
+const destination = z.discriminatedUnion('platform', [metaDestination, googleDestination, otherDestination]);
 
 const listConfig = z.strictObject({
   description: z.string().optional(),
