@@ -113,7 +113,7 @@ export interface ErrorContext {
 }
 
 const TERMS_HELP =
-  'A person with admin access must accept the Customer Match terms in Google Ads (Tools → Shared library → Audience manager → Your data sources, or when uploading a customer list once), then set customerMatchTermsAccepted: true';
+  'A person with admin access accepts them in Google Ads (Tools → Audience manager, on the first customer-list upload), then sets customerMatchTermsAccepted: true in the config';
 
 /** Maps an HTTP status and Status body to a DestinationError with one actionable line. */
 export function mapRpcError(s: RpcStatus, ctx: ErrorContext): DestinationError {
