@@ -181,7 +181,7 @@ if (kase === 'read') {
     // Sync to a local Graph API server through the real Meta adapter (the server runs in this process, so its
     // CPU and memory are counted here too): first every member is added, then nothing changed.
     const { startMetaGraphServer } = await import('../test/fakes/meta-graph-server');
-    const { MetaDestination } = await import('../functions/adapters/meta-destination');
+    const { MetaDestination } = await import('../functions/platforms/meta/adapter');
     const { runSync } = await import('../functions/core/sync');
     const fake = await startMetaGraphServer({ quotaPerWindow: 10_000_000 });
     const syncConfig = parseConfig({

@@ -278,12 +278,7 @@ program
       const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
           rt,
-          {
-            META_ACCESS_TOKEN: process.env.META_ACCESS_TOKEN,
-            META_AD_ACCOUNT_ID: process.env.META_AD_ACCOUNT_ID,
-            META_GRAPH_URL: process.env.META_GRAPH_URL,
-            DRY_RUN_DIR: process.env.META_ACCESS_TOKEN ? undefined : `${o.out}/dry-run`,
-          },
+          { ...process.env, DRY_RUN_DIR: `${o.out}/dry-run` },
           { segment: o.segment, dryRun: o.dryRun, forceReplace: o.forceReplace },
         ),
       );
@@ -342,16 +337,7 @@ program
         });
         out(describeErasure(r));
         if (o.now) {
-          const { report } = await syncAndReport(
-            rt,
-            {
-              META_ACCESS_TOKEN: process.env.META_ACCESS_TOKEN,
-              META_AD_ACCOUNT_ID: process.env.META_AD_ACCOUNT_ID,
-              META_GRAPH_URL: process.env.META_GRAPH_URL,
-              DRY_RUN_DIR: process.env.META_ACCESS_TOKEN ? undefined : `${o.out}/dry-run`,
-            },
-            {},
-          );
+          const { report } = await syncAndReport(rt, { ...process.env, DRY_RUN_DIR: `${o.out}/dry-run` }, {});
           const removed = report.audiences.reduce((n, a) => n + a.removed, 0);
           out(`synced now: ${removed} removal(s) sent across ${report.audiences.length} audience(s)`);
         } else out('they leave every audience at the next sync (run with --now to sync immediately)');
@@ -362,7 +348,14 @@ program
 /** Every failure ends here: one line on stderr, an exit code (cli-errors.ts), a stack only with --debug. */
 function exitWith(e: unknown): never {
   const debug = process.argv.includes('--debug');
-  const secrets = new SecretRedactor([process.env.META_ACCESS_TOKEN]);
+  // Every credential a local run may hold: platform variables and per-destination secrets.
+  const secrets = new SecretRedactor(
+    Object.entries(process.env)
+      .filter(([k]) =>
+        /^(META_ACCESS_TOKEN|GOOGLE_SERVICE_ACCOUNT_KEY|GOOGLE_ACCESS_TOKEN|AUDIENCE_SYNC_SECRET_.+)$/.test(k),
+      )
+      .map(([, v]) => v),
+  );
   const line: (s: string, code: number) => never = (s, code) => {
     process.stderr.write(`audience-sync: ${secrets.text(s.replace(/\s*\n\s*/g, ' ').trim())}\n`);
     process.exit(code);

@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import { buildRuntime, type Runtime, readEnv } from './app/runtime';
-import { syncAndReport } from './app/sync-run';
+import { type DestinationEnv, syncAndReport } from './app/sync-run';
 
 export const syncInputSchema = z.object({
   trigger: z.string().optional(),
@@ -19,12 +19,9 @@ export const syncInputSchema = z.object({
 });
 export type SyncInput = z.infer<typeof syncInputSchema>;
 
-const destEnv = z.object({
-  META_TOKEN_SECRET_ID: z.string().optional(),
-  META_ACCESS_TOKEN: z.string().optional(),
-  META_AD_ACCOUNT_ID: z.string().optional(),
-  META_GRAPH_URL: z.string().url().optional(),
-  DRY_RUN_DIR: z.string().optional(),
+const destEnv = z.looseObject({
+  /** destination id → Secrets Manager secret id, set by the stack. */
+  DESTINATION_SECRETS: z.string().optional(),
 });
 
 /** Leave this much of the Lambda's time for the checkpoint and the report. */
@@ -40,7 +37,7 @@ export async function handleSync(input: unknown, rt: Runtime, remainingMs: numbe
   const i = parsed.data;
   const iteration = (i.iteration ?? 0) + 1;
   const runId = i.runId ?? `sync-${rt.clock.now().toISOString()}-${Math.random().toString(36).slice(2, 8)}`;
-  const { report, reportKey } = await syncAndReport(rt, readEnv(destEnv, env), {
+  const { report, reportKey } = await syncAndReport(rt, readEnv(destEnv, env) as DestinationEnv, {
     runId,
     segment: i.segment,
     dryRun: i.dryRun,

@@ -119,7 +119,6 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
   try {
     const dryRunDir = join(opts.out, 'dry-run');
     rmSync(dryRunDir, { recursive: true, force: true });
-    const haveMeta = !!(env.META_ACCESS_TOKEN && env.META_AD_ACCOUNT_ID);
     const rt = buildRuntime(
       { ...process.env, AUDIENCE_CONFIG_FILE: opts.config },
       createLogger({ run: 'local' }, (l) => logFile.write(`${l}\n`)),
@@ -135,16 +134,8 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     if (res.batchItemFailures.length)
       print(`! ${res.batchItemFailures.length} file(s) failed to ingest; see ${join(opts.out, 'logs', 'local.jsonl')}`);
 
-    const { report, reportKey } = await syncAndReport(
-      rt,
-      {
-        META_ACCESS_TOKEN: haveMeta ? env.META_ACCESS_TOKEN : undefined,
-        META_AD_ACCOUNT_ID: env.META_AD_ACCOUNT_ID,
-        META_GRAPH_URL: env.META_GRAPH_URL,
-        DRY_RUN_DIR: haveMeta ? undefined : dryRunDir,
-      },
-      {},
-    );
+    // Destinations with credentials in the environment send; the others run dry into OUT/dry-run.
+    const { report, reportKey, dryRun } = await syncAndReport(rt, { ...env, DRY_RUN_DIR: dryRunDir }, {});
     // Copy this run's reports out of the embedded bucket so they can be opened.
     const reportKeys = [
       ...ingested.flatMap((i) => ('reportKey' in i.outcome ? [i.outcome.reportKey] : [])),
@@ -158,14 +149,11 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       writeFileSync(target, await obj.Body!.transformToString());
     }
     s3.destroy();
-    printSummary(
-      print,
-      ingested,
-      report,
-      haveMeta ? `Meta (${env.META_GRAPH_URL ?? 'graph.facebook.com'})` : `dry run → ${dryRunDir}`,
-      opts,
-    );
-    return { ingested, sync: report, dryRun: !haveMeta };
+    const target = dryRun.length
+      ? `dry run (${dryRun.join(', ')}) → ${dryRunDir}${dryRun.length < Object.keys(rt.config.destinations).length ? '; the others live' : ''}`
+      : 'live';
+    printSummary(print, ingested, report, target, opts);
+    return { ingested, sync: report, dryRun: dryRun.length > 0 };
   } finally {
     await new Promise((r) => logFile.end(r));
     await aws.close();

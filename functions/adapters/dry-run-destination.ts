@@ -36,13 +36,15 @@ export class DryRunDestination implements Destination {
   }
 
   private write(audience: AudienceRef, op: 'add' | 'remove', batch: BatchMember[]): BatchOutcome {
-    // The platform's own request body, exactly as it would travel.
-    const payload = this.spec.dryRunBody(op, audience, batch, this.destination);
-    appendFileSync(
-      join(this.dir, `${slug(audience.name)}.jsonl`),
-      `${JSON.stringify({ op, ...(payload as object) })}\n`,
-    );
-    return { received: batch.length, invalid: 0 };
+    // The platform's own requests, exactly as they would travel.
+    const dry = this.spec.dryRun(op, audience, batch, this.destination);
+    const file = join(this.dir, `${slug(audience.name)}.jsonl`);
+    for (const request of dry.requests) appendFileSync(file, `${JSON.stringify({ op, ...request })}\n`);
+    return {
+      received: dry.received,
+      invalid: dry.invalid,
+      ...(dry.invalidFields ? { invalidFields: dry.invalidFields } : {}),
+    };
   }
 
   async ensureAudience(spec: { name: string; knownId?: string }) {

@@ -2,27 +2,26 @@
  * A sync run wired to its destinations and reports. Shared by the sync Lambda and the CLI.
  */
 import { DryRunDestination } from '../adapters/dry-run-destination';
-import { MetaDestination } from '../adapters/meta-destination';
 import { syncMetrics } from '../adapters/metrics';
-import { readSecret } from '../adapters/secrets';
+import { readSecretString } from '../adapters/secrets';
 import type { AudienceConfig } from '../core/config';
 import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
-import type { MetaDestinationConfig } from '../platforms/meta/spec';
+import { ADAPTERS, type PlatformAdapter } from '../platforms/adapters';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
 
-export interface DestinationEnv {
-  /** Secrets Manager id of the Meta token (cloud). */
-  META_TOKEN_SECRET_ID?: string;
-  /** Plain token (local runs only). */
-  META_ACCESS_TOKEN?: string;
-  META_AD_ACCOUNT_ID?: string;
-  META_GRAPH_URL?: string;
-  /** Local: write would-be requests here instead of sending when no Meta credentials are given. */
+/**
+ * Where destinations find their credentials and settings: the stack's `DESTINATION_SECRETS` (JSON, destination id →
+ * secret id) in the cloud; locally `AUDIENCE_SYNC_SECRET_<DESTINATION_ID>` or a platform's own variables
+ * (META_ACCESS_TOKEN, GOOGLE_SERVICE_ACCOUNT_KEY…), plus test endpoints (META_GRAPH_URL, GOOGLE_DATAMANAGER_URL).
+ */
+export type DestinationEnv = Readonly<Record<string, string | undefined>> & {
+  /** Local: destinations without credentials write their would-be requests here instead of sending. */
   DRY_RUN_DIR?: string;
-}
+  DESTINATION_SECRETS?: string;
+};
 
 /** A destination that cannot work (no token, bad account): every call fails with the reason, so sync reports and alerts. */
 class UnavailableDestination implements Destination {
@@ -42,46 +41,59 @@ class UnavailableDestination implements Destination {
   }
 }
 
+/** `AUDIENCE_SYNC_SECRET_META_MAIN` for destination `meta-main`. */
+export const localSecretVar = (destinationId: string) =>
+  `AUDIENCE_SYNC_SECRET_${destinationId.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+
+function secretIds(env: DestinationEnv): Record<string, string> {
+  if (!env.DESTINATION_SECRETS) return {};
+  try {
+    return JSON.parse(env.DESTINATION_SECRETS) as Record<string, string>;
+  } catch {
+    throw new Error('DESTINATION_SECRETS is not JSON (destination id → secret id); redeploy the stack');
+  }
+}
+
+/**
+ * One adapter per destination of the config, each with its own secret (several ad accounts of one platform can sit
+ * side by side). Without credentials a destination runs dry where a dry-run folder is given, else it reports why.
+ */
 export async function buildDestinations(
   config: AudienceConfig,
   platforms: PlatformRegistry,
   env: DestinationEnv,
+  opts: { validateOnly?: boolean; adapters?: Readonly<Record<string, PlatformAdapter>> } = {},
 ): Promise<Record<string, Destination | undefined>> {
+  const adapters = opts.adapters ?? ADAPTERS;
+  const ids = secretIds(env);
   const out: Record<string, Destination | undefined> = {};
   for (const [id, dest] of Object.entries(config.destinations)) {
     const spec = specOf(platforms, dest.platform);
-    if (dest.platform !== 'meta') {
-      out[id] = env.DRY_RUN_DIR ? new DryRunDestination(spec, env.DRY_RUN_DIR, dest) : undefined;
-      continue;
-    }
-    const meta = dest as MetaDestinationConfig;
-    const secretId = env.META_TOKEN_SECRET_ID ?? meta.tokenSecretName;
-    const adAccountId = meta.adAccountId ?? env.META_AD_ACCOUNT_ID;
-    const haveCredentials = !!(env.META_ACCESS_TOKEN || secretId);
-    if (!haveCredentials && env.DRY_RUN_DIR) {
-      out[id] = new DryRunDestination(spec, env.DRY_RUN_DIR, dest);
+    const adapter = adapters[dest.platform];
+    const named = dest[spec.secret.nameField];
+    const secretId = ids[id] ?? (typeof named === 'string' ? named : undefined);
+    const local = env[localSecretVar(id)] ?? adapter?.localSecretEnv.map((k) => env[k]).find((v) => v);
+    if (!adapter || (!local && !secretId)) {
+      out[id] = env.DRY_RUN_DIR
+        ? new DryRunDestination(spec, env.DRY_RUN_DIR, dest)
+        : new UnavailableDestination(
+            dest.platform,
+            new DestinationError(
+              'auth',
+              `destination "${id}": no ${spec.displayName} credentials; store them in its secret (or set ${localSecretVar(id)} locally)`,
+            ),
+          );
       continue;
     }
     try {
-      if (!adAccountId)
-        throw new DestinationError(
-          'config',
-          `destination "${id}": no Meta ad account; set adAccountId in the config or META_AD_ACCOUNT_ID`,
-        );
-      const token = env.META_ACCESS_TOKEN ?? (secretId ? await readSecret(secretId) : undefined);
-      if (!token) throw new DestinationError('auth', `destination "${id}": no Meta access token configured`);
-      out[id] = new MetaDestination({
-        accessToken: token,
-        adAccountId,
-        graphUrl: env.META_GRAPH_URL,
-        customerFileSource: meta.customerFileSource,
-      });
+      const secret = local ?? (await readSecretString(secretId!));
+      out[id] = adapter.create(dest, { destinationId: id, secret, env, validateOnly: opts.validateOnly });
     } catch (e) {
       const err =
         e instanceof DestinationError
           ? e
           : new DestinationError('auth', `destination "${id}": ${(e as Error).message}`);
-      out[id] = new UnavailableDestination('meta', err);
+      out[id] = new UnavailableDestination(dest.platform, err);
     }
   }
   return out;
@@ -93,8 +105,11 @@ export async function syncAndReport(
   rt: Runtime,
   env: DestinationEnv,
   opts: SyncOptions,
-): Promise<{ report: SyncReport; reportKey: string }> {
+): Promise<{ report: SyncReport; reportKey: string; dryRun: string[] }> {
   const destinations = await buildDestinations(rt.config, rt.platforms, env);
+  const dryRun = Object.entries(destinations)
+    .filter(([, d]) => d instanceof DryRunDestination)
+    .map(([id]) => id);
   const report = await runSync({ ...rt, destinations }, opts);
   const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);
@@ -103,5 +118,5 @@ export async function syncAndReport(
     await rt.store.putRun('sync', report.startedAt, report);
     syncMetrics(rt.logger, report, rt.clock.now());
   }
-  return { report, reportKey: `${base}.json` };
+  return { report, reportKey: `${base}.json`, dryRun };
 }

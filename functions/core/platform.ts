@@ -64,15 +64,26 @@ export interface PlatformSpec<C extends DestinationConfigBase = any> {
   capabilities: PlatformCapabilities;
   policy(dest: C): DestinationPolicy;
   secret: SecretSpec;
-  /** The request body a dry run writes for one batch, exactly as it would travel (hashes only). */
-  dryRunBody(
+  /**
+   * What a dry run writes for one batch: the requests exactly as they would travel (hashes only), and the outcome the
+   * platform would report (members it would drop count as invalid).
+   */
+  dryRun(
     op: 'add' | 'remove',
     audience: { id: string; name: string },
     batch: readonly BatchMember[],
     dest: C,
-  ): unknown;
+  ): DryRunBatch;
   /** Extra config checks zod cannot express (cross-field), each an operator-facing message. */
   check?(dest: C, destinationId: string): string[];
+}
+
+/** A dry-run batch: one entry per request that would be sent, and the platform's outcome. */
+export interface DryRunBatch {
+  requests: Array<Record<string, unknown>>;
+  received: number;
+  invalid: number;
+  invalidFields?: string[];
 }
 
 /** Platforms by id. */

@@ -4,10 +4,10 @@
  * test says so. Each test is one behaviour; the fake's membership and recorded requests are the evidence.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MetaDestination } from '../../functions/adapters/meta-destination';
 import type { AudienceConfig } from '../../functions/core/config';
 import { type Destination, DestinationError } from '../../functions/core/ports';
 import { runSync, type SyncOptions } from '../../functions/core/sync';
+import { MetaDestination } from '../../functions/platforms/meta/adapter';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type FakeMeta, type MetaGraphServerOptions, startMetaGraphServer } from '../fakes/meta-graph-server';
 import {

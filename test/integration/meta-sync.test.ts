@@ -3,12 +3,12 @@
  * Graph API server, with the contact store on dynalite. The fake server's recorded requests are the evidence.
  */
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { MetaDestination } from '../../functions/adapters/meta-destination';
 import { REDACTED_SECRET } from '../../functions/adapters/secret-redactor';
 import { renderSyncHtml } from '../../functions/app/report-html';
 import type { AudienceConfig } from '../../functions/core/config';
 import { type Destination, DestinationError } from '../../functions/core/ports';
 import { runSync, type SyncOptions } from '../../functions/core/sync';
+import { MetaDestination } from '../../functions/platforms/meta/adapter';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
 import {

@@ -11,11 +11,20 @@ export { COUNTRY_TABLE, countryIso2, normalizeCountry } from './country';
 export { canonicalGmail, isPlausibleEmail, normalizeEmail } from './email';
 export { normalizeExternalId } from './external-id';
 export { normalizeGender } from './gender';
-export { GOOGLE_RULES, googleKeys, normalizeGoogleEmail, normalizeGoogleName } from './google';
+export {
+  GOOGLE_RULES,
+  googleKeys,
+  googleRegionCode,
+  normalizeGoogleEmail,
+  normalizeGoogleFamilyName,
+  normalizeGoogleGivenName,
+  normalizeGooglePhone,
+  normalizeGooglePostalCode,
+} from './google';
 export { hashOnce, isSha256Hex, sha256Hex } from './hash';
-export { normalizeCity, normalizePostalCode, normalizeState, normalizeZip, usStateCode } from './location';
+export { normalizeCity, normalizeState, normalizeZip, usStateCode } from './location';
 export { normalizeMadid } from './madid';
-export { nameWords, normalizeFirstInitial, normalizeName, splitFullName } from './name';
+export { normalizeFirstInitial, normalizeName, splitFullName } from './name';
 export { clearPhoneCache, normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
 export {
   applyRules,

@@ -184,14 +184,3 @@ export function normalizeZip(value: string, country?: string): string | undefine
   }
   return compact;
 }
-
-/**
- * Postal code for platforms that take the full code (Google, unhashed): US first 5 digits, elsewhere lowercase
- * without spaces. Unlike normalizeZip, UK postcodes are kept whole (`sw1a1aa`).
- */
-export function normalizePostalCode(value: string, country?: string): string | undefined {
-  const compact = compactLower(value);
-  if (compact.length === 0) return undefined;
-  if (country?.toLowerCase() === 'us') return usZip5(compact);
-  return compact;
-}

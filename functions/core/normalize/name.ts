@@ -68,23 +68,6 @@ function words(value: string): string[] {
 }
 
 /**
- * A name as normalized words with leading honorifics (Mr, Mrs, Ms, Dr, …) and trailing suffixes (Jr, Sr, II, III,
- * PhD, …) removed; an affix is only removed while another word remains, so `Dr` alone stays `dr`.
- */
-export function nameWords(value: string): string[] {
-  const ws: string[] = [];
-  for (const w of words(value)) {
-    const n = normalizeName(w);
-    if (n !== undefined) ws.push(n);
-  }
-  let start = 0;
-  let end = ws.length;
-  while (end - start > 1 && PREFIXES.has(ws[start]!)) start++;
-  while (end - start > 1 && SUFFIXES.has(ws[end - 1]!)) end--;
-  return start === 0 && end === ws.length ? ws : ws.slice(start, end);
-}
-
-/**
  * Splits a single full-name column into first and last name (raw words, to be normalized by the caller).
  * `Last, First` is honoured; honorifics and suffixes are dropped; the surname starts at a particle
  * (`de`, `van`, `von`, …) after the first word, else it is the last word. One word gives a first name only.

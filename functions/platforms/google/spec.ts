@@ -1,58 +1,78 @@
 /**
- * Google Customer Match through the Data Manager API: keys, limits and capabilities. How to talk to it is ./adapter.ts.
+ * Google Customer Match through the Data Manager API: keys, limits and capabilities. How to talk to it is ./adapter.ts,
+ * the request bodies are ./requests.ts.
  */
 import { z } from 'zod';
 import { googleKeysOf } from '../../core/normalize/google';
 import type { PlatformSpec } from '../../core/platform';
 import { GOOGLE_KEY_ORDER } from './keys';
+import { googleRequestBodies, googleSettings, prepareMembers } from './requests';
+
+const googleAdsId = z.string().regex(/^\d{3}-?\d{3}-?\d{4}$/, 'write a Google Ads customer id like 123-456-7890');
 
 export const googleDestinationSchema = z.strictObject({
   platform: z.literal('google'),
-  /** The Google Ads account that owns the Customer Match list (digits, no dashes). */
-  operatingAccountId: z
-    .string()
-    .regex(/^\d{10}$/, 'write the Google Ads customer id as 10 digits without dashes')
-    .optional(),
-  /** The manager account the credentials log in through, when the list's account is reached via a manager. */
-  loginAccountId: z
-    .string()
-    .regex(/^\d{10}$/, 'write the Google Ads customer id as 10 digits without dashes')
-    .optional(),
-  /** The Customer Match user list id (create the list in Google Ads: Tools → Audience manager → Customer list). */
-  userListId: z.string().regex(/^\d+$/, 'write the user list id as digits').optional(),
-  /** Secrets Manager secret holding the service-account key (JSON); the stack creates one per destination when absent. */
-  credentialsSecretName: z.string().min(1).optional(),
+  /** The Google Ads account that owns the lists; may be left out locally and given as GOOGLE_ADS_ACCOUNT_ID. */
+  operatingAccountId: googleAdsId.optional(),
+  /** The manager account the service account was added to, when it is not a user of the operating account. */
+  loginAccountId: googleAdsId.optional(),
+  linkedAccountId: googleAdsId.optional(),
+  /** Lists created in Google Ads: audience name → user list id. Other audiences are found by name or created. */
+  userListIds: z.record(z.string().min(1), z.string().regex(/^\d+$/, 'a user list id is digits')).optional(),
+  createLists: z.boolean().default(true),
+  /** How long Google keeps a member after its last upload (whole days, at most 540). */
+  membershipDurationDays: z.number().int().min(1).max(540).default(540),
+  /** A person accepted the Customer Match terms for this account in Google Ads. Nothing is added until then. */
+  customerMatchTermsAccepted: z.boolean().default(false),
+  /**
+   * Everyone the consent policy admits granted ad_user_data and ad_personalization (sent as request-level consent).
+   * Members in the EEA, the UK and Switzerland carry their own consent, derived from what their source recorded.
+   */
+  consentGranted: z.boolean().default(false),
+  /** A full replace (re-send everyone, then removeAll of those not re-sent) every N days; 0 turns it off. */
+  replaceEveryDays: z.number().int().nonnegative().default(30),
+  /** Secrets Manager secret holding the service-account JSON key (cloud); the stack creates one when absent. */
+  keySecretName: z.string().min(1).optional(),
 });
 export type GoogleDestinationConfig = z.output<typeof googleDestinationSchema>;
 
 export const googlePlatform: PlatformSpec<GoogleDestinationConfig> = {
   id: 'google',
-  displayName: 'Google Customer Match (Data Manager API)',
+  displayName: 'Google Customer Match',
   schema: googleDestinationSchema,
   keyOrder: GOOGLE_KEY_ORDER,
   matchKeys: googleKeysOf,
-  // 10,000 members a request; 300 requests a minute per Cloud project.
+  // 10,000 members a request; 300 requests a minute and 100,000 a day per Cloud project.
   limits: { maxBatchSize: 10_000, concurrency: 2, requestsPerMinute: 300 },
   // Lists serve from about 1,000 members on most surfaces.
   minAudienceSize: 1000,
   capabilities: {
-    fullReplace: false,
+    fullReplace: true,
     lookalike: false,
     sizeReadBack: false,
     consentFields: true,
     deviceIds: false,
-    createAudience: false,
+    createAudience: true,
     deleteAudience: false,
   },
-  policy: () => ({ replaceEveryDays: 0, recreateDeleted: false }),
+  // A list Google deleted is not recreated behind the operator's back: it may have been removed on purpose.
+  policy: (d) => ({ replaceEveryDays: d.replaceEveryDays, recreateDeleted: false }),
   secret: {
-    description: 'Google service-account key (JSON) with access to the Data Manager API',
+    description: 'Google service-account key (the JSON file) with access to the Data Manager API',
     defaultName: (id) => `audience-sync/${id}/google-service-account`,
-    nameField: 'credentialsSecretName',
+    nameField: 'keySecretName',
   },
-  dryRunBody: (op, audience, batch) => ({
-    op,
-    destinations: [{ productDestinationId: audience.id }],
-    audienceMembers: batch.map((m) => m.keys),
-  }),
+  dryRun(op, audience, batch, dest) {
+    const settings = googleSettings(dest);
+    const prepared = prepareMembers(batch, op === 'add' ? 'ingest' : 'remove', settings.consent);
+    return {
+      requests: googleRequestBodies(settings, audience.id, op, batch).map(({ endpoint, body }) => ({
+        endpoint,
+        payload: body,
+      })),
+      received: prepared.members.length,
+      invalid: prepared.dropped,
+      ...(prepared.problems.length ? { invalidFields: prepared.problems } : {}),
+    };
+  },
 };

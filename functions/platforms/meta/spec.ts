@@ -53,5 +53,9 @@ export const metaPlatform: PlatformSpec<MetaDestinationConfig> = {
     nameField: 'tokenSecretName',
   },
   // The /users body: a multi-key schema and rows in schema order ("" for an unknown value).
-  dryRunBody: (_op, _audience, batch) => ({ payload: toSchemaRows(batch, META_KEY_ORDER) }),
+  dryRun: (_op, _audience, batch) => ({
+    requests: [{ payload: toSchemaRows(batch, META_KEY_ORDER) }],
+    received: batch.length,
+    invalid: 0,
+  }),
 };

@@ -5,7 +5,7 @@ import {
   GRAPH_ERROR_RULES,
   mapGraphError,
   parseBucUsage,
-} from '../../../functions/adapters/meta-errors';
+} from '../../../functions/platforms/meta/errors';
 
 const ctx = { adAccountId: 'act_123', operation: 'add users' };
 

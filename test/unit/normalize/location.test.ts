@@ -4,7 +4,6 @@ import { describe, expect, it } from 'vitest';
 import {
   normalizeCity,
   normalizeExternalId,
-  normalizePostalCode,
   normalizeState,
   normalizeZip,
   usStateCode,
@@ -141,21 +140,6 @@ describe('normalizeZip (Meta ZIP)', () => {
       expect(normalizeZip(z, country)).toBe(z);
     },
   );
-});
-
-describe('normalizePostalCode (Google, unhashed)', () => {
-  it.each([
-    ['37221-3312', 'us', '37221'],
-    ['SW1A 1AA', 'gb', 'sw1a1aa'], // kept whole
-    ['10115', 'de', '10115'],
-  ])('%j in %s → %j', (input, country, expected) => {
-    expect(normalizePostalCode(input, country)).toBe(expected);
-  });
-
-  test.prop([anyString, someCountry])('never throws; idempotent', (s, country) => {
-    const p = normalizePostalCode(s, country);
-    if (p !== undefined) expect(normalizePostalCode(p, country)).toBe(p);
-  });
 });
 
 describe('normalizeExternalId (Meta EXTERN_ID)', () => {

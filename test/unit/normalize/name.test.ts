@@ -1,13 +1,7 @@
 import { test } from '@fast-check/vitest';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  nameWords,
-  normalizeFirstInitial,
-  normalizeGoogleName,
-  normalizeName,
-  splitFullName,
-} from '../../../functions/core/normalize';
+import { normalizeFirstInitial, normalizeName, splitFullName } from '../../../functions/core/normalize';
 import { anyString, nameLike } from './arbitraries';
 
 const LETTERS = /^[\p{L}\p{M}]+$/u;
@@ -68,37 +62,6 @@ describe('normalizeFirstInitial (Meta FI)', () => {
     expect([...fi]).toHaveLength(1);
     expect(normalizeFirstInitial(fi)).toBe(fi);
   });
-});
-
-describe('Google names (nameWords)', () => {
-  it.each([
-    ['Mr. John', 'john'],
-    ['Dr John', 'john'],
-    ['MRS. Mary Ann', 'mary ann'],
-    ['Ms Jane', 'jane'],
-    ['Smith Jr.', 'smith'],
-    ['Smith, Jr.', 'smith'],
-    ['Smith III', 'smith'],
-    ['Smith PhD', 'smith'],
-    ['Dr. Jane Smith-Jones, PhD', 'jane smithjones'],
-    ["O'Connor", 'oconnor'],
-    ['  de la Cruz ', 'de la cruz'],
-    ['Dr', 'dr'], // an honorific alone is kept: it may be a real name
-    ['Jr', 'jr'],
-  ])('%j → %j', (input, expected) => {
-    expect(normalizeGoogleName(input)).toBe(expected);
-  });
-
-  test.prop([fc.oneof(anyString, nameLike, fc.constantFrom('Mr John Jr', 'Dr Dr', 'Ms II III', 'mr jr'))])(
-    'never throws; lowercase words separated by single spaces; idempotent',
-    (s) => {
-      const n = normalizeGoogleName(s);
-      if (n === undefined) return;
-      expect(n).toMatch(/^[\p{L}\p{M}]+(?: [\p{L}\p{M}]+)*$/u);
-      expect(normalizeGoogleName(n)).toBe(n);
-      expect(nameWords(n).join(' ')).toBe(n);
-    },
-  );
 });
 
 describe('splitFullName', () => {

@@ -10,6 +10,7 @@
  *   URL-encoded forms) removed from its message and details first.
  */
 import bizSdk from 'facebook-nodejs-business-sdk';
+import { SecretRedactor } from '../../adapters/secret-redactor';
 import type {
   AudienceHealth,
   AudienceRef,
@@ -17,12 +18,11 @@ import type {
   BatchOutcome,
   Destination,
   ReplaceSession,
-} from '../core/ports';
-import { DestinationError } from '../core/ports';
-import { toSchemaRows } from '../core/sync-plan';
-import { META_KEYS } from '../platforms/meta/keys';
-import { type GraphErrorBody, mapGraphError, parseBucUsage, type Usage } from './meta-errors';
-import { SecretRedactor } from './secret-redactor';
+} from '../../core/ports';
+import { DestinationError } from '../../core/ports';
+import { toSchemaRows } from '../../core/sync-plan';
+import { type GraphErrorBody, mapGraphError, parseBucUsage, type Usage } from './errors';
+import { META_KEYS } from './keys';
 
 const { FacebookAdsApi, AdAccount, CustomAudience } = bizSdk as unknown as {
   FacebookAdsApi: {

@@ -7,7 +7,7 @@
  * row is visible and tested. Messages are one actionable line for the operator and never include the token,
  * request URLs or member data.
  */
-import { DestinationError, type DestinationErrorKind } from '../core/ports';
+import { DestinationError, type DestinationErrorKind } from '../../core/ports';
 
 export interface GraphErrorBody {
   message?: string;
