@@ -238,9 +238,10 @@ export class DynamoContactStore implements ContactStore {
     return removed;
   }
 
-  async *contacts(list: string, shard?: string): AsyncIterable<ContactRecord> {
-    for (const s of shard === undefined ? SHARDS : [shard]) {
-      for await (const item of this.partition(`L#${list}#${s}`, 'C#')) yield toRecord(item);
+  async *contacts(list: string, prefix = ''): AsyncIterable<ContactRecord> {
+    // Partitions hold one first hex digit each; a longer prefix narrows the range inside its partition.
+    for (const s of prefix === '' ? SHARDS : [prefix.charAt(0)]) {
+      for await (const item of this.partition(`L#${list}#${s}`, `C#${prefix}`)) yield toRecord(item);
     }
   }
 
@@ -282,8 +283,8 @@ export class DynamoContactStore implements ContactStore {
     for await (const item of this.partition('AUDS', '')) yield item.state as AudienceState;
   }
 
-  async *syncedMembers(destKey: string, shard?: string): AsyncIterable<SyncedMember> {
-    for await (const item of this.partition(`AUD#${destKey}`, shard === undefined ? 'C#' : `C#${shard}`))
+  async *syncedMembers(destKey: string, prefix = ''): AsyncIterable<SyncedMember> {
+    for await (const item of this.partition(`AUD#${destKey}`, `C#${prefix}`))
       yield {
         cid: item.cid as string,
         keys: item.keys as Record<string, string>,
@@ -378,9 +379,14 @@ export class DynamoContactStore implements ContactStore {
       return old && old.owner !== owner ? { acquired: true, tookOverFrom: holderOf(old) } : { acquired: true };
     } catch (e) {
       if (!isConditionFailure(e)) throw e;
-      const held = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'LOCK', sk: name } }));
-      return held.Item ? { acquired: false, holder: holderOf(held.Item as LockHolder) } : { acquired: false };
+      const holder = await this.lockHolder(name);
+      return holder ? { acquired: false, holder } : { acquired: false };
     }
+  }
+
+  async lockHolder(name: string): Promise<LockHolder | undefined> {
+    const held = await this.doc.send(new GetCommand({ TableName: this.table, Key: { pk: 'LOCK', sk: name } }));
+    return held.Item ? holderOf(held.Item as LockHolder) : undefined;
   }
 
   async releaseLock(name: string, owner: string): Promise<void> {

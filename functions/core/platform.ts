@@ -57,8 +57,11 @@ export interface PlatformSpec<C extends DestinationConfigBase = any> {
   keyOrder: readonly string[];
   /** The platform's own normalization and hashing of one row (its own variant of each rule). */
   matchKeys(row: RowContext): KeysResult<string>;
-  /** Members per request, and requests that may run at once against one account. */
-  limits: { maxBatchSize: number; concurrency: number; requestsPerMinute?: number };
+  /**
+   * Members per request, requests that may run at once against one account, and how long a full-replace session
+   * may stay open before the platform applies what it received (Meta: 90 minutes; unbounded when absent).
+   */
+  limits: { maxBatchSize: number; concurrency: number; requestsPerMinute?: number; replaceWindowMs?: number };
   /** Below this many members the platform does not serve an audience, so additions wait. */
   minAudienceSize: number;
   capabilities: PlatformCapabilities;

@@ -2,7 +2,7 @@
  * The narrow interfaces core needs from the outside world. Adapters implement them; tests hand in real ones
  * pointed at local protocol servers.
  */
-import type { ContactRecord } from './model';
+import type { ContactRecord, Zone } from './model';
 
 /** What a list's latest committed snapshot was. */
 export interface ListSnapshot {
@@ -125,8 +125,8 @@ export interface ContactStore {
   /** Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer contains). */
   removeContacts(list: string, cids: string[], before: string): Promise<number>;
   listIds(): Promise<string[]>;
-  /** A list's contacts in cid order; with `shard`, only cids starting with that hex digit. */
-  contacts(list: string, shard?: string): AsyncIterable<ContactRecord>;
+  /** A list's contacts in cid order; with `prefix`, only cids starting with those hex digits (a sync shard). */
+  contacts(list: string, prefix?: string): AsyncIterable<ContactRecord>;
 
   putBlocks(entries: BlockEntry[]): Promise<void>;
   deleteBlocks(entries: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>): Promise<void>;
@@ -136,8 +136,8 @@ export interface ContactStore {
   putAudienceState(state: AudienceState): Promise<void>;
   /** Every audience state ever written (live and orphaned). */
   audienceStates(): AsyncIterable<AudienceState>;
-  /** Members in cid order; with `shard`, only cids starting with that hex digit. */
-  syncedMembers(destKey: string, shard?: string): AsyncIterable<SyncedMember>;
+  /** Members in cid order; with `prefix`, only cids starting with those hex digits (a sync shard). */
+  syncedMembers(destKey: string, prefix?: string): AsyncIterable<SyncedMember>;
   /** Checkpoint after a confirmed batch. */
   recordSynced(destKey: string, added: SyncedMember[], removedCids: string[]): Promise<void>;
   replaceSynced(destKey: string, members: SyncedMember[]): Promise<void>;
@@ -156,6 +156,8 @@ export interface ContactStore {
    */
   acquireLock(name: string, owner: string, now: Date, until: Date): Promise<LockOutcome>;
   releaseLock(name: string, owner: string): Promise<void>;
+  /** Who holds a lock now (even when their lease ran out), or undefined. */
+  lockHolder(name: string): Promise<LockHolder | undefined>;
 }
 
 /** Staged work of one ingest, written while the file is read and applied once it was read in full. */
@@ -181,6 +183,12 @@ export interface BatchMember {
   cid: string;
   /** Platform keys as sent (Meta: EMAIL, PHONE, …). */
   keys: Record<string, string>;
+  /** Platforms that take consent per member: the person's zone, and the consent the sync derived for them. */
+  zone?: Zone;
+  consent?: {
+    adUserData: 'CONSENT_GRANTED' | 'CONSENT_DENIED';
+    adPersonalization: 'CONSENT_GRANTED' | 'CONSENT_DENIED';
+  };
 }
 
 export interface BatchOutcome {
@@ -195,6 +203,8 @@ export interface BatchOutcome {
 
 export interface ReplaceSession {
   sessionId: number;
+  /** When the session started (a resumed session keeps it): platforms that replace by time (Google removeAll) need it. */
+  startedAt?: string;
   batchSeq: number;
   last: boolean;
   estimatedTotal: number;

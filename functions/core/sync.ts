@@ -1,16 +1,34 @@
 /**
  * The sync use case: evaluate segments, diff each segment × destination against what the platform was last
  * confirmed to hold, send removals then additions in batches, checkpoint after every confirmed batch.
- * A failing destination stops only itself; the rest go on.
+ *
+ * Bounded memory: people are read shard by shard (a range of cids), each shard's persons merged across lists in cid
+ * order and evaluated once for every segment, and each audience diffed for that shard against its synced members of
+ * the same range. Removals of every audience go first (pass 1, which also counts each audience's size); additions
+ * or a full replace follow (pass 2). A failing destination stops only itself; the rest go on.
+ *
+ * Every audience the product ever created is walked: one whose segment or destination left the config is emptied
+ * (or deleted, or kept with only opt-outs and erasures leaving it: `orphanedAudiences`), unless it is the same
+ * platform audience a renamed segment now feeds, whose synced state then moves to the new segment.
  */
-import { type AudienceConfig, minSizeFor, type SegmentConfig, type SegmentDestination } from './config';
+
+import { CompactIndex } from './compact-index';
+import {
+  type AudienceConfig,
+  consentPolicyOf,
+  minSizeFor,
+  type SegmentConfig,
+  type SegmentDestination,
+} from './config';
 import { describeHolder, Lease } from './lease';
-import { type PlatformRegistry, specOf } from './platform';
+import type { ContactRecord } from './model';
+import { type PlatformRegistry, type PlatformSpec, specOf } from './platform';
 import {
   type AudienceHealth,
   type AudienceRef,
   type AudienceState,
   type BatchMember,
+  type BatchOutcome,
   type Clock,
   type ContactStore,
   type Destination,
@@ -18,14 +36,15 @@ import {
   type Logger,
   type SyncedMember,
 } from './ports';
-import { BlockIndex, evaluateSegments, mergeInto, type Person } from './segments';
+import type { ExclusionReason } from './segments';
+import { BlockIndex, consentBlock, evaluateSegments, mergeRecord, type Person, personOf } from './segments';
 import {
   backoffMs,
   chunk,
   decideReplace,
   diffAudience,
   planReplaceWindow,
-  REPLACE_WINDOW_MS,
+  type ReplaceDecision,
   throttleDecision,
 } from './sync-plan';
 
@@ -42,6 +61,8 @@ export interface SyncOptions {
   deadline?: number;
   maxAttempts?: number;
   random?: () => number;
+  /** Hex digits per sync shard (0: one shard; default from the number of people). */
+  shardDigits?: number;
 }
 
 export interface SyncDeps {
@@ -64,6 +85,8 @@ export type AudienceStatus =
   | 'below_min_size'
   | 'not_configured'
   | 'stopped'
+  | 'held'
+  | 'retired'
   | 'failed';
 
 export interface AudienceReport {
@@ -73,6 +96,8 @@ export interface AudienceReport {
   audienceName: string;
   audienceId?: string;
   created?: boolean;
+  /** The segment or destination left the config: what happened to the audience under `orphanedAudiences`. */
+  orphan?: 'empty' | 'delete' | 'keep' | 'moved';
   desired: number;
   minSize: number;
   planned: { add: number; remove: number; unchanged: number };
@@ -107,7 +132,7 @@ export interface SyncReport {
   finishedAt: string;
   dryRun: boolean;
   done: boolean;
-  /** Ask the caller to wait this long before continuing (rate limits). */
+  /** Ask the caller to wait this long before continuing (rate limits, a list being written). */
   waitSeconds?: number;
   segments: SegmentReport[];
   audiences: AudienceReport[];
@@ -123,6 +148,11 @@ export function platformKeys(platform: string, p: Person): Record<string, string
 
 export const destKeyOf = (destinationId: string, segmentId: string) => `${destinationId}#${segmentId}`;
 
+/** How long another replace session (someone else's) is waited out: Meta closes a session within 90 minutes. */
+const REPLACE_BUSY_WAIT_SECONDS = 600;
+/** How long a run waits for a list that is being written by an ingest before it looks again. */
+const LIST_BUSY_WAIT_SECONDS = 60;
+
 class StopDestination extends Error {
   constructor(
     readonly reason: DestinationError,
@@ -133,18 +163,51 @@ class StopDestination extends Error {
 }
 class OutOfTime extends Error {}
 
-/** Calls the platform with pacing and retries; `'batch'` also times the call for the replace-window estimate. */
 type Call = <T>(fn: () => Promise<T>, timing?: 'batch') => Promise<T>;
 
-/** How long to wait before trying again when another update (a replace session) holds an audience. */
-const REPLACE_BUSY_WAIT_SECONDS = 600;
+/**
+ * People of one cid range, merged across lists: each list's records of the range arrive in cid order, so a k-way
+ * merge yields every person once, in cid order, without holding more than the range.
+ */
+export async function peopleOfShard(store: ContactStore, lists: readonly string[], prefix: string): Promise<Person[]> {
+  const iters = lists.map((l) => store.contacts(l, prefix)[Symbol.asyncIterator]());
+  const heads: Array<ContactRecord | undefined> = await Promise.all(iters.map(async (it) => (await it.next()).value));
+  const out: Person[] = [];
+  for (;;) {
+    let min: string | undefined;
+    for (const h of heads) if (h && (min === undefined || h.cid < min)) min = h.cid;
+    if (min === undefined) return out;
+    let p: Person | undefined;
+    for (let i = 0; i < heads.length; i++) {
+      const h = heads[i];
+      if (!h || h.cid !== min) continue;
+      if (p) mergeRecord(p, h);
+      else p = personOf(h);
+      heads[i] = (await iters[i]!.next()).value;
+    }
+    out.push(p!);
+  }
+}
 
-/** Loads every list's contacts and merges them into people. */
-/** Streams every list's contacts into people, without holding the records themselves. */
+/** Streams every list's contacts into people (small stores, tests); sync itself reads shard by shard. */
 export async function loadPeople(store: ContactStore): Promise<Map<string, Person>> {
   const people = new Map<string, Person>();
-  for (const list of await store.listIds()) for await (const r of store.contacts(list)) mergeInto(people, r);
+  for (const p of await peopleOfShard(store, await store.listIds(), '')) people.set(p.cid, p);
   return people;
+}
+
+/** The cid prefixes of a run's shards: none for a small store, 16 or 256 ranges for big ones. */
+export function shardPrefixes(digits: number): string[] {
+  if (digits <= 0) return [''];
+  const hex = [...'0123456789abcdef'];
+  let out = [''];
+  for (let i = 0; i < digits; i++) out = out.flatMap((p) => hex.map((h) => p + h));
+  return out;
+}
+
+/** Shards sized so one holds at most about 50,000 people. */
+export function shardDigitsFor(people: number): number {
+  return people <= 50_000 ? 0 : people <= 800_000 ? 1 : 2;
 }
 
 export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
@@ -193,36 +256,261 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     }
   }
   try {
+    // A list an ingest is writing (or left half-written when it crashed) is not used: the run waits or holds.
+    const unsettled = await unsettledLists(deps);
+    if (unsettled.length) {
+      for (const u of unsettled) report.alerts.push({ destination: '*', kind: u.kind, message: u.message });
+      logger.warn('sync_held_for_lists', { lists: unsettled.map((u) => u.list) });
+      if (!opts.dryRun) {
+        if (unsettled.some((u) => u.kind === 'list_being_written')) {
+          report.done = false;
+          report.waitSeconds = LIST_BUSY_WAIT_SECONDS;
+        }
+        report.finishedAt = clock.now().toISOString();
+        return report;
+      }
+    }
     return await syncAll({ ...deps, lease: opts.dryRun ? undefined : lease }, opts, report);
   } finally {
     if (!opts.dryRun) await lease.release();
   }
 }
 
+/** Lists marked as being written by an ingest: still running (wait) or stopped midway (hold until re-ingested). */
+async function unsettledLists(
+  deps: SyncDeps,
+): Promise<Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }>> {
+  const out: Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }> = [];
+  const now = deps.clock.now();
+  for (const list of await deps.store.listIds()) {
+    const { applying } = await deps.store.listState(list);
+    if (!applying) continue;
+    const holder = await deps.store.lockHolder(`ingest#${list}`);
+    const alive = holder !== undefined && holder.owner === applying.owner && Date.parse(holder.until) > now.getTime();
+    out.push(
+      alive
+        ? {
+            list,
+            kind: 'list_being_written',
+            message: `list ${list} is being written by an ingest (${applying.source.split('#')[0]}); audiences wait until it has committed`,
+          }
+        : {
+            list,
+            kind: 'list_ingest_stopped',
+            message: `the ingest of ${applying.source.split('#')[0]} into list ${list} stopped midway at ${applying.startedAt}; no audience changes until the file is ingested again (it is retried automatically; if it landed in the dead-letter queue, drop the file again)`,
+          },
+    );
+  }
+  return out;
+}
+
+/** One audience (segment × destination, or an orphan) as the run works on it. */
+interface Run {
+  destKey: string;
+  destination: string;
+  seg?: SegmentConfig;
+  d?: SegmentDestination;
+  mode: 'live' | 'empty' | 'keep' | 'delete';
+  spec: PlatformSpec;
+  dest?: Destination;
+  ar: AudienceReport;
+  state: AudienceState;
+  audience: AudienceRef;
+  call: Call;
+  saveState: () => Promise<void>;
+  /** Stop sending to this audience for the rest of the run (failed, stopped, below minimum for additions…). */
+  halted: boolean;
+  belowMin: boolean;
+  /** Pass 1 counts. */
+  desired: number;
+  /** Members of an open replace session still to send (cid after its position). */
+  replaceRemaining: number;
+  removeBuf: BatchMember[];
+  addBuf: BatchMember[];
+  /** Removals the platform refused (low audience size): kept pending; a changed member's re-add waits for them. */
+  refused?: CompactIndex;
+  replace?: {
+    decision: Extract<ReplaceDecision, { action: 'send' }>;
+    sent: number;
+    buf: BatchMember[];
+    total: number;
+    closed?: boolean;
+  };
+  /** An open session outlived the platform's window: the synced state is cut down to it after pass 1. */
+  pendingPrune?: string;
+  /** The synced state was cut down (a partial session): diff again after pass 2. */
+  heal: boolean;
+  /** The platform refused the session (unknown or already finished): a new one runs in pass 3, once. */
+  restarted?: boolean;
+  restartFrom?: number;
+}
+
 async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
   const { config, store, clock, logger } = deps;
-  const people = await loadPeople(store);
+  const now = clock.now();
+  const lists = await store.listIds();
   const blocks = await BlockIndex.load(store.blocks());
-  const results = evaluateSegments(config, people, blocks, clock.now());
+  const policy = consentPolicyOf(config);
+  const people = await estimatePeople(deps, lists);
+  const prefixes = shardPrefixes(opts.shardDigits ?? shardDigitsFor(people));
   const stopped = new Map<string, DestinationError>();
-
+  const runs = await prepareRuns(deps, opts, report, stopped);
+  const segReports = new Map<string, SegmentReport>();
   for (const seg of config.segments) {
     if (opts.segment && seg.id !== opts.segment) continue;
-    const result = results.get(seg.id)!;
-    report.segments.push({
-      id: seg.id,
-      matched: result.matched,
-      eligible: result.members.length,
-      excluded: result.excluded,
-    });
-    for (const d of seg.destinations) {
-      const ar = await syncAudience(deps, opts, seg, d, result.members, stopped, report);
-      report.audiences.push(ar);
-    }
+    const r: SegmentReport = { id: seg.id, matched: 0, eligible: 0, excluded: {} };
+    segReports.set(seg.id, r);
+    report.segments.push(r);
   }
+
+  /** One shard: people, each live audience's desired members, and every audience's diff against its synced state. */
+  const shardDiffs = async (prefix: string, pass: 1 | 2 | 3, only?: Set<Run>) => {
+    const shardPeople = await peopleOfShard(store, lists, prefix);
+    const byCid = new Map(shardPeople.map((p) => [p.cid, p]));
+    const results = evaluateSegments(config, byCid, blocks, now);
+    if (pass === 1) {
+      for (const [id, r] of results) {
+        const sr = segReports.get(id);
+        if (!sr) continue;
+        sr.matched += r.matched;
+        sr.eligible += r.members.length;
+        for (const [k, v] of Object.entries(r.excluded)) sr.excluded[k] = (sr.excluded[k] ?? 0) + v;
+      }
+    }
+    const out: Array<{
+      run: Run;
+      diff: ReturnType<typeof diffAudience>;
+      desired: Map<string, Record<string, string>>;
+      members: Map<string, BatchMember>;
+    }> = [];
+    for (const run of runs) {
+      if (only && !only.has(run)) continue;
+      if (run.mode === 'live' && !results.get(run.seg!.id)) continue;
+      const desired = new Map<string, Record<string, string>>();
+      const members = new Map<string, BatchMember>();
+      const synced = new Map<string, SyncedMember>();
+      for await (const m of store.syncedMembers(run.destKey, prefix)) synced.set(m.cid, m);
+      if (run.mode === 'live') {
+        for (const p of results.get(run.seg!.id)!.members) {
+          const keys = platformKeys(run.spec.id, p);
+          if (Object.keys(keys).length === 0) continue;
+          desired.set(p.cid, keys);
+          if (run.spec.capabilities.consentFields) members.set(p.cid, memberOf(p, keys));
+        }
+      } else if (run.mode === 'keep') {
+        // Kept as it is: only people who may no longer be uploaded at all (opt-outs, erasures) leave it.
+        for (const [cid, m] of synced) {
+          const p = byCid.get(cid);
+          if (!p || !consentBlocksForGood(consentBlock(p, policy, blocks))) desired.set(cid, m.keys);
+        }
+      }
+      out.push({ run, diff: diffAudience(desired, synced), desired, members });
+    }
+    return out;
+  };
+
+  try {
+    // Pass 1: removals of every audience, and each audience's size.
+    for (const prefix of prefixes) {
+      checkTime(deps, opts);
+      for (const { run, diff, desired } of await shardDiffs(prefix, 1)) {
+        run.desired += desired.size;
+        run.ar.planned.remove += diff.remove.length;
+        run.ar.planned.add += diff.add.length;
+        run.ar.planned.unchanged += diff.unchanged;
+        const after = run.state.replace?.lastCid;
+        if (after !== undefined) for (const cid of desired.keys()) if (cid > after) run.replaceRemaining++;
+        if (opts.dryRun) continue;
+        await guard(deps, report, stopped, run, async () => {
+          if (run.state.replace && run.state.replace.nextSeq > 1) return; // our own open session blocks /users
+          for (const m of diff.remove) await pushRemove(deps, opts, run, m);
+        });
+      }
+    }
+    for (const run of runs) {
+      if (opts.dryRun) continue;
+      await guard(deps, report, stopped, run, async () => {
+        await flushRemovals(deps, opts, run, true);
+        decideAudience(deps, opts, run);
+        if (run.pendingPrune) await keepOnlySession(deps, run, run.pendingPrune);
+      });
+    }
+    if (opts.dryRun) {
+      for (const run of runs) {
+        run.ar.desired = run.desired;
+        if (run.belowMin || run.desired < run.ar.minSize) run.ar.planned.add = 0;
+        run.ar.status = 'planned';
+      }
+    } else {
+      // Pass 2: additions, or a full replace where one is due.
+      for (const prefix of prefixes) {
+        checkTime(deps, opts);
+        const pass2 = new Set(runs.filter((r) => !r.halted && r.mode === 'live'));
+        if (pass2.size === 0) break;
+        for (const { run, diff, desired, members } of await shardDiffs(prefix, 2, pass2)) {
+          await guard(deps, report, stopped, run, async () => {
+            if (run.replace) {
+              // A replace re-sends everyone desired, in cid order, from where an open session stopped.
+              const after = run.state.replace?.lastCid ?? '';
+              const all = [...desired.keys()].filter((cid) => cid > after).sort();
+              for (const cid of all)
+                await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
+              return;
+            }
+            if (run.belowMin) return;
+            for (const m of diff.add) {
+              if (run.refused?.has(m.cid)) continue;
+              await pushAdd(deps, opts, run, decorate(m, members));
+            }
+          });
+        }
+      }
+      for (const run of runs) await guard(deps, report, stopped, run, () => finishPass2(deps, opts, run));
+      // Pass 3: audiences whose synced state was cut down to a partly applied replace session are healed by diff;
+      // a session the platform refused (unknown, already finished) starts again under a new id.
+      const restarting = runs.filter((r) => r.restarted && !r.state.replace && !r.halted && !r.heal);
+      for (const run of restarting) startSession(deps, opts, run);
+      const healing = new Set(runs.filter((r) => (r.heal || (r.restarted && r.replace)) && !r.halted));
+      if (healing.size) {
+        for (const prefix of prefixes) {
+          checkTime(deps, opts);
+          for (const { run, diff, desired, members } of await shardDiffs(prefix, 3, healing)) {
+            await guard(deps, report, stopped, run, async () => {
+              if (run.replace) {
+                for (const cid of [...desired.keys()].sort())
+                  await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
+                return;
+              }
+              for (const m of diff.remove) await pushRemove(deps, opts, run, m);
+              if (!run.belowMin) for (const m of diff.add) await pushAdd(deps, opts, run, decorate(m, members));
+            });
+          }
+        }
+        for (const run of healing) {
+          await guard(deps, report, stopped, run, async () => {
+            if (run.replace) return finishPass2(deps, opts, run);
+            await flushRemovals(deps, opts, run, true);
+            await flushAdds(deps, opts, run, true);
+          });
+        }
+      }
+      for (const run of runs) await guard(deps, report, stopped, run, () => finishAudience(deps, run));
+    }
+  } catch (e) {
+    if (!(e instanceof OutOfTime)) throw e;
+    for (const run of runs) {
+      if (run.ar.status === 'failed' || run.ar.status === 'stopped') continue;
+      run.ar.status = 'partial';
+      run.ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
+    }
+    report.done = false;
+    report.waitSeconds = Math.max(report.waitSeconds ?? 0, 1);
+  }
+  for (const run of runs) report.audiences.push(run.ar);
   report.finishedAt = clock.now().toISOString();
   logger.info('sync_finished', {
     done: report.done,
+    shards: prefixes.length,
     audiences: report.audiences.map((a) => ({
       segment: a.segment,
       destination: a.destination,
@@ -234,39 +522,128 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
   return report;
 }
 
-async function syncAudience(
+/** An exclusion that means "never upload" (not merely "not in this segment" or "no opt-in recorded"). */
+const consentBlocksForGood = (r: ExclusionReason | undefined) =>
+  r === 'erased' ||
+  r === 'suppressed' ||
+  r === 'unsubscribed' ||
+  r === 'cleaned' ||
+  r === 'deletion_requested' ||
+  r === 'opted_out_elsewhere';
+
+/** A member of a platform that takes consent per member: the person's zone, and consent granted (they were admitted). */
+function memberOf(p: Person, keys: Record<string, string>): BatchMember {
+  const m: BatchMember = { cid: p.cid, keys };
+  if (p.attrs.zone) m.zone = p.attrs.zone;
+  m.consent = { adUserData: 'CONSENT_GRANTED', adPersonalization: 'CONSENT_GRANTED' };
+  return m;
+}
+
+const decorate = (m: BatchMember, members: Map<string, BatchMember>) => members.get(m.cid) ?? m;
+
+/** People the store holds (the lists' committed snapshots say how many rows they had). */
+async function estimatePeople(deps: SyncDeps, lists: readonly string[]): Promise<number> {
+  let n = 0;
+  for (const l of lists) n += (await deps.store.getSnapshot(l))?.counts.accepted ?? 0;
+  return n;
+}
+
+/** Every audience of the run: the config's (segment × destination), and every audience ever created that left it. */
+async function prepareRuns(
   deps: SyncDeps,
   opts: SyncOptions,
-  seg: SegmentConfig,
-  d: SegmentDestination,
-  members: Person[],
-  stopped: Map<string, DestinationError>,
   report: SyncReport,
-): Promise<AudienceReport> {
-  const { config, store, clock, logger } = deps;
-  const destCfg = config.destinations[d.destination]!;
-  const platform = destCfg.platform;
-  const spec = specOf(deps.platforms, platform);
-  const policy = spec.policy(destCfg);
-  const destKey = destKeyOf(d.destination, seg.id);
-  const desired = new Map<string, Record<string, string>>();
-  for (const p of members) {
-    const keys = platformKeys(platform, p);
-    if (Object.keys(keys).length) desired.set(p.cid, keys);
+  stopped: Map<string, DestinationError>,
+): Promise<Run[]> {
+  const { config, store, clock } = deps;
+  const runs: Run[] = [];
+  const liveKeys = new Set<string>();
+  for (const seg of config.segments) {
+    for (const d of seg.destinations) {
+      liveKeys.add(destKeyOf(d.destination, seg.id));
+      if (opts.segment && seg.id !== opts.segment) continue;
+      const state = (await store.audienceState(destKeyOf(d.destination, seg.id))) ?? {
+        destKey: destKeyOf(d.destination, seg.id),
+        destination: d.destination,
+        segment: seg.id,
+        audienceName: d.audienceName,
+        updatedAt: clock.now().toISOString(),
+      };
+      runs.push(newRun(deps, opts, { seg, d, state, mode: 'live' }));
+    }
   }
-  const minSize = minSizeFor(config, d, deps.platforms);
-  const synced = new Map<string, SyncedMember>();
-  for await (const m of store.syncedMembers(destKey)) synced.set(m.cid, m);
-  const diff = diffAudience(desired, synced);
-  const belowMin = desired.size < minSize;
+  // Orphans: every audience state whose segment or destination left the config (never in a one-segment run).
+  const orphans: AudienceState[] = [];
+  if (!opts.segment) {
+    for await (const state of store.audienceStates()) {
+      if (liveKeys.has(state.destKey) || state.retired?.policy === 'delete') continue;
+      if (state.retired && (state.retired.policy === 'empty' || state.retired.policy === 'moved')) {
+        // Emptied earlier: nothing is synced any more, unless a member arrived since (never).
+        continue;
+      }
+      orphans.push(state);
+    }
+  }
+  if (opts.dryRun) {
+    for (const run of runs) run.ar.status = 'planned';
+  } else {
+    // Find or create every live audience first, so a renamed segment finds its old platform audience by name.
+    for (const run of runs) {
+      await guard(deps, report, stopped, run, async () => {
+        if (!run.dest) return;
+        await ensureLive(deps, run);
+      });
+    }
+  }
+  for (const state of orphans) {
+    const destination = state.destination ?? state.destKey.split('#')[0]!;
+    const destCfg = config.destinations[destination];
+    const live = runs.find((r) => r.mode === 'live' && r.state.audienceId && r.state.audienceId === state.audienceId);
+    if (live && !opts.dryRun) {
+      // A renamed segment feeds the same platform audience: its members move with it, nobody is removed.
+      await store.moveAudience(state.destKey, { ...live.state, destKey: live.destKey });
+      live.ar.message = `took over the synced members of ${state.destKey} (the segment was renamed)`;
+      continue;
+    }
+    if (!destCfg) {
+      report.alerts.push({
+        destination,
+        kind: 'orphaned_audience',
+        message: `audience "${state.audienceName}" (${state.destKey}) belongs to destination "${destination}", which left the config; it still holds its members and cannot be emptied without that destination: add it back under destinations (no segment needs to use it) and the next sync empties the audience`,
+      });
+      continue;
+    }
+    const mode = config.orphanedAudiences;
+    runs.push(newRun(deps, opts, { state, mode, destination }));
+  }
+  return runs;
+}
+
+function newRun(
+  deps: SyncDeps,
+  opts: SyncOptions,
+  a: {
+    seg?: SegmentConfig;
+    d?: SegmentDestination;
+    state: AudienceState;
+    mode: Run['mode'];
+    destination?: string;
+  },
+): Run {
+  const { config, clock } = deps;
+  const destination = a.d?.destination ?? a.destination!;
+  const destCfg = config.destinations[destination]!;
+  const spec = specOf(deps.platforms, destCfg.platform);
+  const dest = deps.destinations[destination];
+  const minSize = a.d ? minSizeFor(config, a.d, deps.platforms) : 0;
   const ar: AudienceReport = {
-    segment: seg.id,
-    destination: d.destination,
-    platform,
-    audienceName: d.audienceName,
-    desired: desired.size,
+    segment: a.seg?.id ?? a.state.segment ?? a.state.destKey.split('#').slice(1).join('#'),
+    destination,
+    platform: spec.id,
+    audienceName: a.d?.audienceName ?? a.state.audienceName,
+    desired: 0,
     minSize,
-    planned: { add: belowMin ? 0 : diff.add.length, remove: diff.remove.length, unchanged: diff.unchanged },
+    planned: { add: 0, remove: 0, unchanged: 0 },
     added: 0,
     removed: 0,
     batches: 0,
@@ -274,42 +651,46 @@ async function syncAudience(
     invalidFields: [],
     status: 'in_sync',
   };
-  if (belowMin) {
-    ar.message = `segment has ${desired.size} eligible people, below the minimum of ${minSize} for ${platform}; no additions are sent (removals still are)`;
-  }
-  const dest = deps.destinations[d.destination];
-  if (opts.dryRun) {
-    ar.status = 'planned';
-    return ar;
-  }
+  if (a.mode !== 'live') ar.orphan = a.mode;
+  if (a.state.audienceId) ar.audienceId = a.state.audienceId;
+  const state = a.state;
+  const run: Run = {
+    destKey: state.destKey,
+    destination,
+    seg: a.seg,
+    d: a.d,
+    mode: a.mode,
+    spec,
+    dest,
+    ar,
+    state,
+    audience: { id: state.audienceId ?? '', name: state.audienceName },
+    call: async () => {
+      throw new Error('no destination');
+    },
+    saveState: async () => {
+      state.updatedAt = clock.now().toISOString();
+      await deps.store.putAudienceState(state);
+    },
+    halted: false,
+    belowMin: false,
+    desired: 0,
+    replaceRemaining: 0,
+    removeBuf: [],
+    addBuf: [],
+    heal: false,
+  };
   if (!dest) {
+    run.halted = true;
     ar.status = 'not_configured';
-    ar.message = `no ${platform} adapter is configured for destination "${d.destination}" yet; nothing was sent`;
-    return ar;
+    ar.message = `no ${spec.displayName} adapter is configured for destination "${destination}"; nothing was sent`;
+    return run;
   }
-  const already = stopped.get(d.destination);
-  if (already) {
-    ar.status = 'stopped';
-    ar.errorKind = already.kind;
-    ar.message = `destination stopped earlier in this run: ${already.message}`;
-    return ar;
-  }
-  const state: AudienceState = (await store.audienceState(destKey)) ?? {
-    destKey,
-    destination: d.destination,
-    segment: seg.id,
-    audienceName: d.audienceName,
-    updatedAt: clock.now().toISOString(),
-  };
-  const saveState = async () => {
-    state.updatedAt = clock.now().toISOString();
-    await store.putAudienceState(state);
-  };
   // Pace on the platform's own usage report before every call, not only after batches. Confirmed batch calls are
   // timed (without the pauses): their mean is kept in the state and feeds the replace-window estimate.
   let timedCalls = 0;
   let timedMs = 0;
-  const call: Call = (fn, timing) =>
+  run.call = (fn, timing) =>
     withRetry(
       async () => {
         await deps.lease?.keepAlive();
@@ -325,89 +706,382 @@ async function syncAudience(
       deps,
       opts,
     );
+  return run;
+}
 
+/** Finds or creates a live audience; a deleted one is recreated (if configured) with an empty synced state. */
+async function ensureLive(deps: SyncDeps, run: Run): Promise<void> {
+  const ensure = async () => {
+    const { ref, created } = await run.call(() =>
+      run.dest!.ensureAudience({
+        name: run.d!.audienceName,
+        description: run.seg!.description ?? `audience-sync segment ${run.seg!.id}`,
+        knownId: run.state.audienceId,
+      }),
+    );
+    run.state.audienceId = ref.id;
+    run.state.audienceName = ref.name;
+    run.state.destination = run.destination;
+    run.state.segment = run.seg!.id;
+    run.audience = ref;
+    run.ar.audienceId = ref.id;
+    run.ar.created = run.ar.created || created;
+    await run.saveState();
+  };
   try {
-    if (belowMin && diff.remove.length === 0 && !state.audienceId) {
-      ar.status = 'below_min_size';
-      return ar;
-    }
-    let audience: AudienceRef = { id: '', name: d.audienceName };
-    const attempt = async (current: ReturnType<typeof diffAudience>, syncedCount: number) => {
-      audience = await ensure(dest, state, d, seg, call, ar);
-      await saveState();
-      const replaceDue =
-        spec.capabilities.fullReplace &&
-        policy.replaceEveryDays > 0 &&
-        !!dest.replace &&
-        !belowMin &&
-        desired.size > 0 &&
-        syncedCount > 0 &&
-        (opts.forceReplace ||
-          !state.lastReplaceAt ||
-          clock.now().getTime() - Date.parse(state.lastReplaceAt) > policy.replaceEveryDays * 86_400_000);
-      let removalsSent = false;
-      let outcome: ReplaceOutcome = { replaced: false, syncedPruned: false };
-      if (replaceDue || state.replace) {
-        // Removals travel first even on a replace day (not while our own session is open: it blocks them).
-        if (!state.replace) {
-          await sendDiff(dest, audience, { ...current, add: [] }, true, destKey, deps, opts, ar, call);
-          removalsSent = true;
-        }
-        outcome = await fullReplace(
-          dest,
-          audience,
-          belowMin ? new Map() : desired,
-          state,
-          saveState,
-          deps,
-          opts,
-          ar,
-          call,
-        );
-      }
-      if (!outcome.replaced) {
-        if (!state.lastReplaceAt && syncedCount === 0) {
-          // A brand-new audience filled by additions counts as freshly replaced.
-          state.lastReplaceAt = clock.now().toISOString();
-        }
-        let heal = removalsSent ? { ...current, remove: [] } : current;
-        if (outcome.syncedPruned) {
-          // The platform now holds only what a replace session sent, and the synced state says so: diff again,
-          // so everyone else who should be there is re-added (and anyone the session sent who left is removed).
-          const held = new Map<string, SyncedMember>();
-          for await (const m of store.syncedMembers(destKey)) held.set(m.cid, m);
-          heal = diffAudience(desired, held);
-          ar.planned = {
-            add: belowMin ? 0 : heal.add.length,
-            remove: ar.removed + heal.remove.length,
-            unchanged: heal.unchanged,
-          };
-        }
-        await sendDiff(dest, audience, heal, belowMin, destKey, deps, opts, ar, call);
-        await saveState();
-      }
+    await ensure();
+  } catch (e) {
+    if (
+      !(
+        e instanceof DestinationError &&
+        e.kind === 'deleted' &&
+        run.spec.policy(deps.config.destinations[run.destination]!).recreateDeleted
+      )
+    )
+      throw e;
+    deps.logger.warn('audience_deleted_recreating', { destination: run.destination, segment: run.seg!.id });
+    await deps.store.replaceSynced(run.destKey, []);
+    run.state.audienceId = undefined;
+    run.state.lookalikeId = undefined;
+    run.state.lastReplaceAt = undefined;
+    run.state.replace = undefined;
+    await ensure();
+    run.ar.message = `the audience had been deleted on ${run.spec.displayName} and was recreated with the current members`;
+  }
+}
+
+/** After pass 1: below the minimum (no additions), and whether a full replace runs (inside the platform's window). */
+function decideAudience(deps: SyncDeps, opts: SyncOptions, run: Run): void {
+  if (run.halted) return;
+  run.ar.desired = run.desired;
+  if (run.mode !== 'live') return;
+  run.belowMin = run.desired < run.ar.minSize;
+  if (run.belowMin) {
+    run.ar.planned.add = 0;
+    run.ar.message = `segment has ${run.desired} eligible people, below the minimum of ${run.ar.minSize} for ${run.spec.displayName}; no additions are sent (removals still are)`;
+  }
+  const policy = run.spec.policy(deps.config.destinations[run.destination]!);
+  const now = deps.clock.now().getTime();
+  const synced = run.ar.planned.unchanged + run.ar.planned.remove;
+  const due =
+    run.spec.capabilities.fullReplace &&
+    policy.replaceEveryDays > 0 &&
+    !!run.dest?.replace &&
+    !run.belowMin &&
+    run.desired > 0 &&
+    synced > 0 &&
+    (opts.forceReplace ||
+      !run.state.lastReplaceAt ||
+      now - Date.parse(run.state.lastReplaceAt) > policy.replaceEveryDays * 86_400_000);
+  const session = run.state.replace;
+  if (!due && !session) {
+    if (!run.state.lastReplaceAt && synced === 0) run.state.lastReplaceAt = new Date(now).toISOString();
+    return;
+  }
+  const open = session !== undefined && session.nextSeq > 1;
+  const age = session ? now - Date.parse(session.startedAt) : 0;
+  const windowMs = run.spec.limits.replaceWindowMs ?? Number.POSITIVE_INFINITY;
+  if (session && !open && age >= windowMs) run.state.replace = undefined;
+  const members = open ? run.replaceRemaining : run.belowMin ? 0 : run.desired;
+  if (!open && members === 0) {
+    run.state.replace = undefined;
+    return;
+  }
+  const plan = planReplaceWindow({
+    members: Math.max(members, open ? 1 : 0),
+    batchSize: run.dest!.maxBatchSize,
+    callMs: run.state.batchCallMs,
+    usagePercent: run.dest!.usage?.().usagePercent,
+    elapsedMs: open ? age : 0,
+    windowMs,
+    // A new session must fit this slice; an open one goes on in the next, since stopping it would not stop the clock.
+    budgetMs: open || opts.deadline === undefined ? undefined : Math.max(0, opts.deadline - now),
+  });
+  const decision = decideReplace(open, age, plan, windowMs);
+  if (decision.action === 'assume_applied') {
+    run.pendingPrune = `the replace session outlived ${windowWords(run)} and was applied as it stood`;
+    return;
+  }
+  if (decision.action === 'skip') {
+    run.state.replace = undefined;
+    noteReplace(run.ar, `full replace not started: ${decision.reason}; healed by diff instead`);
+    deps.logger.info('replace_not_started', { destKey: run.destKey, batches: plan.batches, neededMs: plan.neededMs });
+    return;
+  }
+  if (!open) {
+    run.state.replace = {
+      sessionId: newSessionId(now, opts.random ?? Math.random, session?.sessionId),
+      nextSeq: 1,
+      startedAt: new Date(now).toISOString(),
+      sentCids: 0,
     };
-    try {
-      await attempt(diff, synced.size);
-    } catch (e) {
-      const recreate = policy.recreateDeleted;
-      if (!(e instanceof DestinationError && e.kind === 'deleted' && recreate)) throw e;
-      logger.warn('audience_deleted_recreating', { destination: d.destination, segment: seg.id });
-      await store.replaceSynced(destKey, []);
-      state.audienceId = undefined;
-      state.lookalikeId = undefined;
-      state.lastReplaceAt = undefined;
-      state.replace = undefined;
-      const fresh = diffAudience(desired, new Map());
-      ar.planned = { add: belowMin ? 0 : fresh.add.length, remove: 0, unchanged: 0 };
-      await attempt(fresh, 0);
-      ar.message = `the audience had been deleted on ${spec.displayName} and was recreated with the current members`;
+  }
+  run.replace = { decision, sent: 0, buf: [], total: members };
+}
+
+/** A new session for every desired member, after the platform refused the previous one. */
+function startSession(deps: SyncDeps, opts: SyncOptions, run: Run): void {
+  const now = deps.clock.now().getTime();
+  run.state.replace = {
+    sessionId: newSessionId(now, opts.random ?? Math.random, run.restartFrom),
+    nextSeq: 1,
+    startedAt: new Date(now).toISOString(),
+    sentCids: 0,
+  };
+  const batches = Math.ceil(run.desired / run.dest!.maxBatchSize);
+  run.replace = { decision: { action: 'send', batches, closesEarly: false }, sent: 0, buf: [], total: run.desired };
+}
+
+/** "Meta’s 90-minute window" */
+function windowWords(run: Run): string {
+  const name = run.spec.displayName.replace(/\s*\(.*\)$/, '');
+  const ms = run.spec.limits.replaceWindowMs;
+  return ms === undefined ? `${name}’s session window` : `${name}’s ${Math.round(ms / 60_000)}-minute window`;
+}
+
+/** Adds a line to the audience report; `healed`: it says why the audience was healed by diff instead of a replace. */
+function noteReplace(ar: AudienceReport, why: string, healed = true) {
+  if (healed) ar.healedByDiff = ar.healedByDiff ? `${ar.healedByDiff}; ${why}` : why;
+  ar.message = ar.message ? `${ar.message}; ${why}` : why;
+}
+
+/**
+ * A new replace session id: seconds since the epoch in the high bits and 20 random bits, so a session never reuses
+ * the id of an earlier one (the platform refuses batches for a closed session id). Stays below 2^53.
+ */
+function newSessionId(now: number, random: () => number, avoid?: number): number {
+  const id = Math.floor(now / 1000) * 2 ** 20 + Math.floor(random() * 2 ** 20);
+  return id === avoid ? id + 1 : id;
+}
+
+async function pushRemove(deps: SyncDeps, opts: SyncOptions, run: Run, m: BatchMember) {
+  if (run.halted || run.refused) return;
+  run.removeBuf.push(m);
+  if (run.removeBuf.length >= run.dest!.maxBatchSize) await flushRemovals(deps, opts, run, false);
+}
+
+async function pushAdd(deps: SyncDeps, opts: SyncOptions, run: Run, m: BatchMember) {
+  if (run.halted) return;
+  run.addBuf.push(m);
+  if (run.addBuf.length >= run.dest!.maxBatchSize) await flushAdds(deps, opts, run, false);
+}
+
+async function flushRemovals(deps: SyncDeps, opts: SyncOptions, run: Run, all: boolean) {
+  const max = run.dest?.maxBatchSize ?? 1;
+  while (!run.halted && (run.removeBuf.length >= max || (all && run.removeBuf.length > 0))) {
+    const batch = run.removeBuf.splice(0, max);
+    if (run.refused) {
+      for (const m of batch) run.refused.add(m.cid);
+      continue;
     }
-    if (!belowMin && d.lookalike && !state.lookalikeId && dest.createLookalike) {
-      const seedMin = d.lookalike.minSeedSize ?? minSize;
-      if (desired.size >= seedMin) {
-        const lal = await call(() =>
-          dest.createLookalike!(audience, {
+    checkTime(deps, opts);
+    let outcome: BatchOutcome;
+    try {
+      outcome = await run.call(() => run.dest!.remove(run.audience, batch), 'batch');
+    } catch (e) {
+      if (e instanceof DestinationError && e.kind === 'low_audience_size') {
+        // Known outcome: the platform refuses to shrink below its minimum. Reported, retried next run, not looped on;
+        // a changed member's re-add waits for its removal.
+        run.ar.status = 'partial';
+        run.ar.errorKind = e.kind;
+        run.ar.message = `removals refused by ${run.spec.displayName}: ${e.message}; they stay pending and are retried next run`;
+        run.refused = new CompactIndex(16);
+        for (const m of [...batch, ...run.removeBuf.splice(0)]) run.refused.add(m.cid);
+        continue;
+      }
+      throw e;
+    }
+    await deps.store.recordSynced(
+      run.destKey,
+      [],
+      batch.map((m) => m.cid),
+    );
+    countBatch(run, outcome, { removed: batch.length });
+    await pace(deps, outcome);
+  }
+}
+
+async function flushAdds(deps: SyncDeps, opts: SyncOptions, run: Run, all: boolean) {
+  const max = run.dest?.maxBatchSize ?? 1;
+  while (!run.halted && (run.addBuf.length >= max || (all && run.addBuf.length > 0))) {
+    const batch = run.addBuf.splice(0, max);
+    checkTime(deps, opts);
+    const outcome = await run.call(() => run.dest!.add(run.audience, batch), 'batch');
+    await deps.store.recordSynced(
+      run.destKey,
+      batch.map((m) => ({ cid: m.cid, keys: m.keys })),
+      [],
+    );
+    countBatch(run, outcome, { added: batch.length });
+    await pace(deps, outcome);
+  }
+}
+
+function countBatch(run: Run, outcome: BatchOutcome, n: { added?: number; removed?: number }) {
+  run.ar.added += n.added ?? 0;
+  run.ar.removed += n.removed ?? 0;
+  run.ar.batches++;
+  run.ar.invalidEntries += outcome.invalid;
+  for (const f of outcome.invalidFields ?? []) if (!run.ar.invalidFields.includes(f)) run.ar.invalidFields.push(f);
+}
+
+/**
+ * Replace members stream in, in cid order across shards; a batch is sent once more than a batch is waiting, so the
+ * last batch (with the session's last flag) is always there to close it.
+ */
+async function pushReplace(deps: SyncDeps, opts: SyncOptions, run: Run, m: BatchMember) {
+  const r = run.replace;
+  // The session ended (closed early, applied partly, refused): pass 3 heals or restarts.
+  if (!r || r.closed) return;
+  r.buf.push(m);
+  const max = run.dest!.maxBatchSize;
+  while (r.buf.length > max && r.sent < r.decision.batches - 1) await sendReplaceBatch(deps, opts, run, false);
+  // The platform's window allows no more batches: the one that closes the session goes now, the rest by diff.
+  if (r.decision.closesEarly && r.sent === r.decision.batches - 1 && r.buf.length >= max) {
+    await sendReplaceBatch(deps, opts, run, true);
+  }
+}
+
+async function sendReplaceBatch(deps: SyncDeps, opts: SyncOptions, run: Run, last: boolean) {
+  const r = run.replace!;
+  const session = run.state.replace!;
+  const batch = r.buf.splice(0, run.dest!.maxBatchSize);
+  if (batch.length === 0 && last && session.lastMember) batch.push(session.lastMember);
+  if (batch.length === 0) return;
+  checkTime(deps, opts);
+  try {
+    const outcome = await run.call(
+      () =>
+        run.dest!.replace!(run.audience, batch, {
+          sessionId: session.sessionId,
+          startedAt: session.startedAt,
+          batchSeq: session.nextSeq,
+          last,
+          estimatedTotal: session.sentCids + r.total,
+        }),
+      'batch',
+    );
+    await deps.store.recordSynced(
+      run.destKey,
+      batch.map((m) => ({ cid: m.cid, keys: m.keys, session: session.sessionId })),
+      [],
+    );
+    session.nextSeq++;
+    session.sentCids += batch.length;
+    const lastSent = batch[batch.length - 1]!;
+    session.lastCid = lastSent.cid;
+    session.lastMember = { cid: lastSent.cid, keys: lastSent.keys };
+    r.sent++;
+    run.ar.batches++;
+    run.ar.invalidEntries += outcome.invalid;
+    for (const f of outcome.invalidFields ?? []) if (!run.ar.invalidFields.includes(f)) run.ar.invalidFields.push(f);
+    await run.saveState();
+    await pace(deps, outcome);
+    if (last) r.closed = true;
+  } catch (e) {
+    if (!(e instanceof DestinationError)) throw e;
+    // Timed out or finished on batch 1 of ours: the platform knows this id from an earlier session; nothing of ours
+    // was applied, and the next run starts again under a new id.
+    const idTaken = session.nextSeq === 1 && (e.kind === 'replace_timed_out' || e.kind === 'replace_restart');
+    if (e.kind === 'replace_timed_out' && !idTaken) {
+      await keepOnlySession(
+        deps,
+        run,
+        'the platform closed the replace session (timed out) and applied it as it stood',
+      );
+      return;
+    }
+    if (e.kind === 'replace_restart' || idTaken) {
+      // The platform does not know this session (no batch 1) or it already finished: start a new one, once. A
+      // finished session was applied, so only its members are assumed to be there.
+      if (e.details.sessionApplied && !idTaken)
+        await keepOnlySession(deps, run, 'the platform reported the replace session as already finished', 'restart');
+      const previous = session.sessionId;
+      run.state.replace = undefined;
+      run.replace = undefined;
+      run.heal = false;
+      if (!run.restarted) {
+        run.restarted = true;
+        run.restartFrom = previous;
+      } else {
+        run.heal = true;
+        noteReplace(run.ar, 'the replace session was refused twice; healed by diff, the next run replaces again');
+      }
+      await run.saveState();
+      deps.logger.warn('replace_session_restarted', {
+        destKey: run.destKey,
+        code: e.details.code,
+        subcode: e.details.subcode,
+      });
+      return;
+    }
+    if (e.kind === 'replace_in_progress' && session.nextSeq === 1) {
+      // Our batch 1 was refused because another session holds the audience: ours never opened.
+      run.state.replace = undefined;
+      await run.saveState();
+    }
+    throw e;
+  }
+}
+
+/** The platform holds only what the session sent: forget everyone else in the synced state, then heal by diff. */
+async function keepOnlySession(deps: SyncDeps, run: Run, why: string, then: 'diff' | 'restart' = 'diff') {
+  const session = run.state.replace!;
+  const dropped = await deps.store.pruneSynced(run.destKey, session.sessionId);
+  run.state.replace = undefined;
+  await run.saveState();
+  run.replace = undefined;
+  run.heal = true;
+  noteReplace(
+    run.ar,
+    `${why}: the audience holds only the ${session.sentCids} members that session sent, so ${dropped} others are no longer assumed to be there and ${then === 'diff' ? 'are re-added by diff' : 'a new replace session is started'}`,
+    then === 'diff',
+  );
+  deps.logger.warn('replace_session_applied_partially', { destKey: run.destKey, sent: session.sentCids, dropped });
+}
+
+/** End of pass 2: the last replace batch (which closes the session), or the remaining additions. */
+async function finishPass2(deps: SyncDeps, opts: SyncOptions, run: Run) {
+  if (run.halted) return;
+  if (run.replace) {
+    const r = run.replace;
+    while (!r.closed && r.buf.length > run.dest!.maxBatchSize && r.sent < r.decision.batches - 1)
+      await sendReplaceBatch(deps, opts, run, false);
+    if (!r.closed && run.replace) await sendReplaceBatch(deps, opts, run, true);
+    if (!run.replace) return; // the session failed and was handled
+    const session = run.state.replace!;
+    await deps.store.pruneSynced(run.destKey, session.sessionId);
+    run.state.replace = undefined;
+    run.replace = undefined;
+    if (r.decision.closesEarly) {
+      await run.saveState();
+      run.heal = true;
+      noteReplace(
+        run.ar,
+        `the open replace session could not finish inside ${windowWords(run)} (${r.decision.reason}): it was closed after ${session.sentCids} members and the rest is added by diff`,
+      );
+      return;
+    }
+    run.state.lastReplaceAt = deps.clock.now().toISOString();
+    await run.saveState();
+    run.ar.replaced = true;
+    run.ar.added += run.ar.planned.add;
+    return;
+  }
+  await flushAdds(deps, opts, run, true);
+}
+
+/** Lookalike, size read-back, orphan retirement and the final status. */
+async function finishAudience(deps: SyncDeps, run: Run) {
+  if (run.halted) return;
+  const { store, logger } = deps;
+  if (run.mode === 'live') {
+    const d = run.d!;
+    if (!run.belowMin && d.lookalike && !run.state.lookalikeId && run.dest!.createLookalike) {
+      const seedMin = d.lookalike.minSeedSize ?? run.ar.minSize;
+      if (run.desired >= seedMin) {
+        const lal = await run.call(() =>
+          run.dest!.createLookalike!(run.audience, {
             name:
               d.lookalike!.name ??
               `${d.audienceName} – lookalike ${d.lookalike!.country} ${Math.round(d.lookalike!.ratio * 100)}%`,
@@ -415,30 +1089,78 @@ async function syncAudience(
             ratio: d.lookalike!.ratio,
           }),
         );
-        state.lookalikeId = lal.id;
-        await saveState();
+        run.state.lookalikeId = lal.id;
       }
     }
-    ar.lookalikeId = state.lookalikeId;
-    if (dest.health) {
-      try {
-        ar.health = await call(() => dest.health!(audience));
-      } catch (e) {
-        logger.warn('health_read_failed', { destination: d.destination, segment: seg.id, error: (e as Error).message });
-      }
+    run.ar.lookalikeId = run.state.lookalikeId;
+  } else {
+    // An orphan: emptied (its synced state says who is left), deleted, or kept.
+    let left = 0;
+    for await (const _ of store.syncedMembers(run.destKey)) left++;
+    if (run.mode === 'delete' && left === 0 && run.dest!.deleteAudience && run.state.audienceId) {
+      await run.call(() => run.dest!.deleteAudience!(run.audience));
+      run.state.retired = { at: deps.clock.now().toISOString(), policy: 'delete' };
+    } else if (run.mode === 'empty' && left === 0) {
+      run.state.retired = { at: deps.clock.now().toISOString(), policy: 'empty' };
     }
-    if (ar.status === 'in_sync' && (ar.added || ar.removed || ar.replaced)) ar.status = 'synced';
-    if (belowMin && ar.status !== 'partial') ar.status = 'below_min_size';
+    run.ar.message = describeOrphan(run, left);
+    logger.warn('orphaned_audience', { destKey: run.destKey, policy: run.mode, left });
+  }
+  await run.saveState();
+  if (run.dest!.health && run.state.audienceId && run.state.retired?.policy !== 'delete') {
+    try {
+      run.ar.health = await run.call(() => run.dest!.health!(run.audience));
+    } catch (e) {
+      logger.warn('health_read_failed', {
+        destination: run.destination,
+        segment: run.ar.segment,
+        error: (e as Error).message,
+      });
+    }
+  }
+  if (run.ar.status === 'in_sync' && (run.ar.added || run.ar.removed || run.ar.replaced)) run.ar.status = 'synced';
+  if (run.belowMin && run.ar.status !== 'partial') run.ar.status = 'below_min_size';
+  if (run.mode !== 'live' && run.ar.status !== 'partial') run.ar.status = 'retired';
+}
+
+function describeOrphan(run: Run, left: number): string {
+  const why = `its segment or destination left the config (orphanedAudiences: ${run.mode})`;
+  if (run.mode === 'keep')
+    return `audience kept as it is because ${why}: ${left} members stay; only opt-outs and erasures leave it`;
+  if (run.mode === 'delete')
+    return run.state.retired?.policy === 'delete'
+      ? `audience emptied and deleted on ${run.spec.displayName} because ${why}`
+      : `audience emptied because ${why}; ${run.dest?.deleteAudience ? `${left} members still to remove before it is deleted` : `${run.spec.displayName} cannot delete audiences through its API, so it stays, empty`}`;
+  return `audience emptied because ${why}${left ? `; ${left} members still to remove` : ''}`;
+}
+
+/** Runs one audience's step, turning its errors into its report (and stopping its destination where they say so). */
+async function guard(
+  deps: SyncDeps,
+  report: SyncReport,
+  stopped: Map<string, DestinationError>,
+  run: Run,
+  fn: () => Promise<void>,
+): Promise<void> {
+  if (run.halted) return;
+  const already = stopped.get(run.destination);
+  if (already) {
+    run.halted = true;
+    run.ar.status = 'stopped';
+    run.ar.errorKind = already.kind;
+    run.ar.message = `destination stopped earlier in this run: ${already.message}`;
+    return;
+  }
+  try {
+    await fn();
   } catch (e) {
-    if (e instanceof OutOfTime) {
-      ar.status = 'partial';
-      ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
-      report.done = false;
-      report.waitSeconds = Math.max(report.waitSeconds ?? 0, 1);
-    } else if (e instanceof DestinationError && e.kind === 'replace_in_progress') {
+    if (e instanceof OutOfTime) throw e;
+    run.halted = true;
+    const ar = run.ar;
+    const { logger } = deps;
+    if (e instanceof DestinationError && e.kind === 'replace_in_progress') {
       // Someone else's replace session (or another update) holds the audience: nothing is lost, nothing is
-      // alerted; pending changes stay pending and the run continues later. The platform closes a session within
-      // its 90-minute window, so this ends.
+      // alerted; pending changes stay pending and the run continues later.
       ar.status = 'partial';
       ar.errorKind = e.kind;
       ar.message = e.message;
@@ -452,19 +1174,19 @@ async function syncAudience(
         report.done = false;
         report.waitSeconds = Math.max(report.waitSeconds ?? 0, e.waitSeconds ?? 300);
       }
-      stopped.set(d.destination, e.reason);
+      stopped.set(run.destination, e.reason);
     } else if (e instanceof DestinationError) {
       ar.status = 'failed';
       ar.errorKind = e.kind;
       ar.message = e.message;
       if (['auth', 'terms', 'config', 'deleted'].includes(e.kind)) {
         // Token, terms and permissions affect every audience of the destination; a deleted audience only itself.
-        if (e.kind !== 'deleted') stopped.set(d.destination, e);
+        if (e.kind !== 'deleted') stopped.set(run.destination, e);
         else ar.message = `${e.message}; recreateDeleted is off for this destination, so it was not recreated`;
-        report.alerts.push({ destination: d.destination, kind: e.kind, message: e.message, link: e.details.link });
+        report.alerts.push({ destination: run.destination, kind: e.kind, message: e.message, link: e.details.link });
         // The alarm in the stack is a metric filter on this event.
         logger.error('destination_alert', {
-          destination: d.destination,
+          destination: run.destination,
           kind: e.kind,
           code: e.details.code,
           subcode: e.details.subcode,
@@ -475,41 +1197,18 @@ async function syncAudience(
         report.done = false;
         report.waitSeconds = Math.max(report.waitSeconds ?? 0, e.details.retryAfterSeconds ?? 300);
         ar.status = 'partial';
-        stopped.set(d.destination, e);
+        stopped.set(run.destination, e);
       }
     } else {
       ar.status = 'failed';
       ar.message = `unexpected error: ${(e as Error).message}`;
       logger.error('sync_audience_failed', {
-        destination: d.destination,
-        segment: seg.id,
+        destination: run.destination,
+        segment: ar.segment,
         error: (e as Error).message,
       });
     }
   }
-  return ar;
-}
-
-async function ensure(
-  dest: Destination,
-  state: AudienceState,
-  d: SegmentDestination,
-  seg: SegmentConfig,
-  call: Call,
-  ar: AudienceReport,
-): Promise<AudienceRef> {
-  const { ref, created } = await call(() =>
-    dest.ensureAudience({
-      name: d.audienceName,
-      description: seg.description ?? `audience-sync segment ${seg.id}`,
-      knownId: state.audienceId,
-    }),
-  );
-  state.audienceId = ref.id;
-  state.audienceName = ref.name;
-  ar.audienceId = ref.id;
-  ar.created = ar.created || created;
-  return ref;
 }
 
 function checkTime(deps: SyncDeps, opts: SyncOptions) {
@@ -530,284 +1229,6 @@ async function pace(deps: SyncDeps, outcome: { usagePercent?: number; regainAcce
   if (t.pauseMs > 0) await deps.clock.sleep(t.pauseMs);
 }
 
-async function sendDiff(
-  dest: Destination,
-  audience: AudienceRef,
-  diff: ReturnType<typeof diffAudience>,
-  belowMin: boolean,
-  destKey: string,
-  deps: SyncDeps,
-  opts: SyncOptions,
-  ar: AudienceReport,
-  call: Call,
-) {
-  // Removals first: someone who left must never stay longer than needed.
-  // Members whose removal is still pending (refused): a changed member's re-add must wait for its removal.
-  let pending = new Set<string>();
-  const removeBatches = chunk(diff.remove, dest.maxBatchSize);
-  for (const [index, batch] of removeBatches.entries()) {
-    checkTime(deps, opts);
-    let outcome: Awaited<ReturnType<Destination['remove']>>;
-    try {
-      outcome = await call(() => dest.remove(audience, batch), 'batch');
-    } catch (e) {
-      if (e instanceof DestinationError && e.kind === 'low_audience_size') {
-        // Known outcome: the platform refuses to shrink below its minimum. Reported, retried next run, not looped on.
-        ar.status = 'partial';
-        ar.errorKind = e.kind;
-        ar.message = `removals refused by ${dest.platform}: ${e.message}; they stay pending and are retried next run`;
-        pending = new Set(removeBatches.slice(index).flatMap((b) => b.map((m) => m.cid)));
-        break;
-      }
-      throw e;
-    }
-    await deps.store.recordSynced(
-      destKey,
-      [],
-      batch.map((m) => m.cid),
-    );
-    ar.removed += batch.length;
-    ar.batches++;
-    ar.invalidEntries += outcome.invalid;
-    mergeFields(ar, outcome.invalidFields);
-    await pace(deps, outcome);
-  }
-  if (belowMin) return;
-  const adds = pending.size ? diff.add.filter((m) => !pending.has(m.cid)) : diff.add;
-  for (const batch of chunk(adds, dest.maxBatchSize)) {
-    checkTime(deps, opts);
-    const outcome = await call(() => dest.add(audience, batch), 'batch');
-    await deps.store.recordSynced(destKey, batch, []);
-    ar.added += batch.length;
-    ar.batches++;
-    ar.invalidEntries += outcome.invalid;
-    mergeFields(ar, outcome.invalidFields);
-    await pace(deps, outcome);
-  }
-}
-
-/** How a full replace ended. */
-interface ReplaceOutcome {
-  /** The session completed: the platform holds exactly what it sent, and so does the synced state. */
-  replaced: boolean;
-  /**
-   * The synced state was cut down to the members a session sent, because the platform applied that session with
-   * only part of the members (timed out, closed early, or finished unseen). The caller diffs again to re-add the rest.
-   */
-  syncedPruned: boolean;
-}
-
-/**
- * A new replace session id: seconds since the epoch in the high bits and 20 random bits, so a session never reuses
- * the id of an earlier one (the platform refuses batches for a closed session id). Stays below 2^53.
- */
-function newSessionId(now: number, random: () => number, avoid?: number): number {
-  const id = Math.floor(now / 1000) * 2 ** 20 + Math.floor(random() * 2 ** 20);
-  return id === avoid ? id + 1 : id;
-}
-
-/** Adds a line to the audience report; `healed`: it says why the audience was healed by diff instead of a replace. */
-function noteReplace(ar: AudienceReport, why: string, healed = true) {
-  if (healed) ar.healedByDiff = ar.healedByDiff ? `${ar.healedByDiff}; ${why}` : why;
-  ar.message = ar.message ? `${ar.message}; ${why}` : why;
-}
-
-/**
- * Full replace through a platform session, in cid order. Each confirmed batch is checkpointed as synced with the
- * session's id, and the session's position is the last cid sent, so an interrupted replace resumes the same session
- * with whatever the members are now. When it completes, synced entries the session did not send are dropped: the
- * platform no longer holds them. Anyone who left meanwhile but was sent earlier in the session stays synced, so the
- * next diff removes them.
- *
- * Meta closes a session 90 minutes after its first batch and applies what it received by then, so:
- * - a new session starts only if planReplaceWindow says it can finish inside that window and inside this run
- *   slice's remaining time (it must not depend on a continuation arriving in time); otherwise nothing is started and
- *   the audience is healed by diff;
- * - an open session is resumed across slices only as far as its window allows: if the rest does not fit, the
- *   batches that do are sent, the last of them closes the session, and the rest is added by diff;
- * - a session past its window, or one the platform reports as timed out, was applied with only what it received:
- *   the synced state keeps just the members recorded with that session, and the caller re-adds everyone else.
- */
-async function fullReplace(
-  dest: Destination,
-  audience: AudienceRef,
-  desired: Map<string, Record<string, string>>,
-  state: AudienceState,
-  saveState: () => Promise<void>,
-  deps: SyncDeps,
-  opts: SyncOptions,
-  ar: AudienceReport,
-  call: Call,
-): Promise<ReplaceOutcome> {
-  const destKey = destKeyOf(ar.destination, ar.segment);
-  const { logger } = deps;
-  let syncedPruned = false;
-  let previousId = state.replace?.sessionId;
-  /** The platform holds only what `session` sent: forget everyone else in the synced state. */
-  const keepOnlySession = async (
-    session: NonNullable<AudienceState['replace']>,
-    why: string,
-    then: 'diff' | 'restart' = 'diff',
-  ) => {
-    const dropped = await deps.store.pruneSynced(destKey, session.sessionId);
-    state.replace = undefined;
-    await saveState();
-    syncedPruned = true;
-    const next = then === 'diff' ? 'are re-added by diff' : 'a new replace session is started';
-    noteReplace(
-      ar,
-      `${why}: the audience holds only the ${session.sentCids} members that session sent, so ${dropped} others are no longer assumed to be there and ${next}`,
-      then === 'diff',
-    );
-    logger.warn('replace_session_applied_partially', { destKey, sent: session.sentCids, dropped });
-  };
-
-  for (let restarts = 0; ; restarts++) {
-    const now = deps.clock.now().getTime();
-    let session = state.replace;
-    const age = session ? now - Date.parse(session.startedAt) : 0;
-    // Batch 1 confirmed: the session is open on the platform, on the platform's clock.
-    const open = session !== undefined && session.nextSeq > 1;
-    // No batch of it was confirmed: nothing is known to be open. A young one starts again under the same id.
-    if (session && !open && age >= REPLACE_WINDOW_MS) session = undefined;
-    const after = open ? (session?.lastCid ?? '') : '';
-    const remaining: BatchMember[] = [...desired]
-      .filter(([cid]) => cid > after)
-      .map(([cid, keys]) => ({ cid, keys }))
-      .sort((a, b) => (a.cid < b.cid ? -1 : 1));
-    if (!open && remaining.length === 0) {
-      // Nothing sent and nothing to send (the segment emptied): no session to finish; the plain diff removes people.
-      state.replace = undefined;
-      await saveState();
-      return { replaced: false, syncedPruned };
-    }
-    const batches = chunk(remaining, dest.maxBatchSize);
-    if (batches.length === 0 && session?.lastMember) {
-      // Everyone after the last sent batch left: close the session by sending its last member again (already synced
-      // under this session; the next diff removes them if they left too).
-      batches.push([session.lastMember]);
-    }
-    const plan = planReplaceWindow({
-      members: batches.reduce((n, b) => n + b.length, 0),
-      batchSize: dest.maxBatchSize,
-      callMs: state.batchCallMs,
-      usagePercent: dest.usage?.().usagePercent,
-      elapsedMs: session ? age : 0,
-      // A new session must fit this slice; an open one goes on in the next, since stopping it would not stop Meta's clock.
-      budgetMs: open || opts.deadline === undefined ? undefined : Math.max(0, opts.deadline - now),
-    });
-    const decision = decideReplace(open, age, plan);
-    if (decision.action === 'assume_applied') {
-      await keepOnlySession(
-        session!,
-        'the replace session outlived Meta’s 90-minute window and was applied as it stood',
-      );
-      return { replaced: false, syncedPruned };
-    }
-    if (decision.action === 'skip') {
-      state.replace = undefined;
-      await saveState();
-      noteReplace(ar, `full replace not started: ${decision.reason}; healed by diff instead`);
-      logger.info('replace_not_started', { destKey, batches: plan.batches, neededMs: plan.neededMs });
-      return { replaced: false, syncedPruned };
-    }
-    // An open session that cannot finish in its window sends what fits; its last batch closes it, and the rest goes
-    // by diff right after (rather than waiting for the timeout with /users blocked).
-    const send = batches.slice(0, decision.batches);
-    if (!open) {
-      session ??= {
-        sessionId: newSessionId(now, opts.random ?? Math.random, previousId),
-        nextSeq: 1,
-        startedAt: new Date(now).toISOString(),
-        sentCids: 0,
-      };
-      state.replace = session;
-      await saveState();
-    }
-    const current = session!;
-    try {
-      for (let i = 0; i < send.length; i++) {
-        checkTime(deps, opts);
-        const batch = send[i]!;
-        const outcome = await call(
-          () =>
-            dest.replace!(audience, batch, {
-              sessionId: current.sessionId,
-              batchSeq: current.nextSeq,
-              last: i === send.length - 1,
-              estimatedTotal: current.sentCids + remaining.length,
-            }),
-          'batch',
-        );
-        await deps.store.recordSynced(
-          destKey,
-          batch.map((m) => ({ cid: m.cid, keys: m.keys, session: current.sessionId })),
-          [],
-        );
-        current.nextSeq++;
-        current.sentCids += batch.length;
-        const lastSent = batch[batch.length - 1];
-        if (lastSent) {
-          current.lastCid = lastSent.cid;
-          current.lastMember = lastSent;
-        }
-        ar.batches++;
-        ar.invalidEntries += outcome.invalid;
-        mergeFields(ar, outcome.invalidFields);
-        await saveState();
-        await pace(deps, outcome);
-      }
-    } catch (e) {
-      if (!(e instanceof DestinationError)) throw e;
-      // Timed out or finished on batch 1 of ours: the platform knows this id from an earlier session. Nothing of
-      // ours was applied; start again under a new id.
-      const idTaken = current.nextSeq === 1 && (e.kind === 'replace_timed_out' || e.kind === 'replace_restart');
-      if (e.kind === 'replace_timed_out' && !idTaken) {
-        await keepOnlySession(current, 'Meta closed the replace session (timed out) and applied it as it stood');
-        return { replaced: false, syncedPruned };
-      }
-      if ((e.kind === 'replace_restart' || idTaken) && restarts === 0) {
-        // The platform does not know this session (no batch 1) or it already finished: start a new one, once. A
-        // finished session was applied, so only its members are assumed to be there.
-        if (e.details.sessionApplied && !idTaken) {
-          await keepOnlySession(current, 'Meta reported the replace session as already finished', 'restart');
-        }
-        previousId = current.sessionId;
-        state.replace = undefined;
-        await saveState();
-        logger.warn('replace_session_restarted', { destKey, code: e.details.code, subcode: e.details.subcode });
-        continue;
-      }
-      if (e.kind === 'replace_in_progress' && current.nextSeq === 1) {
-        // Our batch 1 was refused because another session holds the audience: ours never opened.
-        state.replace = undefined;
-        await saveState();
-      }
-      throw e;
-    }
-    await deps.store.pruneSynced(destKey, current.sessionId);
-    state.replace = undefined;
-    if (decision.closesEarly) {
-      await saveState();
-      syncedPruned = true;
-      noteReplace(
-        ar,
-        `the open replace session could not finish inside Meta’s 90-minute window (${decision.reason}): it was closed after ${current.sentCids} members and the rest is added by diff`,
-      );
-      return { replaced: false, syncedPruned };
-    }
-    state.lastReplaceAt = deps.clock.now().toISOString();
-    await saveState();
-    ar.replaced = true;
-    ar.added += ar.planned.add;
-    return { replaced: true, syncedPruned: true };
-  }
-}
-
-function mergeFields(ar: AudienceReport, fields?: string[]) {
-  for (const f of fields ?? []) if (!ar.invalidFields.includes(f)) ar.invalidFields.push(f);
-}
-
 /** Retries transient failures with jittered backoff, a bounded number of times; throttling stops the destination. */
 async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOptions): Promise<T> {
   const max = opts.maxAttempts ?? 5;
@@ -818,7 +1239,7 @@ async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOpti
     } catch (e) {
       if (!(e instanceof DestinationError)) throw e;
       if (e.kind === 'throttled') throw new StopDestination(e, e.details.retryAfterSeconds ?? 300);
-      // A replace session holding the audience can last up to 90 minutes: not retried here, but later (syncAudience).
+      // A replace session holding the audience can last up to 90 minutes: not retried here, but later (guard).
       if (e.kind === 'transient' && attempt + 1 < max) {
         const wait = backoffMs(attempt, random);
         // Never retry past the time budget: the next invocation resumes from the checkpoint instead.
@@ -836,3 +1257,5 @@ async function withRetry<T>(fn: () => Promise<T>, deps: SyncDeps, opts: SyncOpti
     }
   }
 }
+
+export { chunk };

@@ -34,7 +34,8 @@ export const metaPlatform: PlatformSpec<MetaDestinationConfig> = {
   keyOrder: META_KEY_ORDER,
   matchKeys: (row) => applyRules(META_RULES, row),
   // At most 10,000 records per call (Marketing API); calls per ad account are paced on the usage header.
-  limits: { maxBatchSize: 10_000, concurrency: 1 },
+  // A replace session is closed 90 minutes after its first batch, and applied with what it received.
+  limits: { maxBatchSize: 10_000, concurrency: 1, replaceWindowMs: 90 * 60_000 },
   // About 100 matched people is the usable minimum.
   minAudienceSize: 100,
   capabilities: {
