@@ -48,7 +48,7 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     const p: KeyProblem | undefined = identity.problems.find((x) => identityReasons.has(x.field));
     return p ? { ok: false, reason: p.reason, field: p.field } : { ok: false, reason: 'missing_identifier' };
   }
-  const warnings: RowWarning[] = [];
+  const warnings: RowWarning[] = [...(mapped.warnings ?? [])];
   const keys: ContactRecord['keys'] = {};
   for (const spec of env.platforms) {
     const r = spec.matchKeys(ctx);

@@ -15,7 +15,7 @@
 
 import { CompactIndex, hex32 } from './compact-index';
 import type { AudienceConfig } from './config';
-import { createRowMapper, DetectionError, detectFormat, type FormatId } from './formats';
+import { createRowMapper, DetectionError, dayFirstEvidenceFor, detectFormat, type FormatId } from './formats';
 import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
 import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
@@ -135,6 +135,8 @@ export interface IngestDeps {
 
 const WRITE_BATCH = 500;
 const SAMPLE_ROWS = 200;
+/** Rows read ahead (and held) to learn a file's day/month order: bounded, about 20 MB of cells at most. */
+const DATE_LOOKAHEAD_ROWS = 20_000;
 const MAX_REJECTED_ROWS_IN_MEMORY = 200_000;
 /** Duplicate persons merged in memory at once during apply; beyond this they are merged through the store. */
 const DUPLICATE_MERGE_CAP = 20_000;
@@ -362,10 +364,24 @@ async function ingestLocked(
         er.confidence = mapping.confidence;
         er.columns = columnsOf(entry.header, fields);
         report.format ??= mapping.format;
+        // The day/month order of slash dates: the config's, else what the file's own dates show. A file whose first
+        // rows cannot tell (a date-sorted export starting on the 2nd to 12th) is read ahead until it does, within a
+        // bound; what stays undecided falls back to the platform's export locale, else that date alone is dropped.
+        const evidence = dayFirstEvidenceFor(mapping);
+        for (const cells of sampleCells) evidence(cells);
+        if (listCfg.dayFirst === undefined && evidence.hasDates && evidence.evidence.decision() === undefined) {
+          while (evidence.evidence.ambiguous > 0 && sample.length < DATE_LOOKAHEAD_ROWS) {
+            const n = await iterator.next();
+            if (n.done) break;
+            sample.push(n.value);
+            if (n.value.kind === 'row') evidence(n.value.cells);
+            if (evidence.evidence.decision() !== undefined) break;
+          }
+        }
         mapRow = createRowMapper(mapping, {
           entryName: entry.name,
           now: deps.now().toISOString(),
-          dayFirst: listCfg.dayFirst,
+          dayFirst: listCfg.dayFirst ?? evidence.evidence.decision(),
           sample: sampleCells,
         });
         readable++;

@@ -121,6 +121,8 @@ export interface MappedRow extends ConsentEvidence {
   attrs: Attributes;
   /** Row must be skipped entirely (e.g. Substack deletion-request placeholder) with this reason. */
   skip?: string;
+  /** Attributes dropped because they could not be read for sure (the person is kept). */
+  warnings?: Array<{ reason: 'ambiguous_date'; field: string }>;
 }
 
 /** A pseudonymous contact as stored for one list. */

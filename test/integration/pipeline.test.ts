@@ -401,10 +401,13 @@ describe('bad input: a clear rejection and nothing lost', () => {
     expect(report).toMatchObject({ status: 'quarantined', reason: 'not_text' });
   });
 
-  it('a file whose columns cannot be recognized is quarantined, naming the headers seen', async () => {
+  it('a file whose columns cannot be recognized is quarantined, describing its columns by shape', async () => {
     const [r] = await drop('incoming/newsletter/weird.csv', 'foo,bar\n1,2\n3,4\n');
     expect(r!.outcome.kind).toBe('quarantined');
-    expect((r!.outcome as { reason: string }).reason).toMatch(/foo/);
+    const reason = (r!.outcome as { reason: string }).reason;
+    expect(reason).toMatch(/Columns \(2\): column 0 \(numbers\), column 1 \(numbers\)/);
+    expect(reason).not.toMatch(/foo|bar/);
+    expect(reason).toMatch(/by header or by 0-based position/);
   });
 
   it('a key outside incoming/<list>/ is quarantined with the fix in the message', async () => {

@@ -52,8 +52,13 @@ function pick(rule: FieldRule, found: Candidate[]): Candidate[] {
   }
   let best = found[0] as Candidate;
   for (const c of found) if (c.priority < best.priority) best = c;
+  // A repeated identifier header (`Email,Email`): every column of it is read, or a person whose address sits only in
+  // the second one would be lost. Other repeated headers keep their first column.
+  if ((IDENTIFIERS as readonly string[]).includes(rule.field)) return found.filter((c) => c.priority === best.priority);
   return [best];
 }
+
+const IDENTIFIERS = ['email', 'phone', 'externalId', 'madid'] as const;
 
 export interface ResolveOptions {
   /** Columns at or after this index are out of scope (another object's properties). */

@@ -250,21 +250,37 @@ const SLASH_PARTS_RE = /^(\d{1,2})\/(\d{1,2})(?:\/\d{2,4})?(?![\d/])/;
  * both do (contradictory column: each unambiguous value still parses on its own, the rest are `ambiguous`).
  */
 export function inferDayFirst(values: Iterable<string>, limit = 10_000): boolean | undefined {
-  let firstOver = false;
-  let secondOver = false;
+  const evidence = new DayFirstEvidence();
   let seen = 0;
   for (const value of values) {
     if (seen++ >= limit) break;
+    evidence.add(value);
+  }
+  return evidence.decision();
+}
+
+/** Evidence of a file's day/month order, gathered value by value (a whole file can feed it as it streams). */
+export class DayFirstEvidence {
+  private firstOver = false;
+  private secondOver = false;
+  /** Slash dates seen whose order is unclear (both parts ≤ 12 and different). */
+  ambiguous = 0;
+
+  add(value: string): void {
     const m = SLASH_PARTS_RE.exec(cleanCell(value));
-    if (!m) continue;
+    if (!m) return;
     const a = Number(m[1]);
     const b = Number(m[2]);
-    if (a > 31 || b > 31) continue;
-    if (a > 12) firstOver = true;
-    if (b > 12) secondOver = true;
+    if (a > 31 || b > 31) return;
+    if (a > 12) this.firstOver = true;
+    if (b > 12) this.secondOver = true;
+    if (a <= 12 && b <= 12 && a !== b) this.ambiguous++;
   }
-  if (firstOver === secondOver) return undefined;
-  return firstOver;
+
+  /** Day-first, month-first, or undefined when nothing (or contradictory evidence) shows. */
+  decision(): boolean | undefined {
+    return this.firstOver === this.secondOver ? undefined : this.firstOver;
+  }
 }
 
 /**

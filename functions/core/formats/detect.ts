@@ -50,6 +50,38 @@ export class DetectionError extends Error {
   }
 }
 
+/** Header names some format or the generic table knows (compared like headers): safe to show in any report. */
+const KNOWN_HEADERS: ReadonlySet<string> = new Set(
+  [
+    ...Object.values(FORMAT_SPECS).flatMap((s) => [
+      ...s.fields.flatMap((r) => r.headers ?? []),
+      ...s.fingerprint.signals.flatMap(([m]) => (typeof m === 'string' ? [m] : [])),
+    ]),
+    ...GENERIC_FIELDS.flatMap((r) => r.headers ?? []),
+  ].map(headerKey),
+);
+
+/** What a column's sample values look like, in words that say nothing of the values. */
+function shapeOf(values: readonly string[]): string {
+  const filled = values.map((v) => cleanCell(v)).filter((v) => v !== '');
+  if (filled.length === 0) return 'empty';
+  const share = (test: (v: string) => boolean) => filled.filter(test).length / filled.length;
+  if (share(looksLikeEmail) >= 0.5) return 'looks like email addresses';
+  if (share((v) => v.includes('@')) >= 0.5) return 'looks like email addresses without a domain';
+  if (share(looksLikePhone) >= 0.5) return 'looks like phone numbers';
+  if (share((v) => /^\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}/.test(v)) >= 0.5) return 'looks like dates';
+  if (share((v) => /^[-+]?[\d.,\s]+$/.test(v)) >= 0.5) return 'numbers';
+  return 'text';
+}
+
+/** Each column as a known header name, or as `column N (shape)` from its values (the header cell included). */
+function describeColumns(header: readonly string[], sample: readonly (readonly string[])[]): string[] {
+  return header.map((h, i) => {
+    if (KNOWN_HEADERS.has(headerKey(h)) && headerKey(h) !== '') return JSON.stringify(displayHeader(h));
+    return `column ${i} (${shapeOf([h, ...sample.slice(0, 50).map((r) => r[i] ?? '')])})`;
+  });
+}
+
 /** A header cell that looks like data (an email, phone or long number) is masked: a file without a header row would leak a row. */
 function safeHeader(header: string): string {
   const shown = displayHeader(header);
@@ -188,6 +220,12 @@ function buildMapping(
     const skip = new Set(Object.keys(fields) as FieldName[]);
     Object.assign(fields, resolveColumns(GENERIC_FIELDS, header, { end, taken, only: GENERIC_IDENTITY_FIELDS, skip }));
   }
+  if (spec.id !== 'generic') {
+    // Whatever format won, a column whose header names a known field is read (a generic `first_name` beside Meta's
+    // template columns, a `Tags` column in a Brevo file): the generic synonyms fill every field still unmapped.
+    const skip = new Set(Object.keys(fields) as FieldName[]);
+    Object.assign(fields, resolveColumns(GENERIC_FIELDS, header, { end, taken, skip }));
+  }
   let emailSniffed = false;
   if (!fields.email) {
     const found = sniffEmailColumn(header, sample, taken, end);
@@ -270,13 +308,16 @@ export function detectFormat(
   if (!IDENTIFIER_FIELDS.some((f) => (mapping.fields[f]?.length ?? 0) > 0)) {
     const as =
       spec.id === 'generic' ? 'this file' : `this ${spec.displayName} (${options.format ? 'pinned' : 'detected'})`;
-    const dataLike = safe.some((h) => h.startsWith('<data-like'))
-      ? ' Some header cells look like data: the file may have no header row.'
-      : '';
+    // The first line may be a person (a file without a header row): only header names we know are shown; every
+    // other column is described by the shape of its values, never by a value.
+    const shape = describeColumns(header, sample);
     throw new DetectionError(
-      `No email, phone or external-id column found in ${as}. Headers seen (${header.length}): ${listHeaders(safe)}.` +
-        ` Expected ${EXPECTED_IDENTIFIER}. Pin one with the columns override, e.g. columns: { email: "<header>" }.${dataLike}`,
-      safe,
+      `No email, phone or external-id column found in ${as}. Columns (${header.length}): ${shape.join(', ')}.` +
+        ` Expected ${EXPECTED_IDENTIFIER}. Pin one with the columns override by header or by 0-based position, e.g. columns: { email: 3 }.` +
+        (shape.some((c) => c.startsWith('column ')) && !safe.some((h) => KNOWN_HEADERS.has(headerKey(h)))
+          ? ' No header name is one we know: the file may have no header row.'
+          : ''),
+      header.map((h) => (KNOWN_HEADERS.has(headerKey(h)) ? displayHeader(h) : '<unknown>')),
       { code: 'no_identifier_column', expected: EXPECTED_IDENTIFIER },
     );
   }

@@ -30,6 +30,8 @@ export function hubspotEvidence(
 export const hubspot: FormatSpec = {
   id: 'hubspot',
   displayName: 'HubSpot contacts export',
+  // HubSpot writes dates in the portal's US format (M/D/YY) unless a re-save changed them.
+  dayFirst: false,
   sectionEnd(header) {
     const i = header.findIndex((h) => {
       const m = /^\s*record id\s*-\s*(\w+)/i.exec(h);

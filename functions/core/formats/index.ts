@@ -13,6 +13,7 @@ export { DetectionError, type DetectionErrorCode, detectFormat } from './detect'
 export { mailchimpStatusFromEntryName } from './mailchimp';
 export {
   createRowMapper,
+  dayFirstEvidenceFor,
   isRejection,
   type RowContext,
   type RowRejection,

@@ -4,7 +4,7 @@
  */
 import type { AgeBand, Attributes, FunnelStage, MappedRow, PartialDate, RawIdentity, RejectionReason } from '../model';
 import { cleanCell, isExcelScientific, parseBoolean, parseCount, parseNumber, splitList } from './cells';
-import { ageAt, type DateParse, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
+import { ageAt, type DateParse, DayFirstEvidence, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
 import { FORMAT_SPECS } from './registry';
 import { SUBSTACK_DELETION_DOMAIN } from './substack';
 import type { ColumnMapping, ColumnRef, FieldName, RowView } from './types';
@@ -54,6 +54,22 @@ export function sniffDayFirst(mapping: ColumnMapping, rows: Iterable<readonly st
     for (const row of rows) for (const ref of refs) yield row[ref.index] ?? '';
   }
   return inferDayFirst(values(), 10_000 * refs.length);
+}
+
+/**
+ * Evidence of the day/month order from every mapped date column, row by row: ingest reads ahead with it until the
+ * file shows its order (a date-sorted export may show a day over 12 only after thousands of rows).
+ */
+export function dayFirstEvidenceFor(mapping: ColumnMapping): ((row: readonly string[]) => void) & {
+  evidence: DayFirstEvidence;
+  hasDates: boolean;
+} {
+  const refs = DATE_FIELDS.flatMap((f) => mapping.fields[f] ?? []);
+  const evidence = new DayFirstEvidence();
+  const add = (row: readonly string[]) => {
+    for (const ref of refs) evidence.add(row[ref.index] ?? '');
+  };
+  return Object.assign(add, { evidence, hasDates: refs.length > 0 });
 }
 
 const BANDS: readonly [number, AgeBand][] = [
@@ -139,7 +155,9 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
   const nowMs = Date.parse(context.now);
   const now = Number.isNaN(nowMs) ? undefined : new Date(nowMs).toISOString();
   const referenceYear = now === undefined ? undefined : new Date(nowMs).getUTCFullYear();
-  const fileDayFirst = context.dayFirst ?? (context.sample ? sniffDayFirst(mapping, context.sample) : undefined);
+  // Config first, then what the file's own dates show, then the platform's known export locale (HubSpot: US).
+  const fileDayFirst =
+    context.dayFirst ?? (context.sample ? sniffDayFirst(mapping, context.sample) : undefined) ?? spec.dayFirst;
   const dayFirstOf = (ref: ColumnRef) => fileDayFirst ?? ref.dayFirst;
 
   /** First non-empty cell of a field, with the column it came from. */
@@ -196,21 +214,23 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
       return damage ?? { reject: 'missing_identifier' };
     }
 
-    // Dates; an ambiguous one rejects the row rather than guess.
+    // Dates. One whose day/month order the file cannot tell is dropped (counted as a warning with its column): a
+    // person is never rejected for an attribute.
+    const warnings: NonNullable<MappedRow['warnings']> = [];
     const dates: Partial<Record<'signupAt' | 'lastOpenAt' | 'lastClickAt' | 'expiresAt', string>> = {};
     for (const field of ['signupAt', 'lastOpenAt', 'lastClickAt', 'expiresAt'] as const) {
       const c = firstCell(cells, field);
       if (!c) continue;
       const parsed: DateParse<string> = parseTimestamp(c[0], { dayFirst: dayFirstOf(c[1]) });
       if (parsed.ok) dates[field] = parsed.value;
-      else if (parsed.reason === 'ambiguous') return { reject: 'ambiguous_date', column: c[1].header };
+      else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field });
     }
     let birthday: PartialDate | undefined;
     const b = firstCell(cells, 'birthday');
     if (b) {
       const parsed = parseBirthday(b[0], { dayFirst: dayFirstOf(b[1]), referenceYear });
       if (parsed.ok) birthday = parsed.value;
-      else if (parsed.reason === 'ambiguous') return { reject: 'ambiguous_date', column: b[1].header };
+      else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field: 'birthday' });
     }
     const birthYearText = row.text('birthYear');
     const birthYear = birthYearText === undefined ? undefined : parseCount(birthYearText);
@@ -310,6 +330,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     attrs.funnel = funnelStage(attrs);
 
     const mapped: MappedRow = { raw, consent: verdict.consent, attrs };
+    if (warnings.length) mapped.warnings = warnings;
     if (verdict.optIn !== undefined) mapped.optIn = verdict.optIn;
     if (verdict.explicitOptIn !== undefined) mapped.explicitOptIn = verdict.explicitOptIn;
     if (verdict.adsPermission !== undefined) mapped.adsPermission = verdict.adsPermission;

@@ -200,6 +200,8 @@ export interface FormatSpec {
   displayName: string;
   fields: readonly FieldRule[];
   fingerprint: Fingerprint;
+  /** Day/month order of the platform's exports when the file's own dates cannot tell (HubSpot writes US dates). */
+  dayFirst?: boolean;
   /** Identity fields the table misses are looked up with the generic synonyms (user-labelled merge fields). */
   genericIdentity?: boolean;
   /** Columns at or after this index belong to another object (HubSpot's associated company) and are ignored. */

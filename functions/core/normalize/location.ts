@@ -171,11 +171,14 @@ function usZip5(compact: string): string | undefined {
  * Meta ZIP rule: lowercase, no spaces. US: the first 5 digits (`37221-3312` → `37221`, `2492` → `02492`);
  * UK: outward code + sector digit (`SW1A 1AA` → `sw1a1`); elsewhere as is.
  */
+const US_ZIP_PLUS4 = /^\d{5}-\d{4}$/;
+
 export function normalizeZip(value: string, country?: string): string | undefined {
   const compact = compactLower(value);
   if (compact.length === 0) return undefined;
   const c = country?.toLowerCase();
-  if (c === 'us') return usZip5(compact);
+  // The US 5+4 shape (94035-1234) is a US ZIP code whatever the country column says or lacks: the +4 never travels.
+  if (c === 'us' || US_ZIP_PLUS4.test(value.trim())) return usZip5(compact);
   if (c !== undefined && UK_POSTCODE_COUNTRIES.has(c)) {
     const uk = compact.replace(NOT_ASCII_ALNUM, '');
     const full = UK_FULL.exec(uk);

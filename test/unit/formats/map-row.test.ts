@@ -832,8 +832,10 @@ describe('ambiguous dates and the day-first hint', () => {
   const mapping = mappingFor('hubspot', header);
   const cells = ['a@example.com', '2/5/24 1:51', '1', '', ''];
 
-  it('rejects an ambiguous date rather than guess', () => {
-    expect(createRowMapper(mapping, { now: NOW })(cells)).toEqual({ reject: 'ambiguous_date', column: 'Create Date' });
+  it('reads a date the file cannot decide in the platform’s export locale (HubSpot writes US dates)', () => {
+    const row = mapped(createRowMapper(mapping, { now: NOW })(cells));
+    expect(row.attrs.signupAt).toBe('2024-02-05T01:51:00.000Z');
+    expect(row.warnings).toBeUndefined();
   });
 
   it('follows the per-file hint', () => {
@@ -879,12 +881,16 @@ describe('ambiguous dates and the day-first hint', () => {
     });
   });
 
-  it('rejects an ambiguous birthday in a generic file', () => {
-    const g = mappingFor('generic', ['Email', 'Birthday']);
-    expect(createRowMapper(g, { now: NOW })(['a@example.com', '03/04/1990'])).toEqual({
-      reject: 'ambiguous_date',
-      column: 'Birthday',
-    });
+  it('keeps the person and drops only an ambiguous date that nothing can decide, with a warning', () => {
+    const g = mappingFor('generic', ['Email', 'Birthday', 'Signup Date']);
+    const row = mapped(createRowMapper(g, { now: NOW })(['a@example.com', '03/04/1990', '05/06/2024']));
+    expect(row.raw.emails).toEqual(['a@example.com']);
+    expect(row.raw.birthday).toBeUndefined();
+    expect(row.attrs.signupAt).toBeUndefined();
+    expect(row.warnings).toEqual([
+      { reason: 'ambiguous_date', field: 'signupAt' },
+      { reason: 'ambiguous_date', field: 'birthday' },
+    ]);
   });
 
   it('ignores an unreadable date instead of rejecting the row', () => {
