@@ -106,7 +106,8 @@ export async function syncAndReport(
   env: DestinationEnv,
   opts: SyncOptions,
 ): Promise<{ report: SyncReport; reportKey: string; dryRun: string[] }> {
-  const destinations = await buildDestinations(rt.config, rt.platforms, env);
+  // A dry run with credentials lets platforms that can check requests (Google validateOnly) check a batch.
+  const destinations = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
   const dryRun = Object.entries(destinations)
     .filter(([, d]) => d instanceof DryRunDestination)
     .map(([id]) => id);

@@ -254,6 +254,8 @@ export class DestinationError extends Error {
 export interface Destination {
   readonly platform: string;
   readonly maxBatchSize: number;
+  /** Built for a dry run: the platform checks what add/remove send and changes nothing (Google validateOnly). */
+  readonly validateOnly?: boolean;
   /** Deletes the audience on the platform (orphaned audiences under the `delete` policy). */
   deleteAudience?(audience: AudienceRef): Promise<void>;
   /** The platform's latest reported rate-limit usage, from any call; core paces on it before every call. */

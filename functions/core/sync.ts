@@ -413,14 +413,22 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
     // Pass 1: removals of every audience, and each audience's size.
     for (const prefix of prefixes) {
       checkTime(deps, opts);
-      for (const { run, diff, desired } of await shardDiffs(prefix, 1)) {
+      for (const { run, diff, desired, members } of await shardDiffs(prefix, 1)) {
         run.desired += desired.size;
         run.ar.planned.remove += diff.remove.length;
         run.ar.planned.add += diff.add.length;
         run.ar.planned.unchanged += diff.unchanged;
         const after = run.state.replace?.lastCid;
         if (after !== undefined) for (const cid of desired.keys()) if (cid > after) run.replaceRemaining++;
-        if (opts.dryRun) continue;
+        if (opts.dryRun) {
+          // A platform that can check requests without changing anything gets one batch of each to check.
+          if (run.dest?.validateOnly) {
+            const max = run.dest.maxBatchSize;
+            for (const m of diff.remove) if (run.removeBuf.length < max) run.removeBuf.push(m);
+            for (const m of diff.add) if (run.addBuf.length < max) run.addBuf.push(decorate(m, members));
+          }
+          continue;
+        }
         await guard(deps, report, stopped, run, async () => {
           if (run.state.replace && run.state.replace.nextSeq > 1) return; // our own open session blocks /users
           for (const m of diff.remove) await pushRemove(deps, opts, run, m);
@@ -440,6 +448,7 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
         run.ar.desired = run.desired;
         if (run.belowMin || run.desired < run.ar.minSize) run.ar.planned.add = 0;
         run.ar.status = 'planned';
+        if (run.dest?.validateOnly) await guard(deps, report, stopped, run, () => validateSample(run));
       }
     } else {
       // Pass 2: additions, or a full replace where one is due.
@@ -520,6 +529,30 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
     })),
   });
   return report;
+}
+
+/** A dry run on a platform that checks requests: one batch of the planned removals and additions, checked, not applied. */
+async function validateSample(run: Run): Promise<void> {
+  const dest = run.dest!;
+  if (!run.state.audienceId) {
+    const { ref } = await run.call(() =>
+      dest.ensureAudience({ name: run.ar.audienceName, description: `audience-sync segment ${run.ar.segment}` }),
+    );
+    run.audience = ref;
+  }
+  const checked: string[] = [];
+  if (run.removeBuf.length) {
+    await run.call(() => dest.remove(run.audience, run.removeBuf));
+    checked.push(`${run.removeBuf.length} removals`);
+  }
+  if (run.addBuf.length && run.ar.planned.add > 0) {
+    await run.call(() => dest.add(run.audience, run.addBuf));
+    checked.push(`${run.addBuf.length} additions`);
+  }
+  run.removeBuf = [];
+  run.addBuf = [];
+  if (checked.length)
+    run.ar.message = `${run.spec.displayName} checked ${checked.join(' and ')} of the plan (validate only): accepted, nothing changed`;
 }
 
 /** An exclusion that means "never upload" (not merely "not in this segment" or "no opt-in recorded"). */

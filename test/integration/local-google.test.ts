@@ -1,7 +1,7 @@
 /**
  * `local` with a Google destination configured writes `dry-run/google/<audience>.jsonl`: one line per request,
  * `{op, endpoint, payload}`, the payload being the exact Data Manager body GoogleDestination would send. The config
- * is the shipped example plus a Google destination and segment (the example itself stays Meta-only for now).
+ * is the shipped example (which already has a Google destination) with an account id and one more Google segment.
  */
 import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -39,7 +39,9 @@ it('writes the exact audienceMembers:ingest bodies for a Google destination, and
       env: {},
     });
   const r = await run();
-  const audience = r.sync.audiences.find((a) => a.destination === 'google-ads');
+  const audience = r.sync.audiences.find(
+    (a) => a.destination === 'google-ads' && a.audienceName === 'AS · Customers (Google)',
+  );
   expect(audience).toMatchObject({ status: 'synced' });
   const lines = readFileSync(join(work, 'out', 'dry-run', 'google', 'as-customers-google.jsonl'), 'utf8')
     .trim()
@@ -63,7 +65,13 @@ it('writes the exact audienceMembers:ingest bodies for a Google destination, and
       if ('address' in id) expect(id.address.regionCode).toMatch(/^[A-Z]{2}$/);
     }
   const again = await run();
-  expect(again.sync.audiences.find((a) => a.destination === 'google-ads')).toMatchObject({
+  // The same segment on Meta and Google (the example's all-subscribers) is one audience on each.
+  const both = r.sync.audiences.filter((a) => a.segment === 'all-subscribers').map((a) => [a.platform, a.status]);
+  expect(both.sort()).toEqual([
+    ['google', 'synced'],
+    ['meta', 'synced'],
+  ]);
+  expect(again.sync.audiences.find((a) => a.audienceName === 'AS · Customers (Google)')).toMatchObject({
     added: 0,
     status: 'in_sync',
   });

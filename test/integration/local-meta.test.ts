@@ -15,7 +15,7 @@ afterAll(async () => {
   await fake.close();
 });
 
-it('creates every configured audience on the ad account and fills it, writing no dry-run files', async () => {
+it('creates every configured Meta audience on the ad account and fills it; only the destination without credentials runs dry', async () => {
   const work = mkdtempSync(join(tmpdir(), 'as-local-meta-'));
   cpSync(join(process.cwd(), 'samples'), join(work, 'samples'), { recursive: true });
   const r = await runLocal({
@@ -27,12 +27,18 @@ it('creates every configured audience on the ad account and fills it, writing no
     print: () => {},
     env: { META_ACCESS_TOKEN: 'test-token', META_AD_ACCOUNT_ID: 'act_42', META_GRAPH_URL: fake.baseUrl },
   });
-  expect(r.dryRun).toBe(false);
-  expect(existsSync(join(work, 'out', 'dry-run'))).toBe(false);
+  // Meta has credentials and sends; Google (without any) runs dry beside it.
+  expect(existsSync(join(work, 'out', 'dry-run', 'meta'))).toBe(false);
+  expect(existsSync(join(work, 'out', 'dry-run', 'google'))).toBe(true);
   const created = fake.audiences().filter((a) => a.subtype === 'CUSTOM');
   expect(created.map((a) => a.adAccountId)).toEqual(created.map(() => 'act_42'));
-  expect(created.map((a) => a.name).sort()).toEqual(r.sync.audiences.map((a) => a.audienceName).sort());
-  for (const a of r.sync.audiences) {
+  expect(created.map((a) => a.name).sort()).toEqual(
+    r.sync.audiences
+      .filter((a) => a.platform === 'meta')
+      .map((a) => a.audienceName)
+      .sort(),
+  );
+  for (const a of r.sync.audiences.filter((x) => x.platform === 'meta')) {
     expect(a.status).toBe('synced');
     expect(fake.members(a.audienceId!).size).toBe(a.desired);
   }

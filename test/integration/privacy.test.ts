@@ -187,7 +187,7 @@ describe('right to erasure', () => {
     });
     const removals = r.sync.audiences.filter((a) => a.removed > 0);
     expect(removals.length).toBeGreaterThan(0);
-    const payloads = walk(join(out, 'dry-run')).flatMap((f) =>
+    const payloads = walk(join(out, 'dry-run', 'meta')).flatMap((f) =>
       readFileSync(f, 'utf8')
         .trim()
         .split('\n')
@@ -195,6 +195,15 @@ describe('right to erasure', () => {
         .map((l) => JSON.parse(l) as { op: string; payload: { schema: string[]; data: string[][] } }),
     );
     expect(payloads.every((p) => p.op === 'remove')).toBe(true);
+    const google = walk(join(out, 'dry-run', 'google')).flatMap((f) =>
+      readFileSync(f, 'utf8')
+        .trim()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { op: string; endpoint: string; payload: { audienceMembers: unknown[] } }),
+    );
+    expect(google.map((g) => [g.op, g.endpoint])).toEqual([['remove', 'audienceMembers:remove']]);
+    expect(JSON.stringify(google)).toContain(sha(target));
     expect(payloads.flatMap((p) => p.payload.data.map((row) => row[p.payload.schema.indexOf('EMAIL')]))).toContain(
       sha(target),
     );

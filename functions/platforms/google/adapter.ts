@@ -79,6 +79,11 @@ export class GoogleDestination implements Destination {
   private lastUsage: { usagePercent?: number; regainAccessMinutes?: number } = {};
   private usageUntil = 0;
 
+  /** Built for `sync --dry-run`: every request is checked by Google (`validateOnly`), nothing changes. */
+  get validateOnly(): boolean {
+    return this.opts.validateOnly === true;
+  }
+
   constructor(private readonly opts: GoogleDestinationOptions) {
     if (!/^\d{10}$/.test(accountDigits(opts.operatingAccountId)))
       throw new DestinationError(
