@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app';
 import { parseAudienceConfig as parseConfig } from '../../functions/adapters/config-file';
@@ -117,6 +118,19 @@ describe('constructs refuse bad props', () => {
     const table = new dynamodb.Table(stack, 'T', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     fn.grantTable(table, 'read');
     expect(() => fn.grantTable(table, 'readWrite')).toThrow(/TablePolicy was granted twice/);
+  });
+
+  it('HouseFunction.useDestinationSecrets: no secrets, an id that is no destination id, or granted twice', () => {
+    const { stack, fn } = fixture();
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'app/token');
+    expect(() => fn.useDestinationSecrets({})).toThrow(
+      'Test/Fn: useDestinationSecrets needs at least one destination secret; received none (a config without destinations needs no call).',
+    );
+    expect(() => fn.useDestinationSecrets({ 'Meta Main': secret })).toThrow(
+      /^Test\/Fn: useDestinationSecrets: a destination id uses lowercase letters, .*received "Meta Main"\.$/,
+    );
+    fn.useDestinationSecrets({ 'meta-main': secret });
+    expect(() => fn.useDestinationSecrets({ 'meta-eu': secret })).toThrow(/SecretPolicy was granted twice/);
   });
 
   it('SyncSchedule: a timeout of zero', () => {
