@@ -320,26 +320,6 @@ export class HouseFunction extends Construct {
     this.function.addEnvironment('DESTINATION_SECRETS', Stack.of(this).toJsonString(ids));
   }
 
-  /**
-   * Lets the function read the value of `secret` (only that secret), and sets `envVar` to its id.
-   * @deprecated One secret cannot serve several destinations; use `useDestinationSecrets`.
-   */
-  public useSecret(secret: secretsmanager.ISecret, envVar = 'META_TOKEN_SECRET_ID'): void {
-    const statements = [
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        // A secret referenced by name has a partial ARN; Secrets Manager appends "-" and 6 random characters.
-        resources: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
-      }),
-    ];
-    if (secret.encryptionKey) {
-      statements.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [secret.encryptionKey.keyArn] }));
-    }
-    this.attach('SecretPolicy', statements);
-    // The name is a valid SecretId too, for a secret referenced by name.
-    this.function.addEnvironment(envVar, secret.secretFullArn ?? secret.secretName);
-  }
-
   private attach(id: string, statements: iam.PolicyStatement[]): iam.Policy {
     if (this.node.tryFindChild(id)) {
       throw propError(this, `${id} was granted twice; grant each table, bucket and secret once with all its access.`);
