@@ -8,17 +8,20 @@
  * | scheduleTimeZone | UTC |
  * | rawRetentionDays | 7 (lifecycle backstop for incoming/) |
  * | logRetentionDays | 30 |
- * | kmsKeyArn | none: S3-managed / AWS-owned encryption |
- * | metaTokenSecretName | none: the stack creates audience-sync/meta-access-token |
+ * | kmsKeyArn | none: S3-managed / AWS-owned encryption (with one: also the created secrets, and assumed for imported ones) |
  * | alarmEmail | none: no email subscription |
  * | syncMemoryMb | 1024 (sync holds every contact in memory: ~3 GB per million) |
+ *
+ * Secrets are not context: the stack creates one per destination of the config (audience-sync/<id>/…), or imports the
+ * one a destination names (Meta `tokenSecretName`, Google `keySecretName`). The former `metaTokenSecretName` fails
+ * synth with a message saying so.
  */
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { App, Tags, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { loadConfigFile } from '../functions/adapters/config-file';
-import { AudienceSyncStack } from '../lib/audience-sync-stack';
+import { AudienceSyncStack, metaTokenSecretNameGone } from '../lib/audience-sync-stack';
 
 export const STACK_NAME = 'AudienceSync';
 
@@ -35,6 +38,9 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Audi
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 
   const ctx = new ContextReader(app);
+  if (ctx.string('metaTokenSecretName') !== undefined) {
+    throw new Error(metaTokenSecretNameGone('context metaTokenSecretName'));
+  }
   const configFile = ctx.string('configFile') ?? 'config/audiences.example.yaml';
   const config = loadConfigFile(resolve(configFile));
 
@@ -47,7 +53,6 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Audi
     rawRetentionDays: ctx.wholeNumber('rawRetentionDays'),
     logRetentionDays: ctx.wholeNumber('logRetentionDays'),
     kmsKeyArn: ctx.string('kmsKeyArn'),
-    metaTokenSecretName: ctx.string('metaTokenSecretName'),
     alarmEmail: ctx.string('alarmEmail'),
     syncMemoryMb: ctx.wholeNumber('syncMemoryMb'),
   });

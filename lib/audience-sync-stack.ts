@@ -1,14 +1,15 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
-import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { AudienceConfig } from '../functions/core/config';
+import { PLATFORMS } from '../functions/platforms/registry';
 import { propError } from './constructs/checks';
 import { ContactTable } from './constructs/contact-table';
+import { DestinationSecrets } from './constructs/destination-secrets';
 import { DropBucket, DropPrefix } from './constructs/drop-bucket';
 import { HouseFunction } from './constructs/house-function';
 import { IngestPipeline } from './constructs/ingest-pipeline';
@@ -16,9 +17,6 @@ import { Monitoring } from './constructs/monitoring';
 import { SyncSchedule } from './constructs/sync-schedule';
 
 const FUNCTIONS_DIR = join(dirname(fileURLToPath(import.meta.url)), '..', 'functions');
-
-/** Name of the secret the stack creates when no existing one is named. */
-export const DEFAULT_META_TOKEN_SECRET_NAME = 'audience-sync/meta-access-token';
 
 export interface AudienceSyncStackProps extends StackProps {
   /** The validated audiences config (see `loadConfigFile`); embedded in both function bundles. */
@@ -45,17 +43,14 @@ export interface AudienceSyncStackProps extends StackProps {
    */
   readonly logRetentionDays?: number;
   /**
-   * ARN of a customer-managed KMS key for the bucket, the table and the created secret. Its key policy must let
-   * this account's IAM principals use it (the default key policy does). Either way, queues use SSE-SQS (S3 cannot
-   * notify a queue under a key whose policy we cannot change) and log groups use the stack's own `LogKey`.
-   * @default - S3-managed (SSE-S3) bucket, AWS-managed `aws/dynamodb` for the table, `aws/secretsmanager` for the secret
+   * ARN of a customer-managed KMS key for the bucket, the table and the destination secrets the stack creates. Its key
+   * policy must let this account's IAM principals use it (the default key policy does). A secret a destination names
+   * in the config (imported by name) is assumed to use this key too, so the sync function may decrypt with it. Either
+   * way, queues use SSE-SQS (S3 cannot notify a queue under a key whose policy we cannot change) and log groups use
+   * the stack's own `LogKey`.
+   * @default - S3-managed (SSE-S3) bucket, AWS-managed `aws/dynamodb` for the table, `aws/secretsmanager` for secrets
    */
   readonly kmsKeyArn?: string;
-  /**
-   * Name of an existing Secrets Manager secret holding the Meta access token.
-   * @default - the stack creates `audience-sync/meta-access-token` with a placeholder value
-   */
-  readonly metaTokenSecretName?: string;
   /**
    * Email address subscribed to the alarm topic.
    * @default - no subscription
@@ -81,8 +76,8 @@ export class AudienceSyncStack extends Stack {
   public readonly ingestPipeline: IngestPipeline;
   public readonly syncSchedule: SyncSchedule;
   public readonly monitoring: Monitoring;
-  /** The Meta access token (created, or referenced by name). */
-  public readonly metaTokenSecret: secretsmanager.ISecret;
+  /** One secret per destination of the config (created, or imported by the name the destination gives). */
+  public readonly destinationSecrets: DestinationSecrets;
   /** Encrypts every log group of the stack. */
   public readonly logKey: kms.Key;
 
@@ -96,6 +91,9 @@ export class AudienceSyncStack extends Stack {
         this,
         `the config keeps raw files ${config.keepRawFilesDays} days (keepRawFilesDays) but the bucket expires them after ${rawRetentionDays} (rawRetentionDays); raise rawRetentionDays to at least ${config.keepRawFilesDays} or lower keepRawFilesDays.`,
       );
+    }
+    if ((props as { metaTokenSecretName?: unknown }).metaTokenSecretName !== undefined) {
+      throw propError(this, metaTokenSecretNameGone('the metaTokenSecretName prop'));
     }
     const customerKey = props.kmsKeyArn ? importKey(this, props.kmsKeyArn) : undefined;
 
@@ -123,9 +121,11 @@ export class AudienceSyncStack extends Stack {
     const bucket = this.dropBucket.bucket;
     const table = this.contactTable.table;
 
-    this.metaTokenSecret = props.metaTokenSecretName
-      ? importSecret(this, 'MetaTokenSecret', props.metaTokenSecretName)
-      : this.createTokenSecret(customerKey);
+    this.destinationSecrets = new DestinationSecrets(this, 'DestinationSecrets', {
+      destinations: config.destinations,
+      platforms: PLATFORMS,
+      encryptionKey: customerKey,
+    });
 
     const logging = { logRetention, logEncryptionKey: this.logKey };
     this.ingestFunction = new HouseFunction(this, 'IngestFunction', {
@@ -154,9 +154,12 @@ export class AudienceSyncStack extends Stack {
     });
     this.syncFunction.grantTable(table, 'readWrite');
     this.syncFunction.useBucket(bucket, { write: [DropPrefix.reports] });
-    // The one token secret. A destination's `tokenSecretName` in the config is for local runs: in the cloud the
-    // handler reads META_TOKEN_SECRET_ID first, so no other secret is granted.
-    this.syncFunction.useSecret(this.metaTokenSecret);
+    // Each destination's own secret, to the sync function alone (ingest never talks to a platform). A secret imported
+    // by name carries no key CDK knows: with a customer key, it is assumed to be encrypted with that key.
+    const secrets = this.destinationSecrets.secrets;
+    if (Object.keys(secrets).length) {
+      this.syncFunction.useDestinationSecrets(secrets, { importedSecretKey: customerKey });
+    }
 
     this.ingestPipeline = new IngestPipeline(this, 'IngestPipeline', {
       bucket,
@@ -194,39 +197,32 @@ export class AudienceSyncStack extends Stack {
       'A destination needs a person (token expired, terms not accepted); other destinations kept syncing.',
     );
 
-    const outputs: Record<string, [string, string]> = {
+    /** Output name → value, description and (for a destination's) whose it is. */
+    const outputs: Record<string, [string, string, string?]> = {
       BucketName: [bucket.bucketName, 'Drop exports under incoming/<list-id>/'],
       TableName: [table.tableName, 'Contact table'],
       SyncStateMachineArn: [this.syncSchedule.stateMachine.stateMachineArn, 'Start a sync on demand'],
       SyncFunctionName: [this.syncFunction.function.functionName, 'Sync function'],
-      MetaTokenSecretArn: [this.metaTokenSecret.secretArn, 'Put the Meta system-user access token here'],
       AlarmTopicArn: [this.monitoring.topic.topicArn, 'Alarm topic'],
     };
+    for (const d of Object.values(this.destinationSecrets.byDestination)) {
+      const name = `SecretArn${pascalCase(d.destinationId)}`;
+      const taken = outputs[name];
+      if (taken) {
+        throw propError(
+          this,
+          `destination "${d.destinationId}" would get output ${name}, which ${taken[2] ?? 'another output'} has; rename one of the destinations.`,
+        );
+      }
+      outputs[name] = [
+        d.secret.secretArn,
+        `Put the ${d.spec.displayName} credentials of destination ${d.destinationId} here: ${d.spec.secret.description}`,
+        `destination "${d.destinationId}"`,
+      ];
+    }
     for (const [name, [value, description]] of Object.entries(outputs)) {
       new CfnOutput(this, name, { value, description });
     }
-  }
-
-  private createTokenSecret(key: kms.IKey | undefined): secretsmanager.Secret {
-    const secret = new secretsmanager.Secret(this, 'MetaTokenSecret', {
-      secretName: DEFAULT_META_TOKEN_SECRET_NAME,
-      description:
-        'Meta system-user access token for audience-sync. Set it with: aws secretsmanager put-secret-value --secret-string <token>',
-      // Starts "empty": an accessToken of "" makes the sync say the token is not set yet. Secrets Manager fills
-      // the placeholder key itself, so no value, not even an empty one, is written into the template.
-      generateSecretString: {
-        secretStringTemplate: JSON.stringify({ accessToken: '' }),
-        generateStringKey: 'placeholder',
-      },
-      encryptionKey: key,
-      removalPolicy: RemovalPolicy.RETAIN,
-    });
-    Validations.of(secret).acknowledge({
-      id: 'AwsSolutions-SMG4',
-      reason:
-        'The Meta token is issued and rotated by a person in Meta Business Settings; Secrets Manager cannot rotate it.',
-    });
-    return secret;
   }
 }
 
@@ -256,9 +252,21 @@ function importKey(scope: Construct, arn: string): kms.IKey {
   return kms.Key.fromKeyArn(scope, 'CustomerKey', arn);
 }
 
-function importSecret(scope: Construct, id: string, name: string): secretsmanager.ISecret {
-  if (!/^[A-Za-z0-9/_+=.@-]{1,512}$/.test(name)) {
-    throw propError(scope, `secret name must use letters, digits and /_+=.@- only; received ${JSON.stringify(name)}.`);
-  }
-  return secretsmanager.Secret.fromSecretNameV2(scope, id, name);
+/** `SecretArnMetaMain` for destination `meta-main`: the id's letters and digits, each word capitalised. */
+function pascalCase(id: string): string {
+  return id
+    .split(/[^A-Za-z0-9]+/)
+    .map((w) => w.charAt(0).toUpperCase() + w.slice(1))
+    .join('');
+}
+
+/**
+ * Synth's answer to `metaTokenSecretName` (the prop, or the context key in bin/app.ts), which named the one token
+ * secret of the stack before each destination had its own.
+ */
+export function metaTokenSecretNameGone(what: string): string {
+  const fields = Object.values(PLATFORMS)
+    .map((p) => `${p.secret.nameField} for ${p.id}`)
+    .join(', ');
+  return `${what} is gone: each destination has its own secret now; to use an existing one, name it in the destination's config (${fields}).`;
 }

@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { Duration, RemovalPolicy, Size, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Size, Stack, Validations } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -7,7 +7,7 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { AudienceConfig } from '../../functions/core/config';
 import { acknowledgeWildcardResource, propError, requireWholeNumber } from './checks';
@@ -21,6 +21,9 @@ export const HOUSE_RUNTIME = lambda.Runtime.NODEJS_24_X;
  */
 const ESM_REQUIRE_BANNER =
   "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+/** A destination id as the config allows it (functions/core/config.ts). */
+const DESTINATION_ID = /^[a-z0-9][a-z0-9-_]{0,62}$/;
 
 /** Key prefixes a function may use, per kind of access. Each prefix must end with `/`. */
 export interface BucketAccess {
@@ -73,7 +76,7 @@ export interface HouseFunctionProps {
 /**
  * The house Lambda function: Node.js 24 on ARM64, ESM bundle with source maps and the embedded config,
  * X-Ray tracing, its own log group, and an explicit role that can write to that log group only.
- * Other permissions come from `grantTable`, `useBucket` and `useSecret`, each of which also sets the env var
+ * Other permissions come from `grantTable`, `useBucket` and `useDestinationSecrets`, each of which also sets the env var
  * the handler reads, so a permission and its configuration never drift apart.
  */
 export class HouseFunction extends Construct {
@@ -268,21 +271,53 @@ export class HouseFunction extends Construct {
     }
   }
 
-  /** Lets the function read the value of `secret` (only that secret), and sets `envVar` to its id. */
-  public useSecret(secret: secretsmanager.ISecret, envVar = 'META_TOKEN_SECRET_ID'): void {
-    const statements = [
-      new iam.PolicyStatement({
-        actions: ['secretsmanager:GetSecretValue'],
-        // A secret referenced by name has a partial ARN; Secrets Manager appends "-" and 6 random characters.
-        resources: [secret.secretFullArn ?? `${secret.secretArn}-??????`],
-      }),
-    ];
-    if (secret.encryptionKey) {
-      statements.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [secret.encryptionKey.keyArn] }));
+  /**
+   * Lets the function read the secret of each destination (`GetSecretValue` on exactly those secrets, in one policy)
+   * and sets `DESTINATION_SECRETS` to JSON: destination id → secret id (the full ARN of a secret the stack knows, the
+   * name of one imported by name, which Secrets Manager accepts as a SecretId too).
+   *
+   * A secret imported by name has only a partial ARN; Secrets Manager appends "-" and 6 random characters, so its
+   * grant is `<partial ARN>-??????`. `kms:Decrypt` is granted on each secret's key where CDK knows it, and on
+   * `importedSecretKey` for imported secrets whose key it does not know (a secret imported by name carries none): pass
+   * the key those are assumed to use, unless it is the AWS-managed `aws/secretsmanager` (which needs no grant).
+   */
+  public useDestinationSecrets(
+    secrets: Readonly<Record<string, secretsmanager.ISecret>>,
+    options: { readonly importedSecretKey?: kms.IKey } = {},
+  ): void {
+    const entries = Object.entries(secrets);
+    if (entries.length === 0) {
+      throw propError(
+        this,
+        'useDestinationSecrets needs at least one destination secret; received none (a config without destinations needs no call).',
+      );
     }
+    for (const [destinationId] of entries) {
+      if (!DESTINATION_ID.test(destinationId)) {
+        throw propError(
+          this,
+          `useDestinationSecrets: a destination id uses lowercase letters, digits, - and _ (max 63), starting with a letter or digit, as in the config; received ${JSON.stringify(destinationId)}.`,
+        );
+      }
+    }
+    const secretResources = new Set<string>();
+    const keyArns = new Set<string>();
+    for (const [, secret] of entries) {
+      secretResources.add(secret.secretFullArn ?? `${secret.secretArn}-??????`);
+      // A secret this app creates has the key it was given (none: aws/secretsmanager); an imported one, the assumed key.
+      const key =
+        secret instanceof secretsmanager.Secret
+          ? secret.encryptionKey
+          : (secret.encryptionKey ?? options.importedSecretKey);
+      if (key) keyArns.add(key.keyArn);
+    }
+    const statements = [
+      new iam.PolicyStatement({ actions: ['secretsmanager:GetSecretValue'], resources: [...secretResources] }),
+    ];
+    if (keyArns.size) statements.push(new iam.PolicyStatement({ actions: ['kms:Decrypt'], resources: [...keyArns] }));
     this.attach('SecretPolicy', statements);
-    // The name is a valid SecretId too, for a secret referenced by name.
-    this.function.addEnvironment(envVar, secret.secretFullArn ?? secret.secretName);
+    const ids = Object.fromEntries(entries.map(([id, s]) => [id, s.secretFullArn ?? s.secretName]));
+    this.function.addEnvironment('DESTINATION_SECRETS', Stack.of(this).toJsonString(ids));
   }
 
   private attach(id: string, statements: iam.PolicyStatement[]): iam.Policy {

@@ -287,8 +287,12 @@ interface TemplateKeys {
   KmsKeyId?: unknown;
 }
 
-/** The customer-managed keys of the template's buckets, tables and secrets, by their resolved names / ARNs. */
-export function factsFromTemplate(t: TemplateResolver): ResourceFacts {
+/**
+ * The customer-managed keys of the template's buckets, tables and secrets, by their resolved names / ARNs. A secret the
+ * stack only references by name is not in the template, so its key is unknown: `importedSecretKey` is the key such a
+ * secret is assumed to use (the stack assumes its customer key), else it needs none (aws/secretsmanager).
+ */
+export function factsFromTemplate(t: TemplateResolver, opts: { importedSecretKey?: string } = {}): ResourceFacts {
   const buckets = new Map<string, string>();
   const tables = new Map<string, string>();
   const secrets = new Map<string, string>();
@@ -305,7 +309,6 @@ export function factsFromTemplate(t: TemplateResolver): ResourceFacts {
     env: t.env,
     bucketKey: (b) => buckets.get(b),
     tableKey: (name) => tables.get(name),
-    // A secret the stack only references by name is not in the template; its key is unknown (see the report).
-    secretKey: (arn) => secrets.get(arn),
+    secretKey: (arn) => secrets.get(arn) ?? opts.importedSecretKey,
   };
 }

@@ -4,7 +4,7 @@ import { Validations } from 'aws-cdk-lib';
 import type { IConstruct } from 'constructs';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app';
-import { NO_BUNDLING, tempOutdir } from './synth';
+import { FIXTURE_CONFIG, NO_BUNDLING, tempOutdir } from './synth';
 
 interface Report {
   pluginReports: Array<{ pluginName: string; violations: Array<{ ruleName: string; severity: string }> }>;
@@ -42,11 +42,11 @@ describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults, as cdk synth runs it', {}, true],
     [
-      'customer key, existing secret, alarm email',
+      'customer key, alarm email, several destinations of two platforms, one secret imported by name',
       {
         kmsKeyArn: 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab',
-        metaTokenSecretName: 'shared/meta-token',
         alarmEmail: 'ops@example.com',
+        configFile: FIXTURE_CONFIG,
       },
       false,
     ],
@@ -75,7 +75,7 @@ describe('cdk-nag AwsSolutions', () => {
         'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/quarantine/*]',
         'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/IngestFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
-        'AudienceSync/MetaTokenSecret AwsSolutions-SMG4',
+        'AudienceSync/DestinationSecrets/meta-main AwsSolutions-SMG4',
         'AudienceSync/SyncFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/SyncFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
         'AudienceSync/SyncSchedule/DeadLetterQueue AwsSolutions-SQS3',
@@ -83,5 +83,17 @@ describe('cdk-nag AwsSolutions', () => {
         'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<SyncFunction9CE4905E.Arn>:*]',
       ].sort(),
     );
+  });
+
+  it('acknowledges SMG4 on each secret the stack creates, with its platform, and on no imported one', () => {
+    const { app } = buildApp({ context: { ...NO_BUNDLING, configFile: FIXTURE_CONFIG }, outdir: tempOutdir() });
+    const smg4 = acknowledgements(app).filter((a) => a.id === 'AwsSolutions-SMG4');
+    expect(smg4.map((a) => a.path).sort()).toEqual(
+      ['google-ads', 'meta-main', 'meta-us'].map((d) => `AudienceSync/DestinationSecrets/${d}`),
+    );
+    for (const a of smg4) {
+      const platform = a.path.includes('google') ? 'Google Customer Match' : 'Meta (Facebook, Instagram)';
+      expect(a.reason).toMatch(new RegExp(`^${platform.replace(/[()]/g, '\\$&')} credentials are issued by a person`));
+    }
   });
 });

@@ -3,9 +3,11 @@ import { join } from 'node:path';
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app';
 import { parseAudienceConfig as parseConfig } from '../../functions/adapters/config-file';
+import { AudienceSyncStack, type AudienceSyncStackProps } from '../../lib/audience-sync-stack';
 import { DropBucket } from '../../lib/constructs/drop-bucket';
 import { HouseFunction } from '../../lib/constructs/house-function';
 import { SyncSchedule } from '../../lib/constructs/sync-schedule';
@@ -68,9 +70,39 @@ describe('synth fails', () => {
     [{ scheduleTimeZone: 'Mars/Olympus_Mons' }, /timeZone must be an IANA time zone.*received "Mars\/Olympus_Mons"/],
     [{ kmsKeyArn: 'alias/audience-sync' }, /kmsKeyArn must be a key ARN.*received "alias\/audience-sync"/],
     [{ alarmEmail: 'ops' }, /alarmEmail must be an email address; received "ops"/],
-    [{ metaTokenSecretName: 'meta token' }, /secret name must use letters.*received "meta token"/],
+    [
+      { metaTokenSecretName: 'shared/meta-token' },
+      /^context metaTokenSecretName is gone: each destination has its own secret now; .*tokenSecretName for meta, keySecretName for google\)\.$/,
+    ],
   ])('when context is %j', (context, message) => {
     expect(build(context)).toThrow(message);
+  });
+});
+
+describe('synth fails on destination secrets', () => {
+  const destinations = (lines: string[]) =>
+    writeConfig('dest.yaml', ['version: 1', 'destinations:', ...lines].join('\n'));
+
+  it('when a destination names a secret that is not a valid secret name', () => {
+    const configFile = destinations(['  meta-x: { platform: meta, tokenSecretName: "meta token" }']);
+    expect(build({ configFile })).toThrow(
+      /DestinationSecrets: destination "meta-x": tokenSecretName must be a secret name of letters, digits and \/_\+=\.@- only; received "meta token"\./,
+    );
+  });
+
+  it('when two destination ids would share one stack output', () => {
+    const configFile = destinations(['  meta-main: { platform: meta }', '  meta_main: { platform: meta }']);
+    expect(build({ configFile })).toThrow(
+      'AudienceSync: destination "meta_main" would get output SecretArnMetaMain, which destination "meta-main" has; rename one of the destinations.',
+    );
+  });
+
+  it('when a caller still passes the metaTokenSecretName prop', () => {
+    const app = new App({ context: NO_BUNDLING, outdir: tempOutdir() });
+    const props = { config: parseConfig({ version: 1 }), metaTokenSecretName: 'shared/meta-token' };
+    expect(() => new AudienceSyncStack(app, 'Old', props as AudienceSyncStackProps)).toThrow(
+      /^Old: the metaTokenSecretName prop is gone: /,
+    );
   });
 });
 
@@ -117,6 +149,19 @@ describe('constructs refuse bad props', () => {
     const table = new dynamodb.Table(stack, 'T', { partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING } });
     fn.grantTable(table, 'read');
     expect(() => fn.grantTable(table, 'readWrite')).toThrow(/TablePolicy was granted twice/);
+  });
+
+  it('HouseFunction.useDestinationSecrets: no secrets, an id that is no destination id, or granted twice', () => {
+    const { stack, fn } = fixture();
+    const secret = secretsmanager.Secret.fromSecretNameV2(stack, 'S', 'app/token');
+    expect(() => fn.useDestinationSecrets({})).toThrow(
+      'Test/Fn: useDestinationSecrets needs at least one destination secret; received none (a config without destinations needs no call).',
+    );
+    expect(() => fn.useDestinationSecrets({ 'Meta Main': secret })).toThrow(
+      /^Test\/Fn: useDestinationSecrets: a destination id uses lowercase letters, .*received "Meta Main"\.$/,
+    );
+    fn.useDestinationSecrets({ 'meta-main': secret });
+    expect(() => fn.useDestinationSecrets({ 'meta-eu': secret })).toThrow(/SecretPolicy was granted twice/);
   });
 
   it('SyncSchedule: a timeout of zero', () => {

@@ -8,9 +8,29 @@ import {
   stateMachineDefinition,
   statementsOfRole,
   synthTemplate,
+  writeTempConfig,
 } from './synth';
 
 const CUSTOMER_KEY = 'arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab';
+
+/** The resources of every Allow statement that grants `action`. */
+const grantsOf = (statements: Statement[], action: string) =>
+  statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action)).flatMap(resourcesOf);
+
+/** The Lambda function's env vars as in the template. */
+const envOf = (t: Template, prefix: string): Record<string, unknown> =>
+  t.findResources('AWS::Lambda::Function')[logicalId(t, 'AWS::Lambda::Function', prefix)]?.Properties.Environment
+    .Variables;
+
+/** The sync function's DESTINATION_SECRETS, parsed, with each `{ Ref: X }` written as `<X>`. */
+function destinationSecretsOf(t: Template): Record<string, string> {
+  const value = envOf(t, 'SyncFunction').DESTINATION_SECRETS as string | { 'Fn::Join': [string, unknown[]] };
+  const text =
+    typeof value === 'string'
+      ? value
+      : value['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : `<${(p as { Ref: string }).Ref}>`)).join('');
+  return JSON.parse(text);
+}
 
 let template: Template;
 /** Every optional context key set, to see each reach the template. */
@@ -24,7 +44,6 @@ beforeAll(() => {
     scheduleCron: 'cron(30 1 * * ? *)',
     scheduleTimeZone: 'Europe/Berlin',
     kmsKeyArn: CUSTOMER_KEY,
-    metaTokenSecretName: 'shared/meta-token',
     alarmEmail: 'ops@example.com',
     syncMemoryMb: '3008',
   });
@@ -266,16 +285,23 @@ describe('HouseFunction', () => {
     }
   });
 
-  it('sets the env vars that match each grant; the token itself is never in env', () => {
-    const env = (prefix: string) =>
-      template.findResources('AWS::Lambda::Function')[logicalId(template, 'AWS::Lambda::Function', prefix)]?.Properties
-        .Environment.Variables;
+  it('sets the env vars that match each grant; no credential is ever in env', () => {
     const table = { Ref: logicalId(template, 'AWS::DynamoDB::Table', 'ContactTable') };
     const bucket = { Ref: logicalId(template, 'AWS::S3::Bucket', 'DropBucket0') };
-    const secret = { Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'MetaTokenSecret') };
-    expect(env('IngestFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
-    expect(env('IngestFunction')).not.toHaveProperty('META_TOKEN_SECRET_ID');
-    expect(env('SyncFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket, META_TOKEN_SECRET_ID: secret });
+    expect(envOf(template, 'IngestFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
+    expect(envOf(template, 'SyncFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
+    expect(Object.keys(envOf(template, 'IngestFunction')).sort()).toEqual(
+      ['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'BUCKET_NAME', 'NODE_OPTIONS', 'TABLE_NAME'].sort(),
+    );
+    expect(Object.keys(envOf(template, 'SyncFunction')).sort()).toEqual(
+      [
+        'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+        'BUCKET_NAME',
+        'DESTINATION_SECRETS',
+        'NODE_OPTIONS',
+        'TABLE_NAME',
+      ].sort(),
+    );
   });
 });
 
@@ -284,8 +310,6 @@ describe('IAM', () => {
   const objectsUnder = (prefix: string) => ({
     'Fn::Join': ['', [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'DropBucket0'), 'Arn'] }, `/${prefix}*`]],
   });
-  const grantsOf = (statements: Statement[], action: string) =>
-    statements.filter((s) => s.Effect === 'Allow' && actionsOf(s).includes(action)).flatMap(resourcesOf);
 
   it('lets ingest read and delete incoming/ and erasure/ (any version), write reports/ and quarantine/, nothing else in S3', () => {
     const ingest = statementsOfRole(template, 'IngestFunctionRole');
@@ -314,28 +338,6 @@ describe('IAM', () => {
     expect(s3.flatMap(actionsOf)).toEqual(['s3:PutObject']);
     expect(s3.flatMap(resourcesOf)).toEqual([objectsUnder('reports/')]);
     expect(JSON.stringify(sync)).not.toContain('incoming/');
-  });
-
-  it("scopes sync's GetSecretValue to the token secret, and a secret named in the config grants nothing more", () => {
-    const sync = statementsOfRole(template, 'SyncFunctionRole');
-    expect(grantsOf(sync, 'secretsmanager:GetSecretValue')).toEqual([
-      { Ref: logicalId(template, 'AWS::SecretsManager::Secret', 'MetaTokenSecret') },
-    ]);
-    expect(sync.flatMap(actionsOf).filter((a) => a.startsWith('secretsmanager:'))).toEqual([
-      'secretsmanager:GetSecretValue',
-    ]);
-    expect(JSON.stringify(sync)).not.toContain('meta-eu-token');
-  });
-
-  it('references an existing secret by name when metaTokenSecretName is given', () => {
-    custom.resourceCountIs('AWS::SecretsManager::Secret', 0);
-    const sync = statementsOfRole(custom, 'SyncFunctionRole');
-    expect(JSON.stringify(grantsOf(sync, 'secretsmanager:GetSecretValue'))).toContain(
-      ':secret:shared/meta-token-??????',
-    );
-    custom.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: { Variables: Match.objectLike({ META_TOKEN_SECRET_ID: 'shared/meta-token' }) },
-    });
   });
 
   it('scopes table grants to the table ARN', () => {
@@ -372,6 +374,8 @@ describe('IAM', () => {
     const sync = statementsOfRole(custom, 'SyncFunctionRole');
     // Bucket reads, bucket writes (multipart) and the table each need the key.
     expect(grantsOf(ingest, 'kms:Decrypt')).toEqual([CUSTOMER_KEY, CUSTOMER_KEY, CUSTOMER_KEY]);
+    // Sync: the table, reports/ (multipart) and the destination secrets.
+    expect(grantsOf(sync, 'kms:Decrypt')).toEqual([CUSTOMER_KEY, CUSTOMER_KEY, CUSTOMER_KEY]);
     expect(new Set(grantsOf(sync, 'kms:GenerateDataKey'))).toEqual(new Set([CUSTOMER_KEY]));
     const kmsResources = [...ingest, ...sync].filter((s) => actionsOf(s).some((a) => a.startsWith('kms:')));
     expect(new Set(kmsResources.flatMap(resourcesOf))).toEqual(new Set([CUSTOMER_KEY]));
@@ -525,27 +529,174 @@ describe('Monitoring', () => {
   });
 });
 
+describe('DestinationSecrets', () => {
+  /** Destinations of test/infra/fixtures/audiences.yaml without a secret name, and the names the stack gives them. */
+  const created = {
+    'meta-main': 'audience-sync/meta-main/meta-access-token',
+    'meta-us': 'audience-sync/meta-us/meta-access-token',
+    'google-ads': 'audience-sync/google-ads/google-service-account',
+  };
+  const secretId = (t: Template, destination: string) =>
+    logicalId(t, 'AWS::SecretsManager::Secret', `DestinationSecrets${destination.replace(/[^a-z0-9]/g, '')}`);
+  /** `meta-eu` names audience-sync/meta-eu-token: Secrets Manager appends -<6 characters> to a name in its ARN. */
+  const importedArn = (suffix: string) => ({
+    'Fn::Join': [
+      '',
+      [
+        'arn:',
+        { Ref: 'AWS::Partition' },
+        ':secretsmanager:',
+        { Ref: 'AWS::Region' },
+        ':',
+        { Ref: 'AWS::AccountId' },
+        `:secret:audience-sync/meta-eu-token${suffix}`,
+      ],
+    ],
+  });
+
+  /** The statements of the sync function's secret policy (the one `useDestinationSecrets` attaches). */
+  const secretPolicyOf = (t: Template): Statement[] =>
+    Object.entries(t.findResources('AWS::IAM::Policy'))
+      .filter(([id]) => id.startsWith('SyncFunctionSecretPolicy'))
+      .flatMap(([, p]) => p.Properties.PolicyDocument.Statement as Statement[]);
+
+  it('creates one secret per destination that names none, under its platform default name, with a placeholder, retained', () => {
+    template.resourceCountIs('AWS::SecretsManager::Secret', 3);
+    for (const [destination, name] of Object.entries(created)) {
+      const secret = template.findResources('AWS::SecretsManager::Secret')[secretId(template, destination)];
+      expect(secret).toMatchObject({
+        DeletionPolicy: 'Retain',
+        UpdateReplacePolicy: 'Retain',
+        Properties: {
+          Name: name,
+          Description: expect.stringContaining(`destination ${destination}`),
+          // Secrets Manager fills the placeholder: no value, not even an empty one, is in the template.
+          GenerateSecretString: { SecretStringTemplate: '{}', GenerateStringKey: 'placeholder' },
+        },
+      });
+      expect(secret?.Properties).not.toHaveProperty('SecretString');
+      expect(secret?.Properties).not.toHaveProperty('KmsKeyId');
+    }
+  });
+
+  it('keeps stable logical ids, so a deploy never replaces a secret that holds credentials', () => {
+    expect(secretId(template, 'meta-main')).toBe('DestinationSecretsmetamain328F934F');
+    expect(Object.keys(template.findResources('AWS::SecretsManager::Secret')).sort()).toEqual(
+      Object.keys(created)
+        .map((d) => secretId(template, d))
+        .sort(),
+    );
+  });
+
+  it('gives the sync function DESTINATION_SECRETS: each destination id to its own secret', () => {
+    expect(destinationSecretsOf(template)).toEqual({
+      'meta-main': `<${secretId(template, 'meta-main')}>`,
+      'meta-us': `<${secretId(template, 'meta-us')}>`,
+      'google-ads': `<${secretId(template, 'google-ads')}>`,
+      // Imported by name: the name is a valid SecretId.
+      'meta-eu': 'audience-sync/meta-eu-token',
+    });
+  });
+
+  it('lets sync read exactly those secrets, an imported one by "<partial ARN>-??????", and nothing else', () => {
+    const sync = statementsOfRole(template, 'SyncFunctionRole');
+    const statements = sync.filter((s) => actionsOf(s).some((a) => a.startsWith('secretsmanager:')));
+    expect(statements).toHaveLength(1);
+    expect(actionsOf(statements[0] as Statement)).toEqual(['secretsmanager:GetSecretValue']);
+    expect(resourcesOf(statements[0] as Statement)).toEqual([
+      { Ref: secretId(template, 'meta-main') },
+      { Ref: secretId(template, 'meta-us') },
+      importedArn('-??????'),
+      { Ref: secretId(template, 'google-ads') },
+    ]);
+    // Created and imported secrets use aws/secretsmanager without a customer key: no key grant is needed.
+    expect(sync.flatMap(actionsOf).filter((a) => a.startsWith('kms:'))).toEqual([]);
+  });
+
+  it('gives the ingest function no secret, no key and no DESTINATION_SECRETS', () => {
+    for (const t of [template, custom]) {
+      const ingest = statementsOfRole(t, 'IngestFunctionRole');
+      expect(JSON.stringify(ingest)).not.toMatch(/secretsmanager|DestinationSecrets|meta-eu-token/);
+      expect(envOf(t, 'IngestFunction')).not.toHaveProperty('DESTINATION_SECRETS');
+    }
+  });
+
+  it('encrypts the created secrets with the customer key, and lets sync decrypt with it (imported secrets too)', () => {
+    for (const destination of Object.keys(created)) {
+      expect(
+        custom.findResources('AWS::SecretsManager::Secret')[secretId(custom, destination)]?.Properties.KmsKeyId,
+      ).toBe(CUSTOMER_KEY);
+    }
+    const sync = statementsOfRole(custom, 'SyncFunctionRole');
+    expect(secretPolicyOf(custom)).toEqual([
+      expect.objectContaining({ Action: 'secretsmanager:GetSecretValue' }),
+      // One grant covers every secret: an imported secret is assumed to use the customer key the stack deploys with.
+      { Effect: 'Allow', Action: 'kms:Decrypt', Resource: CUSTOMER_KEY },
+    ]);
+    expect(grantsOf(sync, 'secretsmanager:GetSecretValue')).toContainEqual(importedArn('-??????'));
+  });
+
+  it('lets sync decrypt an imported secret with the customer key even when the stack creates no secret', () => {
+    const configFile = writeTempConfig(
+      'version: 1\ndestinations:\n  meta-eu: { platform: meta, tokenSecretName: audience-sync/meta-eu-token }\n',
+    );
+    const onlyImported = synthTemplate({ configFile, kmsKeyArn: CUSTOMER_KEY });
+    onlyImported.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    // The table's and the bucket's grants name the same key, but the secret's grant must not lean on them.
+    expect(secretPolicyOf(onlyImported)).toEqual([
+      { Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: importedArn('-??????') },
+      { Effect: 'Allow', Action: 'kms:Decrypt', Resource: CUSTOMER_KEY },
+    ]);
+    expect(destinationSecretsOf(onlyImported)).toEqual({ 'meta-eu': 'audience-sync/meta-eu-token' });
+  });
+
+  it('outputs one secret ARN per destination, saying whose credentials go there', () => {
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown; Description: string }>;
+    expect(outputs.SecretArnMetaMain).toEqual({
+      Value: { Ref: secretId(template, 'meta-main') },
+      Description: expect.stringMatching(
+        /^Put the Meta \(Facebook, Instagram\) credentials of destination meta-main here: Meta system-user access token/,
+      ),
+    });
+    expect(outputs.SecretArnMetaUs?.Value).toEqual({ Ref: secretId(template, 'meta-us') });
+    expect(outputs.SecretArnMetaEu?.Value).toEqual(importedArn(''));
+    expect(outputs.SecretArnGoogleAds).toEqual({
+      Value: { Ref: secretId(template, 'google-ads') },
+      Description: expect.stringMatching(
+        /^Put the Google Customer Match credentials of destination google-ads here: Google service-account key/,
+      ),
+    });
+  });
+});
+
+describe('a config without destinations', () => {
+  let bare: Template;
+  beforeAll(() => {
+    bare = synthTemplate({ configFile: writeTempConfig('version: 1\n') });
+  });
+
+  it('creates no secret, grants none and sets no DESTINATION_SECRETS', () => {
+    bare.resourceCountIs('AWS::SecretsManager::Secret', 0);
+    expect(JSON.stringify(statementsOfRole(bare, 'SyncFunctionRole'))).not.toContain('secretsmanager');
+    expect(envOf(bare, 'SyncFunction')).not.toHaveProperty('DESTINATION_SECRETS');
+    expect(Object.keys(bare.toJSON().Outputs).filter((o) => o.startsWith('SecretArn'))).toEqual([]);
+  });
+});
+
 describe('AudienceSyncStack', () => {
   it('outputs the names and ARNs operators need, under stable names', () => {
     expect(Object.keys(template.toJSON().Outputs).sort()).toEqual(
       [
         'AlarmTopicArn',
         'BucketName',
-        'MetaTokenSecretArn',
+        'SecretArnMetaMain',
+        'SecretArnMetaUs',
+        'SecretArnMetaEu',
+        'SecretArnGoogleAds',
         'SyncFunctionName',
         'SyncStateMachineArn',
         'TableName',
       ].sort(),
     );
-  });
-
-  it('creates the token secret under its documented name, with an empty accessToken, and retains it', () => {
-    template.hasResource('AWS::SecretsManager::Secret', {
-      DeletionPolicy: 'Retain',
-      Properties: {
-        Name: 'audience-sync/meta-access-token',
-        GenerateSecretString: { SecretStringTemplate: '{"accessToken":""}', GenerateStringKey: 'placeholder' },
-      },
-    });
   });
 });

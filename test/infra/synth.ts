@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,6 +17,13 @@ export function tempOutdir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'audience-sync-infra-'));
   outdirs.push(dir);
   return dir;
+}
+
+/** Writes `yaml` as a config file in a fresh temporary directory (removed after the test file); returns its path. */
+export function writeTempConfig(yaml: string): string {
+  const path = join(tempOutdir(), 'audiences.yaml');
+  writeFileSync(path, yaml);
+  return path;
 }
 
 /** A small config kept for these tests, so product edits to the example config do not move them. */
