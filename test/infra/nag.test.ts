@@ -75,6 +75,7 @@ describe('cdk-nag AwsSolutions', () => {
         'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/quarantine/*]',
         'AudienceSync/IngestFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/IngestFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/DestinationSecrets/google-ads AwsSolutions-SMG4',
         'AudienceSync/DestinationSecrets/meta-main AwsSolutions-SMG4',
         'AudienceSync/SyncFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/reports/*]',
         'AudienceSync/SyncFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',

@@ -121,7 +121,7 @@ describe('normalizeZip (Meta ZIP)', () => {
     ['10115', 'de', '10115'],
     ['K1A 0B1', 'ca', 'k1a0b1'], // elsewhere: lowercase, no spaces
     ['1234-567', 'pt', '1234-567'],
-    ['37221-3312', undefined, '37221-3312'], // country unknown: no US rule
+    ['37221-3312', undefined, '37221'], // the US 5+4 shape is a US ZIP whatever the country says or lacks
     ['', 'us', undefined],
     ['\t \n', 'de', undefined],
   ])('%j in %s → %j', (input, country, expected) => {
