@@ -77,6 +77,9 @@ function walk(dir: string): string[] {
 }
 
 let seq = 0;
+// Timestamped reports written by earlier runs predate this run's values, so each run reads only the ones it wrote
+// (and every page that is rewritten in place, such as an index).
+const readReports = new Set<string>();
 it('no input cell value reaches a stored item, a report, a log line or a payload', async () => {
   await fc.assert(
     fc.asyncProperty(corpus, async ({ header, body, headerless }) => {
@@ -88,7 +91,11 @@ it('no input cell value reaches a stored item, a report, a log line or a payload
         await syncAndReport(p.rt, { DRY_RUN_DIR: dryRun }, {});
         const values = body.flat().flatMap((v) => [v, v.toLowerCase()]);
         const blobs: string[] = [];
-        for (const key of await p.listKeys('reports/')) blobs.push(await p.readText(key));
+        for (const key of await p.listKeys('reports/')) {
+          if (readReports.has(key)) continue;
+          if (/\d{4}-\d\d-\d\dT/.test(key)) readReports.add(key);
+          blobs.push(await p.readText(key));
+        }
         for (const f of walk(dryRun)) blobs.push(readFileSync(f, 'utf8'));
         blobs.push(...p.logger.lines);
         const items = await new DynamoDBClient({}).send(new ScanCommand({ TableName: p.aws.table }));
