@@ -140,10 +140,14 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     const reportKeys = [
       ...ingested.flatMap((i) => ('reportKey' in i.outcome ? [i.outcome.reportKey] : [])),
       reportKey,
-      reportKey.replace(/\.json$/, '.html'),
-    ];
+    ].flatMap((k) => [k, k.replace(/\.json$/, '.html'), k.replace(/\.json$/, '.rejected.csv')]);
     for (const key of reportKeys) {
-      const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+      const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key })).catch((e: unknown) => {
+        // Not every report has a page or a rejected-rows CSV (erasures, files without rejections).
+        if ((e as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw e;
+      });
+      if (!obj) continue;
       const target = join(opts.out, key);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, await obj.Body!.transformToString());

@@ -11,6 +11,7 @@ import type { PlatformRegistry } from '../core/platform';
 import type { ContactStore, ListSnapshot, Logger, StagingArea } from '../core/ports';
 import { readExport, UnreadableFileError } from '../reading';
 import { eraseFromFile } from './erase';
+import { renderIngestHtml, renderQuarantineHtml } from './report-ingest-html';
 
 export interface ObjectDeps {
   bucket: S3Bucket;
@@ -74,12 +75,15 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   if ('error' in where) {
     const reportKey = `reports/quarantine/${stamp(now)}.json`;
     const target = await bucket.quarantine({ key });
-    await bucket.putJson(reportKey, {
+    const record = {
       status: 'quarantined',
       object: target,
+      reason: 'bad_key',
       error: where.error,
       at: now.toISOString(),
-    });
+    };
+    await bucket.putJson(reportKey, record);
+    await quarantineReport(deps, reportKey, record);
     logger.warn('object_quarantined', { reason: 'bad_key', reportKey });
     return { kind: 'quarantined', reason: where.error, reportKey };
   }
@@ -102,14 +106,16 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   const time = exportTimeOf(info.metadata, info.lastModified, now);
   if ('refused' in time) {
     const target = await bucket.quarantine(info);
-    await bucket.putJson(`${reportBase}.json`, {
+    const record = {
       list: where.list,
       status: 'quarantined',
       object: target,
       reason: 'bad_export_time',
       error: time.refused,
       at: now.toISOString(),
-    });
+    };
+    await bucket.putJson(`${reportBase}.json`, record);
+    await quarantineReport(deps, `${reportBase}.json`, record);
     logger.warn('object_quarantined', { list: where.list, reason: 'bad_export_time', reportKey: `${reportBase}.json` });
     return { kind: 'quarantined', reason: time.refused, reportKey: `${reportBase}.json` };
   }
@@ -131,24 +137,50 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });
     if (rejectedRows.length)
       await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
-    await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
+    const csvName = rejectedRows.length ? `${reportBase.split('/').pop()}.rejected.csv` : undefined;
+    await bucket.putText(
+      `${reportBase}.html`,
+      renderIngestHtml(report, { at: now.toISOString(), csvName }),
+      'text/html; charset=utf-8',
+    );
+    await deps.store.putRun('ingest', now.toISOString(), {
+      ...summary,
+      rejectedRows: undefined,
+      reportKey: `${reportBase}.json`,
+    });
     ingestMetrics(logger, report, now);
     if (deps.config.keepRawFilesDays === 0) await bucket.delete(info);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
   } catch (e) {
     if (e instanceof UnreadableFileError || e instanceof DetectionError) {
       const target = await bucket.quarantine(info);
-      await bucket.putJson(`${reportBase}.json`, {
+      const record = {
         list: where.list,
         status: 'quarantined',
         object: target,
         reason: e instanceof UnreadableFileError ? e.reason : 'format_not_detected',
         error: e.message,
         at: now.toISOString(),
-      });
+      };
+      await bucket.putJson(`${reportBase}.json`, record);
+      await quarantineReport(deps, `${reportBase}.json`, record);
       logger.warn('object_quarantined', { list: where.list, reason: e.name, reportKey: `${reportBase}.json` });
       return { kind: 'quarantined', reason: e.message, reportKey: `${reportBase}.json` };
     }
     throw e;
   }
+}
+
+/** A quarantine's page beside its JSON, and a run record, so `status` shows the file and the reason. */
+async function quarantineReport(
+  deps: ObjectDeps,
+  reportKey: string,
+  record: { list?: string; status: string; object: string; reason: string; error: string; at: string },
+) {
+  await deps.bucket.putText(
+    reportKey.replace(/\.json$/, '.html'),
+    renderQuarantineHtml(record),
+    'text/html; charset=utf-8',
+  );
+  await deps.store.putRun('ingest', record.at, { ...record, reportKey });
 }

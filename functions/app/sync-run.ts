@@ -9,6 +9,7 @@ import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
 import { ADAPTERS, type PlatformAdapter } from '../platforms/adapters';
+import { syncPageContext } from './report-data';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
 
@@ -113,7 +114,8 @@ export async function syncAndReport(
   const report = await runSync({ ...rt, destinations }, opts);
   const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);
-  await rt.bucket.putText(`${base}.html`, renderSyncHtml(report), 'text/html; charset=utf-8');
+  const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
+  await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
   if (!opts.dryRun) {
     await rt.store.putRun('sync', report.startedAt, report);
     syncMetrics(rt.logger, report, rt.clock.now());
