@@ -21,11 +21,12 @@ import { readExport, UnreadableFileError } from '../functions/reading';
 import { CliError, EXIT } from './cli-errors';
 import { startEmbeddedAws } from './local/embedded';
 import { runLocal } from './local/run-local';
+import { runStatus } from './status/command';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const DEFAULT_CONFIG = 'config/audiences.example.yaml';
-const COMMANDS = ['local', 'validate', 'preview', 'sync', 'erase'];
+const COMMANDS = ['local', 'validate', 'preview', 'sync', 'status', 'erase'];
 const out = (s: string) => process.stdout.write(`${s}\n`);
 /** Usage and input problems: thrown, so that open state is closed on the way out. */
 const usage: (s: string) => never = (s) => {
@@ -284,6 +285,52 @@ program
       );
       printPlan(report);
       if (!report.done) out(`not finished: continue in ${report.waitSeconds ?? 1} s with the same command`);
+    },
+  );
+
+program
+  .command('status')
+  .description(
+    'per list the last snapshot and quarantined files, per audience the last sync and the next scheduled run; exit 4 when something needs attention',
+  )
+  .option('--json', 'print one JSON object (with exitCode)')
+  .option('--config <file>', 'audiences config: lists audiences that never synced (optional)', DEFAULT_CONFIG)
+  .option('--state <dir>', 'local state folder', '.audience-sync')
+  .option('--out <dir>', 'where `local` copied its reports', 'out')
+  .option('--cloud', 'read the deployed stack (its table, reports and schedule) with your AWS credentials')
+  .option(
+    '--stack <name>',
+    'stack name (its outputs name the table and bucket)',
+    process.env.AUDIENCE_SYNC_STACK ?? 'AudienceSync',
+  )
+  .option('--table <name>', 'contact table (stack output TableName), instead of reading the stack')
+  .option(
+    '--bucket <name>',
+    'drop bucket (stack output BucketName), for report links',
+    process.env.AUDIENCE_SYNC_BUCKET,
+  )
+  .option('--schedule <name>', 'EventBridge Scheduler schedule of the nightly sync (found in the stack when left out)')
+  .option('--schedule-group <name>', 'its schedule group (default: default)')
+  .action(
+    async (
+      o: {
+        json?: boolean;
+        config: string;
+        state: string;
+        out: string;
+        cloud?: boolean;
+        stack: string;
+        table?: string;
+        bucket?: string;
+        schedule?: string;
+        scheduleGroup?: string;
+      },
+      cmd: Command,
+    ) => {
+      if (!o.cloud && (o.table || cmd.getOptionValueSource('stack') === 'cli'))
+        usage('--stack and --table read a deployed stack: add --cloud');
+      const code = await runStatus({ ...o, configGiven: cmd.getOptionValueSource('config') === 'cli', print: out });
+      process.exitCode = code;
     },
   );
 

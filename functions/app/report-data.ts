@@ -81,8 +81,9 @@ export function audienceHistories(runs: SyncReport[]): Map<string, AudienceHisto
 }
 
 /** The ingest run summaries as stored (the report without its rejected rows), plus quarantine records. */
-export type IngestRun = Partial<IngestReport> & {
+export type IngestRun = Partial<Omit<IngestReport, 'status'>> & {
   list?: string;
+  /** An ingest status, or `quarantined`. */
   status?: string;
   reason?: string;
   error?: string;
