@@ -6,7 +6,14 @@ import { ingestMetrics } from '../adapters/metrics';
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { DetectionError } from '../core/formats';
-import { CLOCK_SKEW_MS, type IngestReport, ingestExport, parseDropKey, rejectedRowsCsv } from '../core/ingest';
+import {
+  CLOCK_SKEW_MS,
+  type IngestReport,
+  ingestExport,
+  parseDropKey,
+  rejectedRowsCsv,
+  type SourceEntry,
+} from '../core/ingest';
 import type { PlatformRegistry } from '../core/platform';
 import type { ContactStore, ListSnapshot, Logger, StagingArea } from '../core/ports';
 import { readExport, UnreadableFileError } from '../reading';
@@ -21,6 +28,8 @@ export interface ObjectDeps {
   staging: () => Promise<StagingArea>;
   logger: Logger;
   now: () => Date;
+  /** The CLI on a terminal: reads the file itself to show bytes and rows as they go (default: readExport). */
+  read?: (source: ReturnType<S3Bucket['source']>, size: number | undefined) => AsyncIterable<SourceEntry>;
 }
 
 export type ObjectOutcome =
@@ -128,7 +137,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         source: `${key}#${info.versionId ?? info.etag ?? ''}`,
         exportedAt,
         exportedAtFrom,
-        entries: readExport(bucket.source(info)),
+        entries: (deps.read ?? readExport)(bucket.source(info), info.size),
       },
       deps.config,
       { store: deps.store, staging: deps.staging, platforms: deps.platforms, logger, now: deps.now },

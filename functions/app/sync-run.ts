@@ -106,9 +106,12 @@ export async function syncAndReport(
   rt: Runtime,
   env: DestinationEnv,
   opts: SyncOptions,
+  /** The CLI on a terminal wraps each destination to show batches as they are sent. */
+  watch?: (id: string, destination: Destination | undefined) => Destination | undefined,
 ): Promise<{ report: SyncReport; reportKey: string; dryRun: string[] }> {
-  const destinations = await buildDestinations(rt.config, rt.platforms, env);
-  const dryRun = Object.entries(destinations)
+  const built = await buildDestinations(rt.config, rt.platforms, env);
+  const destinations = watch ? Object.fromEntries(Object.entries(built).map(([id, d]) => [id, watch(id, d)])) : built;
+  const dryRun = Object.entries(built)
     .filter(([, d]) => d instanceof DryRunDestination)
     .map(([id]) => id);
   const report = await runSync({ ...rt, destinations }, opts);
