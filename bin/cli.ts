@@ -2,8 +2,9 @@
  * The `audience-sync` command line: local pipeline, file validation, segment preview, on-demand sync, erasure.
  * Local commands run against embedded S3/DynamoDB in a state folder; `--cloud` commands talk to the deployed stack.
  */
-import { createReadStream, existsSync } from 'node:fs';
+import { createReadStream, existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile, parseAudienceConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
@@ -21,11 +22,13 @@ import { readExport, UnreadableFileError } from '../functions/reading';
 import { CliError, EXIT } from './cli-errors';
 import { startEmbeddedAws } from './local/embedded';
 import { runLocal } from './local/run-local';
+import { TerminalProgress } from './progress';
+import { runStatus } from './status/command';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 const DEFAULT_CONFIG = 'config/audiences.example.yaml';
-const COMMANDS = ['local', 'validate', 'preview', 'sync', 'erase'];
+const COMMANDS = ['local', 'validate', 'preview', 'sync', 'status', 'erase'];
 const out = (s: string) => process.stdout.write(`${s}\n`);
 /** Usage and input problems: thrown, so that open state is closed on the way out. */
 const usage: (s: string) => never = (s) => {
@@ -90,7 +93,14 @@ program
         `no input folder: --input defaults to ./${o.input}, which does not exist here; pass --input <dir> with exports as <dir>/<list-id>/<file>`,
       );
     requireConfig(o.config);
-    await runLocal({ input: o.input, out: o.out, config: o.config, state: o.state, asOf: o.asOf });
+    await runLocal({
+      input: o.input,
+      out: o.out,
+      config: o.config,
+      state: o.state,
+      asOf: o.asOf,
+      progress: TerminalProgress.forTerminal(),
+    });
   });
 
 program
@@ -104,6 +114,8 @@ program
     if (!existsSync(file)) usage(`${file} does not exist`);
     const config = configOrDefault(o.config);
     const clock = parseAsOf(o.asOf);
+    const progress = TerminalProgress.forTerminal();
+    const source = { name: basename(file), open: async () => createReadStream(file) as Readable };
     try {
       const report = await ingestExport(
         {
@@ -112,7 +124,7 @@ program
           source: resolve(file),
           exportedAt: clock.now().toISOString(),
           exportedAtFrom: 'clock',
-          entries: readExport({ name: basename(file), open: async () => createReadStream(file) }),
+          entries: progress ? progress.read(basename(file), source, statSync(file).size) : readExport(source),
         },
         config,
         {
@@ -123,6 +135,7 @@ program
           allPlatforms: Object.keys(config.destinations).length === 0,
         },
       );
+      progress?.stop();
       const { rejectedRows, ...summary } = report;
       if (o.json) {
         out(JSON.stringify({ ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) }));
@@ -146,6 +159,7 @@ program
       for (const r of rejectedRows.slice(0, 20))
         out(`  line ${r.line}${r.column ? ` (${r.column})` : ''}: ${r.reason}`);
     } catch (e) {
+      progress?.stop();
       if (e instanceof UnreadableFileError || e instanceof DetectionError) {
         if (o.json)
           out(
@@ -228,6 +242,7 @@ program
   .option('--config <file>', 'audiences config', DEFAULT_CONFIG)
   .option('--state <dir>', 'local state folder', '.audience-sync')
   .option('--out <dir>', 'where dry-run destination payloads go when no Meta credentials are set', 'out')
+  .option('--json', 'print the run (segments, audiences, alerts) as one JSON object')
   .addOption(asOfOption())
   .addOption(
     new Option('--cloud', 'start the deployed sync (state machine); --dry-run invokes the sync Lambda directly'),
@@ -250,6 +265,7 @@ program
       config: string;
       state: string;
       out: string;
+      json?: boolean;
       asOf?: string;
       cloud?: boolean;
       stateMachine?: string;
@@ -271,19 +287,78 @@ program
         const res = await new SFNClient({}).send(
           new StartExecutionCommand({ stateMachineArn: o.stateMachine, input: JSON.stringify(input) }),
         );
-        out(`started ${res.executionArn}`);
+        out(o.json ? JSON.stringify({ executionArn: res.executionArn }) : `started ${res.executionArn}`);
         return;
       }
       checkSegment(o.config, o.segment);
+      const progress = TerminalProgress.forTerminal();
       const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
-          rt,
+          progress ? { ...rt, clock: progress.clock(rt.clock) } : rt,
           { ...process.env, DRY_RUN_DIR: `${o.out}/dry-run` },
           { segment: o.segment, dryRun: o.dryRun, forceReplace: o.forceReplace },
-        ),
+          progress && ((id, d) => progress.destination(id, d)),
+        ).finally(() => progress?.stop()),
       );
+      if (o.json) {
+        out(
+          JSON.stringify({
+            done: report.done,
+            segments: report.segments,
+            audiences: report.audiences,
+            alerts: report.alerts,
+          }),
+        );
+        return;
+      }
       printPlan(report);
       if (!report.done) out(`not finished: continue in ${report.waitSeconds ?? 1} s with the same command`);
+    },
+  );
+
+program
+  .command('status')
+  .description(
+    'per list the last snapshot and quarantined files, per audience the last sync and the next scheduled run; exit 4 when something needs attention',
+  )
+  .option('--json', 'print one JSON object (with exitCode)')
+  .option('--config <file>', 'audiences config: lists audiences that never synced (optional)', DEFAULT_CONFIG)
+  .option('--state <dir>', 'local state folder', '.audience-sync')
+  .option('--out <dir>', 'where `local` copied its reports', 'out')
+  .option('--cloud', 'read the deployed stack (its table, reports and schedule) with your AWS credentials')
+  .option(
+    '--stack <name>',
+    'stack name (its outputs name the table and bucket)',
+    process.env.AUDIENCE_SYNC_STACK ?? 'AudienceSync',
+  )
+  .option('--table <name>', 'contact table (stack output TableName), instead of reading the stack')
+  .option(
+    '--bucket <name>',
+    'drop bucket (stack output BucketName), for report links',
+    process.env.AUDIENCE_SYNC_BUCKET,
+  )
+  .option('--schedule <name>', 'EventBridge Scheduler schedule of the nightly sync (found in the stack when left out)')
+  .option('--schedule-group <name>', 'its schedule group (default: default)')
+  .action(
+    async (
+      o: {
+        json?: boolean;
+        config: string;
+        state: string;
+        out: string;
+        cloud?: boolean;
+        stack: string;
+        table?: string;
+        bucket?: string;
+        schedule?: string;
+        scheduleGroup?: string;
+      },
+      cmd: Command,
+    ) => {
+      if (!o.cloud && (o.table || cmd.getOptionValueSource('stack') === 'cli'))
+        usage('--stack and --table read a deployed stack: add --cloud');
+      const code = await runStatus({ ...o, configGiven: cmd.getOptionValueSource('config') === 'cli', print: out });
+      process.exitCode = code;
     },
   );
 
@@ -377,6 +452,11 @@ function exitWith(e: unknown): never {
   );
 }
 
+// Output piped into a reader that stopped early (`| head`): nothing more to say, and nothing failed.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  exitWith(e);
+});
 process.on('uncaughtException', exitWith);
 process.on('unhandledRejection', exitWith);
 // Ctrl-C and kill end through 'exit', which frees a locked state folder.

@@ -23,6 +23,7 @@ import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleIngestEvent } from '../../functions/ingest';
 import { CliError } from '../cli-errors';
+import type { TerminalProgress } from '../progress';
 import { asSqsEvent, startEmbeddedAws } from './embedded';
 
 export interface LocalOptions {
@@ -35,6 +36,8 @@ export interface LocalOptions {
   /** Print lines (stdout by default). */
   print?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
+  /** Draws progress while files are read and batches sent (the CLI on a terminal only). */
+  progress?: TerminalProgress;
 }
 
 export interface LocalResult {
@@ -119,11 +122,21 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
   try {
     const dryRunDir = join(opts.out, 'dry-run');
     rmSync(dryRunDir, { recursive: true, force: true });
-    const rt = buildRuntime(
+    const built = buildRuntime(
       { ...process.env, AUDIENCE_CONFIG_FILE: opts.config },
       createLogger({ run: 'local' }, (l) => logFile.write(`${l}\n`)),
       parseAsOf(opts.asOf),
     );
+    const { progress } = opts;
+    const rt = progress
+      ? {
+          ...built,
+          store: progress.store(built.store),
+          clock: progress.clock(built.clock),
+          read: (source: { name: string; open(): Promise<import('node:stream').Readable> }, size?: number) =>
+            progress.read(source.name, source, size),
+        }
+      : built;
     const s3 = s3Client();
     for (const f of inputs) {
       await s3.send(new PutObjectCommand({ Bucket: aws.bucket, Key: f.key, Body: readFileSync(f.path) }));
@@ -135,15 +148,25 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       print(`! ${res.batchItemFailures.length} file(s) failed to ingest; see ${join(opts.out, 'logs', 'local.jsonl')}`);
 
     // Destinations with credentials in the environment send; the others run dry into OUT/dry-run.
-    const { report, reportKey, dryRun } = await syncAndReport(rt, { ...env, DRY_RUN_DIR: dryRunDir }, {});
+    const { report, reportKey, dryRun } = await syncAndReport(
+      rt,
+      { ...env, DRY_RUN_DIR: dryRunDir },
+      {},
+      progress && ((id, d) => progress.destination(id, d)),
+    );
+    progress?.stop();
     // Copy this run's reports out of the embedded bucket so they can be opened.
     const reportKeys = [
       ...ingested.flatMap((i) => ('reportKey' in i.outcome ? [i.outcome.reportKey] : [])),
       reportKey,
-      reportKey.replace(/\.json$/, '.html'),
-    ];
+    ].flatMap((k) => [k, k.replace(/\.json$/, '.html'), k.replace(/\.json$/, '.rejected.csv')]);
     for (const key of reportKeys) {
-      const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
+      const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key })).catch((e: unknown) => {
+        // Not every report has a page or a rejected-rows CSV (erasures, files without rejections).
+        if ((e as { name?: string }).name === 'NoSuchKey') return undefined;
+        throw e;
+      });
+      if (!obj) continue;
       const target = join(opts.out, key);
       mkdirSync(dirname(target), { recursive: true });
       writeFileSync(target, await obj.Body!.transformToString());
@@ -155,6 +178,7 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     printSummary(print, ingested, report, target, opts);
     return { ingested, sync: report, dryRun: dryRun.length > 0 };
   } finally {
+    opts.progress?.stop();
     await new Promise((r) => logFile.end(r));
     await aws.close();
   }

@@ -350,16 +350,24 @@ export class DynamoContactStore implements ContactStore {
   }
 
   async runs(kind: 'ingest' | 'sync' | 'erasure', limit: number): Promise<Array<{ at: string; summary: unknown }>> {
-    const out = await this.doc.send(
-      new QueryCommand({
-        TableName: this.table,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `RUN#${kind}` },
-        ScanIndexForward: false,
-        Limit: limit,
-      }),
-    );
-    return (out.Items ?? []).map((i) => ({ at: i.sk as string, summary: JSON.parse(i.summary as string) }));
+    // A page holds at most 1 MB: sync summaries (the whole report) of a few dozen audiences fill one before `limit`.
+    const out: Array<{ at: string; summary: unknown }> = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await this.doc.send(
+        new QueryCommand({
+          TableName: this.table,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': `RUN#${kind}` },
+          ScanIndexForward: false,
+          Limit: limit - out.length,
+          ExclusiveStartKey: start,
+        }),
+      );
+      for (const i of page.Items ?? []) out.push({ at: i.sk as string, summary: JSON.parse(i.summary as string) });
+      start = page.LastEvaluatedKey;
+    } while (start && out.length < limit);
+    return out;
   }
 
   async acquireLock(name: string, owner: string, now: Date, until: Date): Promise<LockOutcome> {

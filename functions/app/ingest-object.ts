@@ -6,11 +6,19 @@ import { ingestMetrics } from '../adapters/metrics';
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { DetectionError } from '../core/formats';
-import { CLOCK_SKEW_MS, type IngestReport, ingestExport, parseDropKey, rejectedRowsCsv } from '../core/ingest';
+import {
+  CLOCK_SKEW_MS,
+  type IngestReport,
+  ingestExport,
+  parseDropKey,
+  rejectedRowsCsv,
+  type SourceEntry,
+} from '../core/ingest';
 import type { PlatformRegistry } from '../core/platform';
 import type { ContactStore, ListSnapshot, Logger, StagingArea } from '../core/ports';
 import { readExport, UnreadableFileError } from '../reading';
 import { eraseFromFile } from './erase';
+import { renderIngestHtml, renderQuarantineHtml } from './report-ingest-html';
 
 export interface ObjectDeps {
   bucket: S3Bucket;
@@ -20,6 +28,8 @@ export interface ObjectDeps {
   staging: () => Promise<StagingArea>;
   logger: Logger;
   now: () => Date;
+  /** The CLI on a terminal: reads the file itself to show bytes and rows as they go (default: readExport). */
+  read?: (source: ReturnType<S3Bucket['source']>, size: number | undefined) => AsyncIterable<SourceEntry>;
 }
 
 export type ObjectOutcome =
@@ -74,12 +84,15 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   if ('error' in where) {
     const reportKey = `reports/quarantine/${stamp(now)}.json`;
     const target = await bucket.quarantine({ key });
-    await bucket.putJson(reportKey, {
+    const record = {
       status: 'quarantined',
       object: target,
+      reason: 'bad_key',
       error: where.error,
       at: now.toISOString(),
-    });
+    };
+    await bucket.putJson(reportKey, record);
+    await quarantineReport(deps, reportKey, record);
     logger.warn('object_quarantined', { reason: 'bad_key', reportKey });
     return { kind: 'quarantined', reason: where.error, reportKey };
   }
@@ -102,14 +115,16 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   const time = exportTimeOf(info.metadata, info.lastModified, now);
   if ('refused' in time) {
     const target = await bucket.quarantine(info);
-    await bucket.putJson(`${reportBase}.json`, {
+    const record = {
       list: where.list,
       status: 'quarantined',
       object: target,
       reason: 'bad_export_time',
       error: time.refused,
       at: now.toISOString(),
-    });
+    };
+    await bucket.putJson(`${reportBase}.json`, record);
+    await quarantineReport(deps, `${reportBase}.json`, record);
     logger.warn('object_quarantined', { list: where.list, reason: 'bad_export_time', reportKey: `${reportBase}.json` });
     return { kind: 'quarantined', reason: time.refused, reportKey: `${reportBase}.json` };
   }
@@ -122,7 +137,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         source: `${key}#${info.versionId ?? info.etag ?? ''}`,
         exportedAt,
         exportedAtFrom,
-        entries: readExport(bucket.source(info)),
+        entries: (deps.read ?? readExport)(bucket.source(info), info.size),
       },
       deps.config,
       { store: deps.store, staging: deps.staging, platforms: deps.platforms, logger, now: deps.now },
@@ -131,24 +146,50 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });
     if (rejectedRows.length)
       await bucket.putText(`${reportBase}.rejected.csv`, rejectedRowsCsv(rejectedRows), 'text/csv');
-    await deps.store.putRun('ingest', now.toISOString(), { ...summary, rejectedRows: undefined });
+    const csvName = rejectedRows.length ? `${reportBase.split('/').pop()}.rejected.csv` : undefined;
+    await bucket.putText(
+      `${reportBase}.html`,
+      renderIngestHtml(report, { at: now.toISOString(), csvName }),
+      'text/html; charset=utf-8',
+    );
+    await deps.store.putRun('ingest', now.toISOString(), {
+      ...summary,
+      rejectedRows: undefined,
+      reportKey: `${reportBase}.json`,
+    });
     ingestMetrics(logger, report, now);
     if (deps.config.keepRawFilesDays === 0) await bucket.delete(info);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
   } catch (e) {
     if (e instanceof UnreadableFileError || e instanceof DetectionError) {
       const target = await bucket.quarantine(info);
-      await bucket.putJson(`${reportBase}.json`, {
+      const record = {
         list: where.list,
         status: 'quarantined',
         object: target,
         reason: e instanceof UnreadableFileError ? e.reason : 'format_not_detected',
         error: e.message,
         at: now.toISOString(),
-      });
+      };
+      await bucket.putJson(`${reportBase}.json`, record);
+      await quarantineReport(deps, `${reportBase}.json`, record);
       logger.warn('object_quarantined', { list: where.list, reason: e.name, reportKey: `${reportBase}.json` });
       return { kind: 'quarantined', reason: e.message, reportKey: `${reportBase}.json` };
     }
     throw e;
   }
+}
+
+/** A quarantine's page beside its JSON, and a run record, so `status` shows the file and the reason. */
+async function quarantineReport(
+  deps: ObjectDeps,
+  reportKey: string,
+  record: { list?: string; status: string; object: string; reason: string; error: string; at: string },
+) {
+  await deps.bucket.putText(
+    reportKey.replace(/\.json$/, '.html'),
+    renderQuarantineHtml(record),
+    'text/html; charset=utf-8',
+  );
+  await deps.store.putRun('ingest', record.at, { ...record, reportKey });
 }

@@ -9,6 +9,7 @@ import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
 import { ADAPTERS, type PlatformAdapter } from '../platforms/adapters';
+import { syncPageContext } from './report-data';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
 
@@ -105,16 +106,20 @@ export async function syncAndReport(
   rt: Runtime,
   env: DestinationEnv,
   opts: SyncOptions,
+  /** The CLI on a terminal wraps each destination to show batches as they are sent. */
+  watch?: (id: string, destination: Destination | undefined) => Destination | undefined,
 ): Promise<{ report: SyncReport; reportKey: string; dryRun: string[] }> {
   // A dry run with credentials lets platforms that can check requests (Google validateOnly) check a batch.
-  const destinations = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
-  const dryRun = Object.entries(destinations)
+  const built = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
+  const destinations = watch ? Object.fromEntries(Object.entries(built).map(([id, d]) => [id, watch(id, d)])) : built;
+  const dryRun = Object.entries(built)
     .filter(([, d]) => d instanceof DryRunDestination)
     .map(([id]) => id);
   const report = await runSync({ ...rt, destinations }, opts);
   const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);
-  await rt.bucket.putText(`${base}.html`, renderSyncHtml(report), 'text/html; charset=utf-8');
+  const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
+  await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
   if (!opts.dryRun) {
     await rt.store.putRun('sync', report.startedAt, report);
     syncMetrics(rt.logger, report, rt.clock.now());

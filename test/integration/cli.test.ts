@@ -339,7 +339,7 @@ describe('every failure is one line and an exit code', () => {
 
   it('usage mistakes are one line with a pointer to --help, exit 2', async () => {
     const cases: Array<[string[], RegExp]> = [
-      [[], /^audience-sync: give a command: local, validate, preview, sync, erase/],
+      [[], /^audience-sync: give a command: local, validate, preview, sync, status, erase/],
       [['nope'], /^audience-sync: unknown command 'nope'; see audience-sync --help$/],
       [['sync', '--segmnt', 'x'], /^audience-sync: unknown option '--segmnt'.*; see audience-sync sync --help$/],
       [['preview', '--as-of', 'soon'], /--as-of "soon" is not a date; write it as YYYY-MM-DD or an ISO timestamp/],
