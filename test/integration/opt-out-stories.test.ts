@@ -1,0 +1,262 @@
+/**
+ * The opt-out stories of issues #10 and #9, one test per story, through the real handlers: files put into s3rver and
+ * fed to the ingest handler, contacts in dynalite, the sync handler against the local Graph API server. Each test
+ * also scans everything the product wrote (bucket, table, logs, Graph requests) for the plaintext it was given.
+ */
+import { createHash } from 'node:crypto';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
+import { parseAudienceConfig } from '../../functions/adapters/config-file';
+import type { ObjectOutcome } from '../../functions/app/ingest-object';
+import type { Runtime } from '../../functions/app/runtime';
+import type { IngestReport } from '../../functions/core/ingest';
+import type { SyncReport } from '../../functions/core/sync';
+import { handleSync } from '../../functions/sync';
+import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
+import { type Pipeline, startPipeline } from '../helpers/pipeline';
+import { makeZip } from '../unit/reading/zip-writer';
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+let fake: FakeMeta;
+let p: Pipeline;
+/** Every plaintext identity a test handed the product: none may appear in anything it wrote. */
+let plaintext: string[];
+
+const CONFIG = `
+version: 1
+defaultCountry: US
+lists:
+  de-list: { defaultCountry: DE }
+destinations:
+  meta-main: { platform: meta, adAccountId: act_777, replaceEveryDays: 0 }
+segments:
+  - id: subscribers
+    where: { consent: subscribed }
+    destinations: [{ destination: meta-main, audienceName: "Subscribers", minSize: 1 }]
+  - id: everyone
+    destinations: [{ destination: meta-main, audienceName: "Everyone", minSize: 1 }]
+`;
+
+beforeAll(async () => {
+  fake = await startMetaGraphServer({ quotaPerWindow: 1_000_000 });
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(async () => {
+  fake.reset();
+  plaintext = [];
+  p = await startPipeline(CONFIG);
+});
+afterEach(async () => {
+  try {
+    await expectNoPlaintext();
+  } finally {
+    await p.close();
+  }
+});
+
+/** Remembers the identities of a file's body so the leak scan looks for them. */
+function remember(...values: string[]) {
+  plaintext.push(...values);
+}
+
+async function drop(key: string, body: Buffer | string, exportedAt?: string): Promise<ObjectOutcome> {
+  const { outcomes, response } = await p.drop(key, body, exportedAt);
+  expect(response.batchItemFailures).toEqual([]);
+  expect(outcomes).toHaveLength(1);
+  return outcomes[0]!.outcome;
+}
+
+async function ingest(key: string, body: Buffer | string, exportedAt?: string): Promise<IngestReport> {
+  const outcome = await drop(key, body, exportedAt);
+  expect(outcome.kind, JSON.stringify(outcome)).toBe('ingested');
+  return (outcome as { report: IngestReport }).report;
+}
+
+/** The sync Lambda's handler against the local Graph API server, with `config` (default: the pipeline's). */
+async function sync(config?: string): Promise<SyncReport> {
+  const rt: Runtime = config ? { ...p.rt, config: parseAudienceConfig(parseYaml(config)) } : p.rt;
+  const out = await handleSync({ trigger: 'test' }, rt, 10 * 60_000, {
+    ...process.env,
+    META_ACCESS_TOKEN: 'test-token',
+    META_AD_ACCOUNT_ID: 'act_777',
+    META_GRAPH_URL: fake.baseUrl,
+  });
+  expect(out.done).toBe(true);
+  return (await p.readJson(out.reportKey)) as unknown as SyncReport;
+}
+
+const audienceId = (name: string) => {
+  const a = fake.audiences().find((x) => x.name === name && !x.deleted);
+  expect(a, `audience ${name}`).toBeDefined();
+  return a!.id;
+};
+
+/** Every row any /users or /usersreplace upload (POST) ever carried, as hashes. */
+function uploadedRows(): string[][] {
+  return fake.requests
+    .filter((r) => r.method === 'POST' && /\/users(replace)?$/.test(r.path) && r.status === 200)
+    .flatMap((r) => {
+      const body = r.body as { payload: unknown };
+      const payload = (typeof body.payload === 'string' ? JSON.parse(body.payload) : body.payload) as {
+        data: string[][];
+      };
+      return payload.data;
+    });
+}
+const everUploaded = (hash: string) => uploadedRows().some((row) => row.includes(hash));
+
+/** Everything the product wrote: bucket objects (the quarantine holds raw files by design), table items, logs, requests. */
+async function expectNoPlaintext() {
+  if (plaintext.length === 0) return;
+  const texts: Array<[string, string]> = [];
+  for (const key of await p.listKeys('')) {
+    if (key.startsWith('quarantine/')) continue;
+    texts.push([key, await p.readText(key)]);
+  }
+  const client = new DynamoDBClient({});
+  const doc = DynamoDBDocumentClient.from(client);
+  let start: Record<string, unknown> | undefined;
+  do {
+    const out = await doc.send(new ScanCommand({ TableName: p.aws.table, ExclusiveStartKey: start }));
+    for (const item of out.Items ?? []) texts.push([`table ${item.pk} ${item.sk}`, JSON.stringify(item)]);
+    start = out.LastEvaluatedKey;
+  } while (start);
+  client.destroy();
+  texts.push(['logs', p.logger.lines.join('\n')]);
+  texts.push(['graph requests', JSON.stringify(fake.requests)]);
+  for (const [where, text] of texts) {
+    const lower = text.toLowerCase();
+    for (const v of plaintext)
+      expect({ where, leaked: lower.includes(v.toLowerCase()) ? v : undefined }).toEqual({
+        where,
+        leaked: undefined,
+      });
+  }
+}
+
+const csv = (header: string, rows: string[]) => `${header}\n${rows.join('\n')}\n`;
+
+describe('#10: an opt-out outlives a damaged or missing row', () => {
+  it('Person unsubscribed in list A, subscribed in list B. In A’s next snapshot their row is damaged (column_count_mismatch) → never uploaded; with their email damaged to an invalid address → still never uploaded', async () => {
+    remember('ann@example.com', 'bob@example.com', 'carl@example.com');
+    const ann = sha('ann@example.com');
+    await ingest(
+      'incoming/list-a/a1.csv',
+      csv('email,status', ['ann@example.com,unsubscribed', 'bob@example.com,subscribed']),
+      '2026-11-01T00:00:00Z',
+    );
+    await ingest(
+      'incoming/list-b/b1.csv',
+      csv('email', ['ann@example.com', 'carl@example.com']),
+      '2026-11-01T00:00:00Z',
+    );
+    let report = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('bob@example.com'), sha('carl@example.com')]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ unsubscribed: 1 });
+
+    // A's next snapshot: Ann's row has a column too many. Nobody leaves A by this snapshot; her opt-out stays.
+    const damaged = await ingest(
+      'incoming/list-a/a2.csv',
+      csv('email,status', ['ann@example.com,unsubscribed,oops', 'bob@example.com,subscribed']),
+      '2026-11-02T00:00:00Z',
+    );
+    expect(damaged).toMatchObject({ rows: 2, accepted: 1, rejected: 1, removed: 0 });
+    expect(damaged.rejections).toEqual({ column_count_mismatch: 1 });
+    expect(damaged.message).toMatch(/could not be read \(column_count_mismatch 1\), so nobody left the list/);
+    report = await sync();
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ unsubscribed: 1 });
+
+    // The next one has her address damaged into an invalid one: her A record leaves, the opt-out block stays.
+    const invalid = await ingest(
+      'incoming/list-a/a3.csv',
+      csv('email,status', ['ann@@example.com,unsubscribed', 'bob@example.com,subscribed']),
+      '2026-11-03T00:00:00Z',
+    );
+    remember('ann@@example.com');
+    expect(invalid).toMatchObject({ rows: 2, accepted: 1, rejected: 1, removed: 1 });
+    expect(invalid.rejections).toEqual({ invalid_email: 1 });
+    expect(await p.rt.store.getContact('list-a', ann)).toBeUndefined();
+    report = await sync();
+    for (const seg of ['everyone', 'subscribers'])
+      expect(report.segments.find((s) => s.id === seg)!.excluded, seg).toEqual({ opted_out_elsewhere: 1 });
+
+    // And a snapshot of A without her at all: still out.
+    await ingest('incoming/list-a/a4.csv', csv('email,status', ['bob@example.com,subscribed']), '2026-11-04T00:00:00Z');
+    await sync();
+    expect(everUploaded(ann)).toBe(false);
+    for (const name of ['Everyone', 'Subscribers']) expect(fake.members(audienceId(name)).has(ann), name).toBe(false);
+  });
+});
+
+const MC_SUB_HEADER = 'Email Address,First Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,LAST_CHANGED';
+const MC_UNSUB_HEADER = 'Email Address,First Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,UNSUB_TIME';
+const mcSub = (email: string, optIn = '2024-01-01 10:00:00', confirm = '2024-01-01 10:05:00', cc = 'us') =>
+  `${email},,3,${optIn},${confirm},${cc},2024-02-01 10:00:00`;
+const mcUnsub = (email: string, at = '2024-03-01 10:00:00', cc = 'us') =>
+  `${email},,2,2024-01-01 10:00:00,2024-01-01 10:05:00,${cc},${at}`;
+const mailchimpZip = (subscribed: string[], unsubscribed: string[]) =>
+  makeZip([
+    { name: 'subscribed_members_export_ba473dc14f.csv', data: csv(MC_SUB_HEADER, subscribed) },
+    { name: 'unsubscribed_members_export_ba473dc14f.csv', data: csv(MC_UNSUB_HEADER, unsubscribed) },
+  ]);
+
+describe('#10: one person twice in one file', () => {
+  it('The same address twice in one file (subscribed, then unsubscribed), or in both the subscribed and unsubscribed files of one Mailchimp zip → never uploaded; the most restrictive consent wins', async () => {
+    remember('dup@example.com', 'keep@example.com', 'zip@example.com', 'late@example.com');
+    const dup = sha('dup@example.com');
+    const zip = sha('zip@example.com');
+    const late = sha('late@example.com');
+    // One CSV, the same person subscribed then unsubscribed (spelled differently), and the other way round.
+    const plain = await ingest(
+      'incoming/plain/p1.csv',
+      csv('email,status', [
+        'dup@example.com,subscribed',
+        'keep@example.com,subscribed',
+        'DUP@Example.com ,unsubscribed',
+        'late@example.com,unsubscribed',
+        'Late@example.com,subscribed',
+      ]),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(plain).toMatchObject({ rows: 5, accepted: 5, rejected: 0, merged: 2 });
+    expect((await p.rt.store.getContact('plain', dup))?.consent).toBe('unsubscribed');
+    expect((await p.rt.store.getContact('plain', late))?.consent).toBe('unsubscribed');
+    // A Mailchimp zip that lists one member in both its subscribed and unsubscribed files.
+    const mc = await ingest(
+      'incoming/mc/export.zip',
+      mailchimpZip([mcSub('zip@example.com'), mcSub('keep@example.com')], [mcUnsub('Zip@Example.com')]),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(mc).toMatchObject({ format: 'mailchimp', rows: 3, accepted: 3, merged: 1 });
+    expect((await p.rt.store.getContact('mc', zip))?.consent).toBe('unsubscribed');
+    const report = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('keep@example.com')]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ unsubscribed: 3 });
+
+    // Second run: the same files again, but the subscribed occurrence is now unchanged since the first run (the
+    // store already holds the merged record): the merge still starts from what is stored, and nobody is uploaded.
+    await ingest(
+      'incoming/mc/export-2.zip',
+      mailchimpZip([mcSub('zip@example.com'), mcSub('keep@example.com')], [mcUnsub('zip@example.com')]),
+      '2026-11-02T00:00:00Z',
+    );
+    // A person uploaded once, then listed twice (subscribed and unsubscribed) in the next snapshot, is removed.
+    await ingest(
+      'incoming/mc/export-3.zip',
+      mailchimpZip(
+        [mcSub('zip@example.com'), mcSub('keep@example.com')],
+        [mcUnsub('zip@example.com'), mcUnsub('keep@example.com')],
+      ),
+      '2026-11-03T00:00:00Z',
+    );
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set());
+    expect(fake.members(audienceId('Subscribers'))).toEqual(new Set());
+    for (const h of [dup, zip, late]) expect(everUploaded(h)).toBe(false);
+  });
+});
