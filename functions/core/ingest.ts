@@ -480,11 +480,14 @@ async function ingestLocked(
   return report;
 }
 
+/** The identity hashes an opted-out record blocks: a bounced address the address only, else every identity. */
+const optOutIds = (record: Pick<StagedRecord, 'consent' | 'ids' | 'emails'>): string[] =>
+  record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
+
 /** Opt-outs that leave a record behind as blocks on its identity hashes, and lifts this list's blocks otherwise. */
 function optOutBlockOp(record: StagedRecord, ownOptOuts: CompactIndex): object | undefined {
   if (isOptedOut(record.consent)) {
-    // A bounced address blocks the address only; an unsubscribe or deletion request blocks every identity.
-    const ids = record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
+    const ids = optOutIds(record);
     const fresh = ids.filter((h) => !ownOptOuts.has(h));
     return fresh.length ? { t: 'b', c: record.cid, ids: fresh, at: record.optOutAt } : undefined;
   }
@@ -543,9 +546,9 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
   };
   const blocks: BlockEntry[] = [];
   const unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
+  // Lifts wait until the list holds what this drop leaves in it (see liftOptOuts).
   const flushBlocks = async (force = false) => {
     if (force || blocks.length >= WRITE_BATCH) await store.putBlocks(blocks.splice(0));
-    if (force || unblocks.length >= WRITE_BATCH) await store.deleteBlocks(unblocks.splice(0));
   };
   const blockOp = async (op: object | undefined) => {
     if (!op) return;
@@ -612,6 +615,7 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
       await lease.keepAlive();
       report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
     }
+    await liftOptOuts(input.list, unblocks, store, lease);
     const outcome = await store.commitSnapshot({
       list: input.list,
       source: input.source,
@@ -625,7 +629,31 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
       report.status = 'stale';
       report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
     }
-  } else await store.clearApplying(input.list, input.source);
+  } else {
+    await liftOptOuts(input.list, unblocks, store, lease);
+    await store.clearApplying(input.list, input.source);
+  }
+}
+
+/**
+ * Lifts this list's opt-out blocks on hashes a subscribed record now carries, unless a record the list still holds
+ * opts out on the same hash: a phone-only unsubscribe next to a subscribed record with that phone (or kept because its
+ * row was damaged) keeps the phone blocked however often the file is dropped again.
+ */
+async function liftOptOuts(
+  list: string,
+  unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>,
+  store: ContactStore,
+  lease: Lease,
+): Promise<void> {
+  if (unblocks.length === 0) return;
+  const stillOut = new CompactIndex(16);
+  let n = 0;
+  for await (const c of store.contacts(list)) {
+    if (isOptedOut(c.consent)) for (const h of optOutIds(c)) stillOut.add(h);
+    if (++n % 10_000 === 0) await lease.keepAlive();
+  }
+  await store.deleteBlocks(unblocks.filter((u) => !stillOut.has(u.hash)));
 }
 
 const PARSE_FAILURE_LIST = (r: IngestReport) =>

@@ -193,6 +193,48 @@ describe('#10: an opt-out outlives a damaged or missing row', () => {
   });
 });
 
+describe('#10 attack: an opt-out on a shared identity', () => {
+  it('a phone-only unsubscribe blocks the email-keyed record with that phone, also when the same file is dropped again or its row is damaged', async () => {
+    remember('xena@example.com', '6169547888', '+16169547888');
+    const xena = sha('xena@example.com');
+    const file = (phoneRow: string) =>
+      csv('email,phone,status', [
+        'xena@example.com,+1 616 954 7888,subscribed',
+        phoneRow,
+        'other@example.com,,subscribed',
+      ]);
+    remember('other@example.com');
+    await ingest('incoming/list-a/v1.csv', file(',+1 616 954 7888,unsubscribed'), '2026-11-01T00:00:00Z');
+    let report = await sync();
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({
+      unsubscribed: 1,
+      opted_out_elsewhere: 1,
+    });
+    // The very same file again: nothing in it changed, so nothing about who may be uploaded may change either.
+    const again = await ingest('incoming/list-a/v2.csv', file(',+1 616 954 7888,unsubscribed'), '2026-11-02T00:00:00Z');
+    expect(again).toMatchObject({ written: 0, unchanged: 3 });
+    report = await sync();
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({
+      unsubscribed: 1,
+      opted_out_elsewhere: 1,
+    });
+    // The phone-only row damaged: nobody leaves, and the opt-out it recorded still holds.
+    await ingest('incoming/list-a/v3.csv', file(',+1 616 954 7888,unsubscribed,x'), '2026-11-03T00:00:00Z');
+    report = await sync();
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({
+      unsubscribed: 1,
+      opted_out_elsewhere: 1,
+    });
+    expect(everUploaded(xena)).toBe(false);
+    expect(everUploaded(sha('+16169547888'))).toBe(false);
+    // Once the list records the phone subscribed again, the list's own opt-out is lifted and both may go up.
+    await ingest('incoming/list-a/v4.csv', file(',+1 616 954 7888,subscribed'), '2026-11-04T00:00:00Z');
+    report = await sync();
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({});
+    expect(fake.members(audienceId('Everyone')).has(xena)).toBe(true);
+  });
+});
+
 const MC_SUB_HEADER = 'Email Address,First Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,LAST_CHANGED';
 const MC_UNSUB_HEADER = 'Email Address,First Name,MEMBER_RATING,OPTIN_TIME,CONFIRM_TIME,CC,UNSUB_TIME';
 const mcSub = (email: string, optIn = '2024-01-01 10:00:00', confirm = '2024-01-01 10:05:00', cc = 'us') =>
