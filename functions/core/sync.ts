@@ -401,7 +401,9 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
         // Kept as it is: only people who may no longer be uploaded at all (opt-outs, erasures) leave it.
         for (const [cid, m] of synced) {
           const p = byCid.get(cid);
-          if (!p || !consentBlocksForGood(consentBlock(p, policy, blocks))) desired.set(cid, m.keys);
+          // Someone no list holds any more (erased, or gone) is judged by the blocks on the hashes that were sent.
+          const why = p ? consentBlock(p, policy, blocks) : blocks.check(sentHashes(cid, m.keys), undefined);
+          if (!consentBlocksForGood(why)) desired.set(cid, m.keys);
         }
       }
       out.push({ run, diff: diffAudience(desired, synced), desired, members });
@@ -530,6 +532,12 @@ const consentBlocksForGood = (r: ExclusionReason | undefined) =>
   r === 'cleaned' ||
   r === 'deletion_requested' ||
   r === 'opted_out_elsewhere';
+
+/** The cid and every hashed key a synced member was sent with: what erasure, suppression and opt-out blocks match. */
+const sentHashes = (cid: string, keys: Record<string, string>) => [
+  cid,
+  ...Object.values(keys).filter((v) => /^[0-9a-f]{64}$/.test(v)),
+];
 
 /** A member of a platform that takes consent per member: the person's zone, and consent granted (they were admitted). */
 function memberOf(p: Person, keys: Record<string, string>): BatchMember {

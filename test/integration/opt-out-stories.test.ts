@@ -302,3 +302,115 @@ describe('#10: one person twice in one file', () => {
     for (const h of [dup, zip, late]) expect(everUploaded(h)).toBe(false);
   });
 });
+
+const segmentsConfig = (segments: string, extra = '') => `
+version: 1
+defaultCountry: US
+destinations:
+  meta-main: { platform: meta, adAccountId: act_777, replaceEveryDays: 0 }
+${extra}
+segments:
+${segments}
+`;
+const seg = (id: string, audienceName: string, where = '') =>
+  `  - id: ${id}\n${where ? `    where: ${where}\n` : ''}    destinations: [{ destination: meta-main, audienceName: "${audienceName}", minSize: 1 }]\n`;
+
+describe('#10: renamed and removed segments', () => {
+  it('After renaming a segment, its old audience is never synced again: the erased person and every later unsubscribe stay in it forever → a renamed segment keeps its audience and members, a removed one is emptied and erasure reaches it, `keep` keeps members but opt-outs and erasures still leave', async () => {
+    const people = ['ana', 'ben', 'cem', 'dia', 'eli', 'fay'].map((n) => `${n}@example.com`);
+    remember(...people);
+    const [ana, ben, cem, dia, eli, fay] = people.map(sha) as [string, string, string, string, string, string];
+    const snapshot = (at: string, rows: string[]) =>
+      ingest(`incoming/news/${at.slice(0, 10)}.csv`, csv('email,status,tags', rows), at);
+    await snapshot('2026-11-01T00:00:00Z', [
+      'ana@example.com,subscribed,vip',
+      'ben@example.com,subscribed,',
+      'cem@example.com,subscribed,',
+      'dia@example.com,subscribed,vip',
+      'eli@example.com,subscribed,promo',
+      'fay@example.com,subscribed,promo',
+    ]);
+    const v1 = segmentsConfig(
+      seg('newsletter', 'Newsletter') + seg('vip', 'VIP', '{ tag: vip }') + seg('promo', 'Promo', '{ tag: promo }'),
+    );
+    await sync(v1);
+    const newsletter = audienceId('Newsletter');
+    const vip = audienceId('VIP');
+    const promo = audienceId('Promo');
+    expect(fake.members(newsletter)).toEqual(new Set([ana, ben, cem, dia, eli, fay]));
+
+    // Renamed segment (same audience name), and Ben erased before the next sync.
+    const v2 = segmentsConfig(
+      seg('news', 'Newsletter') + seg('vip', 'VIP', '{ tag: vip }') + seg('promo', 'Promo', '{ tag: promo }'),
+    );
+    const er = await drop('erasure/req-1.csv', 'email\nben@example.com\n');
+    expect(er).toMatchObject({ kind: 'erasure', erased: 1 });
+    let seen = fake.requests.length;
+    let report = await sync(v2);
+    const renamed = report.audiences.find((a) => a.segment === 'news')!;
+    expect(renamed).toMatchObject({ audienceId: newsletter, added: 0, removed: 1, created: false });
+    expect(renamed.message).toMatch(/took over the synced members of meta-main#newsletter \(the segment was renamed\)/);
+    // No removal storm, no re-upload: one removal of exactly Ben, and the old segment is not reported as an orphan.
+    const calls = fake.requests.slice(seen).filter((r) => /\/users$/.test(r.path));
+    expect(calls.map((r) => r.method)).toEqual(['DELETE']);
+    expect(fake.removeCalls(newsletter).at(-1)).toMatchObject({ rows: 1 });
+    expect(report.audiences.some((a) => a.orphan)).toBe(false);
+    expect(fake.audiences().filter((a) => a.name === 'Newsletter')).toHaveLength(1);
+    expect(fake.members(newsletter)).toEqual(new Set([ana, cem, dia, eli, fay]));
+
+    // A later unsubscribe leaves the renamed segment's audience.
+    await snapshot('2026-11-02T00:00:00Z', [
+      'ana@example.com,subscribed,vip',
+      'cem@example.com,unsubscribed,',
+      'dia@example.com,subscribed,vip',
+      'eli@example.com,subscribed,promo',
+      'fay@example.com,subscribed,promo',
+    ]);
+    await sync(v2);
+    expect(fake.members(newsletter)).toEqual(new Set([ana, dia, eli, fay]));
+
+    // The vip segment leaves the config (default orphanedAudiences: empty) while Ana is erased: the VIP audience is
+    // emptied, Ana with it, and it is never filled again.
+    await drop('erasure/req-2.csv', 'email\nana@example.com\n');
+    const v3 = segmentsConfig(seg('news', 'Newsletter') + seg('promo', 'Promo', '{ tag: promo }'));
+    report = await sync(v3);
+    expect(report.audiences.find((a) => a.audienceName === 'VIP')).toMatchObject({
+      orphan: 'empty',
+      status: 'retired',
+      removed: 2,
+    });
+    expect(fake.members(vip)).toEqual(new Set());
+    expect(fake.members(newsletter)).toEqual(new Set([dia, eli, fay]));
+    seen = fake.requests.length;
+    report = await sync(v3);
+    expect(report.audiences.some((a) => a.audienceName === 'VIP')).toBe(false);
+    expect(fake.requests.slice(seen).some((r) => r.path.startsWith(`/${vip}`))).toBe(false);
+
+    // promo leaves under `keep`: its members stay, but Eli's erasure and Fay's unsubscribe still take them out.
+    const v4 = segmentsConfig(seg('news', 'Newsletter'), 'orphanedAudiences: keep');
+    report = await sync(v4);
+    expect(report.audiences.find((a) => a.audienceName === 'Promo')).toMatchObject({
+      orphan: 'keep',
+      removed: 0,
+      status: 'retired',
+    });
+    expect(fake.members(promo)).toEqual(new Set([eli, fay]));
+    await drop('erasure/req-3.csv', 'email\neli@example.com\n');
+    await snapshot('2026-11-03T00:00:00Z', [
+      'dia@example.com,subscribed,vip',
+      'fay@example.com,unsubscribed,promo',
+      'gus@example.com,subscribed,promo',
+    ]);
+    remember('gus@example.com');
+    report = await sync(v4);
+    expect(report.audiences.find((a) => a.audienceName === 'Promo')!.message).toMatch(
+      /only opt-outs and erasures leave it/,
+    );
+    // Nobody new joins a kept audience.
+    expect(fake.members(promo)).toEqual(new Set());
+    expect(fake.members(newsletter)).toEqual(new Set([dia, sha('gus@example.com')]));
+    // The erased are in no audience the product ever made.
+    for (const a of fake.audiences())
+      for (const h of [ben, ana, eli]) expect(fake.members(a.id).has(h), `${a.name} ${h}`).toBe(false);
+  });
+});
