@@ -217,7 +217,7 @@ export class DynamoContactStore implements ContactStore {
     return records.length;
   }
 
-  async removeContacts(list: string, cids: string[], before: string): Promise<number> {
+  async removeContacts(list: string, cids: string[], before: string, untrustedAfter?: string): Promise<number> {
     let removed = 0;
     await inParallel(cids, WRITE_CONCURRENCY, async (cid) => {
       try {
@@ -225,9 +225,12 @@ export class DynamoContactStore implements ContactStore {
           new DeleteCommand({
             TableName: this.table,
             Key: { pk: contactPk(list, cid), sk: `C#${cid}` },
-            // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins).
-            ConditionExpression: 'attribute_exists(pk) AND seenAt <= :t',
-            ExpressionAttributeValues: { ':t': before },
+            // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins);
+            // one "seen" in the future was written under a broken clock and has no claim to be newer.
+            ConditionExpression: untrustedAfter
+              ? 'attribute_exists(pk) AND (seenAt <= :t OR seenAt > :future)'
+              : 'attribute_exists(pk) AND seenAt <= :t',
+            ExpressionAttributeValues: untrustedAfter ? { ':t': before, ':future': untrustedAfter } : { ':t': before },
           }),
         );
         removed++;

@@ -294,10 +294,12 @@ async function ingestLocked(
   // What the store holds of this list, compactly: content fingerprints, contacts a newer drop wrote, opt-outs.
   const existing = new CompactIndex();
   const newer = new CompactIndex(16);
+  // A contact "seen" in the future was written under a broken clock (before times were checked): not newer than anything.
+  const untrustedAfter = new Date(deps.now().getTime() + CLOCK_SKEW_MS).toISOString();
   if (store && ordered) {
     for await (const fp of store.fingerprints(input.list)) {
       existing.add(fp.cid, hex32(fp.h));
-      if (fp.seenAt > input.exportedAt) newer.add(fp.cid);
+      if (fp.seenAt > input.exportedAt && fp.seenAt <= untrustedAfter) newer.add(fp.cid);
     }
   }
   // Blocks by identity hash: erased people are refused at the door; suppressions are counted; this list's own
@@ -461,7 +463,17 @@ async function ingestLocked(
       );
     }
     if (store && staging && lease) {
-      await apply(input, report, { store, staging, lease, deps, existing, seen, ownOptOuts, parseDamaged });
+      await apply(input, report, {
+        store,
+        staging,
+        lease,
+        deps,
+        existing,
+        seen,
+        ownOptOuts,
+        parseDamaged,
+        untrustedAfter,
+      });
     }
   } finally {
     await staging?.dispose();
@@ -504,6 +516,8 @@ interface ApplyContext {
   seen: CompactIndex;
   ownOptOuts: CompactIndex;
   parseDamaged: number;
+  /** Stored times after this are from a broken clock. */
+  untrustedAfter: string;
 }
 
 type StagedLine =
@@ -613,7 +627,7 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
       const gone: string[] = [];
       for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
       await lease.keepAlive();
-      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+      report.removed = await store.removeContacts(input.list, gone, input.exportedAt, a.untrustedAfter);
     }
     await liftOptOuts(input.list, unblocks, store, lease);
     const outcome = await store.commitSnapshot({

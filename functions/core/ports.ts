@@ -122,8 +122,11 @@ export interface ContactStore {
    * export wrote, so these writes need no per-item condition. Returns how many were written.
    */
   putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
-  /** Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer contains). */
-  removeContacts(list: string, cids: string[], before: string): Promise<number>;
+  /**
+   * Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer
+   * contains), and those last seen after `untrustedAfter` (a time in the future: written under a broken clock).
+   */
+  removeContacts(list: string, cids: string[], before: string, untrustedAfter?: string): Promise<number>;
   listIds(): Promise<string[]>;
   /** A list's contacts in cid order; with `prefix`, only cids starting with those hex digits (a sync shard). */
   contacts(list: string, prefix?: string): AsyncIterable<ContactRecord>;

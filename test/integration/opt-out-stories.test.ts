@@ -414,3 +414,62 @@ describe('#10: renamed and removed segments', () => {
       for (const h of [ben, ana, eli]) expect(fake.members(a.id).has(h), `${a.name} ${h}`).toBe(false);
   });
 });
+
+describe('#10: export times that would freeze a list', () => {
+  it('`exported-at: 2099-01-01` makes every later export stale … `exported-at: 1` is read as the year 2001 → refused with a clear report, later exports still apply, and a future snapshot time already in the store does not freeze the list', async () => {
+    remember('zed@example.com', 'yan@example.com', 'old@example.com');
+    const [zed, yan, old] = ['zed', 'yan', 'old'].map((n) => sha(`${n}@example.com`)) as [string, string, string];
+    const body = csv('email', ['zed@example.com', 'old@example.com']);
+    for (const [meta, why] of [
+      ['2099-01-01', /exported-at 2099-01-01 is in the future \(now .*\); fix the uploader's clock/],
+      ['1', /exported-at "1" is not an ISO date; set it like 2026-11-20T08:00:00Z/],
+      ['2001', /exported-at "2001" is not an ISO date/],
+      ['1999-12-31', /exported-at 1999-12-31 is before 2000/],
+      ['next tuesday', /is not an ISO date/],
+    ] as const) {
+      const out = await drop(`incoming/frozen/bad-${meta.replace(/\W/g, '')}.csv`, body, meta);
+      expect(out.kind, meta).toBe('quarantined');
+      const report = await p.readJson((out as { reportKey: string }).reportKey);
+      expect(report).toMatchObject({ status: 'quarantined', reason: 'bad_export_time', list: 'frozen' });
+      expect(report.error, meta).toMatch(why);
+    }
+    expect(await p.rt.store.listState('frozen')).toEqual({});
+    expect(await p.listKeys('incoming/')).toEqual([]);
+    expect(await p.listKeys('quarantine/frozen/')).toHaveLength(5);
+
+    // A later export with a true time applies as if the refused ones never came.
+    const good = await ingest('incoming/frozen/good.csv', body, '2026-11-01T00:00:00Z');
+    expect(good).toMatchObject({ status: 'ingested', written: 2 });
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([zed, old]));
+
+    // A store written before export times were checked: the snapshot and its contacts carry 2099.
+    const future = '2099-01-01T00:00:00.000Z';
+    const stored = [];
+    for await (const c of p.rt.store.contacts('frozen')) stored.push({ ...c, seenAt: future });
+    await p.rt.store.putContacts(
+      stored,
+      stored.map((c) => sha(JSON.stringify(c))),
+    );
+    const snap = (await p.rt.store.getSnapshot('frozen'))!;
+    expect(
+      await p.rt.store.commitSnapshot({ ...snap, source: 'incoming/frozen/old-bug.csv#1', exportedAt: future }),
+    ).toBe('committed');
+
+    // The next true export still applies: Zed's unsubscribe is written, Old (absent) leaves, Yan joins.
+    const next = await ingest(
+      'incoming/frozen/next.csv',
+      csv('email,status', ['zed@example.com,unsubscribed', 'yan@example.com,subscribed']),
+      '2026-11-10T00:00:00Z',
+    );
+    expect(next).toMatchObject({ status: 'ingested', staleRows: 0, removed: 1 });
+    expect((await p.rt.store.getContact('frozen', zed))?.consent).toBe('unsubscribed');
+    expect(await p.rt.store.getContact('frozen', old)).toBeUndefined();
+    expect((await p.rt.store.getSnapshot('frozen'))?.exportedAt).toBe('2026-11-10T00:00:00.000Z');
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([yan]));
+    // And an older export arriving late is still stale against the true time now committed.
+    const late = await ingest('incoming/frozen/late.csv', body, '2026-11-05T00:00:00Z');
+    expect(late.status).toBe('stale');
+  });
+});
