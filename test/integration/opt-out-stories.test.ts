@@ -12,6 +12,7 @@ import { parseAudienceConfig } from '../../functions/adapters/config-file';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import type { Runtime } from '../../functions/app/runtime';
 import type { IngestReport } from '../../functions/core/ingest';
+import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleSync } from '../../functions/sync';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
@@ -471,5 +472,70 @@ describe('#10: export times that would freeze a list', () => {
     // And an older export arriving late is still stale against the true time now committed.
     const late = await ingest('incoming/frozen/late.csv', body, '2026-11-05T00:00:00Z');
     expect(late.status).toBe('stale');
+  });
+});
+
+describe('#10: suppressions', () => {
+  it('a phone-only row doesn’t match a contact stored by email; suppressing someone not yet in the list does nothing, and the next snapshot uploads them; the next ordinary snapshot undoes a suppression → each fixed', async () => {
+    remember('ann@example.com', 'bob@example.com', 'dan@example.com', '6169547888', '+16169547888');
+    const [ann, bob, dan] = ['ann', 'bob', 'dan'].map((n) => sha(`${n}@example.com`)) as [string, string, string];
+    const everyone = () => fake.members(audienceId('Everyone'));
+    await ingest(
+      'incoming/shop/v1.csv',
+      csv('email,phone,status', ['ann@example.com,+1 616 954 7888,subscribed', 'bob@example.com,,subscribed']),
+      '2026-11-01T00:00:00Z',
+    );
+    await sync();
+    expect(everyone()).toEqual(new Set([ann, bob]));
+
+    // A phone-only suppress row blocks the person stored by email.
+    const byPhone = await ingest('incoming/shop/suppress/s1.csv', 'phone\n616-954-7888\n', '2026-11-05T00:00:00Z');
+    expect(byPhone.suppression).toEqual({ identities: 1, matchedNow: 1 });
+    let report = await sync();
+    expect(everyone()).toEqual(new Set([bob]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ suppressed: 1 });
+
+    // Dan is suppressed before any list holds him: it matches nobody now, and holds when he arrives.
+    const early = await ingest('incoming/shop/suppress/s2.csv', 'email\nDan@Example.com\n', '2026-11-05T00:00:00Z');
+    expect(early.suppression).toEqual({ identities: 1, matchedNow: 0 });
+    // The next ordinary snapshot lists both as subscribed (an opt-in, but none recorded after the suppression).
+    const v2 = await ingest(
+      'incoming/shop/v2.csv',
+      csv('email,phone,status', [
+        'ann@example.com,+1 616 954 7888,subscribed',
+        'bob@example.com,,subscribed',
+        'dan@example.com,,subscribed',
+      ]),
+      '2026-11-06T00:00:00Z',
+    );
+    expect(v2.heldBySuppression).toBe(2);
+    report = await sync();
+    expect(everyone()).toEqual(new Set([bob]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ suppressed: 2 });
+    expect(describeExclusion('suppressed')).toBe('suppressed by a suppress file');
+
+    // A Mailchimp list that records Dan's opt-in before the suppression changes nothing…
+    await ingest(
+      'incoming/news/mc1.zip',
+      mailchimpZip([mcSub('dan@example.com', '2026-10-01 10:00:00', '2026-10-01 10:05:00')], []),
+      '2026-11-07T00:00:00Z',
+    );
+    await sync();
+    expect(everyone().has(dan)).toBe(false);
+    // …one that records an opt-in (confirmed) after the suppression lifts it.
+    await ingest(
+      'incoming/news/mc2.zip',
+      mailchimpZip([mcSub('dan@example.com', '2026-11-07 10:00:00', '2026-11-07 10:05:00')], []),
+      '2026-11-08T00:00:00Z',
+    );
+    await sync();
+    expect(everyone()).toEqual(new Set([bob, dan]));
+
+    // An unsuppress drop lifts Ann's suppression, naming the same phone another way.
+    const lift = await ingest('incoming/shop/unsuppress/u1.csv', 'phone\n+1 (616) 954-7888\n', '2026-11-09T00:00:00Z');
+    expect(lift.suppression).toEqual({ identities: 1, matchedNow: 1, lifted: 1 });
+    report = await sync();
+    expect(everyone()).toEqual(new Set([ann, bob, dan]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({});
   });
 });
