@@ -4,6 +4,7 @@
  * also scans everything the product wrote (bucket, table, logs, Graph requests) for the plaintext it was given.
  */
 import { createHash } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -537,5 +538,90 @@ describe('#10: suppressions', () => {
     report = await sync();
     expect(everyone()).toEqual(new Set([ann, bob, dan]));
     expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({});
+  });
+});
+
+/** A Mailchimp zip whose second entry's compressed data is destroyed half-way (as a cut download leaves it). */
+function zipWithDamagedSecondEntry(subscribed: string[], unsubscribed: string[]): Buffer {
+  const second = csv(MC_UNSUB_HEADER, unsubscribed);
+  const zip = mailchimpZip(subscribed, unsubscribed);
+  const body = deflateRawSync(Buffer.from(second));
+  const at = zip.indexOf(body);
+  expect(at).toBeGreaterThan(0);
+  zip.fill(0xff, at + Math.floor(body.length / 3), at + body.length);
+  return zip;
+}
+
+describe('#10: a zip with a damaged entry', () => {
+  it('A zip whose second entry is damaged is reported QUARANTINED, yet the first entry’s rows were stored and uploaded → nothing stored, nothing uploaded', async () => {
+    const subs = Array.from({ length: 50 }, (_, i) => `sub${i}@example.com`);
+    remember(...subs, 'gone@example.com', 'kept@example.com');
+    const gone = sha('gone@example.com');
+    // A list seen for the first time: nothing of the file reaches the store.
+    const first = await drop(
+      'incoming/mc/first.zip',
+      zipWithDamagedSecondEntry(
+        subs.map((e) => mcSub(e)),
+        subs.map((e) => mcUnsub(e)),
+      ),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(first.kind).toBe('quarantined');
+    const qReport = await p.readJson((first as { reportKey: string }).reportKey);
+    expect(qReport).toMatchObject({ status: 'quarantined', reason: 'corrupt_archive', list: 'mc' });
+    expect(qReport.error).toMatch(/unsubscribed_members_export_ba473dc14f\.csv/);
+    expect(await p.rt.store.listIds()).toEqual([]);
+    expect(await p.listKeys('quarantine/mc/')).toEqual(['quarantine/mc/first.zip']);
+    await sync();
+    expect(uploadedRows()).toEqual([]);
+
+    // A list with a committed snapshot: a damaged next export changes nothing, the unreadable part might hold opt-outs.
+    await ingest(
+      'incoming/mc/v1.zip',
+      mailchimpZip([mcSub('gone@example.com'), mcSub('kept@example.com')], []),
+      '2026-11-02T00:00:00Z',
+    );
+    await sync();
+    const before = [];
+    for await (const c of p.rt.store.contacts('mc')) before.push(c);
+    const seen = fake.requests.length;
+    for (const [name, zip] of [
+      [
+        'v2.zip',
+        zipWithDamagedSecondEntry(
+          [...subs.map((e) => mcSub(e)), mcSub('kept@example.com')],
+          [mcUnsub('gone@example.com')],
+        ),
+      ],
+      [
+        'v2b.zip',
+        makeZip([
+          {
+            name: 'subscribed_members_export_ba473dc14f.csv',
+            data: csv(
+              MC_SUB_HEADER,
+              subs.map((e) => mcSub(e)),
+            ),
+          },
+          {
+            name: 'unsubscribed_members_export_ba473dc14f.csv',
+            data: Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'),
+          },
+        ]),
+      ],
+    ] as const) {
+      const out = await drop(`incoming/mc/${name}`, zip, '2026-11-03T00:00:00Z');
+      expect(out.kind, name).toBe('quarantined');
+      const after = [];
+      for await (const c of p.rt.store.contacts('mc')) after.push(c);
+      expect(after, name).toEqual(before);
+      expect((await p.rt.store.listState('mc')).applying, name).toBeUndefined();
+      expect((await p.rt.store.getSnapshot('mc'))?.source, name).toMatch(/v1\.zip/);
+    }
+    const report = await sync();
+    expect(fake.requests.slice(seen).filter((r) => /\/users/.test(r.path))).toEqual([]);
+    expect(report.audiences.every((a) => a.added === 0 && a.removed === 0)).toBe(true);
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([gone, sha('kept@example.com')]));
+    for (const e of subs) expect(everUploaded(sha(e)), e).toBe(false);
   });
 });
