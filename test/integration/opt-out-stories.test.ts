@@ -625,3 +625,45 @@ describe('#10: a zip with a damaged entry', () => {
     for (const e of subs) expect(everUploaded(sha(e)), e).toBe(false);
   });
 });
+
+describe('#10: countries that were read as the list default', () => {
+  it('`GER`, `Federal Republic of Germany`, `République française` became US → treated as the EEA they are (not uploaded without a recorded opt-in), and a country that cannot be read gets the strictest zone and is counted in the report warnings', async () => {
+    const rows = [
+      ['ger@example.com', 'GER'],
+      ['frg@example.com', 'Federal Republic of Germany'],
+      ['rf@example.com', 'République française'],
+      ['typo@example.com', 'Germny'],
+      ['us@example.com', 'United States'],
+    ];
+    remember(...rows.map(([e]) => e!));
+    const report = await ingest(
+      'incoming/leads/leads.csv',
+      csv(
+        'email,country',
+        rows.map(([e, c]) => `${e},${c}`),
+      ),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(report.warnings).toEqual([{ reason: 'unrecognized_country', column: 'country', rows: 1 }]);
+    const stored = async (email: string) => (await p.rt.store.getContact('leads', sha(email)))!;
+    for (const [email, country] of [
+      ['ger@example.com', 'DE'],
+      ['frg@example.com', 'DE'],
+      ['rf@example.com', 'FR'],
+    ] as const) {
+      const c = await stored(email);
+      expect(c.attrs, email).toMatchObject({ country, zone: 'EEA' });
+      expect(c.keys.meta?.COUNTRY, email).toBe(sha(country.toLowerCase()));
+    }
+    const typo = await stored('typo@example.com');
+    expect(typo.attrs.zone).toBe('EEA');
+    expect(typo.attrs.country).toBeUndefined();
+    expect(typo.keys.meta?.COUNTRY).toBeUndefined();
+
+    const sr = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('us@example.com')]));
+    const excluded = sr.segments.find((s) => s.id === 'everyone')!.excluded;
+    expect(excluded).toEqual({ no_opt_in_eea: 4 });
+    expect(Object.keys(excluded).map(describeExclusion)).toEqual(['no opt-in recorded (EEA)']);
+  });
+});
