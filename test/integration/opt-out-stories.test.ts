@@ -10,6 +10,7 @@ import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { parseAudienceConfig } from '../../functions/adapters/config-file';
+import { describeErasure, eraseIdentities } from '../../functions/app/erase';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import type { Runtime } from '../../functions/app/runtime';
 import type { IngestReport } from '../../functions/core/ingest';
@@ -665,5 +666,53 @@ describe('#10: countries that were read as the list default', () => {
     const excluded = sr.segments.find((s) => s.id === 'everyone')!.excluded;
     expect(excluded).toEqual({ no_opt_in_eea: 4 });
     expect(Object.keys(excluded).map(describeExclusion)).toEqual(['no opt-in recorded (EEA)']);
+  });
+});
+
+describe('#10: erasure of a national phone number', () => {
+  it('`erase --phone "030 1234567"` uses the global default, not the German list’s → erased from the German list, the report says how it was read, and a number no list’s country makes valid asks plainly for the international form', async () => {
+    remember('hans@example.com', 'joe@example.com', '1234567', '49301234567', '6169547888');
+    const hans = sha('hans@example.com');
+    await ingest(
+      'incoming/de-list/kunden.csv',
+      csv('email,phone,status', ['hans@example.com,030 1234567,subscribed']),
+      '2026-11-01T00:00:00Z',
+    );
+    await ingest(
+      'incoming/us-list/customers.csv',
+      csv('email,phone', ['joe@example.com,(616) 954-7888']),
+      '2026-11-01T00:00:00Z',
+    );
+    expect((await p.rt.store.getContact('de-list', hans))?.ids).toContain(sha('49301234567'));
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([hans, sha('joe@example.com')]));
+
+    // The request names the number as the German list stores it, nationally.
+    const er = await drop('erasure/request.csv', 'phone\n030 1234567\n');
+    expect(er).toMatchObject({ kind: 'erasure', erased: 1 });
+    const audit = await p.readJson((er as { reportKey: string }).reportKey);
+    expect(audit).toMatchObject({
+      requested: 1,
+      hashed: 1,
+      invalid: 0,
+      contactsDeleted: 1,
+      lists: ['de-list'],
+      phoneReadings: [{ phone: 1, countries: ['DE'], lists: ['de-list'] }],
+    });
+    expect(await p.rt.store.getContact('de-list', hans)).toBeUndefined();
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('joe@example.com')]));
+
+    // What the CLI prints, through the same use case: how each number was read, and what to do with one that is
+    // valid under no list's country.
+    const r = await eraseIdentities(
+      p.rt.store,
+      { emails: [], phones: ['030 1234567', '12 34'] },
+      { now: new Date(), logger: p.rt.logger, config: p.rt.config },
+    );
+    expect(r).toMatchObject({ requested: 2, hashed: 1, invalid: 1, contactsDeleted: 0 });
+    expect(describeErasure(r)).toBe(
+      'erased: 1 of 2 identities blocked, 0 contact records deleted; phone 1 is national: read under DE (lists de-list); 1 not recognizable; give a phone in international form (+49 30 …) and an email as name@domain',
+    );
   });
 });
