@@ -1,4 +1,5 @@
 /** A human-readable sync report page for marketers: one table per segment and audience. No PII is ever in a report. */
+import { describeExclusion } from '../core/segments';
 import type { SyncReport } from '../core/sync';
 
 const esc = (s: unknown) =>
@@ -13,7 +14,7 @@ export function renderSyncHtml(r: SyncReport): string {
       (s) =>
         `<tr><td>${esc(s.id)}</td><td>${s.matched}</td><td>${s.eligible}</td><td>${esc(
           Object.entries(s.excluded)
-            .map(([k, v]) => `${k}: ${v}`)
+            .map(([k, v]) => `${describeExclusion(k)}: ${v}`)
             .join(', '),
         )}</td></tr>`,
     )

@@ -716,3 +716,94 @@ describe('#10: erasure of a national phone number', () => {
     );
   });
 });
+
+describe('#9: consent policy under the default config', () => {
+  it('EEA/UK: a Mailchimp subscriber, a Klaviyo "Subscribed" profile, a Shopify "yes" customer are uploaded; a HubSpot contact without legal basis, a plain CSV without status, Constant Contact "implicit", Klaviyo "Never Subscribed" are not, and the report says why in words; an old config with explicit_opt_in still works, stricter', async () => {
+    const files: Array<[list: string, file: string, body: string | Buffer, format: string]> = [
+      [
+        'mc',
+        'audience.zip',
+        mailchimpZip([mcSub('mc@example.com', '2024-01-01 10:00:00', '2024-01-01 10:05:00', 'de')], []),
+        'mailchimp',
+      ],
+      [
+        'kl',
+        'profiles.csv',
+        csv('Email,Klaviyo ID,First Name,Last Name,Country,Email Marketing Consent,Profile Created On', [
+          'kls@example.com,01A,,,Germany,Subscribed,2024-05-15 12:00:00',
+          'kln@example.com,01B,,,Germany,Never Subscribed,2024-05-15 12:00:00',
+        ]),
+        'klaviyo',
+      ],
+      [
+        'shop',
+        'customers_export.csv',
+        csv(
+          'Customer ID,First Name,Last Name,Email,Accepts Email Marketing,Default Address City,Default Address Province Code,Default Address Country Code,Default Address Zip,Phone,Accepts SMS Marketing,Total Spent,Total Orders,Note,Tax Exempt,Tags',
+          ["'7210448301122,,,shop@example.com,yes,London,,GB,SW1A 1AA,,no,10.00,1,,no,"],
+        ),
+        'shopify',
+      ],
+      [
+        'hs',
+        'hubspot-crm-exports-all-contacts.csv',
+        csv(
+          'Record ID,First Name,Last Name,Email,Country/Region,Marketing contact status,Unsubscribed from all email,Create Date',
+          ['101,,,hs@example.com,Germany,Marketing contact,false,2024-01-01'],
+        ),
+        'hubspot',
+      ],
+      ['plain', 'leads.csv', csv('email,country', ['plain@example.com,DE']), 'generic'],
+      [
+        'cc',
+        'contact_export.csv',
+        csv('Email address,First name,Last name,Email status,Email permission status,Country - Home', [
+          'cc@example.com,,,Active,Implicit,Germany',
+        ]),
+        'constant_contact',
+      ],
+    ];
+    remember(
+      ...['mc', 'kls', 'kln', 'shop', 'hs', 'plain', 'cc'].map((n) => `${n}@example.com`),
+      // The shop's customer id is not remembered: Meta takes EXTERN_ID in clear, by design (README).
+      'SW1A',
+    );
+    for (const [list, file, body, format] of files) {
+      const r = await ingest(`incoming/${list}/${file}`, body, '2026-11-01T00:00:00Z');
+      expect(r.format, file).toBe(format);
+      expect(r.accepted, file).toBe(r.rows);
+    }
+    const uploaded = new Set(['mc', 'kls', 'shop'].map((n) => sha(`${n}@example.com`)));
+    let report = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(uploaded);
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({
+      no_opt_in_eea: 3,
+      never_subscribed: 1,
+    });
+    // In words, on the report page a marketer opens, and in what `preview` prints (same words).
+    const reports = await p.listKeys('reports/sync/');
+    const html = await p.readText(
+      reports
+        .filter((k) => k.endsWith('.html'))
+        .sort()
+        .at(-1)!,
+    );
+    expect(html).toContain('no opt-in recorded (EEA): 3');
+    expect(html).toContain('never subscribed: 1');
+    expect(html).not.toMatch(/no_opt_in_eea/);
+
+    // An old config that asks for an explicit (double) opt-in in the EEA and the UK: only Mailchimp's confirmed one passes.
+    const strict = CONFIG.replace(
+      'defaultCountry: US',
+      'defaultCountry: US\nconsent: { EEA: explicit_opt_in, UK: explicit_opt_in }',
+    );
+    report = await sync(strict);
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('mc@example.com')]));
+    expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({
+      no_explicit_opt_in_eea: 4,
+      no_explicit_opt_in_uk: 1,
+      never_subscribed: 1,
+    });
+    expect(describeExclusion('no_explicit_opt_in_uk')).toBe('no confirmed (double) opt-in (UK)');
+  });
+});
