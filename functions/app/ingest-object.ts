@@ -20,6 +20,8 @@ export interface ObjectDeps {
   staging: () => Promise<StagingArea>;
   logger: Logger;
   now: () => Date;
+  /** Real time for leases (see Clock.wall); default now. */
+  leaseNow?: () => Date;
 }
 
 export type ObjectOutcome =
@@ -125,7 +127,14 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         entries: readExport(bucket.source(info)),
       },
       deps.config,
-      { store: deps.store, staging: deps.staging, platforms: deps.platforms, logger, now: deps.now },
+      {
+        store: deps.store,
+        staging: deps.staging,
+        platforms: deps.platforms,
+        logger,
+        now: deps.now,
+        leaseNow: deps.leaseNow,
+      },
     );
     const { rejectedRows, ...summary } = report;
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });

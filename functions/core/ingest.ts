@@ -128,6 +128,8 @@ export interface IngestDeps {
   allPlatforms?: boolean;
   logger: Logger;
   now: () => Date;
+  /** Real time for the list's lease, which other runs read (default: now; see Clock.wall). */
+  leaseNow?: () => Date;
   /** How long to wait for another ingest of the same list (default 10 min). */
   lockWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -222,17 +224,18 @@ export async function ingestExport(
   // One ingest per list at a time: with the list's lock held, ordering checks at the start stay true to the end, so
   // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn; a lock
   // whose holder stopped renewing it (a crash) is taken over within a minute.
-  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, deps.now);
+  const leaseNow = deps.leaseNow ?? deps.now;
+  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, leaseNow);
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const got = await acquireWaiting(lease, {
     waitMs: deps.lockWaitMs ?? 10 * 60_000,
     pollMs: 2_000,
-    now: deps.now,
+    now: leaseNow,
     sleep,
   });
   if (!got.acquired)
     throw new Error(
-      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, deps.now())}); this drop is retried later`,
+      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, leaseNow())}); this drop is retried later`,
     );
   if (got.tookOverFrom)
     deps.logger.warn('ingest_lock_taken_over', {

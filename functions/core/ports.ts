@@ -280,6 +280,12 @@ export interface Destination {
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
+  /**
+   * Real time, for leases other runs read. A clock that pins "now" (`local --as-of`) still leases in real time: every
+   * run of it starts at the same pinned time, so a lease a killed run left would look fresh to each rerun, forever.
+   * Default: now().
+   */
+  wall?(): Date;
 }
 
 /** Structured logger: fields must never contain PII or tokens. */

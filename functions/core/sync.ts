@@ -228,7 +228,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     );
   }
   const owner = opts.runId ?? `run-${startedAt}`;
-  const lease = new Lease(store, 'sync', owner, () => clock.now());
+  const wall = () => clock.wall?.() ?? clock.now();
+  const lease = new Lease(store, 'sync', owner, wall);
   if (!opts.dryRun) {
     const got = await lease.tryAcquire();
     if (!got.acquired) {
@@ -237,7 +238,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       report.alerts.push({
         destination: '*',
         kind: 'busy',
-        message: `another sync is running (${describeHolder(got.holder, clock.now())}); this one waits and continues when it has finished`,
+        message: `another sync is running (${describeHolder(got.holder, wall())}); this one waits and continues when it has finished`,
       });
       logger.warn('sync_busy', { holder: got.holder?.owner });
       return report;
@@ -281,7 +282,7 @@ async function unsettledLists(
   deps: SyncDeps,
 ): Promise<Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }>> {
   const out: Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }> = [];
-  const now = deps.clock.now();
+  const now = deps.clock.wall?.() ?? deps.clock.now();
   for (const list of await deps.store.listIds()) {
     const { applying } = await deps.store.listState(list);
     if (!applying) continue;
