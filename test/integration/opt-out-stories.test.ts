@@ -669,6 +669,40 @@ describe('#10: countries that were read as the list default', () => {
   });
 });
 
+describe('#10 attack: two letters that are no country', () => {
+  it('a two-letter country that is no ISO code (EU, EL, XX) gets the strictest zone and a warning, never a laxer zone; a bad code column does not hide the country column', async () => {
+    const rows = [
+      ['eu@example.com', 'EU', ''],
+      ['el@example.com', 'EL', ''],
+      ['xx@example.com', 'XX', ''],
+      ['both@example.com', 'Deutschland', 'ZZ'],
+      ['ok@example.com', 'us', ''],
+    ];
+    remember(...rows.map(([e]) => e!));
+    const report = await ingest(
+      'incoming/leads/leads.csv',
+      csv(
+        'email,country,country code',
+        rows.map((r) => r.join(',')),
+      ),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(report.warnings).toEqual([{ reason: 'unrecognized_country', column: 'country', rows: 3 }]);
+    for (const [email] of rows.slice(0, 3)) {
+      const c = (await p.rt.store.getContact('leads', sha(email!)))!;
+      expect(c.attrs.zone, email).toBe('EEA');
+      expect(c.attrs.country, email).toBeUndefined();
+    }
+    expect((await p.rt.store.getContact('leads', sha('both@example.com')))!.attrs).toMatchObject({
+      country: 'DE',
+      zone: 'EEA',
+    });
+    const sr = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('ok@example.com')]));
+    expect(sr.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ no_opt_in_eea: 4 });
+  });
+});
+
 describe('#10: erasure of a national phone number', () => {
   it('`erase --phone "030 1234567"` uses the global default, not the German list’s → erased from the German list, the report says how it was read, and a number no list’s country makes valid asks plainly for the international form', async () => {
     remember('hans@example.com', 'joe@example.com', '1234567', '49301234567', '6169547888');
