@@ -15,7 +15,7 @@
 
 import { CompactIndex, hex32 } from './compact-index';
 import type { AudienceConfig } from './config';
-import { createRowMapper, DetectionError, detectFormat, type FormatId } from './formats';
+import { createRowMapper, DetectionError, detectFormat, type FormatId, looksLikeData } from './formats';
 import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
 import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
@@ -728,11 +728,12 @@ function columnsOf(
 }
 
 /**
- * A file without a header row: its first line holds a person (an email among the "header" cells). Columns become
- * `column 1…N` and the first line is replayed as data, so nobody is lost and no value is ever used as a column name.
+ * A file without a header row: its first line holds a person (an email, a phone number or a long id among the
+ * "header" cells). Columns become `column 1…N` and the first line is replayed as data, so nobody is lost and no value
+ * is ever used as a column name (or shown in a report as one).
  */
 function headerless(entry: SourceEntry): SourceEntry {
-  if (!entry.header.some((h) => isPlausibleEmail(h.trim()))) return entry;
+  if (!entry.header.some((h) => isPlausibleEmail(h.trim()) || looksLikeData(h))) return entry;
   const first: RowEvent = { kind: 'row', line: entry.headerLine, cells: entry.header };
   const rest = entry.rows;
   return {

@@ -703,6 +703,25 @@ describe('#10 attack: two letters that are no country', () => {
   });
 });
 
+describe('#10 attack: a file without a header row whose first person has no email', () => {
+  it('the first row is read as a person, never used as column names: nothing of it reaches a report, and a row that cannot be stored says why', async () => {
+    remember('Annabel', '6169547888', 'bob@example.com', 'cid@example.com', 'Quentin', '6169547800');
+    const stored = await ingest(
+      'incoming/sms/list.csv',
+      'Annabel,+1 616 954 7888,\nBob,+1 616 954 7889,bob@example.com\nCid,,cid@example.com\n',
+      '2026-11-01T00:00:00Z',
+    );
+    // Three rows, three accounted for: Annabel's has no email column the file can be read by, and says so.
+    expect(stored).toMatchObject({ rows: 3, accepted: 2, rejected: 1, rejections: { missing_identifier: 1 } });
+    expect(stored.entries[0]!.columns!.ignored).toEqual(['column 1', 'column 2']);
+    // A phone-only file without a header: quarantined (no column to read it by), naming no value of its first row.
+    const out = await drop('incoming/sms2/list.csv', 'Quentin,+1 616 954 7800\nRuth,+1 616 954 7801\n');
+    remember('Ruth');
+    expect(out.kind).toBe('quarantined');
+    expect((out as { reason: string }).reason).toMatch(/Headers seen \(2\): "column 1", "column 2"/);
+  });
+});
+
 describe('#10: erasure of a national phone number', () => {
   it('`erase --phone "030 1234567"` uses the global default, not the German list’s → erased from the German list, the report says how it was read, and a number no list’s country makes valid asks plainly for the international form', async () => {
     remember('hans@example.com', 'joe@example.com', '1234567', '49301234567', '6169547888');
