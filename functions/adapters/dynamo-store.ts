@@ -292,6 +292,7 @@ export class DynamoContactStore implements ContactStore {
         cid: item.cid as string,
         keys: item.keys as Record<string, string>,
         session: item.session as number | undefined,
+        ...(item.pending === true ? { pending: true } : {}),
       };
   }
 
@@ -301,7 +302,14 @@ export class DynamoContactStore implements ContactStore {
         ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
         ...added.map((m) => ({
           PutRequest: {
-            Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys, session: m.session },
+            Item: {
+              pk: `AUD#${destKey}`,
+              sk: `C#${m.cid}`,
+              cid: m.cid,
+              keys: m.keys,
+              session: m.session,
+              pending: m.pending === true ? true : undefined,
+            },
           },
         })),
       ]),

@@ -44,6 +44,11 @@ export interface SyncedMember {
   keys: Record<string, string>;
   /** The replace session that last sent this member, when it was sent by one. */
   session?: number;
+  /**
+   * Sent in a batch whose answer never came (the run died waiting): the platform may hold them or not. Removed if no
+   * longer desired, sent again if still desired.
+   */
+  pending?: boolean;
 }
 
 /** Per-audience state kept between runs. */

@@ -915,6 +915,7 @@ async function flushAdds(deps: SyncDeps, opts: SyncOptions, run: Run, all: boole
   while (!run.halted && (run.addBuf.length >= max || (all && run.addBuf.length > 0))) {
     const batch = run.addBuf.splice(0, max);
     checkTime(deps, opts);
+    await recordPending(deps, run, batch);
     const outcome = await run.call(() => run.dest!.add(run.audience, batch), 'batch');
     await deps.store.recordSynced(
       run.destKey,
@@ -924,6 +925,22 @@ async function flushAdds(deps: SyncDeps, opts: SyncOptions, run: Run, all: boole
     countBatch(run, outcome, { added: batch.length });
     await pace(deps, outcome);
   }
+}
+
+/**
+ * Before a batch is sent, its members are written as pending: if the run dies after the platform applied the batch
+ * but before its answer arrived, the next run still knows they may be there, and removes whoever opted out meanwhile.
+ */
+async function recordPending(deps: SyncDeps, run: Run, batch: BatchMember[], session?: number) {
+  await deps.store.recordSynced(
+    run.destKey,
+    batch.map((m) =>
+      session === undefined
+        ? { cid: m.cid, keys: m.keys, pending: true }
+        : { cid: m.cid, keys: m.keys, session, pending: true },
+    ),
+    [],
+  );
 }
 
 function countBatch(run: Run, outcome: BatchOutcome, n: { added?: number; removed?: number }) {
@@ -958,6 +975,7 @@ async function sendReplaceBatch(deps: SyncDeps, opts: SyncOptions, run: Run, las
   if (batch.length === 0 && last && session.lastMember) batch.push(session.lastMember);
   if (batch.length === 0) return;
   checkTime(deps, opts);
+  await recordPending(deps, run, batch, session.sessionId);
   try {
     const outcome = await run.call(
       () =>

@@ -26,11 +26,11 @@ let standIn: GraphStandIn;
 
 /**
  * In front of the fake Graph API: forwards every request, except that it can hold the n-th member upload (POST
- * …/users) without ever answering it, and says when it does.
+ * …/users) without ever answering it, and says when it does: before Meta saw it, or after Meta applied it.
  */
 interface GraphStandIn {
   url: string;
-  holdUpload(n: number): Promise<void>;
+  holdUpload(n: number, when?: 'before' | 'after'): Promise<void>;
   passAll(): void;
   close(): Promise<void>;
 }
@@ -38,19 +38,28 @@ interface GraphStandIn {
 async function startStandIn(target: string): Promise<GraphStandIn> {
   let uploads = 0;
   let holdAt = 0;
+  let holdWhen: 'before' | 'after' = 'before';
   let onHold: (() => void) | undefined;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
+      let hold: 'before' | 'after' | undefined;
       if (req.method === 'POST' && /\/users$/.test((req.url ?? '').split('?')[0]!)) {
         uploads++;
-        if (uploads === holdAt) {
-          onHold?.();
-          return; // never answered: the caller dies waiting
-        }
+        if (uploads === holdAt) hold = holdWhen;
+      }
+      if (hold === 'before') {
+        onHold?.();
+        return; // never answered: the caller dies waiting
       }
       const up = request(`${target}${req.url}`, { method: req.method, headers: req.headers }, (r) => {
+        if (hold === 'after') {
+          // Meta applied it; the answer never reaches the caller.
+          r.resume();
+          r.on('end', () => onHold?.());
+          return;
+        }
         res.writeHead(r.statusCode ?? 502, r.headers);
         r.pipe(res);
       });
@@ -61,9 +70,10 @@ async function startStandIn(target: string): Promise<GraphStandIn> {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    holdUpload: (n) => {
+    holdUpload: (n, when = 'before') => {
       uploads = 0;
       holdAt = n;
+      holdWhen = when;
       return new Promise<void>((r) => {
         onHold = r;
       });
@@ -311,4 +321,38 @@ segments:
     // The raw export is gone from the state folder's bucket once it is ingested.
     for (const f of files(join(dir, 'state', 's3'))) expect(readFileSync(f, 'latin1'), f).not.toContain('@example.com');
   }, 110_000);
+});
+
+describe('#9 item 5 attack: killed after Meta applied a batch, before its answer arrived', () => {
+  it('someone in that batch who unsubscribes before the rerun is removed by it, and the audience ends exact', async () => {
+    const { dir, input } = workDir(`version: 1
+destinations:
+  meta-main: { platform: meta, replaceEveryDays: 0 }
+segments:
+  - { id: all, where: { consent: subscribed }, destinations: [{ destination: meta-main, audienceName: "All", minSize: 1 }] }
+`);
+    const people = Array.from({ length: 50 }, (_, i) => `q${i}@example.com`);
+    writeFileSync(join(input, 'list.csv'), `email,status\n${people.map((e) => `${e},subscribed`).join('\n')}\n`);
+    const applied = standIn.holdUpload(1, 'after');
+    const first = cli(localArgs, dir);
+    await applied;
+    await kill9(first);
+    const id = fake.audiences()[0]!.id;
+    expect(fake.members(id).size).toBe(50);
+    standIn.passAll();
+
+    // Before the rerun, q7 unsubscribes. The killed run's lease is written as lapsed instead of waiting it out.
+    writeFileSync(
+      join(input, 'list.csv'),
+      `email,status\n${people.map((e) => `${e},${e === 'q7@example.com' ? 'unsubscribed' : 'subscribed'}`).join('\n')}\n`,
+    );
+    await withState(join(dir, 'state'), async (store) => {
+      const holder = (await store.lockHolder('sync'))!;
+      const past = Date.now() - 10 * 60_000;
+      await store.acquireLock('sync', holder.owner, new Date(past), new Date(past + 60_000));
+    });
+    const rerun = await cli(localArgs, dir).done;
+    expect(rerun.code, rerun.stderr).toBe(0);
+    expect(fake.members(id)).toEqual(new Set(people.filter((e) => e !== 'q7@example.com').map(sha)));
+  }, 60_000);
 });
