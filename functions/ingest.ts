@@ -52,7 +52,7 @@ export async function handleIngestEvent(
       try {
         const key = decodeKey(record.s3.object.key);
         const outcome = await processObject(
-          { ...rt, now: () => rt.clock.now(), leaseNow: () => rt.clock.wall?.() ?? rt.clock.now() },
+          { ...rt, now: () => rt.clock.now(), wallNow: () => rt.clock.wall?.() ?? rt.clock.now() },
           key,
         );
         onOutcome?.(key, outcome);

@@ -20,8 +20,8 @@ export interface ObjectDeps {
   staging: () => Promise<StagingArea>;
   logger: Logger;
   now: () => Date;
-  /** Real time for leases (see Clock.wall); default now. */
-  leaseNow?: () => Date;
+  /** Real time for leases and for telling an export time in the future (see Clock.wall); default now. */
+  wallNow?: () => Date;
 }
 
 export type ObjectOutcome =
@@ -101,7 +101,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   }
   if (key.startsWith('erasure/')) return eraseFromFile(deps, info);
   const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
-  const time = exportTimeOf(info.metadata, info.lastModified, now);
+  const time = exportTimeOf(info.metadata, info.lastModified, deps.wallNow?.() ?? now);
   if ('refused' in time) {
     const target = await bucket.quarantine(info);
     await bucket.putJson(`${reportBase}.json`, {
@@ -133,7 +133,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         platforms: deps.platforms,
         logger,
         now: deps.now,
-        leaseNow: deps.leaseNow,
+        wallNow: deps.wallNow,
       },
     );
     const { rejectedRows, ...summary } = report;

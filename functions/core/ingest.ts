@@ -128,8 +128,11 @@ export interface IngestDeps {
   allPlatforms?: boolean;
   logger: Logger;
   now: () => Date;
-  /** Real time for the list's lease, which other runs read (default: now; see Clock.wall). */
-  leaseNow?: () => Date;
+  /**
+   * Real time (default: now; see Clock.wall): for the list's lease, which other runs read, and to tell a stored time
+   * from a broken clock (in the future) from a true one, whatever "now" a run is pinned to.
+   */
+  wallNow?: () => Date;
   /** How long to wait for another ingest of the same list (default 10 min). */
   lockWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -224,18 +227,18 @@ export async function ingestExport(
   // One ingest per list at a time: with the list's lock held, ordering checks at the start stay true to the end, so
   // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn; a lock
   // whose holder stopped renewing it (a crash) is taken over within a minute.
-  const leaseNow = deps.leaseNow ?? deps.now;
-  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, leaseNow);
+  const wallNow = deps.wallNow ?? deps.now;
+  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, wallNow);
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const got = await acquireWaiting(lease, {
     waitMs: deps.lockWaitMs ?? 10 * 60_000,
     pollMs: 2_000,
-    now: leaseNow,
+    now: wallNow,
     sleep,
   });
   if (!got.acquired)
     throw new Error(
-      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, leaseNow())}); this drop is retried later`,
+      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, wallNow())}); this drop is retried later`,
     );
   if (got.tookOverFrom)
     deps.logger.warn('ingest_lock_taken_over', {
@@ -274,7 +277,7 @@ async function ingestLocked(
     }
     // A committed export time in the future came from a broken clock (before times were checked): never let it
     // freeze the list; newer drops are ordered against the present instead.
-    const trusted = current && Date.parse(current.exportedAt) <= deps.now().getTime() + CLOCK_SKEW_MS;
+    const trusted = current && Date.parse(current.exportedAt) <= (deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS;
     if (ordered && current && trusted && current.exportedAt > input.exportedAt) {
       const r = emptyReport(input, 'stale');
       r.message = `export time ${input.exportedAt} (from ${input.exportedAtFrom}) is older than the list's current snapshot (${current.exportedAt}); ignored so an old export never wins`;
@@ -298,7 +301,7 @@ async function ingestLocked(
   const existing = new CompactIndex();
   const newer = new CompactIndex(16);
   // A contact "seen" in the future was written under a broken clock (before times were checked): not newer than anything.
-  const untrustedAfter = new Date(deps.now().getTime() + CLOCK_SKEW_MS).toISOString();
+  const untrustedAfter = new Date((deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS).toISOString();
   if (store && ordered) {
     for await (const fp of store.fingerprints(input.list)) {
       existing.add(fp.cid, hex32(fp.h));
