@@ -51,7 +51,10 @@ export async function handleIngestEvent(
     for (const record of body.Records ?? []) {
       try {
         const key = decodeKey(record.s3.object.key);
-        const outcome = await processObject({ ...rt, now: () => rt.clock.now() }, key);
+        const outcome = await processObject(
+          { ...rt, now: () => rt.clock.now(), wallNow: () => rt.clock.wall?.() ?? rt.clock.now() },
+          key,
+        );
         onOutcome?.(key, outcome);
         rt.logger.info('object_processed', {
           messageId: message.messageId,

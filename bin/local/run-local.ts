@@ -19,6 +19,7 @@ import { createLogger } from '../../functions/adapters/logger';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import { buildRuntime, parseAsOf, s3Client } from '../../functions/app/runtime';
 import { syncAndReport } from '../../functions/app/sync-run';
+import { LEASE_MS } from '../../functions/core/lease';
 import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleIngestEvent } from '../../functions/ingest';
@@ -147,13 +148,27 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     if (res.batchItemFailures.length)
       print(`! ${res.batchItemFailures.length} file(s) failed to ingest; see ${join(opts.out, 'logs', 'local.jsonl')}`);
 
-    // Destinations with credentials in the environment send; the others run dry into OUT/dry-run.
-    const { report, reportKey, dryRun } = await syncAndReport(
-      rt,
-      { ...env, DRY_RUN_DIR: dryRunDir },
-      {},
-      progress && ((id, d) => progress.destination(id, d)),
-    );
+    // Destinations with credentials in the environment send; the others run dry into OUT/dry-run. The run id is
+    // this process's own, so a rerun never mistakes the lease of a run that was killed for its own.
+    const syncOnce = () =>
+      syncAndReport(
+        rt,
+        { ...env, DRY_RUN_DIR: dryRunDir },
+        { runId: `local-${new Date().toISOString()}-${process.pid}` },
+        progress && ((id, d) => progress.destination(id, d)),
+      );
+    let { report, reportKey, dryRun } = await syncOnce();
+    for (let attempt = 0; attempt < 3 && report.alerts.some((a) => a.kind === 'busy'); attempt++) {
+      // This run holds the state folder, so whoever holds the sync lock is a run that is gone (killed, crashed): its
+      // lease ends within a minute of its last heartbeat, and then this run takes over from its last confirmed batch.
+      const holder = await rt.store.lockHolder('sync');
+      const waitMs = holder ? Math.min(LEASE_MS, Math.max(0, Date.parse(holder.until) - Date.now())) + 1_000 : 1_000;
+      print(
+        `! the sync lock is held by ${holder?.owner ?? 'another run'}, a run that is gone (it left this state folder without finishing); taking over when its lease ends, in ${Math.ceil(waitMs / 1000)} s`,
+      );
+      await new Promise((r) => setTimeout(r, waitMs));
+      ({ report, reportKey, dryRun } = await syncOnce());
+    }
     progress?.stop();
     // Copy this run's reports out of the embedded bucket so they can be opened.
     const reportKeys = [

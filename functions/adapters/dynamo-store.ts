@@ -217,7 +217,7 @@ export class DynamoContactStore implements ContactStore {
     return records.length;
   }
 
-  async removeContacts(list: string, cids: string[], before: string): Promise<number> {
+  async removeContacts(list: string, cids: string[], before: string, untrustedAfter?: string): Promise<number> {
     let removed = 0;
     await inParallel(cids, WRITE_CONCURRENCY, async (cid) => {
       try {
@@ -225,9 +225,12 @@ export class DynamoContactStore implements ContactStore {
           new DeleteCommand({
             TableName: this.table,
             Key: { pk: contactPk(list, cid), sk: `C#${cid}` },
-            // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins).
-            ConditionExpression: 'attribute_exists(pk) AND seenAt <= :t',
-            ExpressionAttributeValues: { ':t': before },
+            // A contact written by a newer drop is never removed by an older snapshot (same time: this one wins);
+            // one "seen" in the future was written under a broken clock and has no claim to be newer.
+            ConditionExpression: untrustedAfter
+              ? 'attribute_exists(pk) AND (seenAt <= :t OR seenAt > :future)'
+              : 'attribute_exists(pk) AND seenAt <= :t',
+            ExpressionAttributeValues: untrustedAfter ? { ':t': before, ':future': untrustedAfter } : { ':t': before },
           }),
         );
         removed++;
@@ -289,6 +292,7 @@ export class DynamoContactStore implements ContactStore {
         cid: item.cid as string,
         keys: item.keys as Record<string, string>,
         session: item.session as number | undefined,
+        ...(item.pending === true ? { pending: true } : {}),
       };
   }
 
@@ -298,7 +302,14 @@ export class DynamoContactStore implements ContactStore {
         ...removedCids.map((cid) => ({ DeleteRequest: { Key: { pk: `AUD#${destKey}`, sk: `C#${cid}` } } })),
         ...added.map((m) => ({
           PutRequest: {
-            Item: { pk: `AUD#${destKey}`, sk: `C#${m.cid}`, cid: m.cid, keys: m.keys, session: m.session },
+            Item: {
+              pk: `AUD#${destKey}`,
+              sk: `C#${m.cid}`,
+              cid: m.cid,
+              keys: m.keys,
+              session: m.session,
+              pending: m.pending === true ? true : undefined,
+            },
           },
         })),
       ]),

@@ -30,6 +30,8 @@ export interface ObjectDeps {
   now: () => Date;
   /** The CLI on a terminal: reads the file itself to show bytes and rows as they go (default: readExport). */
   read?: (source: ReturnType<S3Bucket['source']>, size: number | undefined) => AsyncIterable<SourceEntry>;
+  /** Real time for leases and for telling an export time in the future (see Clock.wall); default now. */
+  wallNow?: () => Date;
 }
 
 export type ObjectOutcome =
@@ -112,7 +114,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
   }
   if (key.startsWith('erasure/')) return eraseFromFile(deps, info);
   const reportBase = `reports/ingest/${where.list}/${stamp(now)}`;
-  const time = exportTimeOf(info.metadata, info.lastModified, now);
+  const time = exportTimeOf(info.metadata, info.lastModified, deps.wallNow?.() ?? now);
   if ('refused' in time) {
     const target = await bucket.quarantine(info);
     const record = {
@@ -140,7 +142,14 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
         entries: (deps.read ?? readExport)(bucket.source(info), info.size),
       },
       deps.config,
-      { store: deps.store, staging: deps.staging, platforms: deps.platforms, logger, now: deps.now },
+      {
+        store: deps.store,
+        staging: deps.staging,
+        platforms: deps.platforms,
+        logger,
+        now: deps.now,
+        wallNow: deps.wallNow,
+      },
     );
     const { rejectedRows, ...summary } = report;
     await bucket.putJson(`${reportBase}.json`, { ...summary, rejectedRowsSample: rejectedRows.slice(0, 100) });

@@ -54,7 +54,7 @@ export const realClock: Clock = {
  */
 export function clockAsOf(asOf: Date): Clock {
   const offset = asOf.getTime() - Date.now();
-  return { now: () => new Date(Date.now() + offset), sleep: realClock.sleep };
+  return { now: () => new Date(Date.now() + offset), sleep: realClock.sleep, wall: () => new Date() };
 }
 
 /** Parses an `--as-of` value (ISO date or timestamp) into a clock, or says in one line what is wrong. */

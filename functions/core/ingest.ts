@@ -15,7 +15,14 @@
 
 import { CompactIndex, hex32 } from './compact-index';
 import type { AudienceConfig } from './config';
-import { createRowMapper, DetectionError, dayFirstEvidenceFor, detectFormat, type FormatId } from './formats';
+import {
+  createRowMapper,
+  DetectionError,
+  dayFirstEvidenceFor,
+  detectFormat,
+  type FormatId,
+  looksLikeData,
+} from './formats';
 import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
 import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
@@ -128,6 +135,11 @@ export interface IngestDeps {
   allPlatforms?: boolean;
   logger: Logger;
   now: () => Date;
+  /**
+   * Real time (default: now; see Clock.wall): for the list's lease, which other runs read, and to tell a stored time
+   * from a broken clock (in the future) from a true one, whatever "now" a run is pinned to.
+   */
+  wallNow?: () => Date;
   /** How long to wait for another ingest of the same list (default 10 min). */
   lockWaitMs?: number;
   sleep?: (ms: number) => Promise<void>;
@@ -224,17 +236,18 @@ export async function ingestExport(
   // One ingest per list at a time: with the list's lock held, ordering checks at the start stay true to the end, so
   // contacts can be written in cheap unconditional batches. A second drop for the same list waits its turn; a lock
   // whose holder stopped renewing it (a crash) is taken over within a minute.
-  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, deps.now);
+  const wallNow = deps.wallNow ?? deps.now;
+  const lease = new Lease(store, `ingest#${input.list}`, `${input.source}@${deps.now().toISOString()}`, wallNow);
   const sleep = deps.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
   const got = await acquireWaiting(lease, {
     waitMs: deps.lockWaitMs ?? 10 * 60_000,
     pollMs: 2_000,
-    now: deps.now,
+    now: wallNow,
     sleep,
   });
   if (!got.acquired)
     throw new Error(
-      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, deps.now())}); this drop is retried later`,
+      `list ${input.list} is being ingested by another drop (${describeHolder(got.holder, wallNow())}); this drop is retried later`,
     );
   if (got.tookOverFrom)
     deps.logger.warn('ingest_lock_taken_over', {
@@ -273,7 +286,7 @@ async function ingestLocked(
     }
     // A committed export time in the future came from a broken clock (before times were checked): never let it
     // freeze the list; newer drops are ordered against the present instead.
-    const trusted = current && Date.parse(current.exportedAt) <= deps.now().getTime() + CLOCK_SKEW_MS;
+    const trusted = current && Date.parse(current.exportedAt) <= (deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS;
     if (ordered && current && trusted && current.exportedAt > input.exportedAt) {
       const r = emptyReport(input, 'stale');
       r.message = `export time ${input.exportedAt} (from ${input.exportedAtFrom}) is older than the list's current snapshot (${current.exportedAt}); ignored so an old export never wins`;
@@ -296,10 +309,12 @@ async function ingestLocked(
   // What the store holds of this list, compactly: content fingerprints, contacts a newer drop wrote, opt-outs.
   const existing = new CompactIndex();
   const newer = new CompactIndex(16);
+  // A contact "seen" in the future was written under a broken clock (before times were checked): not newer than anything.
+  const untrustedAfter = new Date((deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS).toISOString();
   if (store && ordered) {
     for await (const fp of store.fingerprints(input.list)) {
       existing.add(fp.cid, hex32(fp.h));
-      if (fp.seenAt > input.exportedAt) newer.add(fp.cid);
+      if (fp.seenAt > input.exportedAt && fp.seenAt <= untrustedAfter) newer.add(fp.cid);
     }
   }
   // Blocks by identity hash: erased people are refused at the door; suppressions are counted; this list's own
@@ -477,7 +492,17 @@ async function ingestLocked(
       );
     }
     if (store && staging && lease) {
-      await apply(input, report, { store, staging, lease, deps, existing, seen, ownOptOuts, parseDamaged });
+      await apply(input, report, {
+        store,
+        staging,
+        lease,
+        deps,
+        existing,
+        seen,
+        ownOptOuts,
+        parseDamaged,
+        untrustedAfter,
+      });
     }
   } finally {
     await staging?.dispose();
@@ -496,11 +521,14 @@ async function ingestLocked(
   return report;
 }
 
+/** The identity hashes an opted-out record blocks: a bounced address the address only, else every identity. */
+const optOutIds = (record: Pick<StagedRecord, 'consent' | 'ids' | 'emails'>): string[] =>
+  record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
+
 /** Opt-outs that leave a record behind as blocks on its identity hashes, and lifts this list's blocks otherwise. */
 function optOutBlockOp(record: StagedRecord, ownOptOuts: CompactIndex): object | undefined {
   if (isOptedOut(record.consent)) {
-    // A bounced address blocks the address only; an unsubscribe or deletion request blocks every identity.
-    const ids = record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
+    const ids = optOutIds(record);
     const fresh = ids.filter((h) => !ownOptOuts.has(h));
     return fresh.length ? { t: 'b', c: record.cid, ids: fresh, at: record.optOutAt } : undefined;
   }
@@ -517,6 +545,8 @@ interface ApplyContext {
   seen: CompactIndex;
   ownOptOuts: CompactIndex;
   parseDamaged: number;
+  /** Stored times after this are from a broken clock. */
+  untrustedAfter: string;
 }
 
 type StagedLine =
@@ -559,9 +589,9 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
   };
   const blocks: BlockEntry[] = [];
   const unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
+  // Lifts wait until the list holds what this drop leaves in it (see liftOptOuts).
   const flushBlocks = async (force = false) => {
     if (force || blocks.length >= WRITE_BATCH) await store.putBlocks(blocks.splice(0));
-    if (force || unblocks.length >= WRITE_BATCH) await store.deleteBlocks(unblocks.splice(0));
   };
   const blockOp = async (op: object | undefined) => {
     if (!op) return;
@@ -626,8 +656,9 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
       const gone: string[] = [];
       for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
       await lease.keepAlive();
-      report.removed = await store.removeContacts(input.list, gone, input.exportedAt);
+      report.removed = await store.removeContacts(input.list, gone, input.exportedAt, a.untrustedAfter);
     }
+    await liftOptOuts(input.list, unblocks, store, lease);
     const outcome = await store.commitSnapshot({
       list: input.list,
       source: input.source,
@@ -641,7 +672,31 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
       report.status = 'stale';
       report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
     }
-  } else await store.clearApplying(input.list, input.source);
+  } else {
+    await liftOptOuts(input.list, unblocks, store, lease);
+    await store.clearApplying(input.list, input.source);
+  }
+}
+
+/**
+ * Lifts this list's opt-out blocks on hashes a subscribed record now carries, unless a record the list still holds
+ * opts out on the same hash: a phone-only unsubscribe next to a subscribed record with that phone (or kept because its
+ * row was damaged) keeps the phone blocked however often the file is dropped again.
+ */
+async function liftOptOuts(
+  list: string,
+  unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>,
+  store: ContactStore,
+  lease: Lease,
+): Promise<void> {
+  if (unblocks.length === 0) return;
+  const stillOut = new CompactIndex(16);
+  let n = 0;
+  for await (const c of store.contacts(list)) {
+    if (isOptedOut(c.consent)) for (const h of optOutIds(c)) stillOut.add(h);
+    if (++n % 10_000 === 0) await lease.keepAlive();
+  }
+  await store.deleteBlocks(unblocks.filter((u) => !stillOut.has(u.hash)));
 }
 
 const PARSE_FAILURE_LIST = (r: IngestReport) =>
@@ -699,11 +754,12 @@ function columnsOf(
 }
 
 /**
- * A file without a header row: its first line holds a person (an email among the "header" cells). Columns become
- * `column 1…N` and the first line is replayed as data, so nobody is lost and no value is ever used as a column name.
+ * A file without a header row: its first line holds a person (an email, a phone number or a long id among the
+ * "header" cells). Columns become `column 1…N` and the first line is replayed as data, so nobody is lost and no value
+ * is ever used as a column name (or shown in a report as one).
  */
 function headerless(entry: SourceEntry): SourceEntry {
-  if (!entry.header.some((h) => isPlausibleEmail(h.trim()))) return entry;
+  if (!entry.header.some((h) => isPlausibleEmail(h.trim()) || looksLikeData(h))) return entry;
   const first: RowEvent = { kind: 'row', line: entry.headerLine, cells: entry.header };
   const rest = entry.rows;
   return {

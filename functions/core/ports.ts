@@ -44,6 +44,11 @@ export interface SyncedMember {
   keys: Record<string, string>;
   /** The replace session that last sent this member, when it was sent by one. */
   session?: number;
+  /**
+   * Sent in a batch whose answer never came (the run died waiting): the platform may hold them or not. Removed if no
+   * longer desired, sent again if still desired.
+   */
+  pending?: boolean;
 }
 
 /** Per-audience state kept between runs. */
@@ -122,8 +127,11 @@ export interface ContactStore {
    * export wrote, so these writes need no per-item condition. Returns how many were written.
    */
   putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
-  /** Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer contains). */
-  removeContacts(list: string, cids: string[], before: string): Promise<number>;
+  /**
+   * Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer
+   * contains), and those last seen after `untrustedAfter` (a time in the future: written under a broken clock).
+   */
+  removeContacts(list: string, cids: string[], before: string, untrustedAfter?: string): Promise<number>;
   listIds(): Promise<string[]>;
   /** A list's contacts in cid order; with `prefix`, only cids starting with those hex digits (a sync shard). */
   contacts(list: string, prefix?: string): AsyncIterable<ContactRecord>;
@@ -279,6 +287,12 @@ export interface Destination {
 export interface Clock {
   now(): Date;
   sleep(ms: number): Promise<void>;
+  /**
+   * Real time, for leases other runs read. A clock that pins "now" (`local --as-of`) still leases in real time: every
+   * run of it starts at the same pinned time, so a lease a killed run left would look fresh to each rerun, forever.
+   * Default: now().
+   */
+  wall?(): Date;
 }
 
 /** Structured logger: fields must never contain PII or tokens. */

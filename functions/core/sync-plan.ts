@@ -17,7 +17,10 @@ const sameKeys = (a: Record<string, string>, b: Record<string, string>): boolean
   return ka.every((k) => a[k] === b[k]);
 };
 
-/** Desired vs last confirmed: removals are what the platform holds and should not; additions the reverse. */
+/**
+ * Desired vs last confirmed: removals are what the platform holds and should not; additions the reverse. A member
+ * whose batch was never confirmed (pending) counts as held for removal and as missing for addition.
+ */
 export function diffAudience(
   desired: Map<string, Record<string, string>>,
   synced: Map<string, SyncedMember>,
@@ -34,7 +37,8 @@ export function diffAudience(
       // remove with the keys that were sent, then add with the new ones. Keys only gained need just the add.
       if (Object.entries(had.keys).some(([k, v]) => keys[k] !== v)) remove.push({ cid, keys: had.keys });
       add.push({ cid, keys });
-    } else unchanged++;
+    } else if (had.pending) add.push({ cid, keys });
+    else unchanged++;
   }
   // Deterministic order, so a resumed run plans the same batches.
   remove.sort((a, b) => (a.cid < b.cid ? -1 : 1));

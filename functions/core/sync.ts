@@ -228,7 +228,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     );
   }
   const owner = opts.runId ?? `run-${startedAt}`;
-  const lease = new Lease(store, 'sync', owner, () => clock.now());
+  const wall = () => clock.wall?.() ?? clock.now();
+  const lease = new Lease(store, 'sync', owner, wall);
   if (!opts.dryRun) {
     const got = await lease.tryAcquire();
     if (!got.acquired) {
@@ -237,7 +238,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       report.alerts.push({
         destination: '*',
         kind: 'busy',
-        message: `another sync is running (${describeHolder(got.holder, clock.now())}); this one waits and continues when it has finished`,
+        message: `another sync is running (${describeHolder(got.holder, wall())}); this one waits and continues when it has finished`,
       });
       logger.warn('sync_busy', { holder: got.holder?.owner });
       return report;
@@ -281,7 +282,7 @@ async function unsettledLists(
   deps: SyncDeps,
 ): Promise<Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }>> {
   const out: Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }> = [];
-  const now = deps.clock.now();
+  const now = deps.clock.wall?.() ?? deps.clock.now();
   for (const list of await deps.store.listIds()) {
     const { applying } = await deps.store.listState(list);
     if (!applying) continue;
@@ -401,7 +402,9 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
         // Kept as it is: only people who may no longer be uploaded at all (opt-outs, erasures) leave it.
         for (const [cid, m] of synced) {
           const p = byCid.get(cid);
-          if (!p || !consentBlocksForGood(consentBlock(p, policy, blocks))) desired.set(cid, m.keys);
+          // Someone no list holds any more (erased, or gone) is judged by the blocks on the hashes that were sent.
+          const why = p ? consentBlock(p, policy, blocks) : blocks.check(sentHashes(cid, m.keys), undefined);
+          if (!consentBlocksForGood(why)) desired.set(cid, m.keys);
         }
       }
       out.push({ run, diff: diffAudience(desired, synced), desired, members });
@@ -563,6 +566,12 @@ const consentBlocksForGood = (r: ExclusionReason | undefined) =>
   r === 'cleaned' ||
   r === 'deletion_requested' ||
   r === 'opted_out_elsewhere';
+
+/** The cid and every hashed key a synced member was sent with: what erasure, suppression and opt-out blocks match. */
+const sentHashes = (cid: string, keys: Record<string, string>) => [
+  cid,
+  ...Object.values(keys).filter((v) => /^[0-9a-f]{64}$/.test(v)),
+];
 
 /** A member of a platform that takes consent per member: the person's zone, and consent granted (they were admitted). */
 function memberOf(p: Person, keys: Record<string, string>): BatchMember {
@@ -939,6 +948,7 @@ async function flushAdds(deps: SyncDeps, opts: SyncOptions, run: Run, all: boole
   while (!run.halted && (run.addBuf.length >= max || (all && run.addBuf.length > 0))) {
     const batch = run.addBuf.splice(0, max);
     checkTime(deps, opts);
+    await recordPending(deps, run, batch);
     const outcome = await run.call(() => run.dest!.add(run.audience, batch), 'batch');
     await deps.store.recordSynced(
       run.destKey,
@@ -948,6 +958,22 @@ async function flushAdds(deps: SyncDeps, opts: SyncOptions, run: Run, all: boole
     countBatch(run, outcome, { added: batch.length });
     await pace(deps, outcome);
   }
+}
+
+/**
+ * Before a batch is sent, its members are written as pending: if the run dies after the platform applied the batch
+ * but before its answer arrived, the next run still knows they may be there, and removes whoever opted out meanwhile.
+ */
+async function recordPending(deps: SyncDeps, run: Run, batch: BatchMember[], session?: number) {
+  await deps.store.recordSynced(
+    run.destKey,
+    batch.map((m) =>
+      session === undefined
+        ? { cid: m.cid, keys: m.keys, pending: true }
+        : { cid: m.cid, keys: m.keys, session, pending: true },
+    ),
+    [],
+  );
 }
 
 function countBatch(run: Run, outcome: BatchOutcome, n: { added?: number; removed?: number }) {
@@ -982,6 +1008,7 @@ async function sendReplaceBatch(deps: SyncDeps, opts: SyncOptions, run: Run, las
   if (batch.length === 0 && last && session.lastMember) batch.push(session.lastMember);
   if (batch.length === 0) return;
   checkTime(deps, opts);
+  await recordPending(deps, run, batch, session.sessionId);
   try {
     const outcome = await run.call(
       () =>

@@ -82,10 +82,16 @@ function describeColumns(header: readonly string[], sample: readonly (readonly s
   });
 }
 
-/** A header cell that looks like data (an email, phone or long number) is masked: a file without a header row would leak a row. */
-function safeHeader(header: string): string {
+/** A header cell that looks like data (an email, phone or long number): the "header" is probably a person's row. */
+export function looksLikeData(header: string): boolean {
   const shown = displayHeader(header);
-  if (looksLikeEmail(shown) || looksLikePhone(shown) || /\d{7,}/.test(shown)) return '<data-like value hidden>';
+  return looksLikeEmail(shown) || looksLikePhone(shown) || /\d{7,}/.test(shown);
+}
+
+/** A header cell that looks like data is masked: a file without a header row would leak a row. */
+function safeHeader(header: string): string {
+  if (looksLikeData(header)) return '<data-like value hidden>';
+  const shown = displayHeader(header);
   return shown.length > 80 ? `${shown.slice(0, 79)}…` : shown;
 }
 

@@ -9,7 +9,7 @@ export {
   stripFormulaGuard,
 } from './cells';
 export { type DateParse, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
-export { DetectionError, type DetectionErrorCode, detectFormat } from './detect';
+export { DetectionError, type DetectionErrorCode, detectFormat, looksLikeData } from './detect';
 export { mailchimpStatusFromEntryName } from './mailchimp';
 export {
   createRowMapper,

@@ -3,6 +3,7 @@
  * Identity cells are cleaned (trimmed, one formula guard removed) but not normalized or hashed.
  */
 import type { AgeBand, Attributes, FunnelStage, MappedRow, PartialDate, RawIdentity, RejectionReason } from '../model';
+import { countryIso2 } from '../normalize/country';
 import { cleanCell, isExcelScientific, parseBoolean, parseCount, parseNumber, splitList } from './cells';
 import { ageAt, type DateParse, DayFirstEvidence, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
 import { FORMAT_SPECS } from './registry';
@@ -88,11 +89,14 @@ export function ageBand(age: number): AgeBand | undefined {
   return BANDS.find(([min]) => age >= min)?.[1];
 }
 
-/** ISO alpha-2 from a two-letter cell, upper-cased; Mailchimp's `uk` is GB. Names are left to the normalizer. */
+/**
+ * ISO alpha-2 from a two-letter cell, upper-cased; Mailchimp's `uk` is GB. Names are left to the normalizer. Two
+ * letters that are no country (`EU`, `XX`, Eurostat's `EL`) are not one: taken as a code, they fell outside every
+ * zone with a consent rule (OTHER); unread, they get the strictest zone and a warning.
+ */
 export function countryCode(cell: string | undefined): string | undefined {
   if (cell === undefined || !/^[A-Za-z]{2}$/.test(cell)) return undefined;
-  const code = cell.toUpperCase();
-  return code === 'UK' ? 'GB' : code;
+  return countryIso2(cell);
 }
 
 /** Rating on a 0–`scale` scale (a number, or stars `★★★`) normalized to 0–5, two decimals. */

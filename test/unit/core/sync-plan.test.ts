@@ -65,6 +65,29 @@ describe('diffAudience', () => {
     expect(d).toEqual({ remove: [], add: [{ cid: 'a', keys: { EMAIL: 'e', PHONE: 'p' } }], unchanged: 0 });
   });
 
+  it('a member whose batch was never confirmed (pending) is removed when no longer desired, sent again when still desired', () => {
+    const state = new Map<string, SyncedMember>([
+      ['a-still', { cid: 'a-still', keys: { EMAIL: 'e-a' }, pending: true }],
+      ['b-gone', { cid: 'b-gone', keys: { EMAIL: 'e-b' }, pending: true }],
+      ['c-changed', { cid: 'c-changed', keys: { EMAIL: 'e-c', PHONE: 'p1' }, pending: true }],
+    ]);
+    const desired = new Map<string, Record<string, string>>([
+      ['a-still', { EMAIL: 'e-a' }],
+      ['c-changed', { EMAIL: 'e-c', PHONE: 'p2' }],
+    ]);
+    expect(diffAudience(desired, state)).toEqual({
+      remove: [
+        { cid: 'b-gone', keys: { EMAIL: 'e-b' } },
+        { cid: 'c-changed', keys: { EMAIL: 'e-c', PHONE: 'p1' } },
+      ],
+      add: [
+        { cid: 'a-still', keys: { EMAIL: 'e-a' } },
+        { cid: 'c-changed', keys: { EMAIL: 'e-c', PHONE: 'p2' } },
+      ],
+      unchanged: 0,
+    });
+  });
+
   it('empty desired removes everything; empty synced adds everything', () => {
     expect(diffAudience(new Map(), synced([['a', { EMAIL: 'e' }]]))).toEqual({
       remove: [{ cid: 'a', keys: { EMAIL: 'e' } }],

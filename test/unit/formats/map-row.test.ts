@@ -938,6 +938,10 @@ describe('attributes', () => {
     ['Germany', undefined],
     ['USA', undefined],
     [undefined, undefined],
+    // Two letters that are no ISO country: never a code (they would land in no zone with a consent rule).
+    ['EU', undefined],
+    ['XX', undefined],
+    ['EL', undefined],
   ])('country code %j → %s', (cell, expected) => {
     expect(countryCode(cell)).toBe(expected);
   });

@@ -57,6 +57,73 @@ describe('normalizeCountry (Meta COUNTRY)', () => {
     expect(normalizeCountry(input)).toBe(expected);
   });
 
+  // #10: these were read as the list's default (US) before; an EEA person must never land in a laxer zone.
+  it.each([
+    ['GER', 'de'],
+    ['ger', 'de'],
+    ['Federal Republic of Germany', 'de'],
+    ['Bundesrepublik Deutschland', 'de'],
+    ["République fédérale d'Allemagne", 'de'],
+    ['República Federal de Alemania', 'de'],
+    ['République française', 'fr'],
+    ['Republique Francaise', 'fr'],
+    ['French Republic', 'fr'],
+    ['Französische Republik', 'fr'],
+    ['República Francesa', 'fr'],
+    ['Kingdom of Spain', 'es'],
+    ['Reino de España', 'es'],
+    ['Italian Republic', 'it'],
+    ['Repubblica Italiana', 'it'],
+    ['Republik Österreich', 'at'],
+    ['Kingdom of the Netherlands', 'nl'],
+    ['Koninkrijk der Nederlanden', 'nl'],
+    ['NED', 'nl'],
+    ['Royaume de Belgique', 'be'],
+    ['Grand-Duché de Luxembourg', 'lu'],
+    ['Großherzogtum Luxemburg', 'lu'],
+    ['Hellenic Republic', 'gr'],
+    ['GRE', 'gr'],
+    ['Portuguese Republic', 'pt'],
+    ['POR', 'pt'],
+    ['Rzeczpospolita Polska', 'pl'],
+    ['Republic of Poland', 'pl'],
+    ['Kingdom of Denmark', 'dk'],
+    ['DEN', 'dk'],
+    ['Kingdom of Sweden', 'se'],
+    ['Republic of Finland', 'fi'],
+    ['Republic of Estonia', 'ee'],
+    ['Republic of Latvia', 'lv'],
+    ['LAT', 'lv'],
+    ['Republic of Lithuania', 'lt'],
+    ['Republic of Croatia', 'hr'],
+    ['CRO', 'hr'],
+    ['Republic of Slovenia', 'si'],
+    ['SLO', 'si'],
+    ['République slovaque', 'sk'],
+    ['República Checa', 'cz'],
+    ['Republic of Cyprus', 'cy'],
+    ['Republic of Malta', 'mt'],
+    ['Republic of Bulgaria', 'bg'],
+    ['BUL', 'bg'],
+    ['Republik Ungarn', 'hu'],
+    ['Kingdom of Norway', 'no'],
+    ['Principality of Liechtenstein', 'li'],
+    ['Fürstentum Liechtenstein', 'li'],
+    ['Swiss Confederation', 'ch'],
+    ['Schweizerische Eidgenossenschaft', 'ch'],
+    ['Confédération suisse', 'ch'],
+    ['SUI', 'ch'],
+    ["Royaume-Uni de Grande-Bretagne et d'Irlande du Nord", 'gb'],
+  ])('%j → %j (EEA, CH and UK long names and sports codes)', (input, expected) => {
+    expect(normalizeCountry(input)).toBe(expected);
+  });
+
+  it('no added sports code is the alpha-3 of another country', () => {
+    const alpha3 = new Map(COUNTRY_TABLE.map(([a2, a3]) => [a3, a2]));
+    for (const [a2, , ...names] of COUNTRY_TABLE)
+      for (const n of names) if (/^[A-Z]{3}$/.test(n)) expect(alpha3.get(n) ?? a2, n).toBe(a2);
+  });
+
   it.each([[''], ['  '], ['Atlantis'], ['XX'], ['N/A'], ['n.a.'], ['-'], ['Europe'], ['Germany!!x']])(
     '%j → undefined',
     (input) => {
