@@ -1,0 +1,125 @@
+/**
+ * Golden values of a generated export: what the ingest decided (counts per reason, consent, key coverage) and a digest
+ * of the multiset of Meta match-key hashes of the accepted contacts. Recorded once from the code before the
+ * performance work (test/fixtures/golden/*.json); every faster path must reproduce them exactly.
+ */
+import { createHash } from 'node:crypto';
+import { memoryLogger } from '../../functions/adapters/logger';
+import { parseConfig } from '../../functions/core/config';
+import { type IngestReport, ingestExport } from '../../functions/core/ingest';
+import { type ContactRecord, META_KEYS } from '../../functions/core/model';
+import type { ContactStore } from '../../functions/core/ports';
+import { type ByteSource, readExport } from '../../functions/reading';
+
+export interface Golden {
+  rows: number;
+  accepted: number;
+  rejected: number;
+  rejections: Record<string, number>;
+  consent: Record<string, number>;
+  keyCoverage: Record<string, number>;
+  /** How many Meta key values (cid included) the accepted contacts carry. */
+  hashes: number;
+  /** SHA-256 of the sorted `KEY:value` lines (`CID:` for the contact id): equal digests, equal multisets. */
+  digest: string;
+}
+
+export const GOLDEN_NOW = new Date('2025-06-02T03:00:00Z');
+export const goldenConfig = () => parseConfig({ version: 1 });
+
+/** Digest of a multiset of `KEY:value` lines, independent of order. */
+export function multisetDigest(lines: string[]): string {
+  const h = createHash('sha256');
+  for (const l of [...lines].sort()) h.update(`${l}\n`);
+  return h.digest('hex');
+}
+
+/** The lines a contact contributes to the digest: its cid and every Meta key it carries. */
+export function keyLines(cid: string, keys: Partial<Record<string, string>>): string[] {
+  const out = [`CID:${cid}`];
+  for (const k of META_KEYS) {
+    const v = keys[k];
+    if (v !== undefined) out.push(`${k}:${v}`);
+  }
+  return out;
+}
+
+export function reportPart(r: IngestReport): Omit<Golden, 'hashes' | 'digest'> {
+  return {
+    rows: r.rows,
+    accepted: r.accepted,
+    rejected: r.rejected,
+    rejections: sortKeys(r.rejections),
+    consent: sortKeys(Object.fromEntries(Object.entries(r.consent).filter(([, v]) => v > 0))),
+    keyCoverage: sortKeys(r.keyCoverage as Record<string, number>),
+  };
+}
+
+export function sortKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** A store that keeps nothing but the records handed to it (an empty list, no suppressions, locks always free). */
+function captureStore(records: ContactRecord[]): ContactStore {
+  const none = async function* () {};
+  return {
+    getSnapshot: async () => undefined,
+    commitSnapshot: async () => 'committed',
+    fingerprints: none,
+    putContacts: async (rs) => {
+      records.push(...rs);
+      return rs.length;
+    },
+    removeContacts: async () => 0,
+    setConsent: async () => 0,
+    listIds: async () => [],
+    contacts: none,
+    suppress: async () => {},
+    suppressed: async () => new Set<string>(),
+    audienceState: async () => undefined,
+    putAudienceState: async () => {},
+    syncedMembers: none,
+    recordSynced: async () => {},
+    replaceSynced: async () => {},
+    pruneSynced: async () => 0,
+    putRun: async () => {},
+    acquireLock: async () => true,
+    releaseLock: async () => {},
+  };
+}
+
+/** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */
+export async function productGolden(source: () => ByteSource): Promise<Golden> {
+  const records: ContactRecord[] = [];
+  const report = await ingestExport(
+    {
+      list: 'golden',
+      kind: 'snapshot',
+      source: 'incoming/golden/file.csv#v1',
+      exportedAt: '2025-06-01T00:00:00.000Z',
+      exportedAtFrom: 'metadata',
+      entries: readExport(source()),
+    },
+    goldenConfig(),
+    { store: captureStore(records), logger: memoryLogger(), now: () => GOLDEN_NOW },
+  );
+  const lines = records.flatMap((r) => keyLines(r.cid, r.keys.meta));
+  return { ...reportPart(report), hashes: lines.length, digest: multisetDigest(lines) };
+}
+
+/** The validate report (no store) of the product on `source`, as golden counts. */
+export async function productValidate(source: () => ByteSource): Promise<Omit<Golden, 'hashes' | 'digest'>> {
+  const report = await ingestExport(
+    {
+      list: 'golden',
+      kind: 'snapshot',
+      source: 'incoming/golden/file.csv#v1',
+      exportedAt: '2025-06-01T00:00:00.000Z',
+      exportedAtFrom: 'metadata',
+      entries: readExport(source()),
+    },
+    goldenConfig(),
+    { logger: memoryLogger(), now: () => GOLDEN_NOW },
+  );
+  return reportPart(report);
+}
