@@ -16,7 +16,7 @@ export { hashOnce, isSha256Hex, sha256Hex } from './hash';
 export { normalizeCity, normalizePostalCode, normalizeState, normalizeZip, usStateCode } from './location';
 export { contactId, META_RULES, metaKeys } from './meta';
 export { nameWords, normalizeFirstInitial, normalizeName, splitFullName } from './name';
-export { clearPhoneCache, normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
+export { normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
 export type { IdentityField, KeyOptions, KeyProblem, KeyProblemReason, KeyRule, KeysResult } from './row';
 export { trimAll } from './text';
 export { zoneOf } from './zones';
