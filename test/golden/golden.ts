@@ -44,7 +44,9 @@ export function keyLines(cid: string, keys: Partial<Record<string, string>>): st
   return out;
 }
 
-export function reportPart(r: IngestReport): Omit<Golden, 'hashes' | 'digest'> {
+export function reportPart(
+  r: Pick<IngestReport, 'rows' | 'accepted' | 'rejected' | 'rejections' | 'consent' | 'keyCoverage'>,
+): Omit<Golden, 'hashes' | 'digest'> {
   return {
     rows: r.rows,
     accepted: r.accepted,
@@ -109,7 +111,12 @@ export async function productGolden(source: () => ByteSource): Promise<Golden> {
 
 /** The validate report (no store) of the product on `source`, as golden counts. */
 export async function productValidate(source: () => ByteSource): Promise<Omit<Golden, 'hashes' | 'digest'>> {
-  const report = await ingestExport(
+  return reportPart(await productValidateReport(source));
+}
+
+/** The whole validate report (no store) of the product on `source`. */
+export async function productValidateReport(source: () => ByteSource): Promise<IngestReport> {
+  return ingestExport(
     {
       list: 'golden',
       kind: 'snapshot',
@@ -121,5 +128,4 @@ export async function productValidate(source: () => ByteSource): Promise<Omit<Go
     goldenConfig(),
     { logger: memoryLogger(), now: () => GOLDEN_NOW },
   );
-  return reportPart(report);
 }
