@@ -1,6 +1,10 @@
 /**
  * One benchmark case in a fresh process, so peak RSS belongs to this case alone.
- *   node --import tsx bench/worker.ts <read|validate|store> <file>
+ *   node --import tsx bench/worker.ts <case> <file>
+ * Cases: parse-only (csv-parse 7, rows as arrays), naive (csv-parse + trim/lowercase + libphonenumber + createHash
+ * ×4), read (readExport, rows in batches), read-rows (readExport, entry.rows one by one), validate-1 / validate-2
+ * (bench/validate-pipeline.ts inline / on 2 worker threads), validate (the product's ingestExport without a store),
+ * store (ingest into dynalite, re-ingest, same-version, sync, re-sync).
  * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
  */
 
@@ -131,18 +135,100 @@ async function startSidecar(): Promise<{ env: Record<string, string>; stop(): Pr
   };
 }
 
-if (kase === 'read') {
-  await phase('read', async () => {
+if (kase === 'parse-only') {
+  // The baseline: csv-parse parsing the bytes into arrays, nothing else (same quote options as the old reader).
+  const { parse } = await import('csv-parse');
+  await phase('parse-only', async () => {
+    let rows = 0;
+    const parser = createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(
+      parse({ relax_quotes: true, relax_column_count: true, from_line: 2 }),
+    );
+    for await (const _ of parser as AsyncIterable<string[]>) rows++;
+    return { rows };
+  });
+} else if (kase === 'naive') {
+  // What an engineer writes in an afternoon: csv-parse, trim/lowercase, libphonenumber's E.164, createHash ×4.
+  const { parse } = await import('csv-parse');
+  const { createHash } = await import('node:crypto');
+  const { parsePhoneNumberFromString } = await import('libphonenumber-js');
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  await phase('naive', async () => {
+    let rows = 0;
+    let hashed = 0;
+    let header: string[] | undefined;
+    const col = (names: string[]) => names.map((n) => header!.indexOf(n));
+    let ix: number[] = [];
+    const parser = createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(
+      parse({ relax_quotes: true, relax_column_count: true }),
+    );
+    for await (const r of parser as AsyncIterable<string[]>) {
+      if (!header) {
+        header = r;
+        const shopify = col(['Email', 'Phone', 'First Name', 'Last Name', 'Default Address Country Code']);
+        ix = shopify[0]! >= 0 ? shopify : col(['email', 'phone', 'fn', 'ln', 'country']);
+        continue;
+      }
+      rows++;
+      const [e, p, f, l, c] = ix.map((i) => (r[i] ?? '').trim());
+      const out: string[] = [];
+      if (e) out.push(sha(e.toLowerCase()));
+      if (p) {
+        const n = parsePhoneNumberFromString(p.replace(/^'/, ''), { defaultCountry: (c || undefined) as never });
+        if (n) out.push(sha(n.number.slice(1)));
+      }
+      if (f) out.push(sha(f.toLowerCase()));
+      if (l) out.push(sha(l.toLowerCase()));
+      hashed += out.length;
+    }
+    return { rows, extra: { hashed } };
+  });
+} else if (kase === 'read' || kase === 'read-rows') {
+  await phase(kase, async () => {
     let rows = 0;
     let errors = 0;
     for await (const entry of readExport(source())) {
-      for await (const ev of entry.rows) {
-        if (ev.kind === 'row') rows++;
-        else errors++;
+      if (kase === 'read') {
+        for await (const batch of entry.batches())
+          for (const ev of batch) {
+            if (ev.kind === 'row') rows++;
+            else errors++;
+          }
+      } else {
+        for await (const ev of entry.rows) {
+          if (ev.kind === 'row') rows++;
+          else errors++;
+        }
       }
     }
     return { rows: rows + errors, extra: { errors } };
   });
+} else if (kase === 'validate-1' || kase === 'validate-2') {
+  const { RecordPool } = await import('../functions/reading/pool');
+  const { VALIDATE_PROCESSOR, validateEntries } = await import('./validate-pipeline');
+  // Two threads run the bundled processor (as a deployment would: no tsx in each worker); inline runs the source.
+  const bundle = kase === 'validate-2' ? await (await import('./bundle-workers')).bundleValidateWorkers() : undefined;
+  const pool = new RecordPool({
+    module: bundle?.module ?? VALIDATE_PROCESSOR,
+    workerScript: bundle?.workerScript,
+    threads: kase === 'validate-1' ? 0 : 2,
+  });
+  try {
+    await phase(kase, async () => {
+      const { report } = await validateEntries(readExport(source()), { pool, config, now: fixedNow });
+      return {
+        rows: report.rows,
+        extra: {
+          accepted: report.accepted,
+          rejected: report.rejected,
+          rejections: report.rejections,
+          phoneCoverage: report.keyCoverage.PHONE,
+          duplicateIndexMB: report.duplicateIndexBytes / MB,
+        },
+      };
+    });
+  } finally {
+    await pool.close();
+  }
 } else if (kase === 'validate') {
   await phase('validate', async () => {
     const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, { logger, now: () => fixedNow });
@@ -218,6 +304,7 @@ if (kase === 'read') {
 }
 
 clearInterval(timer);
+// Worker threads share this process: maxRSS and the CPU counted per phase include them.
 process.stdout.write(
   `${JSON.stringify({ case: kase, file, phases, baselineRssMB, maxRssMB: process.resourceUsage().maxRSS / 1024, sidecarMaxRssMB })}\n`,
 );

@@ -2,24 +2,25 @@
  * Compact, typed-array sets (and maps to 32-bit values) of contact ids, for the per-file duplicate check and the
  * per-list fingerprints an ingest compares against.
  *
- * Each id (a 64-hex SHA-256, or any other string, which is hashed first) is reduced to a 103-bit fingerprint: all
- * 256 bits are mixed (so structured pre-hashed values such as `000…001`, `000…002` spread like random ones), 8 bits
- * pick one of 256 shards and 95 bits are stored, in three 32-bit words per slot of an open-addressing table. A
- * million ids cost about 18 MB (12 bytes a slot, 50–80 % full), five million about 90 MB; a shard grows by half when
- * it is 80 % full, so growing never holds more than 1/256 of the index twice (the old single table, 12 bytes a slot
- * at ≤ 50 % load with a whole-table copy on growth, took ~40 MB more per million).
+ * Each id (a 64-hex SHA-256, or any other string, which is hashed first) is reduced to a 75-bit fingerprint: all
+ * 256 bits are mixed (so structured pre-hashed values such as `000…001`, `000…002` spread like random ones), 12 bits
+ * pick one of 4,096 shards and 63 bits are stored, in two 32-bit words per slot of an open-addressing table. A
+ * million ids cost about 13 MB (8 bytes a slot, 53–80 % full), five million about 62 MB; a shard grows by half when
+ * it is 80 % full, so growing never holds more than 1/4,096 of the index twice (the old single table, 12 bytes a slot
+ * at ≤ 50 % load with a whole-table copy on growth, took ~40 MB per million).
  *
  * False positives: two different ids are taken for the same one only when their fingerprints collide. For n ids the
- * chance that this happens to any pair is at most n² / 2¹⁰⁴: 5·10⁻²⁰ for a million, 1.3·10⁻¹⁸ for five million, per
- * file. What a collision would do depends on the index: `seen` would report the later row as `duplicate_in_file`
+ * chance that this happens to any pair is at most n² / 2⁷⁶: 1.3·10⁻¹¹ for a million, 3.3·10⁻¹⁰ for five million,
+ * per file. What a collision would do depends on the index: `seen` would report the later row as `duplicate_in_file`
  * (listed with its line in the rejected-rows report, never silent) and keep a departed member in the list; `newer`
  * would skip one write; `existing` would also need the 32-bit content hash to match before a write is skipped.
  * It can never upload, merge or overwrite anyone.
  */
 import { sha256Hex } from './normalize/hash';
 
-const SHARDS = 256;
-const INITIAL_SLOTS = 32;
+const SHARDS = 4096;
+const SHARD_SHIFT = 20;
+const INITIAL_SLOTS = 8;
 const MAX_LOAD = 0.8;
 
 const HEX = new Int8Array(128).fill(-1);
@@ -55,39 +56,42 @@ function fmix(x: number): number {
 }
 
 const W = new Uint32Array(8);
-/** Fingerprint words of the last id given to {@link fingerprint}: f0 picks the shard, f1–f3 are stored. */
+/** Fingerprint of the last id given to {@link fingerprint}: f0's top 12 bits pick the shard, f1 and f2 are stored. */
 let f0 = 0;
 let f1 = 0;
 let f2 = 0;
-let f3 = 0;
 
 function fingerprint(id: string): void {
   if (!words(id, W)) words(sha256Hex(`compact-index:${id}`), W);
-  // Each output word depends on two input words through a bijection, and the chain ties all four together.
-  f0 = fmix((W[0] as number) ^ fmix((W[4] as number) ^ 0x243f6a88));
-  f1 = fmix((W[1] as number) ^ fmix((W[5] as number) ^ 0x85a308d3) ^ f0);
-  f2 = fmix((W[2] as number) ^ fmix((W[6] as number) ^ 0x13198a2e) ^ f1);
-  f3 = fmix((W[3] as number) ^ fmix((W[7] as number) ^ 0x03707344) ^ f2);
-  // (0, 0, 0) marks an empty slot.
+  // Every output word depends on every input word: four lanes of two words each, chained through bijections.
+  const a = fmix((W[0] as number) ^ fmix((W[4] as number) ^ 0x243f6a88));
+  const b = fmix((W[1] as number) ^ fmix((W[5] as number) ^ 0x85a308d3) ^ a);
+  const c = fmix((W[2] as number) ^ fmix((W[6] as number) ^ 0x13198a2e) ^ b);
+  const d = fmix((W[3] as number) ^ fmix((W[7] as number) ^ 0x03707344) ^ c);
+  f0 = fmix(d ^ a);
+  f1 = fmix(d ^ b ^ 0x299f31d0);
+  f2 = fmix(d ^ c ^ 0x082efa98);
+  // (0, 0) marks an empty slot.
   f1 = (f1 | 1) >>> 0;
 }
 
-/** One shard: linear probing over `slots` slots of three words, an optional parallel value array. */
+/** One shard: linear probing over `slots` slots of two words, an optional parallel value array. */
 class Shard {
   slots = INITIAL_SLOTS;
   used = 0;
-  keys = new Uint32Array(INITIAL_SLOTS * 3);
+  keys = new Uint32Array(INITIAL_SLOTS * 2);
   values: Uint32Array | undefined;
 
   /** Slot holding the current fingerprint, or the empty slot where it belongs. */
   find(): number {
     const slots = this.slots;
     const keys = this.keys;
-    let i = Math.min(slots - 1, Math.floor((f3 / 4294967296) * slots));
+    // The home slot comes from a stored word, so growing can re-place every entry.
+    let i = Math.min(slots - 1, Math.floor((f2 / 4294967296) * slots));
     for (;;) {
-      const k = keys[i * 3] as number;
+      const k = keys[i * 2] as number;
       if (k === 0) return i;
-      if (k === f1 && keys[i * 3 + 1] === f2 && keys[i * 3 + 2] === f3) return i;
+      if (k === f1 && keys[i * 2 + 1] === f2) return i;
       if (++i === slots) i = 0;
     }
   }
@@ -98,25 +102,21 @@ class Shard {
     const oldSlots = this.slots;
     const s1 = f1;
     const s2 = f2;
-    const s3 = f3;
     this.slots = Math.ceil(oldSlots * 1.5);
-    this.keys = new Uint32Array(this.slots * 3);
+    this.keys = new Uint32Array(this.slots * 2);
     this.values = oldValues === undefined ? undefined : new Uint32Array(this.slots);
     for (let j = 0; j < oldSlots; j++) {
-      const k = oldKeys[j * 3] as number;
+      const k = oldKeys[j * 2] as number;
       if (k === 0) continue;
       f1 = k;
-      f2 = oldKeys[j * 3 + 1] as number;
-      f3 = oldKeys[j * 3 + 2] as number;
+      f2 = oldKeys[j * 2 + 1] as number;
       const s = this.find();
-      this.keys[s * 3] = f1;
-      this.keys[s * 3 + 1] = f2;
-      this.keys[s * 3 + 2] = f3;
+      this.keys[s * 2] = f1;
+      this.keys[s * 2 + 1] = f2;
       if (this.values && oldValues) this.values[s] = oldValues[j] as number;
     }
     f1 = s1;
     f2 = s2;
-    f3 = s3;
   }
 }
 
@@ -136,17 +136,16 @@ export class CompactIndex {
   /** Adds the id (with `value`, default 0); returns false if it was already there (its value is then replaced). */
   add(id: string, value = 0): boolean {
     fingerprint(id);
-    const shard = this.shards[f0 >>> 24] as Shard;
+    const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     let s = shard.find();
-    const isNew = shard.keys[s * 3] === 0;
+    const isNew = shard.keys[s * 2] === 0;
     if (isNew) {
       if ((shard.used + 1) / shard.slots > MAX_LOAD) {
         shard.grow();
         s = shard.find();
       }
-      shard.keys[s * 3] = f1;
-      shard.keys[s * 3 + 1] = f2;
-      shard.keys[s * 3 + 2] = f3;
+      shard.keys[s * 2] = f1;
+      shard.keys[s * 2 + 1] = f2;
       shard.used++;
       this.count++;
     }
@@ -158,16 +157,16 @@ export class CompactIndex {
 
   has(id: string): boolean {
     fingerprint(id);
-    const shard = this.shards[f0 >>> 24] as Shard;
-    return shard.keys[shard.find() * 3] !== 0;
+    const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
+    return shard.keys[shard.find() * 2] !== 0;
   }
 
   /** The 32-bit value stored with the id, or undefined. */
   get(id: string): number | undefined {
     fingerprint(id);
-    const shard = this.shards[f0 >>> 24] as Shard;
+    const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     const s = shard.find();
-    if (shard.keys[s * 3] === 0) return undefined;
+    if (shard.keys[s * 2] === 0) return undefined;
     return shard.values ? shard.values[s] : 0;
   }
 
