@@ -1,6 +1,7 @@
 /**
- * Bundles the pool worker and the validate processor into plain ESM files (bench/.data/workers/), as a deployment
- * would: workers then start without tsx compiling TypeScript in every thread (which costs ~100 MB and a second each).
+ * Bundles the bench as a deployment would bundle the product (esbuild, plain ESM): the case runner
+ * (bench/worker.ts), the pool worker and the validate processor, into bench/.data/build/. Cases then measure the
+ * code's own memory, not tsx compiling TypeScript in every process and thread (~55 MB a process).
  */
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -9,15 +10,16 @@ import { build } from 'esbuild';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
-export interface WorkerBundle {
-  workerScript: URL;
-  module: URL;
+export interface BenchBuild {
+  runner: string;
+  env: Record<string, string>;
 }
 
-export async function bundleValidateWorkers(outdir = join(ROOT, 'bench', '.data', 'workers')): Promise<WorkerBundle> {
+export async function bundleBench(outdir = join(ROOT, 'bench', '.data', 'build')): Promise<BenchBuild> {
   mkdirSync(outdir, { recursive: true });
   await build({
     entryPoints: {
+      worker: join(ROOT, 'bench', 'worker.ts'),
       'pool-worker': join(ROOT, 'functions', 'reading', 'pool-worker.ts'),
       'validate-processor': join(ROOT, 'bench', 'validate-processor.ts'),
     },
@@ -26,12 +28,19 @@ export async function bundleValidateWorkers(outdir = join(ROOT, 'bench', '.data'
     bundle: true,
     platform: 'node',
     format: 'esm',
+    // Dynamic imports (the store and sync cases' AWS and Meta code) become chunks loaded only by those cases.
+    splitting: true,
     target: 'node20',
-    logLevel: 'warning',
+    external: ['esbuild'],
+    logLevel: 'error',
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
   return {
-    workerScript: pathToFileURL(join(outdir, 'pool-worker.mjs')),
-    module: pathToFileURL(join(outdir, 'validate-processor.mjs')),
+    runner: join(outdir, 'worker.mjs'),
+    env: {
+      BENCH_SIDECAR: join(ROOT, 'bench', 'aws-sidecar.ts'),
+      BENCH_POOL_WORKER: pathToFileURL(join(outdir, 'pool-worker.mjs')).href,
+      BENCH_VALIDATE_PROCESSOR: pathToFileURL(join(outdir, 'validate-processor.mjs')).href,
+    },
   };
 }

@@ -44,7 +44,7 @@ export interface ValidateOptions {
   config: AudienceConfig;
   list?: string;
   now: Date;
-  /** Records per chunk (default 2048). */
+  /** Records per chunk (default: entry.chunks()'s). */
   chunkRecords?: number;
   /** Return the `KEY:value` lines of every accepted contact (golden test). */
   collectKeys?: boolean;

@@ -8,7 +8,7 @@
 import { type ColumnMapping, createRowMapper, type RowContext } from '../functions/core/formats';
 import { CONSENT_STATES, type ConsentState, META_KEYS, type MetaKey } from '../functions/core/model';
 import { contactId, metaKeys } from '../functions/core/normalize';
-import { type RecordChunk, type RowEvent, splitChunk } from '../functions/reading';
+import { forEachEvent, type RecordChunk, type RowEvent } from '../functions/reading';
 import type { ChunkProcessor } from '../functions/reading/pool';
 
 /** What every thread needs to process the rows of one entry (structured-clone friendly). */
@@ -39,46 +39,37 @@ export interface Verdicts {
 
 const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) => [c, i]));
 
-/** The per-row function for one job (pure). */
-export function verdictsOf(job: ValidateJob): (events: readonly RowEvent[], blank?: number) => Verdicts {
+/** The per-row work for one job (pure): `begin()` a run of rows, `row(ev)` each of them, in order. */
+export function rowVerdicts(job: ValidateJob): { begin(): Verdicts; row(ev: RowEvent): void } {
   const mapRow = job.mapping ? createRowMapper(job.mapping, job.context) : undefined;
   const fields = (job.mapping?.fields ?? {}) as Record<string, Array<{ header?: string }> | undefined>;
   const headerOf = (field: string) => fields[field]?.[0]?.header;
   const options = { defaultCountry: job.defaultCountry };
-  return (events, blank = 0) => {
-    const v: Verdicts = { rows: 0, blank, rejected: [], cids: [], lines: [], consent: [], keyMask: [] };
-    if (job.collectKeys) v.keyLines = [];
-    const reject = (line: number, reason: string, column?: string) => {
-      v.rejected.push(column === undefined ? { line, reason } : { line, reason, column });
-    };
-    for (const ev of events) {
+  let v: Verdicts = { rows: 0, blank: 0, rejected: [], cids: [], lines: [], consent: [], keyMask: [] };
+  const reject = (line: number, reason: string, column?: string) => {
+    v.rejected.push(column === undefined ? { line, reason } : { line, reason, column });
+  };
+  return {
+    begin() {
+      v = { rows: 0, blank: 0, rejected: [], cids: [], lines: [], consent: [], keyMask: [] };
+      if (job.collectKeys) v.keyLines = [];
+      return v;
+    },
+    row(ev) {
       v.rows++;
-      if (ev.kind === 'error') {
-        reject(ev.line, ev.reason);
-        continue;
-      }
-      if (!mapRow) {
-        reject(ev.line, 'unrecognized_format');
-        continue;
-      }
+      if (ev.kind === 'error') return reject(ev.line, ev.reason);
+      if (!mapRow) return reject(ev.line, 'unrecognized_format');
       const mapped = mapRow(ev.cells);
-      if ('reject' in mapped) {
-        reject(ev.line, mapped.reject, mapped.column);
-        continue;
-      }
-      if (mapped.skip) {
-        reject(ev.line, mapped.skip);
-        continue;
-      }
+      if ('reject' in mapped) return reject(ev.line, mapped.reject, mapped.column);
+      if (mapped.skip) return reject(ev.line, mapped.skip);
       const { keys, problems } = metaKeys(mapped.raw, options);
       const cid = contactId(keys);
       if (!cid) {
         const p = problems.find((x) => x.field === 'email' || x.field === 'phone' || x.field === 'externalId');
-        reject(ev.line, p?.reason ?? 'missing_identifier', p ? headerOf(p.field) : undefined);
-        continue;
+        return reject(ev.line, p?.reason ?? 'missing_identifier', p ? headerOf(p.field) : undefined);
       }
       let mask = 0;
-      for (let k = 0; k < META_KEYS.length; k++) if (keys[META_KEYS[k] as MetaKey]) mask |= 1 << k;
+      for (let k = 0; k < META_KEYS.length; k++) if (keys[META_KEYS[k] as MetaKey] !== undefined) mask |= 1 << k;
       v.cids.push(cid);
       v.lines.push(ev.line);
       v.consent.push(CONSENT_INDEX.get(mapped.consent) ?? 0);
@@ -88,17 +79,27 @@ export function verdictsOf(job: ValidateJob): (events: readonly RowEvent[], blan
         for (const k of META_KEYS) if (keys[k] !== undefined) lines.push(`${k}:${keys[k]}`);
         v.keyLines.push(lines);
       }
-    }
+    },
+  };
+}
+
+/** Verdicts of a list of events (the header-less first row, tests). */
+export function verdictsOf(job: ValidateJob): (events: readonly RowEvent[]) => Verdicts {
+  const r = rowVerdicts(job);
+  return (events) => {
+    const v = r.begin();
+    for (const ev of events) r.row(ev);
     return v;
   };
 }
 
 export const processor: ChunkProcessor<ValidateJob, Verdicts> = {
   init(job) {
-    const run = verdictsOf(job);
+    const r = rowVerdicts(job);
     return (chunk: RecordChunk) => {
-      const { events, blank } = splitChunk(chunk);
-      return run(events, blank);
+      const v = r.begin();
+      v.blank = forEachEvent(chunk, r.row).blank;
+      return v;
     };
   },
 };

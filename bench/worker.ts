@@ -20,6 +20,14 @@ import type { ContactStore } from '../functions/core/ports';
 import { readExport } from '../functions/reading';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+// bench/run.ts runs this file bundled (bench/.data/build/): paths of the other bench files come from the environment.
+/** `old,young` heap limits in MB for pool workers (e.g. `64,8`), from BENCH_WORKER_LIMITS. */
+function limits(spec: string | undefined) {
+  if (!spec) return undefined;
+  const [old, young] = spec.split(',').map(Number);
+  return { maxOldGenerationSizeMb: old || undefined, maxYoungGenerationSizeMb: young || undefined };
+}
+const sidecarScript = process.env.BENCH_SIDECAR ?? fileURLToPath(new URL('./aws-sidecar.ts', import.meta.url));
 
 const [, , kase, fileArg] = process.argv;
 if (!kase || !fileArg) {
@@ -29,6 +37,8 @@ if (!kase || !fileArg) {
 const file: string = fileArg;
 
 const MB = 1024 * 1024;
+/** Bytes per read of the file (createReadStream's default is 64 KiB; S3 bodies arrive in 16–64 KiB chunks). */
+const HWM = Number(process.env.BENCH_HWM ?? 64 * 1024);
 let sampledPeak = 0;
 const sample = () => {
   const rss = process.memoryUsage.rss();
@@ -74,7 +84,7 @@ async function phase(name: string, fn: () => Promise<{ rows: number; extra?: Rec
 const source = () => ({
   name: basename(file),
   size: statSync(file).size,
-  open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+  open: async () => createReadStream(file, { highWaterMark: HWM }),
 });
 
 const config = parseConfig({ version: 1 });
@@ -108,13 +118,9 @@ const baselineRssMB = process.memoryUsage.rss() / MB;
 let sidecarMaxRssMB: number | undefined;
 
 async function startSidecar(): Promise<{ env: Record<string, string>; stop(): Promise<number | undefined> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./aws-sidecar.ts', import.meta.url)), 'bench-contacts'],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, ['--import', 'tsx', sidecarScript, 'bench-contacts'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
@@ -205,16 +211,23 @@ if (kase === 'parse-only') {
 } else if (kase === 'validate-1' || kase === 'validate-2') {
   const { RecordPool } = await import('../functions/reading/pool');
   const { VALIDATE_PROCESSOR, validateEntries } = await import('./validate-pipeline');
-  // Two threads run the bundled processor (as a deployment would: no tsx in each worker); inline runs the source.
-  const bundle = kase === 'validate-2' ? await (await import('./bundle-workers')).bundleValidateWorkers() : undefined;
-  const pool = new RecordPool({
-    module: bundle?.module ?? VALIDATE_PROCESSOR,
-    workerScript: bundle?.workerScript,
-    threads: kase === 'validate-1' ? 0 : 2,
-  });
+  const { processor } = await import('./validate-processor');
+  // One core: the processor runs inline. Two: worker threads run the bundled processor (BENCH_VALIDATE_PROCESSOR,
+  // BENCH_POOL_WORKER, built by bench/run.ts as a deployment would build them), else the TypeScript source via tsx.
+  const env = process.env;
+  const pool =
+    kase === 'validate-1'
+      ? new RecordPool({ processor: processor as never, threads: 0 })
+      : new RecordPool({
+          module: env.BENCH_VALIDATE_PROCESSOR ? new URL(env.BENCH_VALIDATE_PROCESSOR) : VALIDATE_PROCESSOR,
+          workerScript: env.BENCH_POOL_WORKER ? new URL(env.BENCH_POOL_WORKER) : undefined,
+          threads: 2,
+          resourceLimits: limits(env.BENCH_WORKER_LIMITS),
+        });
   try {
     await phase(kase, async () => {
-      const { report } = await validateEntries(readExport(source()), { pool, config, now: fixedNow });
+      const chunkRecords = Number(process.env.BENCH_CHUNK_RECORDS ?? 0) || undefined;
+      const { report } = await validateEntries(readExport(source()), { pool, config, now: fixedNow, chunkRecords });
       return {
         rows: report.rows,
         extra: {

@@ -4,7 +4,7 @@ import { describeFile, UnreadableFileError } from './errors';
 import { type FramedBatch, HeaderFramingError, RecordFramer } from './framer';
 import { batchEvents, packChunk, type RecordChunk, type RecordShape, splitRecord } from './records';
 import { locateHeader, sampleLines } from './sniff';
-import type { Entry, EntryStats, ResolvedLimits, RowEvent, SkippedEntry } from './types';
+import type { Entry, EntryStats, ResolvedLimits, RowError, RowEvent, SkippedEntry } from './types';
 
 /** Bytes read before sniffing (more when the first lines are longer). */
 const SAMPLE_BYTES = 64 * 1024;
@@ -169,25 +169,39 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
     }
   }
 
-  async function* chunks(records: number): AsyncGenerator<RecordChunk> {
+  async function* chunks(records: number, maxChars: number): AsyncGenerator<RecordChunk> {
     let seq = 0;
-    let pending: FramedBatch[] = [];
-    let count = 0;
+    let cur: FramedBatch = { texts: [], lines: [], errors: [], errorAt: [] };
+    let chars = 0;
+    const full = () => cur.texts.length + cur.errors.length >= records || chars >= maxChars;
+    const flush = () => {
+      stats.errors += cur.errors.length;
+      const chunk = packChunk(seq++, [cur], shape);
+      cur = { texts: [], lines: [], errors: [], errorAt: [] };
+      chars = 0;
+      return chunk;
+    };
     try {
       for await (const b of framed()) {
-        pending.push(b);
-        count += b.texts.length + b.errors.length;
-        if (count >= records) {
-          stats.errors += pending.reduce((x, p) => x + p.errors.length, 0);
-          yield packChunk(seq++, pending, shape);
-          pending = [];
-          count = 0;
+        let e = 0;
+        for (let k = 0; k < b.texts.length; k++) {
+          while (e < b.errors.length && (b.errorAt[e] as number) <= k) {
+            cur.errors.push(b.errors[e++] as RowError);
+            cur.errorAt.push(cur.texts.length);
+          }
+          const t = b.texts[k] as string;
+          cur.texts.push(t);
+          cur.lines.push(b.lines[k] as number);
+          chars += t.length;
+          if (full()) yield flush();
         }
+        while (e < b.errors.length) {
+          cur.errors.push(b.errors[e++] as RowError);
+          cur.errorAt.push(cur.texts.length);
+        }
+        if (full()) yield flush();
       }
-      if (pending.length > 0) {
-        stats.errors += pending.reduce((x, p) => x + p.errors.length, 0);
-        yield packChunk(seq++, pending, shape);
-      }
+      if (cur.texts.length > 0 || cur.errors.length > 0) yield flush();
     } finally {
       syncStats();
     }
@@ -216,13 +230,21 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
     },
     chunks(options = {}) {
       claim();
-      return chunks(Math.max(1, options.records ?? DEFAULT_CHUNK_RECORDS));
+      return chunks(
+        Math.max(1, options.records ?? DEFAULT_CHUNK_RECORDS),
+        Math.max(1, options.chars ?? DEFAULT_CHUNK_CHARS),
+      );
     },
   };
 }
 
-/** Records per {@link RecordChunk} unless the caller asks otherwise (≈ 0.3–1 MB of text for typical exports). */
-export const DEFAULT_CHUNK_RECORDS = 2048;
+/**
+ * Records per {@link RecordChunk} unless the caller asks otherwise, and the most text one holds: enough to make a
+ * message to a worker cheap, small enough that the chunk's text stays out of V8's large-object space (strings over
+ * ~128 KB live there until a full GC, which is what made RSS climb with 2,048-record chunks).
+ */
+export const DEFAULT_CHUNK_RECORDS = 512;
+export const DEFAULT_CHUNK_CHARS = 48 * 1024;
 
 type WellFormedString = string & { toWellFormed(): string };
 

@@ -7,6 +7,7 @@ export { UnreadableFileError, type UnreadableReason } from './errors';
 export { readExport } from './read-export';
 export {
   batchEvents,
+  forEachEvent,
   isBlank,
   packChunk,
   type RecordChunk,

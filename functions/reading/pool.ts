@@ -36,12 +36,19 @@ export interface PoolOptions {
    * A `.ts` module works where tsx can load it (the workers are started with `--import tsx` then); a bundled
    * deployment points this at its bundled `.js` module.
    */
-  module: URL;
+  module?: URL;
   exportName?: string;
+  /** The processor itself, for `threads: 0` (then `module` is not needed and nothing is imported). */
+  processor?: ChunkProcessor<unknown, unknown>;
   /** Worker threads; 0 processes every chunk inline, in the calling thread. Default: available cores. */
   threads?: number;
   /** Script the workers run (default: pool-worker next to this file); for bundled deployments. */
   workerScript?: URL;
+  /**
+   * V8 heap limits of each worker (MB). A worker's live set is one chunk and its processor; without limits each
+   * isolate grows its heap like a main thread would, and the threads' garbage adds up in the process's RSS.
+   */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
 }
 
 export interface MapOptions {
@@ -83,20 +90,28 @@ export class RecordPool {
   private nextJob = 1;
   private inline?: Promise<ChunkProcessor<unknown, unknown>>;
   private readonly waiting = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
-  private ready: Promise<void>;
+  private ready!: Promise<void>;
   private closed = false;
 
   constructor(options: PoolOptions) {
     this.options = options;
     this.threads = Math.max(0, Math.floor(options.threads ?? availableParallelism()));
-    const script =
-      options.workerScript ?? new URL(`./pool-worker${isTs(options.module) ? '.ts' : '.js'}`, import.meta.url);
+    if (options.processor) this.inline = Promise.resolve(options.processor);
+    const module = options.module;
+    if (this.threads > 0 && module === undefined)
+      throw new Error('a RecordPool with threads needs its processor module');
+    if (module === undefined) {
+      this.ready = Promise.resolve();
+      return;
+    }
+    const script = options.workerScript ?? new URL(`./pool-worker${isTs(module) ? '.ts' : '.js'}`, import.meta.url);
     // Node 20 workers do not inherit module hooks: a TypeScript worker script is started through tsx's API.
     const entry = isTs(script) ? new URL('./pool-bootstrap.mjs', import.meta.url) : script;
     const readies: Promise<void>[] = [];
     for (let i = 0; i < this.threads; i++) {
       const worker = new Worker(entry, {
-        workerData: { script: script.href, module: options.module.href, exportName: options.exportName ?? 'processor' },
+        workerData: { script: script.href, module: module.href, exportName: options.exportName ?? 'processor' },
+        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
       });
       const slot: Slot = { worker, busy: 0, jobs: new Set() };
       readies.push(
@@ -126,7 +141,7 @@ export class RecordPool {
   async *map<I, R>(chunks: AsyncIterable<RecordChunk>, init: I, options: MapOptions = {}): AsyncGenerator<R> {
     if (this.closed) throw new Error('the pool is closed');
     if (this.threads === 0) {
-      this.inline ??= loadProcessor(this.options.module, this.options.exportName);
+      this.inline ??= loadProcessor(this.options.module as URL, this.options.exportName);
       const fn = ((await this.inline) as ChunkProcessor<I, R>).init(init);
       for await (const chunk of chunks) yield fn(chunk);
       return;

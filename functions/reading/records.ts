@@ -200,6 +200,40 @@ export function packChunk(seq: number, batches: readonly FramedBatch[], shape: R
   return { seq, text: parts.join(''), ends, lines, errors, errorAt, shape };
 }
 
+/**
+ * Hands the events of a {@link RecordChunk} to `fn` one at a time, in order, splitting each record only when its
+ * turn comes (nothing of the chunk is materialized: what `fn` does not keep is garbage before the next record).
+ * Same events and counts as {@link splitChunk}.
+ */
+export function forEachEvent(chunk: RecordChunk, fn: (ev: RowEvent) => void): Omit<SplitResult, 'events'> {
+  const { text, ends, lines, errors, errorAt, shape } = chunk;
+  let rows = 0;
+  let errs = 0;
+  let blank = 0;
+  let e = 0;
+  let start = 0;
+  for (let k = 0; k < ends.length; k++) {
+    while (e < errors.length && (errorAt[e] as number) <= k) {
+      fn(errors[e++] as RowError);
+      errs++;
+    }
+    const end = ends[k] as number;
+    const ev = recordEvent(text.slice(start, end), lines[k] as number, shape);
+    start = end;
+    if (ev === undefined) blank++;
+    else {
+      if (ev.kind === 'row') rows++;
+      else errs++;
+      fn(ev);
+    }
+  }
+  while (e < errors.length) {
+    fn(errors[e++] as RowError);
+    errs++;
+  }
+  return { rows, errors: errs, blank };
+}
+
 /** Splits a {@link RecordChunk} into the row events (and counts) `entry.rows` would have yielded for it. */
 export function splitChunk(chunk: RecordChunk): SplitResult {
   const { text, ends, lines } = chunk;

@@ -135,8 +135,8 @@ export interface Entry {
    */
   batches(): AsyncIterable<RowEvent[]>;
   /**
-   * The records unsplit, in record-aligned chunks of about `records` records (default 2048; the last may be
-   * smaller), for processing in worker threads: `splitChunk(chunk)` (pure) turns one into exactly the events
+   * The records unsplit, in record-aligned chunks of `records` records (default 512) or `chars` characters of text
+   * (default 48 Ki), whichever comes first (the last may be smaller), for processing in worker threads: `splitChunk(chunk)` (pure) turns one into exactly the events
    * `rows` would have yielded for it. The reading thread only frames (quotes, recovery, line numbers); cell
    * splitting, blank records and the column-count rule happen where `splitChunk` runs, so with `chunks()`
    * `stats.rows` stays 0, `stats.errors` counts the framing errors only, and `stats.blankRecords` only blank lines:
@@ -147,8 +147,10 @@ export interface Entry {
 
 /** Options of {@link Entry.chunks}. */
 export interface ChunkOptions {
-  /** Records (and framing errors) per chunk, at least; the chunk closes at the end of a chunk of bytes. */
+  /** Records (and framing errors) per chunk. */
   records?: number;
+  /** Characters of record text after which a chunk closes early (wide rows). */
+  chars?: number;
 }
 
 /** Options that are not limits. */
