@@ -7,16 +7,16 @@ import { basename, resolve } from 'node:path';
 import { Command, Option } from 'commander';
 import { loadConfigFile } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
-import { eraseIdentities } from '../functions/app/erase';
-import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
-import { syncAndReport } from '../functions/app/sync-run';
+import { parseAsOf } from '../functions/app/clock';
+import type { buildRuntime } from '../functions/app/runtime';
 import { type AudienceConfig, ConfigError, parseConfig } from '../functions/core/config';
 import { DetectionError } from '../functions/core/formats';
 import { ingestExport } from '../functions/core/ingest';
 import type { SyncReport } from '../functions/core/sync';
 import { readExport, UnreadableFileError } from '../functions/reading';
-import { startEmbeddedAws } from './local/embedded';
-import { runLocal } from './local/run-local';
+
+// The AWS SDK, the Meta SDK and the embedded S3/DynamoDB servers are loaded by the commands that use them (dynamic
+// imports below), so `validate` starts without them.
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -52,6 +52,7 @@ program
   .option('--state <dir>', 'state folder for the embedded stores', '.audience-sync')
   .option(AS_OF_FLAG, AS_OF_HELP)
   .action(async (o: { input: string; out: string; config: string; state: string; asOf?: string }) => {
+    const { runLocal } = await import('./local/run-local');
     await runLocal({ input: o.input, out: o.out, config: o.config, state: o.state, asOf: o.asOf });
   });
 
@@ -124,6 +125,8 @@ async function withLocalRuntime<T>(
   fn: (rt: ReturnType<typeof buildRuntime>) => Promise<T>,
 ) {
   const clock = parseAsOf(asOf);
+  const { startEmbeddedAws } = await import('./local/embedded');
+  const { buildRuntime } = await import('../functions/app/runtime');
   const aws = await startEmbeddedAws(state);
   try {
     return await fn(
@@ -227,6 +230,7 @@ program
         out(`started ${res.executionArn}`);
         return;
       }
+      const { syncAndReport } = await import('../functions/app/sync-run');
       const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
           rt,
@@ -274,6 +278,7 @@ program
       if (o.cloud) {
         if (!o.bucket) fail('--cloud needs --bucket <name> (stack output BucketName)', 2);
         const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+        const { s3Client } = await import('../functions/app/runtime');
         const key = `erasure/${new Date().toISOString().replace(/[:.]/g, '-')}.csv`;
         await s3Client().send(
           new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: ['identity', ...emails, ...phones].join('\n') }),
@@ -283,6 +288,8 @@ program
         );
         return;
       }
+      const { eraseIdentities } = await import('../functions/app/erase');
+      const { syncAndReport } = await import('../functions/app/sync-run');
       await withLocalRuntime(o.state, o.config, undefined, async (rt) => {
         const now = rt.clock.now();
         const r = await eraseIdentities(
