@@ -31,7 +31,8 @@ export async function bundleBench(outdir = join(ROOT, 'bench', '.data', 'build')
     // Dynamic imports (the store and sync cases' AWS and Meta code) become chunks loaded only by those cases.
     splitting: true,
     target: 'node20',
-    external: ['esbuild'],
+    // The store and sync cases' SDKs and servers load from node_modules, as they are (and only in those cases).
+    external: ['esbuild', '@aws-sdk/*', '@smithy/*', 'dynalite', 's3rver', 'facebook-nodejs-business-sdk'],
     logLevel: 'error',
     banner: { js: "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" },
   });
