@@ -72,6 +72,8 @@ export async function validateEntries(
     duplicateIndexBytes: 0,
   };
   const keyCounts = new Array<number>(META_KEYS.length).fill(0);
+  const consentCounts = new Array<number>(CONSENT_STATES.length).fill(0);
+  const notUploadable = CONSENT_STATES.map((c) => NOT_UPLOADABLE.includes(c));
   const keyLines: string[] | undefined = options.collectKeys ? [] : undefined;
   const seen = new CompactIndex();
   let readable = 0;
@@ -101,11 +103,10 @@ export async function validateEntries(
         if (!seen.add(v.cids[j] as string)) reject(v.lines[j] as number, 'duplicate_in_file');
         else {
           report.accepted++;
-          const mask = v.keyMask[j] as number;
-          for (let k = 0; k < META_KEYS.length; k++) if (mask & (1 << k)) keyCounts[k] = (keyCounts[k] as number) + 1;
-          const consent = CONSENT_STATES[v.consent[j] as number] as ConsentState;
-          report.consent[consent]++;
-          if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
+          for (let mask = v.keyMask[j] as number, k = 0; mask !== 0; mask >>>= 1, k++)
+            if (mask & 1) keyCounts[k] = (keyCounts[k] as number) + 1;
+          const c = v.consent[j] as number;
+          consentCounts[c] = (consentCounts[c] as number) + 1;
           if (keyLines && v.keyLines) for (const l of v.keyLines[j] as string[]) keyLines.push(l);
         }
         j++;
@@ -167,6 +168,11 @@ export async function validateEntries(
   if (report.entries.length && readable === 0) {
     throw new DetectionError(report.entries.map((e) => `${e.name}: ${e.error ?? 'unreadable'}`).join('; '), []);
   }
+  CONSENT_STATES.forEach((c, i) => {
+    const n = consentCounts[i] as number;
+    report.consent[c] += n;
+    if (n > 0 && notUploadable[i]) report.suppressed[c] = (report.suppressed[c] ?? 0) + n;
+  });
   META_KEYS.forEach((k, i) => {
     if (keyCounts[i]) report.keyCoverage[k] = round((keyCounts[i] as number) / Math.max(1, report.accepted));
   });

@@ -38,6 +38,7 @@ export interface Verdicts {
 }
 
 const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) => [c, i]));
+const KEY_BIT: Record<string, number> = Object.fromEntries(META_KEYS.map((k, i) => [k, 1 << i]));
 
 /** The per-row work for one job (pure): `begin()` a run of rows, `row(ev)` each of them, in order. */
 export function rowVerdicts(job: ValidateJob): { begin(): Verdicts; row(ev: RowEvent): void } {
@@ -68,8 +69,9 @@ export function rowVerdicts(job: ValidateJob): { begin(): Verdicts; row(ev: RowE
         const p = problems.find((x) => x.field === 'email' || x.field === 'phone' || x.field === 'externalId');
         return reject(ev.line, p?.reason ?? 'missing_identifier', p ? headerOf(p.field) : undefined);
       }
+      // Which keys the row carries (truthy, as ingestExport counts coverage), one bit per META_KEYS position.
       let mask = 0;
-      for (let k = 0; k < META_KEYS.length; k++) if (keys[META_KEYS[k] as MetaKey] !== undefined) mask |= 1 << k;
+      for (const k in keys) if (keys[k as MetaKey]) mask |= KEY_BIT[k] ?? 0;
       v.cids.push(cid);
       v.lines.push(ev.line);
       v.consent.push(CONSENT_INDEX.get(mapped.consent) ?? 0);

@@ -56,6 +56,8 @@ describe.each(Object.keys(GOLDEN_INPUTS))('golden: %s', (name) => {
       );
       const product = await productValidateReport(goldenSource(name));
       expect(report.rejectedRows).toEqual(product.rejectedRows);
+      expect(report.suppressed).toEqual(product.suppressed);
+      expect(report.consent).toEqual(product.consent);
     },
   );
 });
