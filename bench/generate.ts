@@ -399,3 +399,326 @@ export async function ensureShopifyExport(path: string, rows: number, progress?:
     `  wrote ${path} (${(statSync(path).size / 1e6).toFixed(1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
   );
 }
+
+/**
+ * Header of the "every Meta key" export: Meta's customer-list template columns (detected as `meta_template`), with a
+ * second phone column so both the repeated-column and the national-number paths are exercised.
+ */
+export const META_HEADER = [
+  'email',
+  'phone',
+  'phone',
+  'fn',
+  'ln',
+  'zip',
+  'ct',
+  'st',
+  'country',
+  'dob',
+  'doby',
+  'gen',
+  'uid',
+  'value',
+];
+
+type MetaCountry = 'US' | 'GB' | 'DE' | 'FR' | 'ES' | 'IT' | 'BR' | 'IN';
+const META_COUNTRIES: MetaCountry[] = ['US', 'US', 'US', 'GB', 'GB', 'DE', 'DE', 'FR', 'ES', 'IT', 'BR', 'IN'];
+const META_FIRST = [
+  'José',
+  'Zoë',
+  'François',
+  'Ærin',
+  'Łukasz',
+  'Anaïs',
+  'Jürgen',
+  'Siobhán',
+  'Ana-María',
+  'Priyā',
+  'João',
+  'Mary Ann',
+  "D'Arcy",
+  'Chloé',
+  'Björn',
+  'Noël',
+];
+const META_LAST = [
+  'García',
+  'Müller',
+  "O'Connor",
+  'Nguyễn',
+  'Lefèvre',
+  'Da Silva',
+  'van der Berg',
+  'Smith-Jones',
+  'Kowalski',
+  'Şahin',
+  'Ørsted',
+  'Patel',
+  'Rossi',
+  'Ferreira',
+];
+const META_CITY: Record<MetaCountry, Array<[city: string, state: string]>> = {
+  US: [
+    ['New York', 'NY'],
+    ['St. Louis', 'Missouri'],
+    ['San José', 'CA'],
+    ['Winston-Salem', 'north carolina'],
+    ['Austin', 'TX'],
+    ['Coeur d’Alene', 'ID'],
+  ],
+  GB: [
+    ['London', ''],
+    ['Newcastle upon Tyne', 'Tyne and Wear'],
+    ['Edinburgh', 'Scotland'],
+    ['Bristol', ''],
+  ],
+  DE: [
+    ['München', 'Bayern'],
+    ['Köln', 'NRW'],
+    ['Frankfurt am Main', 'Hessen'],
+    ['Düsseldorf', ''],
+  ],
+  FR: [
+    ['Paris', 'Île-de-France'],
+    ['Saint-Étienne', ''],
+    ['Aix-en-Provence', 'PACA'],
+  ],
+  ES: [
+    ['Madrid', 'Madrid'],
+    ['A Coruña', 'Galicia'],
+    ['Cádiz', ''],
+  ],
+  IT: [
+    ['Roma', 'RM'],
+    ['Forlì', ''],
+    ['Milano', 'Lombardia'],
+  ],
+  BR: [
+    ['São Paulo', 'SP'],
+    ['Florianópolis', 'SC'],
+    ['Rio de Janeiro', 'RJ'],
+  ],
+  IN: [
+    ['Mumbai', 'Maharashtra'],
+    ['Bengaluru', 'KA'],
+    ['New Delhi', 'Delhi'],
+  ],
+};
+const META_COUNTRY_CELL: Record<MetaCountry, string[]> = {
+  US: ['US', 'us', 'USA', 'United States', ''],
+  GB: ['GB', 'UK', 'United Kingdom', 'gb'],
+  DE: ['DE', 'Germany', 'Deutschland'],
+  FR: ['FR', 'France'],
+  ES: ['ES', 'Spain', 'España'],
+  IT: ['IT', 'Italy'],
+  BR: ['BR', 'Brazil', 'Brasil'],
+  IN: ['IN', 'India'],
+};
+
+/**
+ * Rows of a realistic export carrying every Meta key: accented and compound names, cities, states (codes and names),
+ * ZIP and ZIP+4, genders in several spellings, birthdays (MM/DD/YYYY, ISO, two-digit years, some implausible),
+ * phones from eight countries in mixed forms (E.164, spaced, national, `00`, formula-guarded, Excel-damaged, junk).
+ * About 1 % duplicates and 1 % rows without any identifier. Deterministic for a seed.
+ */
+export function makeMetaRowWriter(seed = 20250601) {
+  const r = prng(seed);
+  const pick = <T>(a: readonly T[]): T => a[Math.floor(r() * a.length)]!;
+  const digits = (n: number): string => {
+    let s = '';
+    for (let i = 0; i < n; i++) s += Math.floor(r() * 10);
+    return s;
+  };
+  const nz = () => String(2 + Math.floor(r() * 8));
+  /** A subscriber number in national form (without trunk prefix) and the country calling code. */
+  function subscriber(c: MetaCountry): [cc: string, national: string, trunk: string] {
+    switch (c) {
+      case 'US':
+        return ['1', `${pick(['212', '415', '512', '617', '305', '206'])}${nz()}${digits(6)}`, '1'];
+      case 'GB':
+        return [
+          '44',
+          r() < 0.7 ? `7${pick(['4', '5', '7', '8', '9'])}${digits(8)}` : `20${pick(['7', '3', '8'])}${digits(7)}`,
+          '0',
+        ];
+      case 'DE':
+        return [
+          '49',
+          r() < 0.6
+            ? `15${pick(['1', '2', '7', '9'])}${digits(8)}`
+            : `${pick(['30', '89', '40', '221'])}${nz()}${digits(6)}`,
+          '0',
+        ];
+      case 'FR':
+        return ['33', `${pick(['6', '7', '1', '4'])}${digits(8)}`, '0'];
+      case 'ES':
+        return ['34', `${pick(['6', '7', '9'])}${digits(8)}`, ''];
+      case 'IT':
+        return ['39', r() < 0.6 ? `3${pick(['2', '3', '4', '8', '9'])}${digits(8)}` : `06${digits(8)}`, ''];
+      case 'BR':
+        return ['55', `${pick(['11', '21', '48', '61'])}9${nz()}${digits(7)}`, '0'];
+      case 'IN':
+        return ['91', `${pick(['9', '8', '7'])}${digits(9)}`, '0'];
+    }
+  }
+  function phone(c: MetaCountry): string {
+    const [cc, nat, trunk] = subscriber(c);
+    const style = r();
+    if (style < 0.3) return `+${cc}${nat}`;
+    if (style < 0.45) return `+${cc} ${nat.slice(0, 3)} ${nat.slice(3, 6)} ${nat.slice(6)}`;
+    if (style < 0.6) return `${trunk}${nat}`;
+    if (style < 0.68)
+      return c === 'US'
+        ? `(${nat.slice(0, 3)}) ${nat.slice(3, 6)}-${nat.slice(6)}`
+        : `${trunk}${nat.slice(0, 3)} ${nat.slice(3)}`;
+    if (style < 0.75) return `00${cc}${nat}`;
+    if (style < 0.82) return `${cc}${nat}`;
+    if (style < 0.88) return `'+${cc} ${nat}`;
+    if (style < 0.91) return `+${cc}-${nat.slice(0, 4)}-${nat.slice(4)}`;
+    if (style < 0.93) return `${nat.slice(0, 1)}.${nat.slice(1, 6)}E+${nat.length - 1}`;
+    if (style < 0.96) return `+${cc}${digits(3)}`;
+    if (style < 0.98) return `tel:+${cc}${nat}`;
+    return `${nat} ext. ${digits(2)}`;
+  }
+  function zip(c: MetaCountry): string {
+    switch (c) {
+      case 'US':
+        return r() < 0.3 ? `${digits(5)}-${digits(4)}` : r() < 0.1 ? `0${digits(4)}` : digits(5);
+      case 'GB':
+        return `${pick(['SW1A', 'M1', 'EH1', 'BS8', 'NE1'])} ${Math.floor(r() * 10)}${pick(['AA', 'BD', 'HQ'])}`;
+      case 'BR':
+        return `${digits(5)}-${digits(3)}`;
+      case 'IN':
+        return `${nz()}${digits(5)}`;
+      default:
+        return `${nz()}${digits(4)}`;
+    }
+  }
+  function birthday(): [dob: string, doby: string] {
+    const y = 1940 + Math.floor(r() * 66);
+    const m = 1 + Math.floor(r() * 12);
+    const d = 1 + Math.floor(r() * 28);
+    const p = (n: number) => String(n).padStart(2, '0');
+    const style = r();
+    if (style < 0.35) return [`${p(m)}/${p(d)}/${y}`, ''];
+    if (style < 0.55) return [`${y}-${p(m)}-${p(d)}`, ''];
+    if (style < 0.7) return [`${p(m)}/${p(d)}/${String(y).slice(2)}`, String(y)];
+    if (style < 0.8) return ['', String(y)];
+    if (style < 0.83) return [`${p(m)}/${p(d)}/1850`, ''];
+    return ['', ''];
+  }
+  let lastEmail = '';
+  return function row(i: number): string {
+    const c = pick(META_COUNTRIES);
+    const first = pick(META_FIRST);
+    const last = pick(META_LAST);
+    const [city, state] = pick(META_CITY[c]);
+    const roll = r();
+    let email: string;
+    if (roll < 0.01 && lastEmail) email = lastEmail;
+    else if (roll < 0.05) email = '';
+    else {
+      const local = `${first}.${last}`
+        .normalize('NFKD')
+        .replace(/[^A-Za-z.]/g, '')
+        .toLowerCase();
+      email = `${local}.${i}@${pick(['example.com', 'gmail.com', 'googlemail.com', 'example.de', 'EXAMPLE.org'])}`;
+      if (r() < 0.05) email = ` ${email.toUpperCase()} `;
+      else if (r() < 0.02) email = `${local}${i}@@example.com`;
+    }
+    if (email) lastEmail = email;
+    const p1 = roll >= 0.01 && roll < 0.05 ? (roll < 0.02 ? '' : phone(c)) : r() < 0.7 ? phone(c) : '';
+    const p2 = r() < 0.15 ? phone(c) : '';
+    const [dob, doby] = birthday();
+    const cells = [
+      email,
+      p1,
+      p2,
+      r() < 0.03 ? `${first} ${last}` : first,
+      r() < 0.02 ? '' : last,
+      r() < 0.05 ? '' : zip(c),
+      r() < 0.04 ? '' : city,
+      state,
+      pick(META_COUNTRY_CELL[c]),
+      dob,
+      doby,
+      pick(['M', 'F', 'm', 'f', 'male', 'Female', 'W', 'x', '', '', 'non-binary']),
+      r() < 0.3 ? `u${100000 + i}` : '',
+      r() < 0.5 ? (r() * 500).toFixed(2) : '',
+    ];
+    let line = '';
+    for (let k = 0; k < cells.length; k++) line += (k ? ',' : '') + csvCell(cells[k]!);
+    return `${line}\n`;
+  };
+}
+
+/** The hostile records mixed into {@link metaExportText}: every reading recovery path, once each. */
+export const HOSTILE_RECORDS = [
+  // quoted newline and doubled quotes in a value
+  'quoted.nl@example.com,+15125550100,,"Mary\nAnn","O""Brien",78701,Austin,TX,US,01/02/1990,,F,,\n',
+  // broken quoting (closes dirtily on a later line): only its first line is lost
+  'broken@example.com,+15125550101,,"Bro\nken"x,Smith,78701,Austin,TX,US,,,M,,\n',
+  // CRLF line ending
+  'crlf@example.com,+15125550102,,Carl,Rolf,78701,Austin,TX,US,,,M,,\r\n',
+  // blank line and Excel blank record
+  '\n',
+  ',,,,,,,,,,,,,\n',
+  // control character (stripped by default)
+  'ctrl\u0007@example.com,+15125550103,,Cora,Trl,78701,Austin,TX,US,,,F,,\n',
+  // too few fields
+  'short@example.com,+15125550104\n',
+  // extra empty trailing fields (tolerated)
+  'trailing@example.com,+15125550105,,Tim,Ling,78701,Austin,TX,US,,,M,,,,\n',
+  // extra non-empty field (column_count_mismatch)
+  'extra@example.com,+15125550106,,Ex,Tra,78701,Austin,TX,US,,,M,,,oops\n',
+  // U+FFFD: undecodable
+  'bad\ufffd@example.com,+15125550107,,Bad,Byte,78701,Austin,TX,US,,,M,,\n',
+  // stray quote inside an unquoted field (relax_quotes)
+  'stray@example.com,+15125550108,,Str"ay,Quote,78701,Austin,TX,US,,,M,,\n',
+];
+
+/**
+ * A whole "every Meta key" export as text: header, `rows` generated rows, and one of each {@link HOSTILE_RECORDS}
+ * every `hostileEvery` rows (0: none). Deterministic.
+ */
+export function metaExportText(rows: number, hostileEvery = 997, seed = 20250601): string {
+  const row = makeMetaRowWriter(seed);
+  const parts = [`${META_HEADER.join(',')}\n`];
+  let h = 0;
+  for (let i = 0; i < rows; i++) {
+    parts.push(row(i));
+    if (hostileEvery > 0 && i % hostileEvery === hostileEvery - 1)
+      parts.push(HOSTILE_RECORDS[h++ % HOSTILE_RECORDS.length]!);
+  }
+  return parts.join('');
+}
+
+/** Streams a "every Meta key" export of `rows` rows to `path` unless it already exists (see {@link ensureShopifyExport}). */
+export async function ensureMetaExport(path: string, rows: number, progress?: (msg: string) => void): Promise<void> {
+  if (existsSync(path)) return;
+  mkdirSync(dirname(path), { recursive: true });
+  const tmp = `${path}.partial`;
+  const out = createWriteStream(tmp, { highWaterMark: 1 << 20 });
+  const row = makeMetaRowWriter();
+  const t0 = performance.now();
+  let chunk = `${META_HEADER.join(',')}\n`;
+  let h = 0;
+  for (let i = 0; i < rows; i++) {
+    chunk += row(i);
+    if (i % 997 === 996) chunk += HOSTILE_RECORDS[h++ % HOSTILE_RECORDS.length];
+    if (chunk.length >= 256 * 1024) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+    if (progress && i > 0 && i % 1_000_000 === 0) progress(`  generated ${i.toLocaleString('en-US')} rows`);
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  const fh = await open(tmp, 'r+');
+  await fh.sync();
+  await fh.close();
+  renameSync(tmp, path);
+  progress?.(
+    `  wrote ${path} (${(statSync(path).size / 1e6).toFixed(1)} MB) in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+  );
+}

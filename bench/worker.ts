@@ -1,6 +1,10 @@
 /**
  * One benchmark case in a fresh process, so peak RSS belongs to this case alone.
- *   node --import tsx bench/worker.ts <read|validate|store> <file>
+ *   node --import tsx bench/worker.ts <case> <file>
+ * Cases: parse-only (csv-parse 7, rows as arrays), naive (csv-parse + trim/lowercase + libphonenumber + createHash
+ * ×4), read (readExport, rows in batches), read-rows (readExport, entry.rows one by one), validate (the product's ingestExport without
+ * a store, computing every Meta key),
+ * store (ingest into dynalite, re-ingest, same-version, sync, re-sync).
  * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
  */
 
@@ -17,6 +21,8 @@ import { PLATFORMS } from '../functions/platforms/registry';
 import { readExport } from '../functions/reading';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
+// bench/run.ts runs this file bundled (bench/.data/build/): paths of the other bench files come from the environment.
+const sidecarScript = process.env.BENCH_SIDECAR ?? fileURLToPath(new URL('./aws-sidecar.ts', import.meta.url));
 
 const [, , kase, fileArg] = process.argv;
 if (!kase || !fileArg) {
@@ -26,6 +32,8 @@ if (!kase || !fileArg) {
 const file: string = fileArg;
 
 const MB = 1024 * 1024;
+/** Bytes per read of the file (createReadStream's default is 64 KiB; S3 bodies arrive in 16–64 KiB chunks). */
+const HWM = Number(process.env.BENCH_HWM ?? 64 * 1024);
 let sampledPeak = 0;
 const sample = () => {
   const rss = process.memoryUsage.rss();
@@ -71,10 +79,11 @@ async function phase(name: string, fn: () => Promise<{ rows: number; extra?: Rec
 const source = () => ({
   name: basename(file),
   size: statSync(file).size,
-  open: async () => createReadStream(file, { highWaterMark: 256 * 1024 }),
+  open: async () => createReadStream(file, { highWaterMark: HWM }),
 });
 
-const config = parseConfig({ version: 1 });
+// One Meta destination: validate computes and hashes every Meta key, as the issue's baseline defines it.
+const config = parseConfig({ version: 1, destinations: { meta: { platform: 'meta' } } });
 const logger = createLogger({}, () => {});
 const fixedNow = new Date('2025-06-02T03:00:00Z');
 
@@ -105,13 +114,9 @@ const baselineRssMB = process.memoryUsage.rss() / MB;
 let sidecarMaxRssMB: number | undefined;
 
 async function startSidecar(): Promise<{ env: Record<string, string>; stop(): Promise<number | undefined> }> {
-  const child = spawn(
-    process.execPath,
-    ['--import', 'tsx', fileURLToPath(new URL('./aws-sidecar.ts', import.meta.url)), 'bench-contacts'],
-    {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    },
-  );
+  const child = spawn(process.execPath, ['--import', 'tsx', sidecarScript, 'bench-contacts'], {
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
   const lines = createInterface({ input: child.stdout! });
   const it = lines[Symbol.asyncIterator]();
   const first = await it.next();
@@ -132,14 +137,69 @@ async function startSidecar(): Promise<{ env: Record<string, string>; stop(): Pr
   };
 }
 
-if (kase === 'read') {
-  await phase('read', async () => {
+if (kase === 'parse-only') {
+  // The baseline: csv-parse parsing the bytes into arrays, nothing else (same quote options as the old reader).
+  const { parse } = await import('csv-parse');
+  await phase('parse-only', async () => {
+    let rows = 0;
+    const parser = createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(
+      parse({ relax_quotes: true, relax_column_count: true, from_line: 2 }),
+    );
+    for await (const _ of parser as AsyncIterable<string[]>) rows++;
+    return { rows };
+  });
+} else if (kase === 'naive') {
+  // What an engineer writes in an afternoon: csv-parse, trim/lowercase, libphonenumber's E.164, createHash ×4.
+  const { parse } = await import('csv-parse');
+  const { createHash } = await import('node:crypto');
+  const { parsePhoneNumberFromString } = await import('libphonenumber-js');
+  const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+  await phase('naive', async () => {
+    let rows = 0;
+    let hashed = 0;
+    let header: string[] | undefined;
+    const col = (names: string[]) => names.map((n) => header!.indexOf(n));
+    let ix: number[] = [];
+    const parser = createReadStream(file, { highWaterMark: 256 * 1024 }).pipe(
+      parse({ relax_quotes: true, relax_column_count: true }),
+    );
+    for await (const r of parser as AsyncIterable<string[]>) {
+      if (!header) {
+        header = r;
+        const shopify = col(['Email', 'Phone', 'First Name', 'Last Name', 'Default Address Country Code']);
+        ix = shopify[0]! >= 0 ? shopify : col(['email', 'phone', 'fn', 'ln', 'country']);
+        continue;
+      }
+      rows++;
+      const [e, p, f, l, c] = ix.map((i) => (r[i] ?? '').trim());
+      const out: string[] = [];
+      if (e) out.push(sha(e.toLowerCase()));
+      if (p) {
+        const n = parsePhoneNumberFromString(p.replace(/^'/, ''), { defaultCountry: (c || undefined) as never });
+        if (n) out.push(sha(n.number.slice(1)));
+      }
+      if (f) out.push(sha(f.toLowerCase()));
+      if (l) out.push(sha(l.toLowerCase()));
+      hashed += out.length;
+    }
+    return { rows, extra: { hashed } };
+  });
+} else if (kase === 'read' || kase === 'read-rows') {
+  await phase(kase, async () => {
     let rows = 0;
     let errors = 0;
     for await (const entry of readExport(source())) {
-      for await (const ev of entry.rows) {
-        if (ev.kind === 'row') rows++;
-        else errors++;
+      if (kase === 'read') {
+        for await (const batch of entry.batches())
+          for (const ev of batch) {
+            if (ev.kind === 'row') rows++;
+            else errors++;
+          }
+      } else {
+        for await (const ev of entry.rows) {
+          if (ev.kind === 'row') rows++;
+          else errors++;
+        }
       }
     }
     return { rows: rows + errors, extra: { errors } };
@@ -224,6 +284,7 @@ if (kase === 'read') {
 }
 
 clearInterval(timer);
+// Worker threads share this process: maxRSS and the CPU counted per phase include them.
 process.stdout.write(
   `${JSON.stringify({ case: kase, file, phases, baselineRssMB, maxRssMB: process.resourceUsage().maxRSS / 1024, sidecarMaxRssMB })}\n`,
 );

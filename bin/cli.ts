@@ -9,9 +9,8 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { loadConfigFile, parseAudienceConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
 import { SecretRedactor } from '../functions/adapters/secret-redactor';
-import { describeErasure, eraseIdentities } from '../functions/app/erase';
-import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
-import { syncAndReport } from '../functions/app/sync-run';
+import { parseAsOf } from '../functions/app/clock';
+import type { buildRuntime } from '../functions/app/runtime';
 import { type AudienceConfig, ConfigError } from '../functions/core/config';
 import { DetectionError } from '../functions/core/formats';
 import { ingestExport } from '../functions/core/ingest';
@@ -20,10 +19,10 @@ import type { SyncReport } from '../functions/core/sync';
 import { PLATFORMS } from '../functions/platforms/registry';
 import { readExport, UnreadableFileError } from '../functions/reading';
 import { CliError, EXIT } from './cli-errors';
-import { startEmbeddedAws } from './local/embedded';
-import { runLocal } from './local/run-local';
 import { TerminalProgress } from './progress';
-import { runStatus } from './status/command';
+
+// The AWS SDK, the Meta SDK and the embedded S3/DynamoDB servers are loaded by the commands that use them (dynamic
+// imports below), so `validate` starts without them.
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
@@ -93,6 +92,7 @@ program
         `no input folder: --input defaults to ./${o.input}, which does not exist here; pass --input <dir> with exports as <dir>/<list-id>/<file>`,
       );
     requireConfig(o.config);
+    const { runLocal } = await import('./local/run-local');
     await runLocal({
       input: o.input,
       out: o.out,
@@ -185,6 +185,8 @@ async function withLocalRuntime<T>(
 ) {
   requireConfig(config);
   const clock = parseAsOf(asOf);
+  const { startEmbeddedAws } = await import('./local/embedded');
+  const { buildRuntime } = await import('../functions/app/runtime');
   const aws = await startEmbeddedAws(state);
   try {
     return await fn(
@@ -292,6 +294,7 @@ program
       }
       checkSegment(o.config, o.segment);
       const progress = TerminalProgress.forTerminal();
+      const { syncAndReport } = await import('../functions/app/sync-run');
       const { report } = await withLocalRuntime(o.state, o.config, o.asOf, (rt) =>
         syncAndReport(
           progress ? { ...rt, clock: progress.clock(rt.clock) } : rt,
@@ -357,6 +360,7 @@ program
     ) => {
       if (!o.cloud && (o.table || cmd.getOptionValueSource('stack') === 'cli'))
         usage('--stack and --table read a deployed stack: add --cloud');
+      const { runStatus } = await import('./status/command');
       const code = await runStatus({ ...o, configGiven: cmd.getOptionValueSource('config') === 'cli', print: out });
       process.exitCode = code;
     },
@@ -392,6 +396,7 @@ program
       if (o.cloud) {
         if (!o.bucket) usage('--cloud needs --bucket <name> (stack output BucketName)');
         const { PutObjectCommand } = await import('@aws-sdk/client-s3');
+        const { s3Client } = await import('../functions/adapters/aws-clients');
         const key = `erasure/${new Date().toISOString().replace(/[:.]/g, '-')}.csv`;
         await s3Client().send(
           new PutObjectCommand({ Bucket: o.bucket, Key: key, Body: ['identity', ...emails, ...phones].join('\n') }),
@@ -401,6 +406,8 @@ program
         );
         return;
       }
+      const { describeErasure, eraseIdentities } = await import('../functions/app/erase');
+      const { syncAndReport } = await import('../functions/app/sync-run');
       await withLocalRuntime(o.state, o.config, undefined, async (rt) => {
         const now = rt.clock.now();
         const r = await eraseIdentities(rt.store, { emails, phones }, { now, logger: rt.logger, config: rt.config });

@@ -1,12 +1,10 @@
-import { pipeline, Readable } from 'node:stream';
-import { type Options as CsvOptions, Parser } from 'csv-parse';
-import { parse as parseSync } from 'csv-parse/sync';
 import type { ChunkReader } from './chunk-reader';
 import { createTextDecoder, detectEncoding } from './encoding';
 import { describeFile, UnreadableFileError } from './errors';
-import { HeaderFramingError, RecordFramer } from './framer';
+import { type FramedBatch, HeaderFramingError, RecordFramer } from './framer';
+import { batchEvents, packChunk, type RecordChunk, type RecordShape, splitRecord } from './records';
 import { locateHeader, sampleLines } from './sniff';
-import type { Delimiter, Entry, EntryStats, ResolvedLimits, RowError, RowEvent, SkippedEntry } from './types';
+import type { Entry, EntryStats, ResolvedLimits, RowError, RowEvent, SkippedEntry } from './types';
 
 /** Bytes read before sniffing (more when the first lines are longer). */
 const SAMPLE_BYTES = 64 * 1024;
@@ -25,21 +23,6 @@ export interface EntryInput {
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: header cells lose control characters.
 const HEADER_JUNK = /[\u0000-\u0008\u000b-\u001f\u007f\ufeff\u200b-\u200d\u2060]/g;
-
-/** The csv-parse options the framer's quote rules mirror. Records arrive framed, one per `\n`. */
-function csvOptions(delimiter: Delimiter): CsvOptions {
-  return {
-    delimiter,
-    quote: '"',
-    escape: '"',
-    record_delimiter: '\n',
-    relax_quotes: true,
-    relax_column_count: true,
-    skip_empty_lines: false,
-    bom: false,
-    cast: false,
-  };
-}
 
 /**
  * Sniffs one entry (encoding, delimiter, preamble, header) from a leading sample and returns it with a lazy
@@ -78,6 +61,8 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
   }
 
   const { delimiter } = loc;
+  // Lone surrogates can only come out of a UTF-16 decoder.
+  const wellFormed = detected.encoding === 'utf-16le' || detected.encoding === 'utf-16be';
   let header: string[] = loc.synthesized ? ['email'] : [];
   const framer = new RecordFramer({
     delimiter: loc.delimiter,
@@ -88,8 +73,9 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
     encodingLabel: detected.encoding.startsWith('utf-8') ? 'UTF-8' : detected.encoding,
     expectedFields: 1,
     onHeader(text) {
-      const parsed = parseSync(text, csvOptions(delimiter)) as string[][];
-      header = (parsed[0] ?? []).map((c) => c.replace(HEADER_JUNK, '').trim());
+      header = splitRecord(wellFormed ? (text as WellFormedString).toWellFormed() : text, delimiter).map((c) =>
+        c.replace(HEADER_JUNK, '').trim(),
+      );
       return header.length;
     },
   });
@@ -123,83 +109,101 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
   };
   const initial = framer.take();
   let consumed = false;
+  const claim = () => {
+    if (consumed) throw new Error(`rows of ${label} can only be iterated once`);
+    consumed = true;
+  };
+  const shape: RecordShape = { delimiter, fields: header.length, wellFormed };
+  let blankRows = 0;
+  const syncStats = () => {
+    stats.blankRecords = framer.blankRecords + blankRows;
+    stats.rowsWithControlCharactersStripped = framer.controlStripped;
+    stats.bytesDecodedAsWindows1252 = decoder.repairedBytes;
+  };
 
-  const headerCount = header.length;
-  async function* rowEvents(): AsyncGenerator<RowEvent> {
-    const queue: RowError[] = initial.errors;
-    let qHead = 0;
-    const syncStats = () => {
-      stats.blankRecords = framer.blankRecords + blankRows;
-      stats.rowsWithControlCharactersStripped = framer.controlStripped;
-      stats.bytesDecodedAsWindows1252 = decoder.repairedBytes;
-    };
-    let blankRows = 0;
-
-    async function* framed(): AsyncGenerator<string> {
-      if (initial.text !== '') yield initial.text;
-      while (!eof) {
-        const chunk = await reader.next();
-        if (chunk === null) {
-          eof = true;
-          framer.write(decoder.end(), true);
-        } else {
-          framer.write(decoder.write(chunk), false);
-        }
-        const out = framer.take();
-        for (const e of out.errors) queue.push(e);
-        if (out.text !== '') yield out.text;
+  /** What the framer made of each chunk of bytes, in order (empty batches skipped). */
+  async function* framed(): AsyncGenerator<FramedBatch> {
+    if (initial.texts.length > 0 || initial.errors.length > 0) yield initial;
+    while (!eof) {
+      const chunk = await reader.next();
+      if (chunk === null) {
+        eof = true;
+        framer.write(decoder.end(), true);
+      } else {
+        framer.write(decoder.write(chunk), false);
       }
+      const out = framer.take();
+      if (out.texts.length > 0 || out.errors.length > 0) yield out;
     }
+  }
 
-    const parser = new Parser(csvOptions(delimiter));
-    const feed = Readable.from(framed(), { objectMode: true });
-    pipeline(feed, parser, () => {
-      // Errors surface through the parser's async iterator.
-    });
-
-    const drainBefore = function* (line: number): Generator<RowEvent> {
-      while (qHead < queue.length && (queue[qHead] as RowError).line < line) {
-        stats.errors++;
-        yield queue[qHead++] as RowError;
-      }
-      if (qHead > 1024) {
-        queue.splice(0, qHead);
-        qHead = 0;
-      }
-    };
-
+  async function* batches(): AsyncGenerator<RowEvent[]> {
     try {
-      for await (const rec of parser as AsyncIterable<string[]>) {
-        const line = Number(rec[0]);
-        yield* drainBefore(line);
-        const cells = rec.slice(1);
-        if (isBlank(cells)) {
-          blankRows++;
-          continue;
+      for await (const b of framed()) {
+        const r = batchEvents(b, shape);
+        blankRows += r.blank;
+        if (r.events.length > 0) {
+          stats.rows += r.rows;
+          stats.errors += r.errors;
+          yield r.events;
         }
-        const n = cells.length;
-        if (n !== headerCount) {
-          if (n > headerCount && isBlank(cells, headerCount)) {
-            cells.length = headerCount;
-          } else {
-            stats.errors++;
-            yield {
-              kind: 'error',
-              line,
-              reason: 'column_count_mismatch',
-              detail: `expected ${headerCount} fields, found ${n}`,
-            };
-            continue;
-          }
-        }
-        stats.rows++;
-        yield { kind: 'row', line, cells };
       }
-      yield* drainBefore(Number.POSITIVE_INFINITY);
     } finally {
       syncStats();
-      feed.destroy();
-      parser.destroy();
+    }
+  }
+
+  async function* rowEvents(): AsyncGenerator<RowEvent> {
+    try {
+      for await (const b of framed()) {
+        const r = batchEvents(b, shape);
+        blankRows += r.blank;
+        for (const ev of r.events) {
+          if (ev.kind === 'row') stats.rows++;
+          else stats.errors++;
+          yield ev;
+        }
+      }
+    } finally {
+      syncStats();
+    }
+  }
+
+  async function* chunks(records: number, maxChars: number): AsyncGenerator<RecordChunk> {
+    let seq = 0;
+    let cur: FramedBatch = { texts: [], lines: [], errors: [], errorAt: [] };
+    let chars = 0;
+    const full = () => cur.texts.length + cur.errors.length >= records || chars >= maxChars;
+    const flush = () => {
+      stats.errors += cur.errors.length;
+      const chunk = packChunk(seq++, [cur], shape);
+      cur = { texts: [], lines: [], errors: [], errorAt: [] };
+      chars = 0;
+      return chunk;
+    };
+    try {
+      for await (const b of framed()) {
+        let e = 0;
+        for (let k = 0; k < b.texts.length; k++) {
+          while (e < b.errors.length && (b.errorAt[e] as number) <= k) {
+            cur.errors.push(b.errors[e++] as RowError);
+            cur.errorAt.push(cur.texts.length);
+          }
+          const t = b.texts[k] as string;
+          cur.texts.push(t);
+          cur.lines.push(b.lines[k] as number);
+          chars += t.length;
+          if (full()) yield flush();
+        }
+        while (e < b.errors.length) {
+          cur.errors.push(b.errors[e++] as RowError);
+          cur.errorAt.push(cur.texts.length);
+        }
+        if (full()) yield flush();
+      }
+      if (cur.texts.length > 0 || cur.errors.length > 0) yield flush();
+    } finally {
+      syncStats();
     }
   }
 
@@ -216,20 +220,33 @@ export async function openEntry(input: EntryInput): Promise<Entry> {
     stats,
     rows: {
       [Symbol.asyncIterator]() {
-        if (consumed) throw new Error(`rows of ${label} can only be iterated once`);
-        consumed = true;
+        claim();
         return rowEvents();
       },
+    },
+    batches() {
+      claim();
+      return batches();
+    },
+    chunks(options = {}) {
+      claim();
+      return chunks(
+        Math.max(1, options.records ?? DEFAULT_CHUNK_RECORDS),
+        Math.max(1, options.chars ?? DEFAULT_CHUNK_CHARS),
+      );
     },
   };
 }
 
-function isBlank(cells: string[], from = 0): boolean {
-  for (let i = from; i < cells.length; i++) {
-    if ((cells[i] as string).trim() !== '') return false;
-  }
-  return true;
-}
+/**
+ * Records per {@link RecordChunk} unless the caller asks otherwise, and the most text one holds: enough to make a
+ * message to a worker cheap, small enough that the chunk's text stays out of V8's large-object space (strings over
+ * ~128 KB live there until a full GC, which is what made RSS climb with 2,048-record chunks).
+ */
+export const DEFAULT_CHUNK_RECORDS = 512;
+export const DEFAULT_CHUNK_CHARS = 48 * 1024;
+
+type WellFormedString = string & { toWellFormed(): string };
 
 function countNewlineBytes(buf: Buffer): number {
   let n = 0;

@@ -29,13 +29,25 @@ export interface FramerConfig {
   expectedFields?: number;
 }
 
+/**
+ * What the framer produced since the last `take()`: well-formed records (their text, without the newline, and the
+ * line they start on) and the records it could not read, both in line order. `errorAt[k]` is the number of records
+ * that came before `errors[k]`, so merging the two lists restores file order.
+ */
+export interface FramedBatch {
+  texts: string[];
+  lines: number[];
+  errors: RowError[];
+  errorAt: number[];
+}
+
 type Mode = 'preamble' | 'header' | 'data' | 'skip_line';
 
 /**
  * Streaming, quote-aware record splitter with recovery. It cuts decoded text into records, numbering their
- * physical lines, and hands well-formed records on as `<line><delimiter><record>\n` (the line number travels as
- * an extra first field so it cannot drift from the parser's output). Quote rules mirror csv-parse with
- * `relax_quotes`, so every framed record parses to exactly one record.
+ * physical lines, and hands well-formed records on as text with their first line (see {@link FramedBatch}); the
+ * cells are split afterwards by `splitRecord` (records.ts), which applies the same quote rules (those of csv-parse
+ * with `relax_quotes`), so every framed record is exactly one record.
  *
  * Recovery, so one bad record never swallows its neighbours:
  * - a quoted field that spans lines but closes dirtily (a quote followed by text), leaves the record with the
@@ -45,6 +57,9 @@ type Mode = 'preamble' | 'header' | 'data' | 'skip_line';
  *   without being buffered;
  * - records with U+FFFD are `undecodable`; C0 controls are stripped or reported (`controlCharacters`).
  * Newlines (CRLF, lone CR) are normalized to LF, also inside quoted cells.
+ *
+ * Speed: a line without any `"` (most lines of most exports) is found with `indexOf` and handed on as one slice;
+ * only records holding a quote are walked character by character.
  */
 export class RecordFramer {
   /** Physical line of the cursor (1-based). */
@@ -53,9 +68,13 @@ export class RecordFramer {
   controlStripped = 0;
   private mode: Mode;
   private readonly d: number;
+  private readonly maxChars: number;
+  private readonly maxLines: number;
   private expected = -1;
-  private out: string[] = [];
+  private texts: string[] = [];
+  private lines: number[] = [];
   private errors: RowError[] = [];
+  private errorAt: number[] = [];
   private pendingCR = false;
   private carry = '';
   // Current record.
@@ -73,6 +92,8 @@ export class RecordFramer {
 
   constructor(private readonly cfg: FramerConfig) {
     this.d = cfg.delimiter.charCodeAt(0);
+    this.maxChars = cfg.maxRecordChars;
+    this.maxLines = cfg.maxRecordLines;
     this.mode = cfg.headerLine === 0 ? 'data' : cfg.headerLine === 1 ? 'header' : 'preamble';
     if (cfg.headerLine === 0) this.expected = cfg.expectedFields ?? -1;
   }
@@ -82,18 +103,20 @@ export class RecordFramer {
     return this.mode !== 'preamble' && this.mode !== 'header';
   }
 
-  /** Framed text and errors produced since the last call. */
-  take(): { text: string; errors: RowError[] } {
-    const text = this.out.join('');
-    const errors = this.errors;
-    this.out = [];
+  /** Records and errors produced since the last call. */
+  take(): FramedBatch {
+    const batch: FramedBatch = { texts: this.texts, lines: this.lines, errors: this.errors, errorAt: this.errorAt };
+    this.texts = [];
+    this.lines = [];
     this.errors = [];
-    return { text, errors };
+    this.errorAt = [];
+    return batch;
   }
 
   /** Feeds decoded text; `final` marks the end of the entry. */
   write(raw: string, final: boolean): void {
-    this.scan(this.carry + this.normalize(raw, final), final);
+    const text = this.normalize(raw, final);
+    this.scan(this.carry === '' ? text : this.carry + text, final);
   }
 
   private normalize(raw: string, final: boolean): string {
@@ -104,12 +127,19 @@ export class RecordFramer {
     return t.includes('\r') ? t.replace(/\r\n?/g, '\n') : t;
   }
 
+  /** True when no character of the current record has been consumed yet. */
+  private atRecordStart(): boolean {
+    return this.recPrefix.length === 0 && this.field === 0 && this.atFieldStart && !this.inQuotes;
+  }
+
   private scan(input: string, final: boolean): void {
     let s = input;
     this.carry = '';
     let i = 0;
     let recStart = 0;
     const d = this.d;
+    // Position of the next `"` at or after `i` (s.length when none): lines before it need no quote tracking.
+    let nextQuote = -1;
     for (;;) {
       const n = s.length;
       if (this.mode === 'preamble' || this.mode === 'skip_line') {
@@ -131,14 +161,48 @@ export class RecordFramer {
         continue;
       }
 
+      // Fast path: whole quote-free lines at the start of a record.
+      if (this.mode === 'data' && i === recStart && this.atRecordStart()) {
+        for (;;) {
+          const nl = s.indexOf('\n', i);
+          if (nl === -1) break;
+          if (nextQuote < i) {
+            nextQuote = s.indexOf('"', i);
+            if (nextQuote === -1) nextQuote = n;
+          }
+          if (nextQuote < nl) break;
+          this.recLine = this.line;
+          this.simpleRecord(s.slice(i, nl));
+          this.line++;
+          i = nl + 1;
+        }
+        recStart = i;
+        this.recLine = this.line;
+      }
+
       let restart = false;
+      // The character walk, with the record's state in locals (written back before anything else reads it).
+      let inQuotes = this.inQuotes;
+      let atFieldStart = this.atFieldStart;
+      let field = this.field;
+      let fieldNonEmpty = this.fieldNonEmpty;
+      let lastNonEmpty = this.lastNonEmpty;
+      let dirty = this.dirty;
+      const save = () => {
+        this.inQuotes = inQuotes;
+        this.atFieldStart = atFieldStart;
+        this.field = field;
+        this.fieldNonEmpty = fieldNonEmpty;
+        this.lastNonEmpty = lastNonEmpty;
+        this.dirty = dirty;
+      };
       for (; i < n; i++) {
         const c = s.charCodeAt(i);
-        if (this.inQuotes) {
+        if (inQuotes) {
           if (c === QUOTE) {
             if (i + 1 >= n) {
               if (!final) break; // need the next character to tell `""` from a closing quote
-              this.inQuotes = false;
+              inQuotes = false;
               continue;
             }
             const next = s.charCodeAt(i + 1);
@@ -146,8 +210,8 @@ export class RecordFramer {
               i++;
               continue;
             }
-            this.inQuotes = false;
-            if (this.quoteLine < this.line && next !== d && next !== LF) this.dirty = true;
+            inQuotes = false;
+            if (this.quoteLine < this.line && next !== d && next !== LF) dirty = true;
             continue;
           }
           if (c === LF) {
@@ -155,11 +219,13 @@ export class RecordFramer {
             this.recLines++;
             const size = this.recPrefix.length + (i + 1 - recStart);
             if (this.firstBreak < 0) this.firstBreak = size;
-            if (this.recLines > this.cfg.maxRecordLines || size > this.cfg.maxRecordChars) {
+            if (this.recLines > this.maxLines || size > this.maxChars) {
+              save();
               const text = this.recPrefix + s.slice(recStart, i + 1);
               s = this.broken(text, `a quoted field is still open after ${this.recLines - 1} lines`) + s.slice(i + 1);
               i = 0;
               recStart = 0;
+              nextQuote = -1;
               restart = true;
               break;
             }
@@ -167,40 +233,41 @@ export class RecordFramer {
           continue;
         }
         if (c === d) {
-          if (this.fieldNonEmpty) this.lastNonEmpty = this.field;
-          this.field++;
-          this.fieldNonEmpty = false;
-          this.atFieldStart = true;
+          if (fieldNonEmpty) lastNonEmpty = field;
+          field++;
+          fieldNonEmpty = false;
+          atFieldStart = true;
           continue;
         }
         if (c === LF) {
-          const text = this.recPrefix + s.slice(recStart, i);
+          save();
+          const text = this.recPrefix.length === 0 ? s.slice(recStart, i) : this.recPrefix + s.slice(recStart, i);
           const refeed = this.endRecord(text);
           if (refeed !== undefined) {
             s = refeed + s.slice(i);
             i = 0;
             recStart = 0;
+            nextQuote = -1;
             restart = true;
             break;
           }
           this.line++;
           this.resetRecord();
-          recStart = i + 1;
-          if (this.mode !== 'data') {
-            i++;
-            restart = true;
-            break;
-          }
-          continue;
+          i++;
+          recStart = i;
+          // Back to the outer loop: the next record may take the fast path (or the mode changed).
+          restart = true;
+          break;
         }
-        if (c === QUOTE && this.atFieldStart) {
-          this.inQuotes = true;
+        if (c === QUOTE && atFieldStart) {
+          inQuotes = true;
           this.quoteLine = this.line;
         }
-        this.atFieldStart = false;
-        this.fieldNonEmpty = true;
+        atFieldStart = false;
+        fieldNonEmpty = true;
       }
       if (restart) continue;
+      save();
 
       // End of the available text.
       if (i < n) {
@@ -210,7 +277,7 @@ export class RecordFramer {
       this.recPrefix += s.slice(recStart, i);
       recStart = 0;
       if (!final) {
-        if (this.recPrefix.length > this.cfg.maxRecordChars) {
+        if (this.recPrefix.length > this.maxChars) {
           if (this.recLines === 1) {
             this.tooLarge();
             this.carry = '';
@@ -220,6 +287,7 @@ export class RecordFramer {
           s = this.broken(this.recPrefix, `a quoted field is still open after ${this.recLines - 1} lines`) + this.carry;
           this.carry = '';
           i = 0;
+          nextQuote = -1;
           continue;
         }
         return;
@@ -229,6 +297,7 @@ export class RecordFramer {
         if (this.recLines > 1) {
           s = this.broken(this.recPrefix, 'a quoted field is not closed before the end of the file');
           i = 0;
+          nextQuote = -1;
           continue;
         }
         if (this.mode === 'header') throw new HeaderFramingError('the header has a quote that is never closed');
@@ -241,12 +310,26 @@ export class RecordFramer {
         if (refeed !== undefined) {
           s = refeed;
           i = 0;
+          nextQuote = -1;
           continue;
         }
         this.resetRecord();
       }
       return;
     }
+  }
+
+  /** A complete single-line record in data mode (what {@link endRecord} does when `recLines` is 1). */
+  private simpleRecord(text: string): void {
+    if (text.length > this.maxChars) {
+      this.pushError('row_too_large', `record is longer than ${this.maxChars} characters`);
+      return;
+    }
+    if (text.length === 0) {
+      this.blankRecords++;
+      return;
+    }
+    this.emit(text);
   }
 
   /**
@@ -268,7 +351,7 @@ export class RecordFramer {
         );
       }
     }
-    if (text.length > this.cfg.maxRecordChars) {
+    if (text.length > this.maxChars) {
       this.tooLarge();
       return undefined;
     }
@@ -282,11 +365,17 @@ export class RecordFramer {
       this.blankRecords++;
       return undefined;
     }
+    this.emit(text);
+    return undefined;
+  }
+
+  /** Hands on a well-formed data record, after the undecodable and control-character checks. */
+  private emit(text: string): void {
     let record = text;
     if (SUSPECT.test(record)) {
       if (record.includes('\ufffd')) {
         this.pushError('undecodable', `contains bytes that are not valid ${this.cfg.encodingLabel}`);
-        return undefined;
+        return;
       }
       if (this.cfg.controlCharacters === 'reject') {
         const cp = record.match(CONTROL_GLOBAL)?.[0]?.charCodeAt(0) ?? 0;
@@ -294,13 +383,13 @@ export class RecordFramer {
           'control_characters',
           `contains control character U+${cp.toString(16).toUpperCase().padStart(4, '0')}`,
         );
-        return undefined;
+        return;
       }
       record = record.replace(CONTROL_GLOBAL, '');
       this.controlStripped++;
     }
-    this.out.push(`${this.recLine}${this.cfg.delimiter}${record}\n`);
-    return undefined;
+    this.texts.push(record);
+    this.lines.push(this.recLine);
   }
 
   /** Reports the record's first line as broken and returns the text after that line, to be parsed again. */
@@ -315,14 +404,15 @@ export class RecordFramer {
 
   private tooLarge(): void {
     if (this.mode === 'header') {
-      throw new HeaderFramingError(`the header is longer than ${this.cfg.maxRecordChars} characters`);
+      throw new HeaderFramingError(`the header is longer than ${this.maxChars} characters`);
     }
-    this.pushError('row_too_large', `record is longer than ${this.cfg.maxRecordChars} characters`);
+    this.pushError('row_too_large', `record is longer than ${this.maxChars} characters`);
     this.resetRecord();
   }
 
   private pushError(reason: RowError['reason'], detail: string): void {
     this.errors.push({ kind: 'error', line: this.recLine, reason, detail });
+    this.errorAt.push(this.texts.length);
   }
 
   private resetRecord(): void {

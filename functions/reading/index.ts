@@ -5,9 +5,22 @@
 export { type DetectedEncoding, detectEncoding } from './encoding';
 export { UnreadableFileError, type UnreadableReason } from './errors';
 export { readExport } from './read-export';
+export {
+  batchEvents,
+  forEachEvent,
+  isBlank,
+  packChunk,
+  type RecordChunk,
+  type RecordShape,
+  recordEvent,
+  type SplitResult,
+  splitChunk,
+  splitRecord,
+} from './records';
 export { countFields, sniffDelimiter, splitFields } from './sniff';
 export {
   type ByteSource,
+  type ChunkOptions,
   DEFAULT_LIMITS,
   type Delimiter,
   type Entry,

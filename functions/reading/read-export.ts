@@ -80,7 +80,12 @@ async function* readZip(
               skippedEntries: zip.skipped,
             }),
           );
-          yield { ...entry, rows: mapRowsErrors(entry.rows, fileName, zipEntry.name) };
+          yield {
+            ...entry,
+            rows: mapRowsErrors(entry.rows, fileName, zipEntry.name),
+            batches: () => mapRowsErrors(entry.batches(), fileName, zipEntry.name),
+            chunks: (options) => mapRowsErrors(entry.chunks(options), fileName, zipEntry.name),
+          };
         } finally {
           await reader.close().catch(() => undefined);
           stream.destroy();

@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import type { RecordChunk } from './records';
 
 /**
  * Safety limits for one export. Every limit protects memory, disk or CPU from a file that is
@@ -127,6 +128,29 @@ export interface Entry {
    * moving on abandons the unread rest. Throws `UnreadableFileError` if a zip limit is hit mid-entry.
    */
   rows: AsyncIterable<RowEvent>;
+  /**
+   * The same events as `rows`, handed on in arrays (one per chunk of bytes read, in file order; never empty), so a
+   * consumer pays one await per few hundred rows instead of one per row. `stats.rows` / `stats.errors` grow by a
+   * whole batch before it is handed on. Iterable once, and instead of `rows` (not as well).
+   */
+  batches(): AsyncIterable<RowEvent[]>;
+  /**
+   * The records unsplit, in record-aligned chunks of `records` records (default 512) or `chars` characters of text
+   * (default 48 Ki), whichever comes first (the last may be smaller), for processing in worker threads: `splitChunk(chunk)` (pure) turns one into exactly the events
+   * `rows` would have yielded for it. The reading thread only frames (quotes, recovery, line numbers); cell
+   * splitting, blank records and the column-count rule happen where `splitChunk` runs, so with `chunks()`
+   * `stats.rows` stays 0, `stats.errors` counts the framing errors only, and `stats.blankRecords` only blank lines:
+   * add the counts `splitChunk` returns. Iterable once, and instead of `rows` / `batches()`.
+   */
+  chunks(options?: ChunkOptions): AsyncIterable<RecordChunk>;
+}
+
+/** Options of {@link Entry.chunks}. */
+export interface ChunkOptions {
+  /** Records (and framing errors) per chunk. */
+  records?: number;
+  /** Characters of record text after which a chunk closes early (wide rows). */
+  chars?: number;
 }
 
 /** Options that are not limits. */

@@ -718,7 +718,9 @@ describe('#10 attack: a file without a header row whose first person has no emai
     const out = await drop('incoming/sms2/list.csv', 'Quentin,+1 616 954 7800\nRuth,+1 616 954 7801\n');
     remember('Ruth');
     expect(out.kind).toBe('quarantined');
-    expect((out as { reason: string }).reason).toMatch(/Columns \(2\): column 0 \(text\), column 1 \(looks like phone numbers\)/);
+    expect((out as { reason: string }).reason).toMatch(
+      /Columns \(2\): column 0 \(text\), column 1 \(looks like phone numbers\)/,
+    );
   });
 });
 

@@ -25,7 +25,7 @@ export { hashOnce, isSha256Hex, sha256Hex } from './hash';
 export { normalizeCity, normalizeState, normalizeZip, usStateCode } from './location';
 export { normalizeMadid } from './madid';
 export { normalizeFirstInitial, normalizeName, splitFullName } from './name';
-export { clearPhoneCache, normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
+export { normalizePhone, normalizePhoneDigits, type PhoneResult } from './phone';
 export {
   applyRules,
   type IdentityField,

@@ -5,6 +5,7 @@ import {
   parsePhoneNumberFromString,
 } from 'libphonenumber-js';
 import { countryIso2 } from './country';
+import { internationalE164, nationalE164 } from './phone-plans';
 import { isAscii, isTrimmable, trimAll } from './text';
 
 export type PhoneResult =
@@ -20,37 +21,19 @@ const EXCEL_DAMAGED: PhoneResult = Object.freeze({ ok: false, reason: 'excel_dam
 /** `9.19961E+11`, `9,19961E+11`, `7.02255e12`: a phone column Excel turned into a float, digits lost for good. */
 const EXCEL_SCIENTIFIC = /^[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]{1,2}$/;
 
-/**
- * Parsed results by canonical input. Exports repeat numbers (households, shared office lines, re-imports) and
- * libphonenumber costs ~5 µs a parse. Two generations approximate LRU without per-hit bookkeeping: when the young
- * map is full it becomes the old one, so at most 2 × PHONE_CACHE_MAX entries are held. Memory only, never persisted.
- */
-const PHONE_CACHE_MAX = 20_000;
-let young = new Map<string, PhoneResult>();
-let old = new Map<string, PhoneResult>();
-
-function cached(key: string, compute: () => PhoneResult): PhoneResult {
-  let hit = young.get(key);
-  if (hit !== undefined) return hit;
-  hit = old.get(key);
-  if (hit === undefined) hit = compute();
-  if (young.size >= PHONE_CACHE_MAX) {
-    old = young;
-    young = new Map();
-  }
-  young.set(key, hit);
-  return hit;
-}
-
-/** Empties the phone cache (tests, or a long-lived process switching lists). */
-export function clearPhoneCache(): void {
-  young = new Map();
-  old = new Map();
-}
-
 /** A parse that libphonenumber calls valid, as digits without `+`; anything else is invalid. */
 function parseValid(text: string, country?: CountryCode, extract = false): PhoneResult {
   // extract: false for our own clean digit strings (faster, and nothing to search for); true for raw text.
+  if (!extract) {
+    // The library's decision from its compiled numbering plans (phone-plans.ts), when they cover the number.
+    const fast =
+      text.charCodeAt(0) === 43
+        ? internationalE164(text)
+        : country === undefined
+          ? undefined
+          : nationalE164(text, country);
+    if (fast !== undefined) return fast === null || fast.length < MIN_E164_DIGITS ? INVALID : { ok: true, e164: fast };
+  }
   const parsed = parsePhoneNumberFromString(text, { defaultCountry: country, extract });
   if (parsed === undefined || !parsed.isValid()) return INVALID;
   const e164 = parsed.number.slice(1);
@@ -116,8 +99,8 @@ function parseDigits(digits: string, country: CountryCode | undefined): PhoneRes
 export function normalizePhone(value: string, countryHint?: string, defaultCountry?: string): PhoneResult {
   const t = trimAll(value);
   if (t.length === 0) return INVALID;
-  // Fast path: already-clean `+<digits>` needs no country and no cleanup; the text itself is the cache key.
-  if (isCleanInternational(t)) return cached(t, () => parseValid(t));
+  // Fast path: already-clean `+<digits>` needs no country and no cleanup.
+  if (isCleanInternational(t)) return parseValid(t);
   if (EXCEL_SCIENTIFIC.test(t)) return EXCEL_DAMAGED;
 
   const country = resolveCountry(countryHint) ?? resolveCountry(defaultCountry);
@@ -125,16 +108,16 @@ export function normalizePhone(value: string, countryHint?: string, defaultCount
   const canonical = canonicalDigits(t) ?? (isAscii(t) ? undefined : canonicalDigits(t.normalize('NFKC')));
   if (canonical === undefined) {
     // Letters or exotic digits: let libphonenumber read it (`tel:`, `ext. 12`, full-width digits).
-    return cached(`${country ?? ''}|${t}`, () => parseValid(t, country, true));
+    return parseValid(t, country, true);
   }
   if (canonical.length < 2) return INVALID;
-  if (canonical.charCodeAt(0) === 43) return cached(canonical, () => parseValid(canonical));
+  if (canonical.charCodeAt(0) === 43) return parseValid(canonical);
   if (canonical.startsWith('00')) {
     // `00` is the international call prefix almost everywhere: `0044…` → `+44…`.
     const intl = `+${canonical.slice(2)}`;
-    return cached(intl, () => parseValid(intl));
+    return parseValid(intl);
   }
-  return cached(`${country ?? ''}|${canonical}`, () => parseDigits(canonical, country));
+  return parseDigits(canonical, country);
 }
 
 /** normalizePhone as a plain normalizer: E.164 digits without `+`, or undefined. */

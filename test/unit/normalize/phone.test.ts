@@ -1,10 +1,8 @@
 import { test } from '@fast-check/vitest';
 import fc from 'fast-check';
-import { beforeEach, describe, expect, it } from 'vitest';
-import { clearPhoneCache, normalizePhone, normalizePhoneDigits } from '../../../functions/core/normalize';
+import { describe, expect, it } from 'vitest';
+import { normalizePhone, normalizePhoneDigits } from '../../../functions/core/normalize';
 import { anyString } from './arbitraries';
-
-beforeEach(() => clearPhoneCache());
 
 const ok = (e164: string) => ({ ok: true, e164 });
 const invalid = { ok: false, reason: 'invalid_phone' };

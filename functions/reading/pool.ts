@@ -1,0 +1,234 @@
+/**
+ * Worker threads for record chunks: the reading thread frames (entry.chunks()), a fixed pool of workers splits and
+ * processes each chunk with a pure function, and the results come back in chunk order.
+ *
+ * The processing function lives in a module that both the pool's workers and the reading thread can import (so the
+ * same code runs inline when `threads` is 0). It exports a {@link ChunkProcessor}: `init(jobInit)` is called once per
+ * job in each worker (e.g. to compile a row mapper for one file), and the function it returns is applied to every
+ * chunk of that job. Inputs and results cross threads by structured clone, so they must be plain data.
+ *
+ * ```ts
+ * // my-processor.ts
+ * export const processor: ChunkProcessor<{ header: string[] }, { rows: number }> = {
+ *   init: (job) => (chunk) => ({ rows: splitChunk(chunk).rows }),
+ * };
+ * // caller
+ * const pool = new RecordPool({ module: new URL('./my-processor.ts', import.meta.url), threads: 2 });
+ * for await (const r of pool.map(entry.chunks(), { header: entry.header })) total += r.rows;
+ * await pool.close();
+ * ```
+ *
+ * Memory stays bounded: at most `inFlight` chunks (default 2 per thread) are read ahead of the results the caller
+ * has consumed. A processor error rejects the iteration with that error; `close()` stops the workers.
+ */
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import type { RecordChunk } from './records';
+
+/** A pure, serializable chunk processing function, made once per job (per worker). */
+export interface ChunkProcessor<I, R> {
+  init(job: I): (chunk: RecordChunk) => R;
+}
+
+export interface PoolOptions {
+  /**
+   * URL of the module exporting the processor (named export `processor` unless `exportName` says otherwise).
+   * A `.ts` module works where tsx can load it (the workers are started with `--import tsx` then); a bundled
+   * deployment points this at its bundled `.js` module.
+   */
+  module?: URL;
+  exportName?: string;
+  /** The processor itself, for `threads: 0` (then `module` is not needed and nothing is imported). */
+  processor?: ChunkProcessor<unknown, unknown>;
+  /** Worker threads; 0 processes every chunk inline, in the calling thread. Default: available cores. */
+  threads?: number;
+  /** Script the workers run (default: pool-worker next to this file); for bundled deployments. */
+  workerScript?: URL;
+  /**
+   * V8 heap limits of each worker (MB). A worker's live set is one chunk and its processor; without limits each
+   * isolate grows its heap like a main thread would, and the threads' garbage adds up in the process's RSS.
+   */
+  resourceLimits?: { maxOldGenerationSizeMb?: number; maxYoungGenerationSizeMb?: number };
+}
+
+export interface MapOptions {
+  /** Chunks read ahead of the results consumed (default 2 per thread). */
+  inFlight?: number;
+}
+
+type ToWorker =
+  | { type: 'job'; job: number; init: unknown }
+  | { type: 'chunk'; job: number; seq: number; chunk: RecordChunk }
+  | { type: 'end'; job: number };
+
+type FromWorker =
+  | { type: 'ready' }
+  | { type: 'result'; job: number; seq: number; result: unknown }
+  | { type: 'error'; job: number; seq: number; message: string; stack?: string };
+
+interface Slot {
+  worker: Worker;
+  busy: number;
+  jobs: Set<number>;
+}
+
+/** Loads the processor export of a module. */
+export async function loadProcessor<I, R>(module: URL, exportName = 'processor'): Promise<ChunkProcessor<I, R>> {
+  const mod = (await import(module.href)) as Record<string, unknown>;
+  const p = mod[exportName] as ChunkProcessor<I, R> | undefined;
+  if (!p || typeof p.init !== 'function')
+    throw new Error(`${module.href} has no ChunkProcessor export "${exportName}"`);
+  return p;
+}
+
+const isTs = (u: URL) => /\.[cm]?ts$/.test(u.pathname);
+
+export class RecordPool {
+  readonly threads: number;
+  private readonly slots: Slot[] = [];
+  private readonly options: PoolOptions;
+  private nextJob = 1;
+  private inline?: Promise<ChunkProcessor<unknown, unknown>>;
+  private readonly waiting = new Map<string, { resolve(v: unknown): void; reject(e: Error): void }>();
+  private ready!: Promise<void>;
+  private closed = false;
+
+  constructor(options: PoolOptions) {
+    this.options = options;
+    this.threads = Math.max(0, Math.floor(options.threads ?? availableParallelism()));
+    if (options.processor) this.inline = Promise.resolve(options.processor);
+    const module = options.module;
+    if (this.threads > 0 && module === undefined)
+      throw new Error('a RecordPool with threads needs its processor module');
+    if (module === undefined) {
+      this.ready = Promise.resolve();
+      return;
+    }
+    const script = options.workerScript ?? new URL(`./pool-worker${isTs(module) ? '.ts' : '.js'}`, import.meta.url);
+    // Node 20 workers do not inherit module hooks: a TypeScript worker script is started through tsx's API.
+    const entry = isTs(script) ? new URL('./pool-bootstrap.mjs', import.meta.url) : script;
+    const readies: Promise<void>[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const worker = new Worker(entry, {
+        workerData: { script: script.href, module: module.href, exportName: options.exportName ?? 'processor' },
+        ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
+      });
+      const slot: Slot = { worker, busy: 0, jobs: new Set() };
+      readies.push(
+        new Promise<void>((resolve, reject) => {
+          worker.once('error', reject);
+          worker.on('message', (m: FromWorker) => {
+            if (m.type === 'ready') {
+              worker.off('error', reject);
+              resolve();
+              return;
+            }
+            this.settle(slot, m);
+          });
+        }),
+      );
+      worker.on('error', (e) => this.failAll(e));
+      worker.on('exit', (code) => {
+        if (!this.closed) this.failAll(new Error(`a pool worker exited with code ${code}`));
+      });
+      this.slots.push(slot);
+    }
+    this.ready = Promise.all(readies).then(() => undefined);
+    this.ready.catch(() => undefined);
+  }
+
+  /** Processes `chunks` with the processor initialised by `init`; yields the results in chunk order. */
+  async *map<I, R>(chunks: AsyncIterable<RecordChunk>, init: I, options: MapOptions = {}): AsyncGenerator<R> {
+    if (this.closed) throw new Error('the pool is closed');
+    if (this.threads === 0) {
+      this.inline ??= loadProcessor(this.options.module as URL, this.options.exportName);
+      const fn = ((await this.inline) as ChunkProcessor<I, R>).init(init);
+      for await (const chunk of chunks) yield fn(chunk);
+      return;
+    }
+    await this.ready;
+    const job = this.nextJob++;
+    const inFlight = Math.max(1, options.inFlight ?? this.threads * 2);
+    const pending: Promise<R>[] = [];
+    const used = new Set<Slot>();
+    const source = chunks[Symbol.asyncIterator]();
+    let done = false;
+    let sent = 0;
+    try {
+      for (;;) {
+        while (!done && pending.length < inFlight) {
+          const n = await source.next();
+          if (n.done) {
+            done = true;
+            break;
+          }
+          const slot = this.pick();
+          if (!slot.jobs.has(job)) {
+            slot.jobs.add(job);
+            used.add(slot);
+            slot.worker.postMessage({ type: 'job', job, init } satisfies ToWorker);
+          }
+          const p = this.send<R>(slot, job, sent++, n.value);
+          // Rejections are seen when this result's turn comes; until then they must not count as unhandled.
+          p.catch(() => undefined);
+          pending.push(p);
+        }
+        const next = pending.shift();
+        if (next === undefined) return;
+        yield await next;
+      }
+    } finally {
+      if (!done) await source.return?.();
+      // Results still pending (an early break or an error) are awaited so no worker keeps a job's state.
+      await Promise.allSettled(pending);
+      for (const slot of used) {
+        slot.jobs.delete(job);
+        slot.worker.postMessage({ type: 'end', job } satisfies ToWorker);
+      }
+    }
+  }
+
+  /** Stops the workers. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+    this.failAll(new Error('the pool was closed'));
+  }
+
+  private pick(): Slot {
+    let best = this.slots[0] as Slot;
+    for (const s of this.slots) if (s.busy < best.busy) best = s;
+    return best;
+  }
+
+  private send<R>(slot: Slot, job: number, seq: number, chunk: RecordChunk): Promise<R> {
+    slot.busy++;
+    return new Promise<R>((resolve, reject) => {
+      this.waiting.set(`${job}:${seq}`, { resolve: resolve as (v: unknown) => void, reject });
+      const transfer = [chunk.ends.buffer, chunk.lines.buffer].filter(
+        (b, i, all): b is ArrayBuffer => b instanceof ArrayBuffer && all.indexOf(b) === i,
+      );
+      slot.worker.postMessage({ type: 'chunk', job, seq, chunk } satisfies ToWorker, transfer);
+    });
+  }
+
+  private settle(slot: Slot, m: Exclude<FromWorker, { type: 'ready' }>): void {
+    slot.busy--;
+    const key = `${m.job}:${m.seq}`;
+    const w = this.waiting.get(key);
+    if (!w) return;
+    this.waiting.delete(key);
+    if (m.type === 'result') w.resolve(m.result);
+    else {
+      const e = new Error(m.message);
+      if (m.stack) e.stack = m.stack;
+      w.reject(e);
+    }
+  }
+
+  private failAll(e: Error): void {
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+  }
+}

@@ -1,0 +1,38 @@
+import { describe, expect, it } from 'vitest';
+import { CompactIndex } from '../../../functions/core/compact-index';
+import { sha256Hex } from '../../../functions/core/normalize';
+
+describe('CompactIndex: fingerprints of the whole id', () => {
+  it('tells apart structured pre-hashed ids that share their first 64 bits (a prefix index would merge them)', () => {
+    const index = new CompactIndex();
+    const ids = Array.from({ length: 50_000 }, (_, i) => `${'0'.repeat(48)}${i.toString(16).padStart(16, '0')}`);
+    for (const id of ids) expect(index.add(id)).toBe(true);
+    expect(index.size).toBe(ids.length);
+    expect(index.has(`${'0'.repeat(48)}${(60_000).toString(16).padStart(16, '0')}`)).toBe(false);
+    // Upper- and lower-case spellings of a hash are the same id.
+    expect(index.add(ids[7]!.replace(/0/g, '0').toUpperCase())).toBe(false);
+  });
+
+  it('takes ids that are not 64-hex too (hashed first)', () => {
+    const index = new CompactIndex();
+    expect(index.add('list-member-1')).toBe(true);
+    expect(index.add('list-member-2', 9)).toBe(true);
+    expect(index.add('list-member-1')).toBe(false);
+    expect(index.get('list-member-2')).toBe(9);
+    expect(index.has('list-member-3')).toBe(false);
+  });
+
+  it('keeps a value set after other ids were added without one', () => {
+    const index = new CompactIndex();
+    for (let i = 0; i < 1000; i++) index.add(sha256Hex(`p${i}`));
+    index.add(sha256Hex('p3'), 42);
+    expect(index.get(sha256Hex('p3'))).toBe(42);
+    expect(index.get(sha256Hex('p4'))).toBe(0);
+  });
+
+  it('costs at most 16 bytes an id without values (8-byte slots, 53–80 % full; a Set<string> costs ~110)', () => {
+    const index = new CompactIndex();
+    for (let i = 0; i < 200_000; i++) index.add(sha256Hex(`person-${i}`));
+    expect(index.bytes / index.size).toBeLessThanOrEqual(16);
+  });
+});

@@ -1,0 +1,148 @@
+/**
+ * normalizePhone as it was before the compiled numbering plans (libphonenumber-js on every call, with a cache): the
+ * oracle of the phone property tests. Not used by the product.
+ */
+import {
+  type CountryCode,
+  getCountryCallingCode,
+  isSupportedCountry,
+  parsePhoneNumberFromString,
+} from 'libphonenumber-js';
+import { countryIso2 } from '../../../../functions/core/normalize/country';
+import { isAscii, isTrimmable, trimAll } from '../../../../functions/core/normalize/text';
+
+export type PhoneResult =
+  | { readonly ok: true; readonly e164: string }
+  | { readonly ok: false; readonly reason: 'invalid_phone' | 'excel_damaged_phone' };
+
+/** Shortest E.164 number we accept: country code + subscriber number, e.g. +290 XXXX (St Helena). */
+const MIN_E164_DIGITS = 7;
+
+const INVALID: PhoneResult = Object.freeze({ ok: false, reason: 'invalid_phone' });
+const EXCEL_DAMAGED: PhoneResult = Object.freeze({ ok: false, reason: 'excel_damaged_phone' });
+
+/** `9.19961E+11`, `9,19961E+11`, `7.02255e12`: a phone column Excel turned into a float, digits lost for good. */
+const EXCEL_SCIENTIFIC = /^[0-9](?:[.,][0-9]+)?[eE]\+?[0-9]{1,2}$/;
+
+/**
+ * Parsed results by canonical input. Exports repeat numbers (households, shared office lines, re-imports) and
+ * libphonenumber costs ~5 µs a parse. Two generations approximate LRU without per-hit bookkeeping: when the young
+ * map is full it becomes the old one, so at most 2 × PHONE_CACHE_MAX entries are held. Memory only, never persisted.
+ */
+const PHONE_CACHE_MAX = 20_000;
+let young = new Map<string, PhoneResult>();
+let old = new Map<string, PhoneResult>();
+
+function cached(key: string, compute: () => PhoneResult): PhoneResult {
+  let hit = young.get(key);
+  if (hit !== undefined) return hit;
+  hit = old.get(key);
+  if (hit === undefined) hit = compute();
+  if (young.size >= PHONE_CACHE_MAX) {
+    old = young;
+    young = new Map();
+  }
+  young.set(key, hit);
+  return hit;
+}
+
+/** Empties the phone cache (tests, or a long-lived process switching lists). */
+export function clearPhoneCache(): void {
+  young = new Map();
+  old = new Map();
+}
+
+/** A parse that libphonenumber calls valid, as digits without `+`; anything else is invalid. */
+function parseValid(text: string, country?: CountryCode, extract = false): PhoneResult {
+  // extract: false for our own clean digit strings (faster, and nothing to search for); true for raw text.
+  const parsed = parsePhoneNumberFromString(text, { defaultCountry: country, extract });
+  if (parsed === undefined || !parsed.isValid()) return INVALID;
+  const e164 = parsed.number.slice(1);
+  // libphonenumber accepts some 5–6 digit numbers (short Austrian/German lines); too short to identify a person,
+  // and a bare-digit reading of them would not round-trip.
+  return e164.length < MIN_E164_DIGITS ? INVALID : { ok: true, e164 };
+}
+
+function resolveCountry(hint?: string): CountryCode | undefined {
+  if (hint === undefined) return undefined;
+  const iso = countryIso2(hint);
+  return iso !== undefined && isSupportedCountry(iso) ? iso : undefined;
+}
+
+/**
+ * Keeps digits and a leading `+`, dropping common separators. Returns undefined when the value holds anything else
+ * (letters for `ext.`/`tel:`, non-ASCII digits), which then goes to libphonenumber as written.
+ */
+function canonicalDigits(t: string): string | undefined {
+  let out = '';
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c >= 48 && c <= 57) out += t[i];
+    else if (c === 43 /* + */ && out.length === 0) out = '+';
+    else if (c === 45 || c === 46 || c === 40 || c === 41 || c === 47 || isTrimmable(c)) {
+      // - . ( ) / and spaces
+    } else return undefined;
+  }
+  return out;
+}
+
+function isCleanInternational(t: string): boolean {
+  if (t.length < 8 || t.length > 16 || t.charCodeAt(0) !== 43 || t.charCodeAt(1) === 48) return false;
+  for (let i = 1; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c < 48 || c > 57) return false;
+  }
+  return true;
+}
+
+function parseDigits(digits: string, country: CountryCode | undefined): PhoneResult {
+  // Meta's file format is digits with country code and no `+`, so a bare digit string may be international.
+  // When it starts with the row country's calling code and is valid that way, that reading wins: libphonenumber
+  // would otherwise accept `4915112345678` as a (long) German national number and prefix 49 again.
+  if (country !== undefined) {
+    if (digits.startsWith(getCountryCallingCode(country))) {
+      const intl = parseValid(`+${digits}`);
+      if (intl.ok) return intl;
+    }
+    const national = parseValid(digits, country);
+    if (national.ok) return national;
+  }
+  // No country, or not a valid national number: read it as international; validity guards against guessing.
+  if (digits.length >= MIN_E164_DIGITS && digits.charCodeAt(0) !== 48) return parseValid(`+${digits}`);
+  return INVALID;
+}
+
+/**
+ * Meta PHONE rule: E.164 digits without `+` (`+1 (616) 954-7888` → `16169547888`, `0044…` → `44…`).
+ * A national number takes its calling code from `countryHint` (the row's country, code or name) when recognizable,
+ * else from `defaultCountry`. Excel scientific notation is reported as `excel_damaged_phone`, never repaired.
+ */
+export function normalizePhone(value: string, countryHint?: string, defaultCountry?: string): PhoneResult {
+  const t = trimAll(value);
+  if (t.length === 0) return INVALID;
+  // Fast path: already-clean `+<digits>` needs no country and no cleanup; the text itself is the cache key.
+  if (isCleanInternational(t)) return cached(t, () => parseValid(t));
+  if (EXCEL_SCIENTIFIC.test(t)) return EXCEL_DAMAGED;
+
+  const country = resolveCountry(countryHint) ?? resolveCountry(defaultCountry);
+  // NFKC folds full-width digits and `＋` (East Asian input methods) to ASCII; libphonenumber rejects `＋`.
+  const canonical = canonicalDigits(t) ?? (isAscii(t) ? undefined : canonicalDigits(t.normalize('NFKC')));
+  if (canonical === undefined) {
+    // Letters or exotic digits: let libphonenumber read it (`tel:`, `ext. 12`, full-width digits).
+    return cached(`${country ?? ''}|${t}`, () => parseValid(t, country, true));
+  }
+  if (canonical.length < 2) return INVALID;
+  if (canonical.charCodeAt(0) === 43) return cached(canonical, () => parseValid(canonical));
+  if (canonical.startsWith('00')) {
+    // `00` is the international call prefix almost everywhere: `0044…` → `+44…`.
+    const intl = `+${canonical.slice(2)}`;
+    return cached(intl, () => parseValid(intl));
+  }
+  return cached(`${country ?? ''}|${canonical}`, () => parseDigits(canonical, country));
+}
+
+/** normalizePhone as a plain normalizer: E.164 digits without `+`, or undefined. */
+export function normalizePhoneDigits(value: string, countryHint?: string, defaultCountry?: string): string | undefined {
+  const r = normalizePhone(value, countryHint, defaultCountry);
+  return r.ok ? r.e164 : undefined;
+}

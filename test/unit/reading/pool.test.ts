@@ -1,0 +1,65 @@
+import { afterAll, describe, expect, it } from 'vitest';
+import { readExport } from '../../../functions/reading';
+import { RecordPool } from '../../../functions/reading/pool';
+import { bufferSource } from './helpers';
+import type { Init } from './pool-processor';
+
+const PAD = 'x'.repeat(60);
+const MODULE = new URL('./pool-processor.ts', import.meta.url);
+const rowsText = (n: number, tag = 'r') =>
+  `email,name\n${Array.from({ length: n }, (_, i) => (i % 97 === 5 ? `"broken\n${tag}${i},${PAD}\n` : `${tag}${i},${PAD}\n`)).join('')}`;
+
+async function run(pool: RecordPool, text: string, init: Init, records = 50) {
+  const out: Array<{ seq: number; label: string; firsts: string[] }> = [];
+  for await (const entry of readExport(bufferSource('p.csv', text, 333)))
+    for await (const r of pool.map<Init, { seq: number; label: string; firsts: string[] }>(
+      entry.chunks({ records }),
+      init,
+    ))
+      out.push(r);
+  return out;
+}
+
+const pool = new RecordPool({ module: MODULE, threads: 2 });
+const inline = new RecordPool({ module: MODULE, threads: 0 });
+afterAll(async () => {
+  await pool.close();
+  await inline.close();
+});
+
+describe('RecordPool', () => {
+  it('returns the results in chunk order, the same as inline processing', async () => {
+    const text = rowsText(3000);
+    const threaded = await run(pool, text, { label: 'a' }, 37);
+    const local = await run(inline, text, { label: 'a' }, 37);
+    expect(threaded).toEqual(local);
+    expect(threaded.map((r) => r.seq)).toEqual(threaded.map((_, i) => i));
+    expect(threaded.length).toBeGreaterThan(10);
+    const firsts = threaded.flatMap((r) => r.firsts);
+    expect(firsts.length).toBeGreaterThan(2900);
+    expect(firsts.slice(0, 3)).toEqual(['r0', 'r1', 'r2']);
+  });
+
+  it('keeps concurrent jobs apart (each with its own init)', async () => {
+    const [a, b] = await Promise.all([
+      run(pool, rowsText(500, 'a'), { label: 'A' }),
+      run(pool, rowsText(700, 'b'), { label: 'B' }),
+    ]);
+    expect(a.every((r) => r.label === 'A' && r.firsts.every((f) => f.startsWith('a')))).toBe(true);
+    expect(b.every((r) => r.label === 'B' && r.firsts.every((f) => f.startsWith('b')))).toBe(true);
+  });
+
+  it('rejects with the processor error, and stays usable', async () => {
+    await expect(run(pool, rowsText(2000), { label: 'x', failAt: 3 })).rejects.toThrow('chunk 3 refused');
+    await expect(run(pool, rowsText(200), { label: 'bad-init' })).rejects.toThrow('init refused');
+    expect((await run(pool, rowsText(100), { label: 'ok' })).length).toBeGreaterThan(0);
+  });
+
+  it('stops reading when the caller breaks off', async () => {
+    for await (const entry of readExport(bufferSource('p.csv', rowsText(5000)))) {
+      let n = 0;
+      for await (const _ of pool.map(entry.chunks({ records: 10 }), { label: 'b' })) if (++n === 2) break;
+      expect(n).toBe(2);
+    }
+  });
+});
