@@ -118,7 +118,7 @@ ${notes.length ? `<div class="notes"><b>Notes</b><ul>${notes.map((n) => `<li>${n
 <tr><td>unchanged</td><td class="n">${num(r.unchanged)}</td></tr>
 <tr><td>left the list (not in this snapshot)</td><td class="n">${num(r.removed)}</td></tr>
 ${r.staleRows ? `<tr><td>kept because a newer export had written them</td><td class="n">${num(r.staleRows)}</td></tr>` : ''}
-${r.suppression ? `<tr><td>suppression: identities named / people matched now</td><td class="n">${num(r.suppression.identities)} / ${num(r.suppression.matchedNow)}</td></tr>` : ''}
+${r.suppression ? `<tr><td>suppression: identities named / people matched now</td><td class="n">${num(r.suppression.identities)} / ${num(r.suppression.matchedNow)}</td></tr>` : ''}${r.suppression?.lifted !== undefined ? `<tr><td>suppressions lifted / still held by other lists</td><td class="n">${num(r.suppression.lifted)} / ${num(r.suppression.heldByOtherLists ?? 0)}</td></tr>` : ''}
 </table>
 <h2>Rejected rows by reason</h2>
 ${rejectionsTable(r, opts.csvName)}

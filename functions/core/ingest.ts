@@ -120,7 +120,13 @@ export interface IngestReport {
   /** Members of the list that this snapshot no longer contains (they left). */
   removed: number;
   /** Suppress and unsuppress drops: identities named, people they matched now, and whether they hold for later ones. */
-  suppression?: { identities: number; matchedNow: number; lifted?: number };
+  suppression?: {
+    identities: number;
+    matchedNow: number;
+    lifted?: number;
+    /** Unsuppress: suppressions of these identities that other lists' suppress drops recorded, and that still hold. */
+    heldByOtherLists?: number;
+  };
   /** First rejected rows (the full list goes to the rejected-rows CSV). */
   rejectedRows: RejectedRow[];
   rejectedRowsTruncated: boolean;
@@ -717,11 +723,20 @@ async function applySuppression(input: IngestInput, report: IngestReport, store:
   const named = new CompactIndex(ids.length);
   for (const h of ids) named.add(h);
   let lifted = 0;
+  let heldByOtherLists = 0;
   if (input.kind === 'unsuppress') {
+    // An unsuppress drop lifts only what its own list's suppress drops recorded: another list's suppression (another
+    // team's do-not-contact list, a legal hold) is not this list's to lift.
     const lift: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
-    for await (const b of store.blocks()) if (b.kind === 'suppress' && named.has(b.hash)) lift.push(b);
+    for await (const b of store.blocks()) {
+      if (b.kind !== 'suppress' || !named.has(b.hash)) continue;
+      if (b.source === source) lift.push(b);
+      else heldByOtherLists++;
+    }
     await store.deleteBlocks(lift);
     lifted = lift.length;
+    if (heldByOtherLists > 0)
+      report.message = `${heldByOtherLists} suppression(s) of these people were recorded by other lists' suppress drops and still hold; drop the unsuppress file under those lists to lift them`;
   }
   const matched = new Set<string>();
   for (const list of await store.listIds())
@@ -729,7 +744,7 @@ async function applySuppression(input: IngestInput, report: IngestReport, store:
   report.suppression = {
     identities: ids.length,
     matchedNow: matched.size,
-    ...(input.kind === 'unsuppress' ? { lifted } : {}),
+    ...(input.kind === 'unsuppress' ? { lifted, heldByOtherLists } : {}),
   };
 }
 

@@ -535,10 +535,23 @@ describe('#10: suppressions', () => {
 
     // An unsuppress drop lifts Ann's suppression, naming the same phone another way.
     const lift = await ingest('incoming/shop/unsuppress/u1.csv', 'phone\n+1 (616) 954-7888\n', '2026-11-09T00:00:00Z');
-    expect(lift.suppression).toEqual({ identities: 1, matchedNow: 1, lifted: 1 });
+    expect(lift.suppression).toEqual({ identities: 1, matchedNow: 1, lifted: 1, heldByOtherLists: 0 });
     report = await sync();
     expect(everyone()).toEqual(new Set([ann, bob, dan]));
     expect(report.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({});
+
+    // Another list's suppression is not this list's to lift: the legal team suppresses Bob, the shop's unsuppress
+    // drop leaves him out and says where his suppression came from.
+    await ingest('incoming/legal/suppress/hold.csv', 'email\nbob@example.com\n', '2026-11-10T00:00:00Z');
+    const notOurs = await ingest('incoming/shop/unsuppress/u2.csv', 'email\nbob@example.com\n', '2026-11-11T00:00:00Z');
+    expect(notOurs.suppression).toEqual({ identities: 1, matchedNow: 1, lifted: 0, heldByOtherLists: 1 });
+    expect(notOurs.message).toMatch(/recorded by other lists' suppress drops and still hold/);
+    await sync();
+    expect(everyone()).toEqual(new Set([ann, dan]));
+    // The list that recorded it lifts it.
+    await ingest('incoming/legal/unsuppress/release.csv', 'email\nbob@example.com\n', '2026-11-12T00:00:00Z');
+    await sync();
+    expect(everyone()).toEqual(new Set([ann, bob, dan]));
   });
 });
 
