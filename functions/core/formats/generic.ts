@@ -5,7 +5,7 @@
  */
 import type { ConsentState } from '../model';
 import { parseBoolean } from './cells';
-import { consentFromWord } from './status-words';
+import { consentFromWord, isAffirmativeWord } from './status-words';
 import type { ConsentVerdict, FieldName, FieldRule, FormatSpec, RowView } from './types';
 
 export const GENERIC_FIELDS: readonly FieldRule[] = [
@@ -361,7 +361,9 @@ export const GENERIC_IDENTITY_FIELDS: ReadonlySet<FieldName> = new Set<FieldName
  * otherwise. In order: an `Unsubscribed`-style column that is true (or holds any non-boolean value such as a date) or an
  * `Unsubscribed At` date → unsubscribed; a `Status` word we know (subscribed, unsubscribed, cleaned/bounced,
  * pending/unconfirmed, never subscribed…) → that state, an unknown word is ignored because a generic `Status` column is
- * often a CRM status; an opt-in column that is false → never_subscribed. `Double Opt-In` true → explicitOptIn.
+ * often a CRM status; an opt-in column that is false → never_subscribed. `Double Opt-In` true → explicitOptIn. Only a
+ * word that states a subscription (`subscribed`, `opted in`, `confirmed`…) is evidence of an opt-in; `active` or
+ * `member` is subscribed without it.
  */
 export function genericConsent(row: RowView): ConsentVerdict {
   const doi = row.bool('doubleOptIn');
@@ -382,7 +384,7 @@ export function genericConsent(row: RowView): ConsentVerdict {
   if (row.text('unsubscribedAt') !== undefined) return with_('unsubscribed');
   const status = row.text('status');
   const fromWord = status === undefined ? undefined : consentFromWord(status);
-  if (fromWord) return with_(fromWord, fromWord === 'subscribed');
+  if (fromWord) return with_(fromWord, fromWord === 'subscribed' && isAffirmativeWord(status!));
   if (optInCell === false) return with_('never_subscribed');
   return with_('subscribed');
 }

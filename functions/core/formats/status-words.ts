@@ -74,6 +74,26 @@ const WORDS: Record<string, ConsentState> = {
   forgotten: 'deletion_requested',
 };
 
+/**
+ * Subscribed words that state a subscription or opt-in itself. `active` and `member` also read as subscribed, but in
+ * a file of unknown origin they are as likely an account's status in a CRM: no evidence that the person opted in.
+ */
+const AFFIRMATIVE: ReadonlySet<string> = new Set([
+  'subscribed',
+  'subscriber',
+  'confirmed',
+  'opted in',
+  'opt in',
+  'abonniert',
+  'abonne',
+  'suscrito',
+]);
+
+/** Does this status word itself record a subscription or an opt-in (not merely an active account)? */
+export function isAffirmativeWord(text: string): boolean {
+  return AFFIRMATIVE.has(statusWord(text));
+}
+
 /** The ConsentState a status word stands for, or undefined when the word is not a known status. */
 export function consentFromWord(text: string): ConsentState | undefined {
   return WORDS[statusWord(text)];

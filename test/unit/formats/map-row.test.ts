@@ -767,6 +767,21 @@ describe('consent encodings', () => {
     expect(row.explicitOptIn).toBe(explicitOptIn);
   });
 
+  // A status word is evidence of an opt-in only when it states a subscription: a CRM's `Active` is not one.
+  it.each([
+    ['Subscribed', true],
+    ['Opted in', true],
+    ['Confirmed', true],
+    ['Active', undefined],
+    ['Member', undefined],
+  ])('generic Status %j: subscribed, opt-in recorded %s', (word, optIn) => {
+    const row = mapped(
+      createRowMapper(mappingFor('generic', ['Email', 'Status']), { now: NOW })(['a@example.com', word]),
+    );
+    expect(row.consent).toBe('subscribed');
+    expect(row.optIn).toBe(optIn);
+  });
+
   it('HubSpot: opted-out topics become tags, one topic left keeps the contact subscribed', () => {
     const header = ['Email', 'Opted out of email: Newsletter', 'Opted out of email: Customer Service Communication'];
     const row = mapped(
