@@ -35,7 +35,8 @@ const CONSENT: Record<string, string> = {
 export const describeConsent = (state: string) => CONSENT[state] ?? plain(state);
 
 const WARNINGS: Record<string, string> = {
-  unrecognized_country: 'country not recognised (kept without a country)',
+  unrecognized_country: 'country not recognised (kept; the EEA consent rule applies to them)',
+  conflicting_country: 'two different countries (kept; the stricter of their consent rules applies)',
   date_after_export: 'date after the export time (date ignored)',
   ambiguous_date: 'date that can be read two ways (date ignored)',
   invalid_key: 'value not usable as a match key (key left out)',

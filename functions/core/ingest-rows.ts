@@ -2,6 +2,7 @@
  * One mapped row → what is stored of it: identity hashes, each configured platform's keys, consent evidence and
  * attributes, or the reason it cannot be stored. Pure and per row, so it can run anywhere (a worker thread too).
  */
+import { CONSENT_REQUIREMENTS, type ConsentRequirement, DEFAULT_CONSENT_POLICY } from './config';
 import { identityOf } from './identity';
 import type { ContactRecord, MappedRow, Zone } from './model';
 import { countryIso2, type KeyProblem, rowContext, zoneOf } from './normalize';
@@ -16,6 +17,8 @@ export interface RowEnv {
   exportedAt: string;
   /** Latest plausible birth year. */
   currentYear: number;
+  /** What each zone requires (the config's): where a row names two countries, the stricter zone applies. */
+  consentPolicy?: Readonly<Record<Zone, ConsentRequirement>>;
 }
 
 /** A record as staged: everything but the list, the export time and the source, which the drop gives. */
@@ -23,7 +26,7 @@ export type StagedRecord = Omit<ContactRecord, 'list' | 'seenAt' | 'source'>;
 
 /** Something about an attribute that was dropped or read conservatively; the person is kept. */
 export interface RowWarning {
-  reason: 'unrecognized_country' | 'date_after_export' | 'ambiguous_date' | 'invalid_key';
+  reason: 'unrecognized_country' | 'conflicting_country' | 'date_after_export' | 'ambiguous_date' | 'invalid_key';
   /** The field the warning concerns (mapped to a header by the caller). */
   field: string;
 }
@@ -34,6 +37,11 @@ export type RowOutcome =
 
 /** The strictest zone: a country that cannot be read may be anywhere, so it gets the strictest consent rule. */
 export const STRICTEST_ZONE: Zone = 'EEA';
+
+/** Of two zones, the one whose consent requirement is stricter under `policy` (the first on a tie). */
+export function stricterZone(a: Zone, b: Zone, policy: Readonly<Record<Zone, ConsentRequirement>>): Zone {
+  return CONSENT_REQUIREMENTS.indexOf(policy[b]) < CONSENT_REQUIREMENTS.indexOf(policy[a]) ? b : a;
+}
 
 const DAY_MS = 86_400_000;
 const DATE_ATTRS = ['lastOpenAt', 'lastClickAt', 'signupAt'] as const;
@@ -60,6 +68,19 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   if (iso !== undefined) {
     attrs.country = iso;
     attrs.zone = zoneOf(iso, attrs.region);
+    // Two country columns that disagree (Mailchimp's geo-IP `CC` against the address the person gave): the person may
+    // live in either, so the stricter zone decides; a written country that cannot be read counts as the strictest.
+    const written = mapped.raw.country?.trim();
+    if (written) {
+      const other = countryIso2(written);
+      if (other === undefined) {
+        attrs.zone = STRICTEST_ZONE;
+        warnings.push({ reason: 'unrecognized_country', field: 'country' });
+      } else if (other !== iso) {
+        attrs.zone = stricterZone(attrs.zone, zoneOf(other, attrs.region), env.consentPolicy ?? DEFAULT_CONSENT_POLICY);
+        warnings.push({ reason: 'conflicting_country', field: 'country' });
+      }
+    }
   } else if (mapped.raw.country !== undefined && mapped.raw.country.trim() !== '') {
     // A country was written but cannot be read (`GER`, a typo): never fall back to the list's default, which could
     // be a zone without an opt-in requirement. The strictest rule applies, and the report counts it.

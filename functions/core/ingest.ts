@@ -14,7 +14,7 @@
  */
 
 import { CompactIndex, hex32 } from './compact-index';
-import type { AudienceConfig } from './config';
+import { type AudienceConfig, consentPolicyOf } from './config';
 import {
   createRowMapper,
   DetectionError,
@@ -308,6 +308,7 @@ async function ingestLocked(
     platforms: deps.allPlatforms ? Object.values(deps.platforms) : platformsInUse(config.destinations, deps.platforms),
     exportedAt: input.exportedAt,
     currentYear: deps.now().getUTCFullYear(),
+    consentPolicy: consentPolicyOf(config),
   };
   const keyCounts: Record<string, Record<string, number>> = {};
   const warnings = new Map<string, IngestWarning>();

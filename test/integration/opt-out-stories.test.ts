@@ -682,6 +682,31 @@ describe('#10: countries that were read as the list default', () => {
   });
 });
 
+describe('#10 attack: two countries in one row', () => {
+  it('Mailchimp’s geo-IP CC says US, the address says Germany (or the other way round) → the stricter zone decides, and the report counts the conflict', async () => {
+    const rows = [
+      ['geo-us@example.com', 'Germany', 'us'],
+      ['geo-de@example.com', 'United States', 'de'],
+      ['agree@example.com', 'United States', 'us'],
+    ];
+    remember(...rows.map(([e]) => e!));
+    const report = await ingest(
+      'incoming/leads/leads.csv',
+      csv(
+        'email,country,country code',
+        rows.map((r) => r.join(',')),
+      ),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(report.warnings).toEqual([{ reason: 'conflicting_country', column: 'country', rows: 2 }]);
+    for (const email of ['geo-us@example.com', 'geo-de@example.com'])
+      expect((await p.rt.store.getContact('leads', sha(email)))!.attrs.zone, email).toBe('EEA');
+    const sr = await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(new Set([sha('agree@example.com')]));
+    expect(sr.segments.find((s) => s.id === 'everyone')!.excluded).toEqual({ no_opt_in_eea: 2 });
+  });
+});
+
 describe('#10 attack: two letters that are no country', () => {
   it('a two-letter country that is no ISO code (EU, EL, XX) gets the strictest zone and a warning, never a laxer zone; a bad code column does not hide the country column', async () => {
     const rows = [
