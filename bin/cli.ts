@@ -420,8 +420,13 @@ program
         out(describeErasure(r));
         if (o.now) {
           const { report } = await syncAndReport(rt, { ...process.env, DRY_RUN_DIR: `${o.out}/dry-run` }, {});
+          const busy = report.alerts.find((a) => a.kind === 'busy');
           const removed = report.audiences.reduce((n, a) => n + a.removed, 0);
-          out(`synced now: ${removed} removal(s) sent across ${report.audiences.length} audience(s)`);
+          if (busy)
+            out(
+              `not synced now: ${busy.message.replace(/; this one waits.*$/, '')}; the erased person leaves every audience when that sync (or the next) runs`,
+            );
+          else out(`synced now: ${removed} removal(s) sent across ${report.audiences.length} audience(s)`);
         } else out('they leave every audience at the next sync (run with --now to sync immediately)');
       });
     },
