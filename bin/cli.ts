@@ -424,7 +424,7 @@ program
           const removed = report.audiences.reduce((n, a) => n + a.removed, 0);
           if (busy)
             out(
-              `not synced now: ${busy.message.replace(/; this one waits.*$/, '')}; the erased person leaves every audience when that sync (or the next) runs`,
+              `not synced now: ${busy.message.replace(/; this one waits.*$/, '')}; the erased person leaves every audience at the next sync (run erase --now again once it has finished)`,
             );
           else out(`synced now: ${removed} removal(s) sent across ${report.audiences.length} audience(s)`);
         } else out('they leave every audience at the next sync (run with --now to sync immediately)');
