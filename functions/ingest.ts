@@ -38,6 +38,19 @@ export async function handleIngestEvent(
   rt: Runtime,
   onOutcome?: (key: string, outcome: ObjectOutcome) => void,
 ): Promise<SQSBatchResponse> {
+  try {
+    return await handleMessages(event, rt, onOutcome);
+  } finally {
+    // One flush per invocation: every list's counts of this batch, one EMF line per list.
+    rt.metrics.flush();
+  }
+}
+
+async function handleMessages(
+  event: SQSEvent,
+  rt: Runtime,
+  onOutcome?: (key: string, outcome: ObjectOutcome) => void,
+): Promise<SQSBatchResponse> {
   const failures: SQSBatchResponse['batchItemFailures'] = [];
   for (const message of event.Records) {
     let body: z.infer<typeof s3EventSchema>;

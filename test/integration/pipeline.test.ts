@@ -133,8 +133,9 @@ describe('walking skeleton through the real handlers', () => {
       ].sort(),
     );
     expect(fake.members(audience!.id).size).toBe(2);
-    // CloudWatch metrics ride on the logs (Embedded Metric Format): per destination and segment, never per person.
-    const emf = p.logger.lines.map((l) => JSON.parse(l)).filter((l) => l._aws?.CloudWatchMetrics);
+    // CloudWatch metrics ride on the logs (Embedded Metric Format, built by Powertools): per destination and
+    // segment, never per person.
+    const emf = p.metrics.lines.map((l) => JSON.parse(l)).filter((l) => l._aws?.CloudWatchMetrics);
     expect(emf).toContainEqual(
       expect.objectContaining({ Destination: 'meta-main', Segment: 'newsletter', Added: 2, Removed: 0 }),
     );
