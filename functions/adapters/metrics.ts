@@ -19,25 +19,9 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { IngestReport } from '../core/ingest';
 import { type Destination, DestinationError } from '../core/ports';
 import type { SyncReport } from '../core/sync';
+import { ALL_SEGMENTS, METRIC, METRIC_NAMESPACE } from './metric-names';
 
-export const METRIC_NAMESPACE = 'AudienceSync';
-
-/** Names the stack's dashboard and alarms use; change them together. */
-export const METRIC = {
-  rows: 'Rows',
-  accepted: 'Accepted',
-  rejected: 'Rejected',
-  written: 'Written',
-  leftList: 'LeftList',
-  added: 'Added',
-  removed: 'Removed',
-  invalidEntries: 'InvalidEntries',
-  desired: 'Desired',
-  failed: 'Failed',
-  apiErrors: 'ApiErrors',
-  syncCompleted: 'SyncCompleted',
-  syncDuration: 'SyncDuration',
-} as const;
+export { METRIC, METRIC_NAMESPACE };
 
 const stdout = (line: string) => {
   process.stdout.write(`${line}\n`);
@@ -124,7 +108,7 @@ export function syncMetrics(metrics: RunMetrics, r: SyncReport, opts: { segment?
       },
     );
   }
-  const run = { Segments: opts.segment ?? 'all' };
+  const run = { Segments: opts.segment ?? ALL_SEGMENTS };
   const ms = Date.parse(r.finishedAt) - Date.parse(r.startedAt);
   if (Number.isFinite(ms) && ms >= 0) metrics.add(run, { [METRIC.syncDuration]: ms }, MetricUnit.Milliseconds);
   // The "sync did not run" alarm watches this: only a run that got to the end counts, not a slice that continues.
