@@ -101,17 +101,17 @@ async function handleMessage(
   for (const record of body.Records ?? []) {
     try {
       const key = decodeKey(record.s3.object.key);
-      const process = () => processObject({ ...rt, now: () => rt.clock.now() }, key);
+      const work = () => processObject({ ...rt, now: () => rt.clock.now() }, key);
       const version = once ? versionOf(record.s3.bucket.name, record) : undefined;
       let outcome: ObjectOutcome;
       if (once && version) {
         let full: ObjectOutcome | undefined;
         const { summary, ran } = await once.run(version, async () => {
-          full = await process();
+          full = await work();
           return summaryOf(full);
         });
         outcome = ran && full ? full : { kind: 'duplicate', of: summary.kind, firstReportKey: summary.reportKey };
-      } else outcome = await process();
+      } else outcome = await work();
       onOutcome?.(key, outcome);
       rt.logger.info('object_processed', {
         messageId: message.messageId,
