@@ -8,7 +8,6 @@ import type { Readable } from 'node:stream';
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { loadConfigFile, parseAudienceConfig } from '../functions/adapters/config-file';
 import { createLogger } from '../functions/adapters/logger';
-import { discardMetrics } from '../functions/adapters/metrics';
 import { SecretRedactor } from '../functions/adapters/secret-redactor';
 import { describeErasure, eraseIdentities } from '../functions/app/erase';
 import { buildRuntime, parseAsOf, s3Client } from '../functions/app/runtime';
@@ -193,7 +192,7 @@ async function withLocalRuntime<T>(
         { ...process.env, AUDIENCE_CONFIG_FILE: config },
         createLogger({}, () => {}),
         clock,
-        discardMetrics(),
+        (await import('../functions/adapters/metrics')).discardMetrics(),
       ),
     );
   } finally {

@@ -7,7 +7,7 @@ import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-p
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type ObjectOnce, type ObjectVersion, objectOnce, type ProcessedSummary } from './adapters/idempotency';
-import { addLambdaContext } from './adapters/logger';
+import { addLambdaContext } from './adapters/lambda-logger';
 import { type ObjectOutcome, processObject } from './app/ingest-object';
 import { buildRuntime, type Runtime, readEnv } from './app/runtime';
 

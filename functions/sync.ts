@@ -5,7 +5,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
-import { addLambdaContext } from './adapters/logger';
+import { addLambdaContext } from './adapters/lambda-logger';
 import { buildRuntime, type Runtime, readEnv } from './app/runtime';
 import { type DestinationEnv, syncAndReport } from './app/sync-run';
 

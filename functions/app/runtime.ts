@@ -7,7 +7,7 @@ import { dynamoClient, s3Client } from '../adapters/aws-clients';
 import { loadConfigFile, parseAudienceConfig } from '../adapters/config-file';
 import { DynamoContactStore } from '../adapters/dynamo-store';
 import { fileStaging } from '../adapters/file-staging';
-import { createLambdaLogger } from '../adapters/logger';
+import { createLambdaLogger } from '../adapters/lambda-logger';
 import { RunMetrics } from '../adapters/metrics';
 import { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';

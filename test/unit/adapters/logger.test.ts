@@ -1,6 +1,7 @@
 /** Both loggers (Powertools in the functions, JSON lines in the CLI) share one redaction path: nothing secret or personal survives. */
 import { describe, expect, it } from 'vitest';
-import { createLambdaLogger, createLogger, memoryLogger } from '../../../functions/adapters/logger';
+import { createLambdaLogger } from '../../../functions/adapters/lambda-logger';
+import { createLogger, memoryLogger } from '../../../functions/adapters/logger';
 import { REDACTED_SECRET, rememberSecret } from '../../../functions/adapters/secret-redactor';
 
 // Shapes a token takes that no pattern knows: a quote and a backslash (escaped in JSON), a PEM key with newlines.
