@@ -194,6 +194,7 @@ async function withLocalRuntime<T>(
         { ...process.env, AUDIENCE_CONFIG_FILE: config },
         createLogger({}, () => {}),
         clock,
+        (await import('../functions/adapters/metrics')).discardMetrics(),
       ),
     );
   } finally {

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { z } from 'zod';
+import { addLambdaContext } from './adapters/lambda-logger';
 import { buildRuntime, type Runtime, readEnv } from './app/runtime';
 import { type DestinationEnv, syncAndReport } from './app/sync-run';
 
@@ -65,5 +66,6 @@ export async function handleSync(input: unknown, rt: Runtime, remainingMs: numbe
 
 export const handler = async (input: unknown, context?: Context) => {
   runtime ??= buildRuntime();
+  addLambdaContext(runtime.logger, context);
   return handleSync(input, runtime, context?.getRemainingTimeInMillis?.() ?? 14 * 60_000);
 };

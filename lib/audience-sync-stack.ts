@@ -1,6 +1,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -62,6 +63,12 @@ export interface AudienceSyncStackProps extends StackProps {
    * @default 1024
    */
   readonly syncMemoryMb?: number;
+  /**
+   * The "sync did not run" alarm fires when no full sync run completed for this long. Keep it a little longer than
+   * the time between two scheduled runs (2–168 hours).
+   * @default Duration.hours(26) - a nightly schedule, with two hours' slack
+   */
+  readonly syncNotRunAfter?: Duration;
 }
 
 /**
@@ -76,6 +83,8 @@ export class AudienceSyncStack extends Stack {
   public readonly ingestPipeline: IngestPipeline;
   public readonly syncSchedule: SyncSchedule;
   public readonly monitoring: Monitoring;
+  /** Ingest, sync, API errors and alarms at a glance (output DashboardName). */
+  public readonly dashboard: cloudwatch.Dashboard;
   /** One secret per destination of the config (created, or imported by the name the destination gives). */
   public readonly destinationSecrets: DestinationSecrets;
   /** Encrypts every log group of the stack. */
@@ -196,6 +205,16 @@ export class AudienceSyncStack extends Stack {
       'destination_alert',
       'A destination needs a person (token expired, terms not accepted); other destinations kept syncing.',
     );
+    const notRunAfter = props.syncNotRunAfter ?? Duration.hours(26);
+    this.monitoring.alarmOnSyncNotRun(
+      'SyncDidNotRun',
+      notRunAfter,
+      `No full sync run completed in the last ${notRunAfter.toHours()} hours: the schedule did not start it, or every run since failed, hung or was cut off. See the sync state machine's executions.`,
+    );
+    this.dashboard = this.monitoring.addDashboard('Dashboard', {
+      stateMachine: this.syncSchedule.stateMachine,
+      functions: { ingest: this.ingestFunction.function, sync: this.syncFunction.function },
+    });
 
     /** Output name → value, description and (for a destination's) whose it is. */
     const outputs: Record<string, [string, string, string?]> = {
@@ -204,6 +223,7 @@ export class AudienceSyncStack extends Stack {
       SyncStateMachineArn: [this.syncSchedule.stateMachine.stateMachineArn, 'Start a sync on demand'],
       SyncFunctionName: [this.syncFunction.function.functionName, 'Sync function'],
       AlarmTopicArn: [this.monitoring.topic.topicArn, 'Alarm topic'],
+      DashboardName: [this.dashboard.dashboardName, 'CloudWatch dashboard: ingest, sync, API errors, alarms'],
     };
     for (const d of Object.values(this.destinationSecrets.byDestination)) {
       const name = `SecretArn${pascalCase(d.destinationId)}`;

@@ -16,6 +16,7 @@ import {
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../functions/adapters/logger';
+import { RunMetrics } from '../../functions/adapters/metrics';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import { buildRuntime, parseAsOf, s3Client } from '../../functions/app/runtime';
 import { syncAndReport } from '../../functions/app/sync-run';
@@ -127,6 +128,8 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       { ...process.env, AUDIENCE_CONFIG_FILE: opts.config },
       createLogger({ run: 'local' }, (l) => logFile.write(`${l}\n`)),
       parseAsOf(opts.asOf),
+      // The EMF lines the functions would print go to the run's log, beside its other lines.
+      new RunMetrics((l) => logFile.write(`${l}\n`)),
     );
     const { progress } = opts;
     const rt = progress

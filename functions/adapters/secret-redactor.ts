@@ -64,3 +64,33 @@ export class SecretRedactor {
     return e;
   }
 }
+
+/**
+ * Every secret this process has read (destination tokens and keys, from Secrets Manager or the environment). The
+ * loggers run each line through it before the pattern safety net, so a secret that reaches a log line by any path
+ * (an error message a library built, a field someone added) is removed by value, whatever its shape.
+ */
+export const processSecrets = new SecretRedactor();
+
+/** Strings inside a JSON secret shorter than this are field values like "service_account", not credentials. */
+const MIN_JSON_SECRET_PART = 16;
+
+/**
+ * Remembers a secret for the loggers. A JSON secret (a service-account key, `{ "accessToken": … }`) is remembered
+ * whole and by each string inside it that is long enough to be a credential (a private key, a token, a key id).
+ */
+export function rememberSecret(secret: string | undefined): void {
+  if (!secret) return;
+  processSecrets.add(secret);
+  if (!secret.trimStart().startsWith('{')) return;
+  try {
+    const walk = (v: unknown): void => {
+      if (typeof v === 'string') {
+        if (v.length >= MIN_JSON_SECRET_PART && !/^https?:\/\//.test(v)) processSecrets.add(v);
+      } else if (v && typeof v === 'object') for (const x of Object.values(v)) walk(x);
+    };
+    walk(JSON.parse(secret));
+  } catch {
+    // Not JSON after all: remembered whole above.
+  }
+}

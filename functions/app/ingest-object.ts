@@ -2,7 +2,7 @@
  * One dropped object, end to end: where it belongs, its export time, reading, ingest, reports, and what happens
  * to the raw file. Shared by the ingest Lambda and `audience-sync local`.
  */
-import { ingestMetrics } from '../adapters/metrics';
+import { ingestMetrics, type RunMetrics } from '../adapters/metrics';
 import type { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import { DetectionError } from '../core/formats';
@@ -27,6 +27,8 @@ export interface ObjectDeps {
   platforms: PlatformRegistry;
   staging: () => Promise<StagingArea>;
   logger: Logger;
+  /** Rows, accepted, rejected… per list (the functions' dashboard); none: not counted. */
+  metrics?: RunMetrics;
   now: () => Date;
   /** The CLI on a terminal: reads the file itself to show bytes and rows as they go (default: readExport). */
   read?: (source: ReturnType<S3Bucket['source']>, size: number | undefined) => AsyncIterable<SourceEntry>;
@@ -38,7 +40,9 @@ export type ObjectOutcome =
   | { kind: 'ingested'; report: IngestReport; reportKey: string }
   | { kind: 'quarantined'; reason: string; reportKey: string }
   | { kind: 'erasure'; erased: number; reportKey: string }
-  | { kind: 'ignored'; reason: string };
+  | { kind: 'ignored'; reason: string }
+  /** The same object version's event again, after it was processed: what that processing did (functions/ingest.ts). */
+  | { kind: 'duplicate'; of: string; firstReportKey?: string };
 
 const stamp = (d: Date) => d.toISOString().replace(/[:.]/g, '-');
 
@@ -166,7 +170,7 @@ export async function processObject(deps: ObjectDeps, key: string): Promise<Obje
       rejectedRows: undefined,
       reportKey: `${reportBase}.json`,
     });
-    ingestMetrics(logger, report, now);
+    if (deps.metrics) ingestMetrics(deps.metrics, report);
     if (deps.config.keepRawFilesDays === 0) await bucket.delete(info);
     return { kind: 'ingested', report, reportKey: `${reportBase}.json` };
   } catch (e) {

@@ -7,7 +7,8 @@ import { dynamoClient, s3Client } from '../adapters/aws-clients';
 import { loadConfigFile, parseAudienceConfig } from '../adapters/config-file';
 import { DynamoContactStore } from '../adapters/dynamo-store';
 import { fileStaging } from '../adapters/file-staging';
-import { createLogger } from '../adapters/logger';
+import { createLambdaLogger } from '../adapters/lambda-logger';
+import { RunMetrics } from '../adapters/metrics';
 import { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import type { PlatformRegistry } from '../core/platform';
@@ -55,13 +56,17 @@ export interface Runtime {
   store: ContactStore;
   bucket: S3Bucket;
   logger: Logger;
+  /** This invocation's metrics, flushed at its end (the ingest handler, the sync run). */
+  metrics: RunMetrics;
   clock: Clock;
 }
 
+/** Defaults are the functions' own: Powertools' Logger and EMF metrics on stdout. The CLI passes its own. */
 export function buildRuntime(
   env: NodeJS.ProcessEnv = process.env,
-  logger: Logger = createLogger(),
+  logger: Logger = createLambdaLogger(),
   clock: Clock = realClock,
+  metrics: RunMetrics = new RunMetrics(),
 ): Runtime {
   const e = readEnv(baseEnv, env);
   return {
@@ -71,6 +76,7 @@ export function buildRuntime(
     store: new DynamoContactStore(dynamoClient(), e.TABLE_NAME),
     bucket: new S3Bucket(s3Client(), e.BUCKET_NAME),
     logger,
+    metrics,
     clock,
   };
 }

@@ -2,7 +2,8 @@
  * A sync run wired to its destinations and reports. Shared by the sync Lambda and the CLI.
  */
 import { DryRunDestination } from '../adapters/dry-run-destination';
-import { syncMetrics } from '../adapters/metrics';
+import { meteredDestination, syncMetrics } from '../adapters/metrics';
+import { rememberSecret } from '../adapters/secret-redactor';
 import { readSecretString } from '../adapters/secrets';
 import type { AudienceConfig } from '../core/config';
 import { type PlatformRegistry, specOf } from '../core/platform';
@@ -88,6 +89,7 @@ export async function buildDestinations(
     }
     try {
       const secret = local ?? (await readSecretString(secretId!));
+      rememberSecret(secret); // the loggers redact it from any line, by value
       out[id] = adapter.create(dest, { destinationId: id, secret, env, validateOnly: opts.validateOnly });
     } catch (e) {
       const err =
@@ -109,20 +111,28 @@ export async function syncAndReport(
   /** The CLI on a terminal wraps each destination to show batches as they are sent. */
   watch?: (id: string, destination: Destination | undefined) => Destination | undefined,
 ): Promise<{ report: SyncReport; reportKey: string; dryRun: string[] }> {
-  // A dry run with credentials lets platforms that can check requests (Google validateOnly) check a batch.
-  const built = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
-  const destinations = watch ? Object.fromEntries(Object.entries(built).map(([id, d]) => [id, watch(id, d)])) : built;
-  const dryRun = Object.entries(built)
-    .filter(([, d]) => d instanceof DryRunDestination)
-    .map(([id]) => id);
-  const report = await runSync({ ...rt, destinations }, opts);
-  const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
-  await rt.bucket.putJson(`${base}.json`, report);
-  const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
-  await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
-  if (!opts.dryRun) {
-    await rt.store.putRun('sync', report.startedAt, report);
-    syncMetrics(rt.logger, report, rt.clock.now());
+  try {
+    // A dry run with credentials lets platforms that can check requests (Google validateOnly) check a batch.
+    const built = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
+    // Every error a destination's call throws is counted (ApiErrors by destination, kind and code), retried or not.
+    const destinations = Object.fromEntries(
+      Object.entries(built).map(([id, d]) => [id, meteredDestination(id, watch ? watch(id, d) : d, rt.metrics)]),
+    );
+    const dryRun = Object.entries(built)
+      .filter(([, d]) => d instanceof DryRunDestination)
+      .map(([id]) => id);
+    const report = await runSync({ ...rt, destinations }, opts);
+    const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
+    await rt.bucket.putJson(`${base}.json`, report);
+    const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
+    await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
+    if (!opts.dryRun) {
+      await rt.store.putRun('sync', report.startedAt, report);
+      syncMetrics(rt.metrics, report, { segment: opts.segment });
+    }
+    return { report, reportKey: `${base}.json`, dryRun };
+  } finally {
+    // One flush per invocation: the sync function runs one syncAndReport per invocation.
+    rt.metrics.flush();
   }
-  return { report, reportKey: `${base}.json`, dryRun };
 }

@@ -6,6 +6,7 @@ import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
 import type { SQSBatchResponse } from 'aws-lambda';
 import { asSqsEvent, type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
 import { memoryLogger } from '../../functions/adapters/logger';
+import { memoryMetrics, type RunMetrics } from '../../functions/adapters/metrics';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import { buildRuntime, type Runtime, s3Client } from '../../functions/app/runtime';
 import { handleIngestEvent } from '../../functions/ingest';
@@ -15,6 +16,8 @@ export interface Pipeline {
   s3: S3Client;
   rt: Runtime;
   logger: ReturnType<typeof memoryLogger>;
+  /** The EMF lines the handlers flushed (one per set of dimensions and invocation). */
+  metrics: RunMetrics;
   /** Puts an object and feeds its S3 event through the ingest handler. */
   drop(
     key: string,
@@ -36,7 +39,8 @@ export async function startPipeline(configYaml: string): Promise<Pipeline> {
   const aws = await startEmbeddedAws(undefined, { table: `pipe-${process.pid}-${++seq}` });
   const s3 = s3Client();
   const logger = memoryLogger();
-  const rt = buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: configFile }, logger);
+  const metrics = memoryMetrics();
+  const rt = buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: configFile }, logger, undefined, metrics);
   const readText = async (key: string) => {
     const obj = await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: key }));
     return obj.Body!.transformToString();
@@ -46,6 +50,7 @@ export async function startPipeline(configYaml: string): Promise<Pipeline> {
     s3,
     rt,
     logger,
+    metrics,
     drop: async (key, body, exportedAt) => {
       await s3.send(
         new PutObjectCommand({

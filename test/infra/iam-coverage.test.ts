@@ -21,7 +21,9 @@ import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectComm
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asSqsEvent, type S3EventRecord, startEmbeddedAws } from '../../bin/local/embedded';
 import { s3Client } from '../../functions/adapters/aws-clients';
+import { objectOnce } from '../../functions/adapters/idempotency';
 import { memoryLogger } from '../../functions/adapters/logger';
+import { memoryMetrics } from '../../functions/adapters/metrics';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import { buildRuntime } from '../../functions/app/runtime';
 import { handleIngestEvent } from '../../functions/ingest';
@@ -142,7 +144,12 @@ async function runScenarios(fns: Record<string, FunctionInTemplate>): Promise<Se
   try {
     // Each function builds its runtime from its own environment, as one cold start in the cloud would.
     const runtimeOf = (fn: string) =>
-      buildRuntime({ ...process.env, ...fns[fn]!.env, AUDIENCE_CONFIG_FILE: configFile }, memoryLogger());
+      buildRuntime(
+        { ...process.env, ...fns[fn]!.env, AUDIENCE_CONFIG_FILE: configFile },
+        memoryLogger(),
+        undefined,
+        memoryMetrics(),
+      );
     const ingest = runtimeOf('IngestFunction');
     const deliver = async (records: S3EventRecord[]) => {
       const outcomes: ObjectOutcome[] = [];
@@ -170,6 +177,22 @@ async function runScenarios(fns: Record<string, FunctionInTemplate>): Promise<Se
     ]);
     // S3 delivers at least once: the CSV's event again, after its file is gone.
     expect((await deliver(csv.records)).map((o) => o.kind)).toEqual(['ignored']);
+    // The function processes each object version once (Powertools Idempotency on the contact table): the same
+    // notification twice is answered from the idempotency record the first one left.
+    const once = objectOnce(fns.IngestFunction!.env.TABLE_NAME!);
+    await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: 'incoming/again/members.csv', Body: CSV }));
+    const again = aws.drainEvents();
+    expect(again.every((r) => (r.s3.object as { sequencer?: string }).sequencer)).toBe(true);
+    const deliverOnce = async () => {
+      const outcomes: ObjectOutcome[] = [];
+      const res = await recorder.as('IngestFunction', () =>
+        handleIngestEvent(asSqsEvent(again), ingest, (_k, o) => outcomes.push(o), { once }),
+      );
+      expect(res.batchItemFailures).toEqual([]);
+      return outcomes.map((o) => o.kind);
+    };
+    expect(await deliverOnce()).toEqual(['ingested']);
+    expect(await deliverOnce()).toEqual(['duplicate']);
 
     const sync = runtimeOf('SyncFunction');
     const result = await recorder.as('SyncFunction', () =>
@@ -249,11 +272,15 @@ describe.each([
     expect(deletes.map((c) => [c.input.Key, c.input.VersionId]).sort()).toEqual([
       ['erasure/request.csv', expect.stringMatching(/^sim-/)],
       ['incoming/Bad List/x.csv', expect.stringMatching(/^sim-/)],
+      ['incoming/again/members.csv', expect.stringMatching(/^sim-/)],
       ['incoming/newsletter/logo.csv', expect.stringMatching(/^sim-/)],
       ['incoming/newsletter/members.csv', expect.stringMatching(/^sim-/)],
       ['incoming/shop/export.zip', expect.stringMatching(/^sim-/)],
     ]);
     expect(seen('IngestFunction', 'BatchWriteItem')).toBe(true);
+    // Idempotency records: a conditional put per processing, an update when it completed.
+    expect(seen('IngestFunction', 'PutItem', 'ConditionExpression')).toBe(true);
+    expect(seen('IngestFunction', 'UpdateItem')).toBe(true);
     expect(seen('SyncFunction', 'GetSecretValue')).toBe(true);
     expect(seen('SyncFunction', 'PutObject')).toBe(true);
     expect(seen('SyncFunction', 'Query')).toBe(true);

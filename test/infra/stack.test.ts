@@ -478,13 +478,12 @@ describe('Monitoring', () => {
       },
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) {
-      expect(a.Properties).toMatchObject({
-        AlarmActions: [topic()],
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-      });
+      expect(a.Properties).toMatchObject({ AlarmActions: [topic()], Threshold: 1 });
+      // Every alarm fires on something happening, except the one that fires on the sync not happening.
+      if (a.Properties.MetricName !== 'SyncCompleted')
+        expect(a.Properties.ComparisonOperator).toBe('GreaterThanOrEqualToThreshold');
     }
   });
 
@@ -521,6 +520,60 @@ describe('Monitoring', () => {
       MetricName: 'DestinationAlertEvents',
       Namespace: 'AudienceSync',
     });
+  });
+
+  it('alarms when no full sync run completed for 26 hours, missing data counting as not run', () => {
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AudienceSync',
+      MetricName: 'SyncCompleted',
+      Dimensions: [{ Name: 'Segments', Value: 'all' }],
+      Statistic: 'Sum',
+      Period: 3600,
+      EvaluationPeriods: 26,
+      DatapointsToAlarm: 26,
+      ComparisonOperator: 'LessThanThreshold',
+      Threshold: 1,
+      TreatMissingData: 'breaching',
+      AlarmActions: [topic()],
+    });
+  });
+
+  it('refuses a "sync did not run" window CloudWatch cannot evaluate', async () => {
+    const { App } = await import('aws-cdk-lib');
+    const { Monitoring } = await import('../../lib/constructs/monitoring');
+    const { Duration, Stack } = await import('aws-cdk-lib');
+    const m = new Monitoring(new Stack(new App(), 'S'), 'M');
+    expect(() => m.alarmOnSyncNotRun('A', Duration.days(8), 'x')).toThrow(/window \(hours\)/);
+    expect(() => m.alarmOnSyncNotRun('B', Duration.minutes(90), 'x')).toThrow(/window \(hours\)/);
+  });
+
+  it('has a dashboard of the metrics the functions emit: per list, per audience, API errors by code, sync duration', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
+    const join = dashboard!.Properties.DashboardBody['Fn::Join'][1] as unknown[];
+    const body = JSON.parse(join.map((p) => (typeof p === 'string' ? p : 'REF')).join('')) as {
+      widgets: Array<{ type: string; properties: { title?: string; metrics?: unknown[][] } }>;
+    };
+    const metrics = body.widgets.flatMap((w) => w.properties.metrics ?? []);
+    const expressions = metrics.flat().flatMap((m) => (m as { expression?: string }).expression ?? []);
+    // Per-list, per-audience and per-code lines are SEARCH expressions over exactly the names and dimensions emitted.
+    expect(expressions).toEqual(
+      expect.arrayContaining([
+        `SEARCH('{AudienceSync,List} MetricName="Accepted"', 'Sum', 86400)`,
+        `SEARCH('{AudienceSync,List} MetricName="Rejected"', 'Sum', 86400)`,
+        `SEARCH('{AudienceSync,Destination,Segment} MetricName="Added"', 'Sum', 86400)`,
+        `SEARCH('{AudienceSync,Destination,Segment} MetricName="Removed"', 'Sum', 86400)`,
+        `SEARCH('{AudienceSync,Destination,Platform,ErrorKind,Code} MetricName="ApiErrors"', 'Sum', 3600)`,
+      ]),
+    );
+    const named = metrics.map((m) => m.filter((x) => typeof x === 'string').join(' '));
+    expect(named).toEqual(
+      expect.arrayContaining([
+        'AWS/States ExecutionTime StateMachineArn REF',
+        'AudienceSync SyncDuration Segments all',
+        'AudienceSync SyncCompleted Segments all',
+      ]),
+    );
+    expect(body.widgets.filter((w) => w.type === 'alarm')).toHaveLength(1);
   });
 
   it('subscribes the alarm email only when given', () => {
@@ -689,6 +742,7 @@ describe('AudienceSyncStack', () => {
       [
         'AlarmTopicArn',
         'BucketName',
+        'DashboardName',
         'SecretArnMetaMain',
         'SecretArnMetaUs',
         'SecretArnMetaEu',

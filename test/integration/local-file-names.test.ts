@@ -13,6 +13,7 @@ import { CliError, EXIT } from '../../bin/cli-errors';
 import { asSqsEvent, encodeS3EventKey, startEmbeddedAws } from '../../bin/local/embedded';
 import { discoverInputs, runLocal } from '../../bin/local/run-local';
 import { memoryLogger } from '../../functions/adapters/logger';
+import { memoryMetrics } from '../../functions/adapters/metrics';
 import { buildRuntime, s3Client } from '../../functions/app/runtime';
 import { decodeKey, handleIngestEvent } from '../../functions/ingest';
 import { SAMPLES_AS_OF } from '../helpers/harness';
@@ -67,7 +68,7 @@ describe('S3 event keys', () => {
     const logger = memoryLogger();
     const s3 = s3Client();
     try {
-      const rt = buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: CONFIG }, logger);
+      const rt = buildRuntime({ ...process.env, AUDIENCE_CONFIG_FILE: CONFIG }, logger, undefined, memoryMetrics());
       await s3.send(new PutObjectCommand({ Bucket: aws.bucket, Key: 'incoming/ok/fine.csv', Body: csv(3, 'ok') }));
       const good = aws.drainEvents();
       const bad = structuredClone(good);

@@ -133,12 +133,35 @@ describe('walking skeleton through the real handlers', () => {
       ].sort(),
     );
     expect(fake.members(audience!.id).size).toBe(2);
-    // CloudWatch metrics ride on the logs (Embedded Metric Format): per destination and segment, never per person.
-    const emf = p.logger.lines.map((l) => JSON.parse(l)).filter((l) => l._aws?.CloudWatchMetrics);
+    // CloudWatch metrics ride on the logs (Embedded Metric Format, built by Powertools): per destination and
+    // segment, never per person.
+    const emf = p.metrics.lines.map((l) => JSON.parse(l)).filter((l) => l._aws?.CloudWatchMetrics);
     expect(emf).toContainEqual(
       expect.objectContaining({ Destination: 'meta-main', Segment: 'newsletter', Added: 2, Removed: 0 }),
     );
+    // The run got to the end (the "sync did not run" alarm watches this) and no API call failed.
+    expect(emf).toContainEqual(expect.objectContaining({ Segments: 'all', SyncCompleted: 1 }));
+    expect(emf.filter((l) => 'ApiErrors' in l)).toEqual([]);
     expect((await listKeys('reports/sync/')).some((k) => k.endsWith('.html'))).toBe(true);
+  });
+
+  it('a platform error is counted by destination, kind and Meta code, and the token never reaches a log line', async () => {
+    await drop('incoming/newsletter/members.csv', 'email,country\nada@example.com,CA\n');
+    fake.tokens.delete('test-token'); // Meta now answers every call with code 190 (token expired)
+    await sync();
+    const emf = p.metrics.lines.map((l) => JSON.parse(l));
+    expect(emf).toContainEqual(
+      expect.objectContaining({
+        Destination: 'meta-main',
+        Platform: 'meta',
+        ErrorKind: 'auth',
+        Code: '190',
+        ApiErrors: expect.anything(),
+      }),
+    );
+    const logs = p.logger.lines.join('\n');
+    expect(logs).toContain('"event":"destination_alert"');
+    expect(logs).not.toContain('test-token');
   });
 
   it('a Mailchimp zip with an unsubscribed member removes them from the Meta audience', async () => {
