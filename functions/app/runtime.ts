@@ -11,7 +11,7 @@ import { createLogger } from '../adapters/logger';
 import { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import type { PlatformRegistry } from '../core/platform';
-import type { Clock, ContactStore, Logger, StagingArea } from '../core/ports';
+import type { Clock, ContactStore, Logger, RunStateStore, StagingArea } from '../core/ports';
 import { PLATFORMS } from '../platforms/registry';
 
 declare const __AUDIENCE_CONFIG__: string | undefined;
@@ -72,6 +72,8 @@ export interface Runtime {
   /** Where an ingest stages its changes until the file was read in full. */
   staging: () => Promise<StagingArea>;
   store: ContactStore;
+  /** State of stepped runs (Step Functions): the same table as the store. */
+  runState: RunStateStore;
   bucket: S3Bucket;
   logger: Logger;
   clock: Clock;
@@ -83,11 +85,13 @@ export function buildRuntime(
   clock: Clock = realClock,
 ): Runtime {
   const e = readEnv(baseEnv, env);
+  const store = new DynamoContactStore(dynamoClient(), e.TABLE_NAME);
   return {
     config: loadRuntimeConfig(e.AUDIENCE_CONFIG_FILE),
     platforms: PLATFORMS,
     staging: fileStaging(),
-    store: new DynamoContactStore(dynamoClient(), e.TABLE_NAME),
+    store,
+    runState: store,
     bucket: new S3Bucket(s3Client(), e.BUCKET_NAME),
     logger,
     clock,

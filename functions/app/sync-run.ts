@@ -8,6 +8,7 @@ import type { AudienceConfig } from '../core/config';
 import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
+import { abortStep, decideStep, finishStep, groupStep, planStep } from '../core/sync-steps';
 import { ADAPTERS, type PlatformAdapter } from '../platforms/adapters';
 import { renderSyncHtml } from './report-html';
 import type { Runtime } from './runtime';
@@ -112,12 +113,73 @@ export async function syncAndReport(
     .filter(([, d]) => d instanceof DryRunDestination)
     .map(([id]) => id);
   const report = await runSync({ ...rt, destinations }, opts);
-  const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
+  const reportKey = await writeSyncReport(rt, report);
+  return { report, reportKey, dryRun };
+}
+
+/** The report as JSON and HTML under reports/sync/, the run record and the metrics (a dry run: the files only). */
+export async function writeSyncReport(rt: Runtime, report: SyncReport): Promise<string> {
+  const base = `reports/sync/${stamp(report.startedAt)}${report.dryRun ? '-dry-run' : ''}`;
   await rt.bucket.putJson(`${base}.json`, report);
   await rt.bucket.putText(`${base}.html`, renderSyncHtml(report), 'text/html; charset=utf-8');
-  if (!opts.dryRun) {
+  if (!report.dryRun) {
     await rt.store.putRun('sync', report.startedAt, report);
     syncMetrics(rt.logger, report, rt.clock.now());
   }
-  return { report, reportKey: `${base}.json`, dryRun };
+  return `${base}.json`;
+}
+
+export type SyncStep =
+  | { step: 'plan'; runId: string; iteration: number; segment?: string; forceReplace?: boolean; shardDigits?: number }
+  | { step: 'remove' | 'add'; runId: string; iteration: number; group: number; deadline?: number }
+  | { step: 'decide'; runId: string; iteration: number }
+  | { step: 'finish'; runId: string; iteration: number; deadline?: number }
+  | { step: 'abort'; runId: string };
+
+/** What a step tells the state machine: where to go next, and (plan) the shard groups for the Maps. */
+export interface SyncStepOutcome {
+  next: 'shards' | 'wait' | 'done' | 'continue';
+  groups?: number[];
+  done?: boolean;
+  waitSeconds?: number;
+  reportKey?: string;
+  report?: SyncReport;
+}
+
+/** One step of a stepped sync (the Step Functions sync), wired to the destinations and the reports. */
+export async function runSyncStep(rt: Runtime, env: DestinationEnv, input: SyncStep): Promise<SyncStepOutcome> {
+  if (input.step === 'abort') {
+    await abortStep({ ...rt, destinations: {}, runState: rt.runState }, input);
+    return { next: 'done', done: true };
+  }
+  const destinations = await buildDestinations(rt.config, rt.platforms, env);
+  const deps = { ...rt, destinations, runState: rt.runState };
+  switch (input.step) {
+    case 'plan': {
+      const out = await planStep(deps, input);
+      if (out.next === 'shards') return { next: 'shards', groups: out.state.groups.map((_, i) => i) };
+      if (out.next === 'wait')
+        return { next: 'wait', waitSeconds: Math.max(1, Math.ceil(out.report.waitSeconds ?? 60)) };
+      return { next: 'done', done: true, report: out.report, reportKey: await writeSyncReport(rt, out.report) };
+    }
+    case 'remove':
+    case 'add': {
+      const out = await groupStep(deps, input.step, input);
+      return { next: out.done ? 'done' : 'continue', done: out.done };
+    }
+    case 'decide':
+      await decideStep(deps, input);
+      return { next: 'continue' };
+    case 'finish': {
+      const report = await finishStep(deps, input);
+      const reportKey = await writeSyncReport(rt, report);
+      return {
+        next: report.done ? 'done' : 'wait',
+        done: report.done,
+        waitSeconds: report.done ? undefined : Math.min(3600, Math.max(1, Math.ceil(report.waitSeconds ?? 1))),
+        report,
+        reportKey,
+      };
+    }
+  }
 }
