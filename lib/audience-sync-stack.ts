@@ -167,6 +167,7 @@ export class AudienceSyncStack extends Stack {
     });
     this.syncSchedule = new SyncSchedule(this, 'SyncSchedule', {
       syncFunction: this.syncFunction.function,
+      shardConcurrency: shardConcurrencyOf(config),
       scheduleExpression: props.scheduleExpression,
       timeZone: props.scheduleTimeZone,
       ...logging,
@@ -224,6 +225,16 @@ export class AudienceSyncStack extends Stack {
       new CfnOutput(this, name, { value, description });
     }
   }
+}
+
+/**
+ * Shard groups that may run at once: every group may call every destination, so the strictest per-account
+ * concurrency of the platforms the config sends to (`PlatformSpec.limits.concurrency`) bounds them all.
+ */
+export function shardConcurrencyOf(config: AudienceConfig): number {
+  const used = new Set(config.segments.flatMap((s) => s.destinations.map((d) => d.destination)));
+  const limits = [...used].map((id) => PLATFORMS[config.destinations[id]?.platform ?? '']?.limits.concurrency ?? 1);
+  return Math.max(1, Math.min(...limits, 16));
 }
 
 const RETENTION_DAYS = new Set(

@@ -37,6 +37,7 @@ import {
   TemplateResolver,
 } from '../helpers/iam-policy';
 import { factsFromTemplate, requirementsOf, type SentCommand } from '../helpers/iam-table';
+import { runSyncMachine } from '../helpers/sync-machine';
 import { makeZip } from '../unit/reading/zip-writer';
 import { synthTemplate } from './synth';
 
@@ -181,6 +182,16 @@ async function runScenarios(fns: Record<string, FunctionInTemplate>): Promise<Se
     ]);
     // Each destination read its own secret, by the id the template gives it, once.
     expect(secrets.requests.sort()).toEqual(Object.values(secretIds).sort());
+    // The nightly state machine runs the sync in steps (plan, shard groups, decide, finish) with run state in the table.
+    const stepped = await recorder.as('SyncFunction', () =>
+      runSyncMachine(
+        sync,
+        { ...fns.SyncFunction!.env, META_GRAPH_URL: meta.baseUrl },
+        { trigger: 'test', shardDigits: 1 },
+        { maxConcurrency: 2 },
+      ),
+    );
+    expect(stepped.final).toMatchObject({ done: true });
     return recorder.sent;
   } finally {
     recorder.stop();

@@ -412,32 +412,123 @@ describe('SyncSchedule', () => {
     });
   });
 
-  it('loops: invoke, Choice on $.done, optional back-off of $.waitSeconds, invoke again', () => {
+  it('runs the sync in steps: Plan → RemoveShards (Distributed Map) → Decide → AddShards (Distributed Map) → Finish', () => {
     const def = stateMachineDefinition(template);
     const states = def.States;
-    expect(def.StartAt).toBe('RunSync');
-    expect(states.RunSync).toMatchObject({ Type: 'Task', Next: 'IsDone', Resource: '<ref>' });
-    expect(states.RunSync?.Retry).toEqual([
-      expect.objectContaining({
-        ErrorEquals: expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']),
-        BackoffRate: 2,
-      }),
+    const serviceRetry = expect.objectContaining({
+      ErrorEquals: expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']),
+      BackoffRate: 2,
+    });
+    expect(def.StartAt).toBe('Plan');
+    for (const [name, step, next] of [
+      ['Plan', 'plan', 'Planned'],
+      ['Decide', 'decide', 'AddShards'],
+      ['Finish', 'finish', 'IsDone'],
+      ['Abort', 'abort', 'SyncFailed'],
+    ] as const) {
+      // Each step gets the whole state and answers with the next one.
+      expect(states[name]).toMatchObject({ Type: 'Task', Next: next, Resource: '<ref>' });
+      expect(states[name]?.Parameters).toEqual({ step, 'run.$': '$' });
+      expect(states[name]?.Retry).toEqual([serviceRetry]);
+    }
+    expect(states.Planned).toMatchObject({ Type: 'Choice', Default: 'InvalidState' });
+    expect(states.Planned?.Choices).toEqual([
+      { Not: { Variable: '$.next', IsPresent: true }, Next: 'InvalidState' },
+      { Variable: '$.next', StringEquals: 'shards', Next: 'RemoveShards' },
+      { Variable: '$.next', StringEquals: 'wait', Next: 'BackOffRequested' },
+      { Variable: '$.next', StringEquals: 'done', Next: 'SyncDone' },
     ]);
-    expect(states.IsDone).toMatchObject({ Type: 'Choice', Default: 'InvalidState' });
+    expect(states.SyncFailed).toMatchObject({ Type: 'Fail', Error: 'SyncShardGroupFailed' });
     expect(states.IsDone?.Choices).toEqual(
       expect.arrayContaining([
         { Variable: '$.done', BooleanEquals: true, Next: 'SyncDone' },
         { Variable: '$.done', BooleanEquals: false, Next: 'BackOffRequested' },
       ]),
     );
-    expect(states.SyncDone).toEqual({ Type: 'Succeed' });
+    // A run that is not done waits what it asked for (rate limit, busy lock, list being written) and plans again.
     expect(states.BackOffRequested?.Choices).toEqual([
       { Not: { Variable: '$.waitSeconds', IsPresent: true }, Next: 'Pause' },
       { Variable: '$.waitSeconds', IsNumeric: true, Next: 'BackOff' },
     ]);
-    expect(states.BackOff).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'RunSync' });
-    expect(states.Pause).toMatchObject({ Type: 'Wait', Seconds: 1, Next: 'RunSync' });
+    expect(states.BackOff).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Plan' });
+    expect(states.Pause).toMatchObject({ Type: 'Wait', Seconds: 1, Next: 'Plan' });
+    expect(states.SyncDone).toEqual({ Type: 'Succeed' });
     expect(def.TimeoutSeconds).toBe(12 * 3600);
+  });
+
+  it.each([
+    ['RemoveShards', 'remove', 'Decide'],
+    ['AddShards', 'add', 'Finish'],
+  ])(
+    '%s is a Distributed Map over the shard groups, bounded by the platforms, each group retried alone',
+    (name, pass, next) => {
+      const map = stateMachineDefinition(template).States[name]!;
+      expect(map).toMatchObject({
+        Type: 'Map',
+        Next: next,
+        ItemsPath: '$.groups',
+        // The fixture config sends to Meta (4 per ad account) and Google (2): the strictest bounds every group.
+        MaxConcurrency: 2,
+        ResultPath: null,
+        Label: name,
+        ItemSelector: {
+          step: pass,
+          'runId.$': '$.runId',
+          'iteration.$': '$.iteration',
+          'group.$': '$$.Map.Item.Value',
+        },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abort' }],
+      });
+      const processor = map.ItemProcessor as {
+        ProcessorConfig: unknown;
+        StartAt: string;
+        States: Record<string, Record<string, unknown>>;
+      };
+      expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      const group = processor.States[processor.StartAt]!;
+      expect(group).toMatchObject({ Type: 'Task', Next: `${name}GroupDone` });
+      // A run that lost its lock stops; Lambda service errors and any other failure are retried, the group alone.
+      expect(group.Retry).toEqual([
+        expect.objectContaining({ ErrorEquals: ['LeaseLost'], MaxAttempts: 0 }),
+        expect.objectContaining({ ErrorEquals: expect.arrayContaining(['Lambda.ServiceException']) }),
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 2, BackoffRate: 2 }),
+      ]);
+      // A group cut short by the Lambda deadline (done: false) is invoked again.
+      expect(processor.States[`${name}GroupDone`]).toMatchObject({
+        Type: 'Choice',
+        Choices: [{ Variable: '$.done', BooleanEquals: true, Next: `${name}GroupOk` }],
+        Default: `${name}GroupPause`,
+      });
+      expect(processor.States[`${name}GroupPause`]).toMatchObject({
+        Type: 'Wait',
+        Seconds: 1,
+        Next: processor.StartAt,
+      });
+    },
+  );
+
+  it('bounds the Maps by the strictest platform of the config (Meta only: 4 shard groups at once)', () => {
+    const metaOnly = synthTemplate({
+      configFile: writeTempConfig(`
+version: 1
+destinations:
+  meta-main: { platform: meta, adAccountId: act_1 }
+segments:
+  - { id: all, where: { consent: subscribed }, destinations: [{ destination: meta-main, audienceName: All }] }
+`),
+    });
+    const states = stateMachineDefinition(metaOnly).States;
+    expect(states.RemoveShards?.MaxConcurrency).toBe(4);
+    expect(states.AddShards?.MaxConcurrency).toBe(4);
+  });
+
+  it('lets the state machine start, describe and stop only its own Distributed Map runs', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes('SyncScheduleStateMachineRole'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const start = statements.filter((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(start.length).toBeGreaterThan(0);
+    for (const s of start) expect(JSON.stringify(s.Resource)).toContain('SyncScheduleStateMachine');
   });
 
   it('is a traced standard workflow that logs ALL events without execution data', () => {
