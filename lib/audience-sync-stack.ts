@@ -12,6 +12,7 @@ import { ContactTable } from './constructs/contact-table';
 import { DestinationSecrets } from './constructs/destination-secrets';
 import { DropBucket, DropPrefix } from './constructs/drop-bucket';
 import { HouseFunction } from './constructs/house-function';
+import { IngestFanOut } from './constructs/ingest-fan-out';
 import { IngestPipeline } from './constructs/ingest-pipeline';
 import { Monitoring } from './constructs/monitoring';
 import { SyncSchedule } from './constructs/sync-schedule';
@@ -62,6 +63,18 @@ export interface AudienceSyncStackProps extends StackProps {
    * @default 1024
    */
   readonly syncMemoryMb?: number;
+  /**
+   * Exports (snapshots and deltas) of at least this many bytes are read by parallel workers (the IngestFanOut state
+   * machine) instead of one ingest function. Plain UTF-8 / Windows-1252 CSVs are split; zips and UTF-16 files are
+   * read whole by one worker.
+   * @default 268435456 (256 MiB)
+   */
+  readonly fanOutBytes?: number;
+  /**
+   * Target size of one chunk of a fanned-out export (about 500,000 rows of 130 bytes at the default).
+   * @default 67108864 (64 MiB)
+   */
+  readonly fanOutChunkBytes?: number;
 }
 
 /**
@@ -74,6 +87,9 @@ export class AudienceSyncStack extends Stack {
   public readonly ingestFunction: HouseFunction;
   public readonly syncFunction: HouseFunction;
   public readonly ingestPipeline: IngestPipeline;
+  /** The workers of big exports (chunks, cid shards) and their state machine. */
+  public readonly ingestStepsFunction: HouseFunction;
+  public readonly ingestFanOut: IngestFanOut;
   public readonly syncSchedule: SyncSchedule;
   public readonly monitoring: Monitoring;
   /** One secret per destination of the config (created, or imported by the name the destination gives). */
@@ -144,6 +160,35 @@ export class AudienceSyncStack extends Stack {
       delete: [DropPrefix.incoming, DropPrefix.erasure],
     });
 
+    const fanOutBytes = props.fanOutBytes ?? 256 * 1024 * 1024;
+    const chunkBytes = props.fanOutChunkBytes ?? 64 * 1024 * 1024;
+    requireBytes(this, 'fanOutBytes', fanOutBytes, 1024);
+    requireBytes(this, 'fanOutChunkBytes', chunkBytes, 1024);
+    this.ingestStepsFunction = new HouseFunction(this, 'IngestStepsFunction', {
+      entry: join(FUNCTIONS_DIR, 'ingest-steps.ts'),
+      description: 'One step of a fanned-out ingest: plan, a chunk, a cid shard, commit',
+      config,
+      memorySize: 1769,
+      timeout: Duration.minutes(15),
+      // A chunk's staged records, or a shard's (about 1 KB a contact), spool here.
+      ephemeralStorageSize: Size.gibibytes(10),
+      ...logging,
+    });
+    this.ingestStepsFunction.grantTable(table, 'readWrite');
+    this.ingestStepsFunction.useBucket(bucket, {
+      read: [DropPrefix.incoming, DropPrefix.staging],
+      write: [DropPrefix.reports, DropPrefix.quarantine, DropPrefix.staging],
+      delete: [DropPrefix.incoming, DropPrefix.staging],
+    });
+    this.ingestStepsFunction.function.addEnvironment('FANOUT_CHUNK_BYTES', String(chunkBytes));
+    this.ingestFanOut = new IngestFanOut(this, 'IngestFanOut', {
+      stepsFunction: this.ingestStepsFunction.function,
+      ...logging,
+    });
+    this.ingestFunction.startsExecutionsOf(this.ingestFanOut.stateMachine, 'FANOUT_STATE_MACHINE_ARN', {
+      FANOUT_BYTES: String(fanOutBytes),
+    });
+
     this.syncFunction = new HouseFunction(this, 'SyncFunction', {
       entry: join(FUNCTIONS_DIR, 'sync.ts'),
       description: 'Runs one bounded slice of the audience sync and returns its checkpoint',
@@ -190,6 +235,11 @@ export class AudienceSyncStack extends Stack {
       'A sync execution failed or timed out; the next run resumes from the last checkpoint.',
     );
     this.monitoring.alarmOnFunctionErrors('IngestErrors', this.ingestFunction.function, 'The ingest function failed.');
+    this.monitoring.alarmOnExecutionsFailed(
+      'IngestFanOutFailed',
+      this.ingestFanOut.stateMachine,
+      'A big export failed in a chunk or shard after its retries; the list keeps its previous snapshot. Drop it again.',
+    );
     this.monitoring.alarmOnFunctionErrors('SyncErrors', this.syncFunction.function, 'The sync function failed.');
     this.monitoring.alarmOnLogEvent(
       'DestinationAlert',
@@ -242,6 +292,11 @@ const RETENTION_DAYS = new Set(
     (v): v is number => typeof v === 'number' && v !== logs.RetentionDays.INFINITE,
   ),
 );
+
+function requireBytes(scope: Construct, prop: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min)
+    throw propError(scope, `${prop} must be a whole number of bytes, at least ${min}; received ${String(value)}.`);
+}
 
 function toRetentionDays(scope: Construct, days: number): logs.RetentionDays {
   if (!RETENTION_DAYS.has(days)) {

@@ -82,5 +82,28 @@ export class CompactIndex {
   }
 }
 
+/** Serialized CompactIndex: `used`, capacity, then the key and value arrays (little-endian 32-bit words). */
+export function compactIndexToBytes(idx: CompactIndex): Uint8Array {
+  const { used, keys, values } = idx as unknown as { used: number; keys: Uint32Array; values: Uint32Array };
+  const out = new Uint32Array(2 + keys.length + values.length);
+  out[0] = used;
+  out[1] = values.length;
+  out.set(keys, 2);
+  out.set(values, 2 + keys.length);
+  return new Uint8Array(out.buffer);
+}
+
+export function compactIndexFromBytes(bytes: Uint8Array): CompactIndex {
+  const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  const cap = words[1]!;
+  if (words.length !== 2 + 3 * cap) throw new Error('a serialized id index is damaged (its size does not match)');
+  const idx = new CompactIndex(1);
+  const raw = idx as unknown as { used: number; keys: Uint32Array; values: Uint32Array };
+  raw.used = words[0]!;
+  raw.keys = words.slice(2, 2 + 2 * cap);
+  raw.values = words.slice(2 + 2 * cap);
+  return idx;
+}
+
 /** First 32 bits of a hex digest as an unsigned number (for content fingerprints). */
 export const hex32 = (hex: string): number => Number.parseInt(hex.slice(0, 8), 16) >>> 0;

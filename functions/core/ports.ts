@@ -172,6 +172,21 @@ export interface RunStateStore {
   runStates<T>(runId: string, prefix: string): AsyncIterable<{ key: string; value: T }>;
 }
 
+/**
+ * Files one stepped run keeps between its steps (S3 `staging/<run>/` in the cloud, expiring after a day): hashes,
+ * counts and row numbers only, as the table holds.
+ */
+export interface RunFiles {
+  writeLines(key: string, lines: AsyncIterable<string>): Promise<void>;
+  /** The lines of a file; none when it does not exist. */
+  readLines(key: string): AsyncIterable<string>;
+  putJson(key: string, value: unknown): Promise<void>;
+  getJson<T>(key: string): Promise<T | undefined>;
+  putBytes(key: string, bytes: Uint8Array): Promise<void>;
+  getBytes(key: string): Promise<Uint8Array | undefined>;
+  delete(keys: string[]): Promise<void>;
+}
+
 /** Staged work of one ingest, written while the file is read and applied once it was read in full. */
 export interface StagingArea {
   write(line: string): Promise<void>;

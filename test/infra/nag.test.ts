@@ -38,10 +38,9 @@ function acknowledgements(root: IConstruct): Array<{ path: string; id: string; r
   );
 }
 
-/** How cdk-nag writes the sync state machine's name, taken from its ARN at deploy time. */
-const SYNC_MACHINE_NAME = JSON.stringify({
-  'Fn::Select': [6, { 'Fn::Split': [':', { Ref: 'SyncScheduleStateMachine358A04FB' }] }],
-});
+/** How cdk-nag writes a state machine's name, taken from its ARN at deploy time. */
+const machineName = (logicalId: string) =>
+  JSON.stringify({ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: logicalId }] }] });
 
 describe('cdk-nag AwsSolutions', () => {
   it.each([
@@ -89,8 +88,19 @@ describe('cdk-nag AwsSolutions', () => {
         'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<SyncFunction9CE4905E.Arn>:*]',
         ...[':*', '/AddShards:*', '/RemoveShards:*'].map(
           (suffix) =>
-            `AudienceSync/SyncSchedule/StateMachine/DistributedMapPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${SYNC_MACHINE_NAME}${suffix}]`,
+            `AudienceSync/SyncSchedule/StateMachine/DistributedMapPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName('SyncScheduleStateMachine358A04FB')}${suffix}]`,
         ),
+        ...[':*', '/StageChunks:*', '/ApplyShards:*'].map(
+          (suffix) =>
+            `AudienceSync/IngestFanOut/StateMachine/DistributedMapPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName('IngestFanOutStateMachineFDC1D596')}${suffix}]`,
+        ),
+        'AudienceSync/IngestFanOut/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/IngestFanOut/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<IngestStepsFunction87E9FA82.Arn>:*]',
+        ...['incoming', 'quarantine', 'reports', 'staging'].map(
+          (prefix) =>
+            `AudienceSync/IngestStepsFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/${prefix}/*]`,
+        ),
+        'AudienceSync/IngestStepsFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
       ].sort(),
     );
   });

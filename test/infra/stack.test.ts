@@ -224,11 +224,11 @@ describe('IngestPipeline', () => {
 });
 
 describe('HouseFunction', () => {
-  it('runs both functions on the newest Node.js, ARM64, traced, with source maps', () => {
+  it('runs every function (ingest, ingest steps, sync) on the newest Node.js, ARM64, traced, with source maps', () => {
     const fns = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: Match.stringLikeRegexp('^nodejs') },
     });
-    expect(Object.keys(fns)).toHaveLength(2);
+    expect(Object.keys(fns)).toHaveLength(3);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -267,7 +267,8 @@ describe('HouseFunction', () => {
 
   it('gives each function its own encrypted log group with the configured retention', () => {
     const groups = template.findResources('AWS::Logs::LogGroup');
-    expect(Object.keys(groups)).toHaveLength(3);
+    // Three functions and two state machines.
+    expect(Object.keys(groups)).toHaveLength(5);
     for (const g of Object.values(groups)) {
       expect(g.Properties.RetentionInDays).toBe(30);
       expect(g.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'LogKey'), 'Arn'] });
@@ -276,7 +277,7 @@ describe('HouseFunction', () => {
     for (const g of Object.values(custom.findResources('AWS::Logs::LogGroup'))) {
       expect(g.Properties.RetentionInDays).toBe(90);
     }
-    for (const fn of ['IngestFunction', 'SyncFunction']) {
+    for (const fn of ['IngestFunction', 'IngestStepsFunction', 'SyncFunction']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: Match.anyValue(),
         Role: { 'Fn::GetAtt': [logicalId(template, 'AWS::IAM::Role', `${fn}Role`), 'Arn'] },
@@ -291,8 +292,24 @@ describe('HouseFunction', () => {
     expect(envOf(template, 'IngestFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
     expect(envOf(template, 'SyncFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
     expect(Object.keys(envOf(template, 'IngestFunction')).sort()).toEqual(
-      ['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'BUCKET_NAME', 'NODE_OPTIONS', 'TABLE_NAME'].sort(),
+      [
+        'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+        'BUCKET_NAME',
+        'FANOUT_BYTES',
+        'FANOUT_STATE_MACHINE_ARN',
+        'NODE_OPTIONS',
+        'TABLE_NAME',
+      ].sort(),
     );
+    expect(envOf(template, 'IngestFunction')).toMatchObject({
+      FANOUT_STATE_MACHINE_ARN: { Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'IngestFanOut') },
+      FANOUT_BYTES: String(256 * 1024 * 1024),
+    });
+    expect(envOf(template, 'IngestStepsFunction')).toMatchObject({
+      TABLE_NAME: table,
+      BUCKET_NAME: bucket,
+      FANOUT_CHUNK_BYTES: String(64 * 1024 * 1024),
+    });
     expect(Object.keys(envOf(template, 'SyncFunction')).sort()).toEqual(
       [
         'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
@@ -552,6 +569,98 @@ segments:
   });
 });
 
+describe('IngestFanOut', () => {
+  it('reads a big export in steps: Plan → StageChunks (Distributed Map) → ApplyShards (Distributed Map) → Commit', () => {
+    const def = stateMachineDefinition(template, 'IngestFanOutStateMachine');
+    const states = def.States;
+    expect(def.StartAt).toBe('Plan');
+    for (const [name, step, next] of [
+      ['Plan', 'plan', 'Planned'],
+      ['IngestWhole', 'whole', 'IngestDone'],
+      ['Commit', 'commit', 'IngestDone'],
+      ['Abort', 'abort', 'IngestFailed'],
+    ] as const) {
+      expect(states[name]).toMatchObject({ Type: 'Task', Next: next, Resource: '<ref>' });
+      expect(states[name]?.Parameters).toEqual({ step, 'run.$': '$' });
+    }
+    expect(states.Planned?.Choices).toEqual([
+      { Variable: '$.next', StringEquals: 'chunks', Next: 'StageChunks' },
+      { Variable: '$.next', StringEquals: 'whole', Next: 'IngestWhole' },
+      { Variable: '$.next', StringEquals: 'wait', Next: 'ListBusy' },
+    ]);
+    expect(states.Planned?.Default).toBe('IngestDone');
+    expect(states.ListBusy).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Plan' });
+    expect(states.IngestFailed).toMatchObject({ Type: 'Fail', Error: 'IngestChunkFailed' });
+    expect(def.TimeoutSeconds).toBe(2 * 3600);
+    // Leavers and the snapshot come after every chunk: the shards' Map runs after the chunks' Map, commit after both.
+    for (const [name, items, step, key, concurrency, next] of [
+      ['StageChunks', '$.chunks', 'stage', 'chunk', 40, 'ApplyShards'],
+      ['ApplyShards', '$.shards', 'apply', 'shard', 8, 'Commit'],
+    ] as const) {
+      const map = states[name]!;
+      expect(map).toMatchObject({
+        Type: 'Map',
+        Next: next,
+        ItemsPath: items,
+        MaxConcurrency: concurrency,
+        ResultPath: null,
+        ItemSelector: { step, 'runId.$': '$.runId', [`${key}.$`]: '$$.Map.Item.Value' },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abort' }],
+      });
+      const processor = map.ItemProcessor as {
+        ProcessorConfig: unknown;
+        StartAt: string;
+        States: Record<string, Record<string, unknown>>;
+      };
+      expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      // A failing chunk or shard is retried alone; a run that lost the list's lock is not.
+      expect(processor.States[processor.StartAt]?.Retry).toEqual([
+        expect.objectContaining({ ErrorEquals: ['LeaseLost'], MaxAttempts: 0 }),
+        expect.objectContaining({ ErrorEquals: expect.arrayContaining(['Lambda.ServiceException']) }),
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 2 }),
+      ]);
+    }
+  });
+
+  it('lets the queue ingest start only this state machine, for files of fanOutBytes or more', () => {
+    const machine = { Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'IngestFanOut') };
+    expect(grantsOf(statementsOfRole(template, 'IngestFunctionRole'), 'states:StartExecution')).toEqual([machine]);
+    expect(grantsOf(statementsOfRole(template, 'SyncFunctionRole'), 'states:StartExecution')).toEqual([]);
+    const small = synthTemplate({ fanOutBytes: '1048576', fanOutChunkBytes: 2097152 });
+    expect(envOf(small, 'IngestFunction')).toMatchObject({ FANOUT_BYTES: '1048576' });
+    expect(envOf(small, 'IngestStepsFunction')).toMatchObject({ FANOUT_CHUNK_BYTES: '2097152' });
+    expect(() => synthTemplate({ fanOutBytes: 10 })).toThrow(/fanOutBytes must be a whole number of bytes, at least/);
+  });
+
+  it('gives the steps function incoming/ to read and delete, staging/ to use, reports/ and quarantine/ to write', () => {
+    const statements = statementsOfRole(template, 'IngestStepsFunctionRole');
+    const objects = (prefix: string) => ({
+      'Fn::Join': [
+        '',
+        [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'DropBucket0'), 'Arn'] }, `/${prefix}*`],
+      ],
+    });
+    expect(grantsOf(statements, 's3:GetObjectVersion')).toEqual([objects('incoming/'), objects('staging/')]);
+    expect(grantsOf(statements, 's3:PutObject')).toEqual([
+      objects('reports/'),
+      objects('quarantine/'),
+      objects('staging/'),
+    ]);
+    expect(grantsOf(statements, 's3:DeleteObjectVersion')).toEqual([objects('incoming/'), objects('staging/')]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^One step of a fanned-out ingest'),
+      MemorySize: 1769,
+      Timeout: 900,
+      EphemeralStorage: { Size: 10240 },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'staging/', ExpirationInDays: 1 })]),
+      },
+    });
+  });
+});
+
 describe('Monitoring', () => {
   const topic = () => ({ Ref: logicalId(template, 'AWS::SNS::Topic', 'MonitoringTopic') });
 
@@ -569,7 +678,7 @@ describe('Monitoring', () => {
       },
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(6);
+    expect(alarms).toHaveLength(7);
     for (const a of alarms) {
       expect(a.Properties).toMatchObject({
         AlarmActions: [topic()],

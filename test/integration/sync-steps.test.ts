@@ -68,13 +68,16 @@ async function freshStore() {
 }
 
 function runtimeFor(store: DynamoContactStore, cfg: AudienceConfig, clock = testClock()): Runtime {
+  const bucket = new S3Bucket(s3Client(), aws.bucket);
   return {
+    chunkBytes: 1 << 20,
+    runFiles: (runId) => bucket.runFiles(`staging/ingest/${runId}/`),
     config: cfg,
     platforms: PLATFORMS,
     staging: memoryStaging,
     store,
     runState: store,
-    bucket: new S3Bucket(s3Client(), aws.bucket),
+    bucket,
     logger: memoryLogger(),
     clock,
   };
