@@ -6,6 +6,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { AudienceConfig } from '../functions/core/config';
+import type { PlatformRegistry } from '../functions/core/platform';
 import { PLATFORMS } from '../functions/platforms/registry';
 import { propError } from './constructs/checks';
 import { ContactTable } from './constructs/contact-table';
@@ -281,9 +282,9 @@ export class AudienceSyncStack extends Stack {
  * Shard groups that may run at once: every group may call every destination, so the strictest per-account
  * concurrency of the platforms the config sends to (`PlatformSpec.limits.concurrency`) bounds them all.
  */
-export function shardConcurrencyOf(config: AudienceConfig): number {
+export function shardConcurrencyOf(config: AudienceConfig, platforms: PlatformRegistry = PLATFORMS): number {
   const used = new Set(config.segments.flatMap((s) => s.destinations.map((d) => d.destination)));
-  const limits = [...used].map((id) => PLATFORMS[config.destinations[id]?.platform ?? '']?.limits.concurrency ?? 1);
+  const limits = [...used].map((id) => platforms[config.destinations[id]?.platform ?? '']?.limits.concurrency ?? 1);
   return Math.max(1, Math.min(...limits, 16));
 }
 

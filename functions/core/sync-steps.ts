@@ -23,6 +23,7 @@ import {
   decideRuns,
   finishAdds,
   finishRuns,
+  flushRuns,
   healRuns,
   newReport,
   newRun,
@@ -241,7 +242,6 @@ async function stepContext(
     },
     state.shardDigits,
   );
-  ctx.flushPerShard = true;
   if (!fresh) {
     // The segment counts so far (openContext starts them at zero).
     for (const s of state.segments) {
@@ -350,6 +350,8 @@ export async function groupStep(
       if (pass === 'remove') await removeShard(ctx, prefix);
       else if (!(await addShard(ctx, prefix, 'adds'))) break;
     }
+    // Batches fill up across the group's shards; what is left goes now, before the group records its result.
+    await flushRuns(ctx);
   } catch (e) {
     if (e instanceof OutOfTime) return { done: false };
     throw e;
@@ -420,7 +422,6 @@ export async function finishStep(
   await mergeResults(deps, state, 'add');
   const lease = await holdLease(deps, input.runId);
   const ctx = await stepContext({ ...deps, lease }, state, input.deadline, false);
-  ctx.flushPerShard = false;
   ctx.report.alerts = state.alerts;
   if (!state.done) {
     ctx.report.done = false;

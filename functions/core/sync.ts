@@ -385,11 +385,6 @@ export interface RunContext {
   stopped: Map<string, DestinationError>;
   runs: Run[];
   segReports: Map<string, SegmentReport>;
-  /**
-   * Buffered removals and additions are sent at the end of every shard (a shard step's work is then complete when it
-   * returns); otherwise batches fill up across shards, as one process running every shard does.
-   */
-  flushPerShard?: boolean;
 }
 
 /** Lists, blocks and shards of a run; `runs` come from `prepareRuns` (planning) or from a saved state (a step). */
@@ -504,7 +499,6 @@ export async function removeShard(ctx: RunContext, prefix: string): Promise<void
     await guard(deps, report, stopped, run, async () => {
       if (run.state.replace && run.state.replace.nextSeq > 1) return; // our own open session blocks /users
       for (const m of diff.remove) await pushRemove(deps, opts, run, m);
-      if (ctx.flushPerShard) await flushRemovals(deps, opts, run, true);
     });
   }
 }
@@ -554,10 +548,22 @@ export async function addShard(ctx: RunContext, prefix: string, what: 'all' | 'a
         if (run.refused?.has(m.cid) || pending?.has(m.cid)) continue;
         await pushAdd(deps, opts, run, decorate(m, members));
       }
-      if (ctx.flushPerShard) await flushAdds(deps, opts, run, true);
     });
   }
   return true;
+}
+
+/**
+ * Sends every audience's buffered removals and additions (batches fill up across the shards of a step; a shard group
+ * step sends what is left before it records its result, so a group that has a result has sent everything).
+ */
+export async function flushRuns(ctx: RunContext): Promise<void> {
+  const { deps, opts, report, stopped, runs } = ctx;
+  for (const run of runs)
+    await guard(deps, report, stopped, run, async () => {
+      await flushRemovals(deps, opts, run, true);
+      await flushAdds(deps, opts, run, true);
+    });
 }
 
 /** End of pass 2 for every audience: the session's closing batch, or the last additions. */

@@ -1,5 +1,8 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAudienceConfig } from '../../functions/adapters/config-file';
+import { PLATFORMS } from '../../functions/platforms/registry';
+import { shardConcurrencyOf } from '../../lib/audience-sync-stack';
 import {
   actionsOf,
   logicalId,
@@ -484,8 +487,8 @@ describe('SyncSchedule', () => {
         Type: 'Map',
         Next: next,
         ItemsPath: '$.groups',
-        // The fixture config sends to Meta (4 per ad account) and Google (2): the strictest bounds every group.
-        MaxConcurrency: 2,
+        // The fixture config sends to Meta and Google, 4 calls at once per ad account each.
+        MaxConcurrency: 4,
         ResultPath: null,
         Label: name,
         ItemSelector: {
@@ -524,19 +527,29 @@ describe('SyncSchedule', () => {
     },
   );
 
-  it('bounds the Maps by the strictest platform of the config (Meta only: 4 shard groups at once)', () => {
-    const metaOnly = synthTemplate({
-      configFile: writeTempConfig(`
-version: 1
-destinations:
-  meta-main: { platform: meta, adAccountId: act_1 }
-segments:
-  - { id: all, where: { consent: subscribed }, destinations: [{ destination: meta-main, audienceName: All }] }
-`),
+  it('bounds the Maps by the strictest platform the config sends to: every group may call every destination', () => {
+    const config = parseAudienceConfig({
+      version: 1,
+      destinations: {
+        fast: { platform: 'meta', adAccountId: 'act_1' },
+        slow: { platform: 'google', operatingAccountId: '123-456-7890' },
+        unused: { platform: 'google', operatingAccountId: '123-456-7891' },
+      },
+      segments: [
+        { id: 'a', where: { consent: 'subscribed' }, destinations: [{ destination: 'fast', audienceName: 'A' }] },
+        { id: 'b', where: { consent: 'subscribed' }, destinations: [{ destination: 'slow', audienceName: 'B' }] },
+      ],
     });
-    const states = stateMachineDefinition(metaOnly).States;
-    expect(states.RemoveShards?.MaxConcurrency).toBe(4);
-    expect(states.AddShards?.MaxConcurrency).toBe(4);
+    const limited = (meta: number, google: number) => ({
+      meta: { ...PLATFORMS.meta!, limits: { ...PLATFORMS.meta!.limits, concurrency: meta } },
+      google: { ...PLATFORMS.google!, limits: { ...PLATFORMS.google!.limits, concurrency: google } },
+    });
+    expect(shardConcurrencyOf(config)).toBe(4);
+    expect(shardConcurrencyOf(config, limited(4, 2))).toBe(2);
+    expect(shardConcurrencyOf(config, limited(1, 8))).toBe(1);
+    // A destination no segment sends to does not bound anything.
+    const onlyFast = { ...config, segments: config.segments.slice(0, 1) };
+    expect(shardConcurrencyOf(onlyFast, limited(3, 1))).toBe(3);
   });
 
   it('lets the state machine start, describe and stop only its own Distributed Map runs', () => {
