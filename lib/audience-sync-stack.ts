@@ -59,8 +59,8 @@ export interface AudienceSyncStackProps extends StackProps {
    */
   readonly alarmEmail?: string;
   /**
-   * Memory of the sync function in MB. Sync evaluates segments over every stored contact in memory: measured about
-   * 3 GB for a million contacts, so raise this with the contact count (128–10,240).
+   * Memory of the sync function in MB (128–10,240). Sync holds one shard of people at a time, so this does not grow
+   * with the contact count (the README's Scale section has the measured slope); more memory is more CPU per worker.
    * @default 1024
    */
   readonly syncMemoryMb?: number;

@@ -205,9 +205,12 @@ export function shardPrefixes(digits: number): string[] {
   return out;
 }
 
-/** Shards sized so one holds at most about 50,000 people. */
+/**
+ * Shards sized so one holds at most about 20,000 people (16, 256 or 4,096 cid ranges): what a run holds at once is one
+ * shard, so memory stays flat however many contacts there are (bench/scale.ts measures it up to 10 million).
+ */
 export function shardDigitsFor(people: number): number {
-  return people <= 50_000 ? 0 : people <= 800_000 ? 1 : 2;
+  return people <= 20_000 ? 0 : people <= 320_000 ? 1 : people <= 5_120_000 ? 2 : 3;
 }
 
 /** An empty report for a run starting now; throws when `segment` names no segment of the config. */
