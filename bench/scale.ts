@@ -136,7 +136,8 @@ const ASSUME = {
   /** Share of contacts that change on a steady night (writes, additions, removals). */
   churn: 0.02,
   chunkConcurrency: 40,
-  applyConcurrency: 8,
+  /** The stack's default fanOutShardConcurrency: 5 workers × 4,000 items/s × 2 WCU = DynamoDB's 40,000 per table. */
+  applyConcurrency: 5,
   shardConcurrency: 4,
   groups: 16,
   fanOutChunkBytes: 64 * 1024 * 1024,
@@ -318,7 +319,7 @@ async function main() {
   );
   print('');
   print(
-    'DynamoDB capacity for that night (on-demand; a new table starts at 4,000 WCU/s and 12,000 RCU/s, so pre-warm it — warm throughput — or provision the first load):',
+    'DynamoDB capacity for that night (on-demand; a new table starts at 4,000 WCU/s and 12,000 RCU/s, so pre-warm it — warm throughput — or provision the first load; the default per-table quota is 40,000 read and 40,000 write units a second, which fanOutShardConcurrency 5 respects):',
   );
   print('');
   table(

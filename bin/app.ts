@@ -13,6 +13,7 @@
  * | syncMemoryMb | 1024 (sync reads people shard by shard) |
  * | fanOutBytes | 268435456: exports this big or bigger are read by parallel workers (IngestFanOut) |
  * | fanOutChunkBytes | 67108864: target size of one chunk of such an export |
+ * | fanOutShardConcurrency | 5: cid shards of such an export written at once (5 × ~8,000 WCU/s fits the default 40,000 per table) |
  *
  * Secrets are not context: the stack creates one per destination of the config (audience-sync/<id>/…), or imports the
  * one a destination names (Meta `tokenSecretName`, Google `keySecretName`). The former `metaTokenSecretName` fails
@@ -59,6 +60,7 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Audi
     syncMemoryMb: ctx.wholeNumber('syncMemoryMb'),
     fanOutBytes: ctx.wholeNumber('fanOutBytes'),
     fanOutChunkBytes: ctx.wholeNumber('fanOutChunkBytes'),
+    fanOutShardConcurrency: ctx.wholeNumber('fanOutShardConcurrency'),
   });
   Tags.of(stack).add('app', 'audience-sync');
   return { app, stack };

@@ -83,6 +83,13 @@ export interface AudienceSyncStackProps extends StackProps {
    * @default 67108864 (64 MiB)
    */
   readonly fanOutChunkBytes?: number;
+  /**
+   * Cid shards of a fanned-out export written at once (1–16). Each worker keeps about 4,000 contact items a second
+   * (2 WCU each) in flight, so 5 stay within DynamoDB's default per-table quota of 40,000 write units a second; raise
+   * it with the quota (the README's Scale section has the arithmetic).
+   * @default 5
+   */
+  readonly fanOutShardConcurrency?: number;
 }
 
 /**
@@ -193,6 +200,7 @@ export class AudienceSyncStack extends Stack {
     this.ingestStepsFunction.function.addEnvironment('FANOUT_CHUNK_BYTES', String(chunkBytes));
     this.ingestFanOut = new IngestFanOut(this, 'IngestFanOut', {
       stepsFunction: this.ingestStepsFunction.function,
+      shardConcurrency: props.fanOutShardConcurrency ?? 5,
       ...logging,
     });
     this.ingestFunction.startsExecutionsOf(this.ingestFanOut.stateMachine, 'FANOUT_STATE_MACHINE_ARN', {

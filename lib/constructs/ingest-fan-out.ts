@@ -21,7 +21,7 @@ export interface IngestFanOutProps {
   /**
    * Cid shards written at once. Each writes its shard's contacts with a few BatchWriteItem calls in flight, so this
    * bounds the write rate the table must absorb (see the README's capacity arithmetic).
-   * @default 8
+   * @default 5
    */
   readonly shardConcurrency?: number;
   /**
@@ -58,9 +58,15 @@ export class IngestFanOut extends Construct {
   constructor(scope: Construct, id: string, props: IngestFanOutProps) {
     super(scope, id);
     const chunkConcurrency = props.chunkConcurrency ?? 40;
-    const shardConcurrency = props.shardConcurrency ?? 8;
+    const shardConcurrency = props.shardConcurrency ?? 5;
     requireWholeNumber(this, 'chunkConcurrency', chunkConcurrency, { min: 1, max: 1000 }, 'e.g. 40.');
-    requireWholeNumber(this, 'shardConcurrency', shardConcurrency, { min: 1, max: 16 }, 'e.g. 8 (16 cid shards).');
+    requireWholeNumber(
+      this,
+      'shardConcurrency',
+      shardConcurrency,
+      { min: 1, max: 16 },
+      'e.g. 5 (16 cid shards; each about 8,000 write units a second).',
+    );
     const timeout = props.timeout ?? Duration.hours(2);
     const fn = props.stepsFunction;
     const serviceRetry = {
