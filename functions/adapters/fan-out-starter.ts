@@ -1,7 +1,8 @@
 /**
- * Starts the ingest fan-out state machine for a big file. The execution is named after the object (a hash of its key
- * and version, never the key itself, which may name people) and the time, so a redelivered event starts a second
- * execution that finds the file already ingested, and a file dropped again is ingested again.
+ * Starts the ingest fan-out state machine for a big file. The execution is named after the object (a hash of its key,
+ * never the key itself, which may name people) and the time. A redelivered event of the same object version is
+ * answered by the ingest function's idempotency record and starts nothing; were it to start a second execution, that
+ * one would wait for the list's lock and then find the file already ingested. A file dropped again is ingested again.
  */
 import { createHash } from 'node:crypto';
 import { type SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
