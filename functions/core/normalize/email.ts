@@ -102,6 +102,18 @@ export function isPlausibleEmail(s: string): boolean {
  * `undefined` when the result is not a plausible address.
  */
 export function normalizeEmail(value: string): string | undefined {
+  // A row's address is normalized for its identity and again for each platform's key: the last answer is kept.
+  if (value === lastEmailIn) return lastEmailOut;
+  const out = normalizeEmailOnce(value);
+  lastEmailIn = value;
+  lastEmailOut = out;
+  return out;
+}
+
+let lastEmailIn: string | undefined;
+let lastEmailOut: string | undefined;
+
+function normalizeEmailOnce(value: string): string | undefined {
   const t = trimAll(value);
   if (t.length === 0) return undefined;
   let e = t.toLowerCase();

@@ -90,6 +90,7 @@ function present(value: string | undefined): string | undefined {
 function withExternalIdAsKey(raw: RawIdentity): RawIdentity {
   const id = raw.externalId === undefined ? undefined : trimAll(raw.externalId);
   if (id === undefined || id === '') return raw;
+  if (isPlainId(id)) return raw;
   if (id.includes('@')) {
     const { externalId: _, ...rest } = raw;
     return { ...rest, emails: [...raw.emails, id] };
@@ -100,6 +101,16 @@ function withExternalIdAsKey(raw: RawIdentity): RawIdentity {
     return { ...rest, phones: [...raw.phones, id] };
   }
   return raw;
+}
+
+/** Letters and digits only, not starting `00`: an id as it is, never an address or a formatted phone (fast path). */
+function isPlainId(id: string): boolean {
+  if (id.charCodeAt(0) === 48 && id.charCodeAt(1) === 48) return false;
+  for (let i = 0; i < id.length; i++) {
+    const c = id.charCodeAt(i);
+    if (!((c >= 48 && c <= 57) || (c >= 65 && c <= 90) || (c >= 97 && c <= 122))) return false;
+  }
+  return true;
 }
 
 export function rowContext(rawIn: RawIdentity, opts: KeyOptions): RowContext {
