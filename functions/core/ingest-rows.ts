@@ -93,7 +93,7 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   }
 
   // A timestamp after the export cannot be true (a broken clock, a typo, a hostile file): dropped, never believed.
-  const latest = Date.parse(env.exportedAt) + DAY_MS;
+  const latest = latestBelievable(env.exportedAt);
   for (const f of DATE_ATTRS) {
     const v = attrs[f];
     if (v !== undefined && Date.parse(v) > latest) {
@@ -115,6 +115,17 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   }
   dropUndefined(record.attrs);
   return warnings.length ? { ok: true, record, warnings } : { ok: true, record };
+}
+
+let latestFor: string | undefined;
+let latestMs = 0;
+/** The export time plus a day of clock and zone slack, in ms (the same export for every row of a file). */
+function latestBelievable(exportedAt: string): number {
+  if (exportedAt !== latestFor) {
+    latestFor = exportedAt;
+    latestMs = Date.parse(exportedAt) + DAY_MS;
+  }
+  return latestMs;
 }
 
 function dropUndefined<T extends object>(o: T): T {
