@@ -10,7 +10,9 @@
  * | logRetentionDays | 30 |
  * | kmsKeyArn | none: S3-managed / AWS-owned encryption (with one: also the created secrets, and assumed for imported ones) |
  * | alarmEmail | none: no email subscription |
- * | syncMemoryMb | 1024 (sync holds every contact in memory: ~3 GB per million) |
+ * | syncMemoryMb | 1024 (sync reads people shard by shard) |
+ * | fanOutBytes | 268435456: exports this big or bigger are read by parallel workers (IngestFanOut) |
+ * | fanOutChunkBytes | 67108864: target size of one chunk of such an export |
  *
  * Secrets are not context: the stack creates one per destination of the config (audience-sync/<id>/…), or imports the
  * one a destination names (Meta `tokenSecretName`, Google `keySecretName`). The former `metaTokenSecretName` fails
@@ -55,6 +57,8 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Audi
     kmsKeyArn: ctx.string('kmsKeyArn'),
     alarmEmail: ctx.string('alarmEmail'),
     syncMemoryMb: ctx.wholeNumber('syncMemoryMb'),
+    fanOutBytes: ctx.wholeNumber('fanOutBytes'),
+    fanOutChunkBytes: ctx.wholeNumber('fanOutChunkBytes'),
   });
   Tags.of(stack).add('app', 'audience-sync');
   return { app, stack };

@@ -7,12 +7,14 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import type { AudienceConfig } from '../functions/core/config';
+import type { PlatformRegistry } from '../functions/core/platform';
 import { PLATFORMS } from '../functions/platforms/registry';
 import { propError } from './constructs/checks';
 import { ContactTable } from './constructs/contact-table';
 import { DestinationSecrets } from './constructs/destination-secrets';
 import { DropBucket, DropPrefix } from './constructs/drop-bucket';
 import { HouseFunction } from './constructs/house-function';
+import { IngestFanOut } from './constructs/ingest-fan-out';
 import { IngestPipeline } from './constructs/ingest-pipeline';
 import { Monitoring } from './constructs/monitoring';
 import { SyncSchedule } from './constructs/sync-schedule';
@@ -58,8 +60,8 @@ export interface AudienceSyncStackProps extends StackProps {
    */
   readonly alarmEmail?: string;
   /**
-   * Memory of the sync function in MB. Sync evaluates segments over every stored contact in memory: measured about
-   * 3 GB for a million contacts, so raise this with the contact count (128–10,240).
+   * Memory of the sync function in MB (128–10,240). Sync holds one shard of people at a time, so this does not grow
+   * with the contact count (the README's Scale section has the measured slope); more memory is more CPU per worker.
    * @default 1024
    */
   readonly syncMemoryMb?: number;
@@ -69,6 +71,18 @@ export interface AudienceSyncStackProps extends StackProps {
    * @default Duration.hours(26) - a nightly schedule, with two hours' slack
    */
   readonly syncNotRunAfter?: Duration;
+  /**
+   * Exports (snapshots and deltas) of at least this many bytes are read by parallel workers (the IngestFanOut state
+   * machine) instead of one ingest function. Plain UTF-8 / Windows-1252 CSVs are split; zips and UTF-16 files are
+   * read whole by one worker.
+   * @default 268435456 (256 MiB)
+   */
+  readonly fanOutBytes?: number;
+  /**
+   * Target size of one chunk of a fanned-out export (about 500,000 rows of 130 bytes at the default).
+   * @default 67108864 (64 MiB)
+   */
+  readonly fanOutChunkBytes?: number;
 }
 
 /**
@@ -81,6 +95,9 @@ export class AudienceSyncStack extends Stack {
   public readonly ingestFunction: HouseFunction;
   public readonly syncFunction: HouseFunction;
   public readonly ingestPipeline: IngestPipeline;
+  /** The workers of big exports (chunks, cid shards) and their state machine. */
+  public readonly ingestStepsFunction: HouseFunction;
+  public readonly ingestFanOut: IngestFanOut;
   public readonly syncSchedule: SyncSchedule;
   public readonly monitoring: Monitoring;
   /** Ingest, sync, API errors and alarms at a glance (output DashboardName). */
@@ -153,6 +170,35 @@ export class AudienceSyncStack extends Stack {
       delete: [DropPrefix.incoming, DropPrefix.erasure],
     });
 
+    const fanOutBytes = props.fanOutBytes ?? 256 * 1024 * 1024;
+    const chunkBytes = props.fanOutChunkBytes ?? 64 * 1024 * 1024;
+    requireBytes(this, 'fanOutBytes', fanOutBytes, 1024);
+    requireBytes(this, 'fanOutChunkBytes', chunkBytes, 1024);
+    this.ingestStepsFunction = new HouseFunction(this, 'IngestStepsFunction', {
+      entry: join(FUNCTIONS_DIR, 'ingest-steps.ts'),
+      description: 'One step of a fanned-out ingest: plan, a chunk, a cid shard, commit',
+      config,
+      memorySize: 1769,
+      timeout: Duration.minutes(15),
+      // A chunk's staged records, or a shard's (about 1 KB a contact), spool here.
+      ephemeralStorageSize: Size.gibibytes(10),
+      ...logging,
+    });
+    this.ingestStepsFunction.grantTable(table, 'readWrite');
+    this.ingestStepsFunction.useBucket(bucket, {
+      read: [DropPrefix.incoming, DropPrefix.staging],
+      write: [DropPrefix.reports, DropPrefix.quarantine, DropPrefix.staging],
+      delete: [DropPrefix.incoming, DropPrefix.staging],
+    });
+    this.ingestStepsFunction.function.addEnvironment('FANOUT_CHUNK_BYTES', String(chunkBytes));
+    this.ingestFanOut = new IngestFanOut(this, 'IngestFanOut', {
+      stepsFunction: this.ingestStepsFunction.function,
+      ...logging,
+    });
+    this.ingestFunction.startsExecutionsOf(this.ingestFanOut.stateMachine, 'FANOUT_STATE_MACHINE_ARN', {
+      FANOUT_BYTES: String(fanOutBytes),
+    });
+
     this.syncFunction = new HouseFunction(this, 'SyncFunction', {
       entry: join(FUNCTIONS_DIR, 'sync.ts'),
       description: 'Runs one bounded slice of the audience sync and returns its checkpoint',
@@ -176,6 +222,7 @@ export class AudienceSyncStack extends Stack {
     });
     this.syncSchedule = new SyncSchedule(this, 'SyncSchedule', {
       syncFunction: this.syncFunction.function,
+      shardConcurrency: shardConcurrencyOf(config),
       scheduleExpression: props.scheduleExpression,
       timeZone: props.scheduleTimeZone,
       ...logging,
@@ -198,6 +245,11 @@ export class AudienceSyncStack extends Stack {
       'A sync execution failed or timed out; the next run resumes from the last checkpoint.',
     );
     this.monitoring.alarmOnFunctionErrors('IngestErrors', this.ingestFunction.function, 'The ingest function failed.');
+    this.monitoring.alarmOnExecutionsFailed(
+      'IngestFanOutFailed',
+      this.ingestFanOut.stateMachine,
+      'A big export failed in a chunk or shard after its retries; the list keeps its previous snapshot. Drop it again.',
+    );
     this.monitoring.alarmOnFunctionErrors('SyncErrors', this.syncFunction.function, 'The sync function failed.');
     this.monitoring.alarmOnLogEvent(
       'DestinationAlert',
@@ -246,11 +298,26 @@ export class AudienceSyncStack extends Stack {
   }
 }
 
+/**
+ * Shard groups that may run at once: every group may call every destination, so the strictest per-account
+ * concurrency of the platforms the config sends to (`PlatformSpec.limits.concurrency`) bounds them all.
+ */
+export function shardConcurrencyOf(config: AudienceConfig, platforms: PlatformRegistry = PLATFORMS): number {
+  const used = new Set(config.segments.flatMap((s) => s.destinations.map((d) => d.destination)));
+  const limits = [...used].map((id) => platforms[config.destinations[id]?.platform ?? '']?.limits.concurrency ?? 1);
+  return Math.max(1, Math.min(...limits, 16));
+}
+
 const RETENTION_DAYS = new Set(
   Object.values(logs.RetentionDays).filter(
     (v): v is number => typeof v === 'number' && v !== logs.RetentionDays.INFINITE,
   ),
 );
+
+function requireBytes(scope: Construct, prop: string, value: number, min: number): void {
+  if (!Number.isInteger(value) || value < min)
+    throw propError(scope, `${prop} must be a whole number of bytes, at least ${min}; received ${String(value)}.`);
+}
 
 function toRetentionDays(scope: Construct, days: number): logs.RetentionDays {
   if (!RETENTION_DAYS.has(days)) {

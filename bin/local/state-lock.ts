@@ -6,7 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { linkSync, mkdirSync, readFileSync, renameSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CliError, EXIT } from '../cli-errors';
 
 export const LOCK_FILE = 'audience-sync.lock';
@@ -56,9 +56,23 @@ function isRunning(h: Holder): boolean {
 function isStale(path: string, h: Holder | 'unreadable'): boolean {
   if (h !== 'unreadable') return !isRunning(h);
   try {
-    return Date.now() - statSync(path).mtimeMs > UNREADABLE_STALE_MS;
+    return fileSystemNow(dirname(path)) - statSync(path).mtimeMs > UNREADABLE_STALE_MS;
   } catch {
     return true;
+  }
+}
+
+/**
+ * "Now" by the clock that stamps files in `dir` (a probe file's mtime): a lock file's age is measured on the clock
+ * that wrote it, which need not be this process's (a network share, a shifted clock).
+ */
+function fileSystemNow(dir: string): number {
+  const probe = join(dir, `.clock-${process.pid}`);
+  writeFileSync(probe, '');
+  try {
+    return statSync(probe).mtimeMs;
+  } finally {
+    unlinkSync(probe);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The one place the functions build their AWS SDK clients (S3, DynamoDB, Secrets Manager). Endpoints, region and
+ * The one place the functions build their AWS SDK clients (S3, DynamoDB, Secrets Manager, Step Functions). Endpoints, region and
  * credentials come from the environment as usual (`AWS_ENDPOINT_URL_S3` and friends point them at local servers).
  *
  * Tests can register a hook that sees every client built afterwards, e.g. to add a middleware that records each
@@ -9,8 +9,9 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { SFNClient } from '@aws-sdk/client-sfn';
 
-export type AwsClient = S3Client | DynamoDBClient | SecretsManagerClient;
+export type AwsClient = S3Client | DynamoDBClient | SecretsManagerClient | SFNClient;
 export type ClientHook = (client: AwsClient) => void;
 
 const hooks = new Set<ClientHook>();
@@ -41,3 +42,5 @@ export const s3Client = (): S3Client =>
 export const dynamoClient = (): DynamoDBClient => built(new DynamoDBClient({}));
 
 export const secretsClient = (): SecretsManagerClient => built(new SecretsManagerClient({}));
+
+export const sfnClient = (): SFNClient => built(new SFNClient({}));

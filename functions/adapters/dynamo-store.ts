@@ -12,6 +12,7 @@
  * | AUD#<dest>#<segment> | C#<cid>                     | member last confirmed sent, with the keys that were sent |
  * | RUN#<kind>           | <iso time>                  | run summaries (expire after 400 days)                 |
  * | LOCK                 | <name>                      | leased lock with heartbeat                            |
+ * | RUNSTATE#<runId>     | RUN#<n> / <n>#<pass>#<group> | a stepped run's state and its shard groups' results (expire after 7 days) |
  *
  * Contacts and blocks are spread over 16 partitions per list by the first hex digit of the id, so a big first load
  * is not throttled on one partition key and sync can read people shard by shard, in cid order, list by list.
@@ -36,11 +37,13 @@ import type {
   ListState,
   LockHolder,
   LockOutcome,
+  RunStateStore,
   StoredFingerprint,
   SyncedMember,
 } from '../core/ports';
 
 const RUN_RETENTION_S = 400 * 86_400;
+const RUN_STATE_RETENTION_S = 7 * 86_400;
 const WRITE_CONCURRENCY = 16;
 const BATCH_CONCURRENCY = 4;
 
@@ -64,7 +67,7 @@ const blockKey = (b: Pick<BlockEntry, 'hash' | 'kind' | 'source'>) => ({
   sk: `H#${b.hash}#${b.kind}#${b.source}`,
 });
 
-export class DynamoContactStore implements ContactStore {
+export class DynamoContactStore implements ContactStore, RunStateStore {
   private readonly doc: DynamoDBDocumentClient;
 
   constructor(
@@ -192,8 +195,8 @@ export class DynamoContactStore implements ContactStore {
 
   // ---- contacts ----------------------------------------------------------------------------------------------
 
-  async *fingerprints(list: string): AsyncIterable<StoredFingerprint> {
-    for (const shard of SHARDS) {
+  async *fingerprints(list: string, only?: string): AsyncIterable<StoredFingerprint> {
+    for (const shard of only === undefined ? SHARDS : [only]) {
       for await (const item of this.partition(`L#${list}#${shard}`, 'C#', 'cid, h, seenAt')) {
         yield { cid: item.cid as string, h: item.h as string, seenAt: item.seenAt as string };
       }
@@ -379,6 +382,36 @@ export class DynamoContactStore implements ContactStore {
       start = page.LastEvaluatedKey;
     } while (start && out.length < limit);
     return out;
+  }
+
+  async putRunState(runId: string, key: string, value: unknown): Promise<void> {
+    await this.doc.send(
+      new PutCommand({
+        TableName: this.table,
+        Item: {
+          pk: `RUNSTATE#${runId}`,
+          sk: key,
+          value: JSON.stringify(value),
+          expiresAt: Math.floor(Date.now() / 1000) + RUN_STATE_RETENTION_S,
+        },
+      }),
+    );
+  }
+
+  async getRunState<T>(runId: string, key: string): Promise<T | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.table, Key: { pk: `RUNSTATE#${runId}`, sk: key }, ConsistentRead: true }),
+    );
+    return out.Item ? (JSON.parse(out.Item.value as string) as T) : undefined;
+  }
+
+  async *runStates<T>(runId: string, prefix: string): AsyncIterable<{ key: string; value: T }> {
+    for await (const item of this.query({
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :p)',
+      ExpressionAttributeValues: { ':pk': `RUNSTATE#${runId}`, ':p': prefix },
+      ConsistentRead: true,
+    }))
+      yield { key: item.sk as string, value: JSON.parse(item.value as string) as T };
   }
 
   async acquireLock(name: string, owner: string, now: Date, until: Date): Promise<LockOutcome> {

@@ -2,16 +2,20 @@
  * The drop bucket: reading dropped objects as streams, writing reports, quarantining and deleting raw files.
  * Against s3rver set requestChecksumCalculation/responseChecksumValidation to WHEN_REQUIRED (stack.md gotcha 6).
  */
-import type { Readable } from 'node:stream';
+import { createInterface } from 'node:readline';
+import { Readable } from 'node:stream';
 import {
   CopyObjectCommand,
   DeleteObjectCommand,
+  DeleteObjectsCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import type { ReportSink } from '../core/ports';
+import { Upload } from '@aws-sdk/lib-storage';
+import type { ReportSink, RunFiles } from '../core/ports';
+import type { RangeSource } from '../reading/split';
 
 export interface ObjectInfo {
   key: string;
@@ -49,6 +53,105 @@ export class S3Bucket implements ReportSink {
           new GetObjectCommand({ Bucket: this.bucket, Key: info.key, VersionId: info.versionId }),
         );
         return out.Body as Readable;
+      },
+    };
+  }
+
+  /** The object version by byte range (a ranged GetObject each time), for the splitter and the chunk workers. */
+  rangeSource(info: ObjectInfo): RangeSource {
+    if (info.size === undefined) throw new Error(`the size of ${info.key} is unknown; HeadObject returned no length`);
+    return {
+      name: info.key.split('/').pop() ?? info.key,
+      size: info.size,
+      range: async (start, end) => {
+        if (end <= start) return (async function* () {})();
+        const out = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: info.key,
+            VersionId: info.versionId,
+            Range: `bytes=${start}-${end - 1}`,
+          }),
+        );
+        return out.Body as Readable;
+      },
+    };
+  }
+
+  /**
+   * A stepped run's files under `staging/<run>/`: written as multipart uploads, read back as streams. A file that is
+   * not there reads as none (without s3:ListBucket S3 answers a missing key with 403, as for incoming/).
+   */
+  runFiles(prefix: string): RunFiles {
+    const key = (k: string) => `${prefix}${k}`;
+    const get = async (k: string): Promise<Readable | undefined> => {
+      try {
+        const out = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: key(k) }));
+        return out.Body as Readable;
+      } catch (e) {
+        const status = (e as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        if ((e as { name?: string }).name === 'NoSuchKey' || status === 404 || status === 403) return undefined;
+        throw e;
+      }
+    };
+    const bytesOf = async (body: Readable) => {
+      const parts: Buffer[] = [];
+      for await (const p of body) parts.push(p as Buffer);
+      return Buffer.concat(parts);
+    };
+    return {
+      writeLines: async (k, lines) => {
+        const body = Readable.from(
+          (async function* () {
+            for await (const l of lines) yield `${l}\n`;
+          })(),
+        );
+        await new Upload({
+          client: this.client,
+          params: { Bucket: this.bucket, Key: key(k), Body: body, ContentType: 'application/x-ndjson' },
+          queueSize: 2,
+          partSize: 8 * 1024 * 1024,
+        }).done();
+      },
+      readLines: (k) => {
+        const self = get;
+        return (async function* () {
+          const body = await self(k);
+          if (!body) return;
+          for await (const line of createInterface({ input: body, crlfDelay: Number.POSITIVE_INFINITY }))
+            if (line !== '') yield line;
+        })();
+      },
+      putJson: async (k, value) => {
+        await this.client.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key(k),
+            Body: JSON.stringify(value),
+            ContentType: 'application/json',
+          }),
+        );
+      },
+      getJson: async <T>(k: string) => {
+        const body = await get(k);
+        return body ? (JSON.parse((await bytesOf(body)).toString('utf8')) as T) : undefined;
+      },
+      putBytes: async (k, bytes) => {
+        await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: key(k), Body: bytes }));
+      },
+      getBytes: async (k) => {
+        const body = await get(k);
+        return body ? new Uint8Array(await bytesOf(body)) : undefined;
+      },
+      delete: async (keys) => {
+        for (let i = 0; i < keys.length; i += 1000) {
+          await this.client.send(
+            new DeleteObjectsCommand({
+              Bucket: this.bucket,
+              Delete: { Objects: keys.slice(i, i + 1000).map((k) => ({ Key: key(k) })), Quiet: true },
+            }),
+          );
+        }
       },
     };
   }

@@ -9,6 +9,7 @@ import type { AudienceConfig } from '../core/config';
 import { type PlatformRegistry, specOf } from '../core/platform';
 import { type Destination, DestinationError } from '../core/ports';
 import { runSync, type SyncOptions, type SyncReport } from '../core/sync';
+import { abortStep, decideStep, finishStep, groupStep, planStep } from '../core/sync-steps';
 import { ADAPTERS, type PlatformAdapter } from '../platforms/adapters';
 import { syncPageContext } from './report-data';
 import { renderSyncHtml } from './report-html';
@@ -114,25 +115,111 @@ export async function syncAndReport(
   try {
     // A dry run with credentials lets platforms that can check requests (Google validateOnly) check a batch.
     const built = await buildDestinations(rt.config, rt.platforms, env, { validateOnly: opts.dryRun === true });
-    // Every error a destination's call throws is counted (ApiErrors by destination, kind and code), retried or not.
-    const destinations = Object.fromEntries(
-      Object.entries(built).map(([id, d]) => [id, meteredDestination(id, watch ? watch(id, d) : d, rt.metrics)]),
-    );
+    const destinations = metered(rt, built, watch);
     const dryRun = Object.entries(built)
       .filter(([, d]) => d instanceof DryRunDestination)
       .map(([id]) => id);
     const report = await runSync({ ...rt, destinations }, opts);
-    const base = `reports/sync/${stamp(report.startedAt)}${opts.dryRun ? '-dry-run' : ''}`;
-    await rt.bucket.putJson(`${base}.json`, report);
-    const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
-    await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
-    if (!opts.dryRun) {
-      await rt.store.putRun('sync', report.startedAt, report);
-      syncMetrics(rt.metrics, report, { segment: opts.segment });
-    }
-    return { report, reportKey: `${base}.json`, dryRun };
+    const reportKey = await writeSyncReport(rt, report, { segment: opts.segment });
+    return { report, reportKey, dryRun };
   } finally {
     // One flush per invocation: the sync function runs one syncAndReport per invocation.
     rt.metrics.flush();
+  }
+}
+
+/** Every error a destination's call throws is counted (ApiErrors by destination, kind and code), retried or not. */
+function metered(
+  rt: Runtime,
+  built: Record<string, Destination | undefined>,
+  watch?: (id: string, destination: Destination | undefined) => Destination | undefined,
+): Record<string, Destination | undefined> {
+  return Object.fromEntries(
+    Object.entries(built).map(([id, d]) => [id, meteredDestination(id, watch ? watch(id, d) : d, rt.metrics)]),
+  );
+}
+
+/** The report as JSON and HTML under reports/sync/, the run record and the metrics (a dry run: the files only). */
+export async function writeSyncReport(
+  rt: Runtime,
+  report: SyncReport,
+  opts: { segment?: string } = {},
+): Promise<string> {
+  const base = `reports/sync/${stamp(report.startedAt)}${report.dryRun ? '-dry-run' : ''}`;
+  await rt.bucket.putJson(`${base}.json`, report);
+  const page = renderSyncHtml(report, await syncPageContext(rt.store, rt.config, report, rt.logger));
+  await rt.bucket.putText(`${base}.html`, page, 'text/html; charset=utf-8');
+  if (!report.dryRun) {
+    await rt.store.putRun('sync', report.startedAt, report);
+    syncMetrics(rt.metrics, report, { segment: opts.segment });
+  }
+  return `${base}.json`;
+}
+
+export type SyncStep =
+  | { step: 'plan'; runId: string; iteration: number; segment?: string; forceReplace?: boolean; shardDigits?: number }
+  | { step: 'remove' | 'add'; runId: string; iteration: number; group: number; deadline?: number }
+  | { step: 'decide'; runId: string; iteration: number }
+  | { step: 'finish'; runId: string; iteration: number; deadline?: number }
+  | { step: 'abort'; runId: string };
+
+/** What a step tells the state machine: where to go next, and (plan) the shard groups for the Maps. */
+export interface SyncStepOutcome {
+  next: 'shards' | 'wait' | 'done' | 'continue';
+  groups?: number[];
+  done?: boolean;
+  waitSeconds?: number;
+  reportKey?: string;
+  report?: SyncReport;
+}
+
+/** One step of a stepped sync (the Step Functions sync), wired to the destinations and the reports. */
+export async function runSyncStep(rt: Runtime, env: DestinationEnv, input: SyncStep): Promise<SyncStepOutcome> {
+  if (input.step === 'abort') {
+    await abortStep({ ...rt, destinations: {}, runState: rt.runState }, input);
+    return { next: 'done', done: true };
+  }
+  try {
+    return await runStep(rt, env, input);
+  } finally {
+    // One flush per invocation: a step is one invocation of the sync function.
+    rt.metrics.flush();
+  }
+}
+
+async function runStep(
+  rt: Runtime,
+  env: DestinationEnv,
+  input: Exclude<SyncStep, { step: 'abort' }>,
+): Promise<SyncStepOutcome> {
+  const destinations = metered(rt, await buildDestinations(rt.config, rt.platforms, env));
+  const deps = { ...rt, destinations, runState: rt.runState };
+  switch (input.step) {
+    case 'plan': {
+      const out = await planStep(deps, input);
+      if (out.next === 'shards') return { next: 'shards', groups: out.state.groups.map((_, i) => i) };
+      if (out.next === 'wait')
+        return { next: 'wait', waitSeconds: Math.max(1, Math.ceil(out.report.waitSeconds ?? 60)) };
+      return { next: 'done', done: true, report: out.report, reportKey: await writeSyncReport(rt, out.report) };
+    }
+    case 'remove':
+    case 'add': {
+      const out = await groupStep(deps, input.step, input);
+      return { next: out.done ? 'done' : 'continue', done: out.done };
+    }
+    case 'decide':
+      await decideStep(deps, input);
+      return { next: 'continue' };
+    case 'finish': {
+      const report = await finishStep(deps, input);
+      const reportKey = await writeSyncReport(rt, report);
+      return {
+        next: report.done ? 'done' : 'wait',
+        done: report.done,
+        waitSeconds: report.done ? undefined : Math.min(3600, Math.max(1, Math.ceil(report.waitSeconds ?? 1))),
+        report,
+        reportKey,
+      };
+    }
   }
 }

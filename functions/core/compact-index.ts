@@ -186,5 +186,58 @@ export class CompactIndex {
   }
 }
 
+/**
+ * Serialized CompactIndex (to hand an index to other workers): a header (format 2, shard count, id count), then per
+ * shard its slot count, used count and whether it has values, its key words and its values (32-bit words, host order).
+ */
+export function compactIndexToBytes(idx: CompactIndex): Uint8Array {
+  const shards = (idx as unknown as { shards: Shard[] }).shards;
+  let n = 3;
+  for (const sh of shards) n += 3 + sh.keys.length + (sh.values?.length ?? 0);
+  const out = new Uint32Array(n);
+  out[0] = 2;
+  out[1] = shards.length;
+  out[2] = idx.size;
+  let o = 3;
+  for (const sh of shards) {
+    out[o++] = sh.slots;
+    out[o++] = sh.used;
+    out[o++] = sh.values ? 1 : 0;
+    out.set(sh.keys, o);
+    o += sh.keys.length;
+    if (sh.values) {
+      out.set(sh.values, o);
+      o += sh.values.length;
+    }
+  }
+  return new Uint8Array(out.buffer);
+}
+
+export function compactIndexFromBytes(bytes: Uint8Array): CompactIndex {
+  const damaged = () => new Error('a serialized id index is damaged (its size does not match)');
+  if (bytes.byteLength % 4 !== 0) throw damaged();
+  const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (words[0] !== 2 || words[1] !== SHARDS) throw damaged();
+  const idx = new CompactIndex();
+  const raw = idx as unknown as { shards: Shard[]; count: number };
+  raw.count = words[2] as number;
+  let o = 3;
+  for (const sh of raw.shards) {
+    if (o + 3 > words.length) throw damaged();
+    sh.slots = words[o++] as number;
+    sh.used = words[o++] as number;
+    const hasValues = words[o++] === 1;
+    sh.keys = words.slice(o, o + sh.slots * 2);
+    o += sh.slots * 2;
+    if (hasValues) {
+      sh.values = words.slice(o, o + sh.slots);
+      o += sh.slots;
+    }
+    if (sh.keys.length !== sh.slots * 2 || (hasValues && sh.values?.length !== sh.slots)) throw damaged();
+  }
+  if (o !== words.length) throw damaged();
+  return idx;
+}
+
 /** First 32 bits of a hex digest as an unsigned number (for content fingerprints). */
 export const hex32 = (hex: string): number => Number.parseInt(hex.slice(0, 8), 16) >>> 0;

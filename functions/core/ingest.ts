@@ -28,7 +28,7 @@ import { acquireWaiting, describeHolder, Lease } from './lease';
 import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
 import { isPlausibleEmail, sha256Hex } from './normalize';
 import { type PlatformRegistry, platformsInUse } from './platform';
-import type { BlockEntry, ContactStore, ListSnapshot, Logger, StagingArea } from './ports';
+import type { ApplyingMarker, BlockEntry, ContactStore, ListSnapshot, Logger, StagingArea } from './ports';
 import { isOptedOut, mergeDuplicate } from './segments';
 
 export type DropKind = 'snapshot' | 'delta' | 'suppress' | 'unsuppress';
@@ -184,7 +184,10 @@ export function contentHash(r: StagedRecord): string {
   );
 }
 
-function emptyReport(input: IngestInput, status: IngestStatus): IngestReport {
+export function emptyReport(
+  input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
+  status: IngestStatus,
+): IngestReport {
   return {
     list: input.list,
     kind: input.kind,
@@ -272,212 +275,254 @@ export async function ingestExport(
 /** A snapshot whose export time is further in the future than this was written by a broken clock and is not trusted. */
 export const CLOCK_SKEW_MS = 5 * 60_000;
 
-async function ingestLocked(
-  input: IngestInput,
-  config: AudienceConfig,
-  deps: IngestDeps,
-  lease: Lease | undefined,
-): Promise<IngestReport> {
-  const { store, logger } = deps;
-  const listCfg = config.lists[input.list] ?? {};
-  const defaultCountry = listCfg.defaultCountry ?? config.defaultCountry;
+/** Stored times after this (real time plus the skew allowed) were written under a broken clock. */
+export const untrustedAfterOf = (wallNow: Date) => new Date(wallNow.getTime() + CLOCK_SKEW_MS).toISOString();
+
+/**
+ * The checks a drop passes before anything is read: a report for a drop already ingested or older than the list's
+ * snapshot (nothing to do), else undefined.
+ */
+export async function dropVerdict(
+  store: ContactStore,
+  input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
+  now: Date,
+  logger: Logger,
+): Promise<IngestReport | undefined> {
   const ordered = input.kind === 'snapshot' || input.kind === 'delta';
-  if (store) {
-    const state = await store.listState(input.list);
-    const current = state.snapshot;
-    if (current?.source === input.source && !state.applying) {
-      const r = emptyReport(input, 'already_ingested');
-      r.message = `this object was already ingested at ${current.committedAt}; nothing changed`;
-      return r;
-    }
-    // A committed export time in the future came from a broken clock (before times were checked): never let it
-    // freeze the list; newer drops are ordered against the present instead.
-    const trusted = current && Date.parse(current.exportedAt) <= (deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS;
-    if (ordered && current && trusted && current.exportedAt > input.exportedAt) {
-      const r = emptyReport(input, 'stale');
-      r.message = `export time ${input.exportedAt} (from ${input.exportedAtFrom}) is older than the list's current snapshot (${current.exportedAt}); ignored so an old export never wins`;
-      return r;
-    }
-    if (current && !trusted)
-      logger.warn('snapshot_time_in_future_ignored', { list: input.list, exportedAt: current.exportedAt });
+  const state = await store.listState(input.list);
+  const current = state.snapshot;
+  if (current?.source === input.source && !state.applying) {
+    const r = emptyReport(input, 'already_ingested');
+    r.message = `this object was already ingested at ${current.committedAt}; nothing changed`;
+    return r;
   }
+  // A committed export time in the future came from a broken clock (before times were checked): never let it
+  // freeze the list; newer drops are ordered against the present instead.
+  const trusted = current && Date.parse(current.exportedAt) <= now.getTime() + CLOCK_SKEW_MS;
+  if (ordered && current && trusted && current.exportedAt > input.exportedAt) {
+    const r = emptyReport(input, 'stale');
+    r.message = `export time ${input.exportedAt} (from ${input.exportedAtFrom}) is older than the list's current snapshot (${current.exportedAt}); ignored so an old export never wins`;
+    return r;
+  }
+  if (current && !trusted)
+    logger.warn('snapshot_time_in_future_ignored', { list: input.list, exportedAt: current.exportedAt });
+  return undefined;
+}
 
-  const report = emptyReport(input, store ? 'ingested' : 'validated');
-  const env: RowEnv = {
-    defaultCountry,
-    platforms: deps.allPlatforms ? Object.values(deps.platforms) : platformsInUse(config.destinations, deps.platforms),
-    exportedAt: input.exportedAt,
-    currentYear: deps.now().getUTCFullYear(),
-    consentPolicy: consentPolicyOf(config),
+/** Blocks by identity hash, as ingest uses them: erasures, suppressions, and this list's own opt-outs. */
+export interface IngestBlocks {
+  erased: CompactIndex;
+  suppressed: CompactIndex;
+  ownOptOuts: CompactIndex;
+}
+
+export async function loadIngestBlocks(store: ContactStore | undefined, list: string): Promise<IngestBlocks> {
+  // Erased people are refused at the door; suppressions are counted; this list's own opt-outs are lifted when the
+  // list says the person is subscribed again.
+  const out: IngestBlocks = {
+    erased: new CompactIndex(16),
+    suppressed: new CompactIndex(16),
+    ownOptOuts: new CompactIndex(16),
   };
-  const keyCounts: Record<string, Record<string, number>> = {};
-  const warnings = new Map<string, IngestWarning>();
-
-  // What the store holds of this list, compactly: content fingerprints, contacts a newer drop wrote, opt-outs.
-  const existing = new CompactIndex();
-  const newer = new CompactIndex(16);
-  // A contact "seen" in the future was written under a broken clock (before times were checked): not newer than anything.
-  const untrustedAfter = new Date((deps.wallNow ?? deps.now)().getTime() + CLOCK_SKEW_MS).toISOString();
-  if (store && ordered) {
-    for await (const fp of store.fingerprints(input.list)) {
-      existing.add(fp.cid, hex32(fp.h));
-      if (fp.seenAt > input.exportedAt && fp.seenAt <= untrustedAfter) newer.add(fp.cid);
-    }
-  }
-  // Blocks by identity hash: erased people are refused at the door; suppressions are counted; this list's own
-  // opt-outs are lifted when the list says the person is subscribed again.
-  const erased = new CompactIndex(16);
-  const suppressedIds = new CompactIndex(16);
-  const ownOptOuts = new CompactIndex(16);
-  const ownSource = `list:${input.list}`;
+  const ownSource = `list:${list}`;
   if (store) {
     for await (const b of store.blocks()) {
-      if (b.kind === 'erasure') erased.add(b.hash);
-      else if (b.kind === 'suppress') suppressedIds.add(b.hash);
-      else if (b.source === ownSource) ownOptOuts.add(b.hash);
+      if (b.kind === 'erasure') out.erased.add(b.hash);
+      else if (b.kind === 'suppress') out.suppressed.add(b.hash);
+      else if (b.source === ownSource) out.ownOptOuts.add(b.hash);
     }
   }
-  const seen = new CompactIndex();
-  const staging = store ? await (deps.staging ?? memoryStaging)() : undefined;
-  let parseDamaged = 0;
-  let rowsSinceBeat = 0;
+  return out;
+}
 
-  const reject = (entry: string, line: number, reason: RejectionReason | string, column?: string) => {
+/** What the store holds of a list (or one shard of it), compactly: content fingerprints, contacts a newer drop wrote. */
+export async function loadFingerprints(
+  store: ContactStore,
+  list: string,
+  exportedAt: string,
+  untrustedAfter: string,
+  shard?: string,
+): Promise<{ existing: CompactIndex; newer: CompactIndex }> {
+  const existing = new CompactIndex();
+  const newer = new CompactIndex(16);
+  for await (const fp of store.fingerprints(list, shard)) {
+    existing.add(fp.cid, hex32(fp.h));
+    // A contact "seen" in the future was written under a broken clock (before times were checked): not newer.
+    if (fp.seenAt > exportedAt && fp.seenAt <= untrustedAfter) newer.add(fp.cid);
+  }
+  return { existing, newer };
+}
+
+/** One table being read: its report entry, the row mapper, and the rows (the sample first, replayed). */
+export interface OpenedEntry {
+  name: string;
+  er: EntryReport;
+  mapRow?: ReturnType<typeof createRowMapper>;
+  /** Header name of the column a field was read from, so a rejection can name the column (never the value). */
+  headerOf: (field: string | undefined) => string | undefined;
+  sample: RowEvent[];
+  rest: AsyncIterator<RowEvent>;
+}
+
+/**
+ * Pass 1, front half: each row read, mapped, normalized and hashed, every rejection counted with its reason; an
+ * accepted row comes out as the record to stage. Shared by a whole-file ingest and by each chunk of a fanned-out one.
+ */
+export class RowReader {
+  readonly report: IngestReport;
+  parseDamaged = 0;
+  readable = 0;
+  private readonly keyCounts: Record<string, Record<string, number>> = {};
+  private readonly warnings = new Map<string, IngestWarning>();
+  private readonly env: RowEnv;
+  private readonly listCfg: AudienceConfig['lists'][string];
+  private rowsSinceBeat = 0;
+
+  constructor(
+    private readonly input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
+    config: AudienceConfig,
+    private readonly deps: Pick<IngestDeps, 'platforms' | 'allPlatforms' | 'logger' | 'now'>,
+    private readonly blocks: Pick<IngestBlocks, 'erased' | 'suppressed'>,
+    status: IngestStatus,
+    private readonly lease?: Lease,
+    /** The time rows are read as of (a fanned-out ingest reads every chunk as of its plan). */
+    private readonly asOf: Date = deps.now(),
+  ) {
+    this.report = emptyReport(input, status);
+    this.listCfg = config.lists[input.list] ?? {};
+    this.env = {
+      defaultCountry: this.listCfg.defaultCountry ?? config.defaultCountry,
+      platforms: deps.allPlatforms
+        ? Object.values(deps.platforms)
+        : platformsInUse(config.destinations, deps.platforms),
+      exportedAt: input.exportedAt,
+      currentYear: asOf.getUTCFullYear(),
+      consentPolicy: consentPolicyOf(config),
+    };
+  }
+
+  private reject(entry: string, line: number, reason: RejectionReason | string, column?: string): void {
+    const report = this.report;
     report.rejected++;
     report.rejections[reason] = (report.rejections[reason] ?? 0) + 1;
-    if (PARSE_FAILURES.has(reason)) parseDamaged++;
+    if (PARSE_FAILURES.has(reason)) this.parseDamaged++;
     if (report.rejectedRows.length < MAX_REJECTED_ROWS_IN_MEMORY)
       report.rejectedRows.push({ entry, line, reason, column });
     else report.rejectedRowsTruncated = true;
-  };
-  const warn = (reason: string, column: string | undefined) => {
+  }
+
+  private warn(reason: string, column: string | undefined): void {
     const key = `${reason}\u0000${column ?? ''}`;
-    const w = warnings.get(key);
+    const w = this.warnings.get(key);
     if (w) w.rows++;
-    else warnings.set(key, column === undefined ? { reason, rows: 1 } : { reason, column, rows: 1 });
-  };
+    else this.warnings.set(key, column === undefined ? { reason, rows: 1 } : { reason, column, rows: 1 });
+  }
 
-  try {
-    let readable = 0;
-    for await (const source of input.entries) {
-      const entry = headerless(source);
-      const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
-      report.entries.push(er);
-      const iterator = entry.rows[Symbol.asyncIterator]();
-      // Buffer a sample so detection and the day/month hint can look at values, then replay it.
-      const sample: RowEvent[] = [];
-      for (let i = 0; i < SAMPLE_ROWS; i++) {
-        const n = await iterator.next();
-        if (n.done) break;
-        sample.push(n.value);
-      }
-      const sampleCells = sample.filter((e) => e.kind === 'row').map((e) => (e as { cells: string[] }).cells);
-      let mapRow: ReturnType<typeof createRowMapper> | undefined;
-      // Header name of the column a field was read from, so a rejection can name the column (never the value).
-      let headerOf: (field: string | undefined) => string | undefined = () => undefined;
-      try {
-        const mapping = detectFormat(entry.header, sampleCells, {
-          format: listCfg.format as FormatId | undefined,
-          columns: listCfg.columns,
-        });
-        er.format = mapping.format;
-        const fields = mapping.fields as Record<string, Array<{ header?: string; index: number }> | undefined>;
-        headerOf = (field) => (field === undefined ? undefined : fields[field]?.[0]?.header);
-        er.confidence = mapping.confidence;
-        er.columns = columnsOf(entry.header, fields);
-        report.format ??= mapping.format;
-        // The day/month order of slash dates: the config's, else what the file's own dates show. A file whose first
-        // rows cannot tell (a date-sorted export starting on the 2nd to 12th) is read ahead until it does, within a
-        // bound; what stays undecided falls back to the platform's export locale, else that date alone is dropped.
-        const evidence = dayFirstEvidenceFor(mapping);
-        for (const cells of sampleCells) evidence(cells);
-        if (listCfg.dayFirst === undefined && evidence.hasDates && evidence.evidence.decision() === undefined) {
-          while (evidence.evidence.ambiguous > 0 && sample.length < DATE_LOOKAHEAD_ROWS) {
-            const n = await iterator.next();
-            if (n.done) break;
-            sample.push(n.value);
-            if (n.value.kind === 'row') evidence(n.value.cells);
-            if (evidence.evidence.decision() !== undefined) break;
-          }
-        }
-        mapRow = createRowMapper(mapping, {
-          entryName: entry.name,
-          now: deps.now().toISOString(),
-          dayFirst: listCfg.dayFirst ?? evidence.evidence.decision(),
-          sample: sampleCells,
-        });
-        readable++;
-      } catch (e) {
-        if (!(e instanceof DetectionError)) throw e;
-        er.error = e.message;
-        logger.warn('format_not_detected', { list: input.list, entry: entry.name, code: e.code });
-      }
-
-      const handle = async (ev: RowEvent) => {
-        report.rows++;
-        er.rows++;
-        if (lease && ++rowsSinceBeat >= 2_000) {
-          rowsSinceBeat = 0;
-          await lease.keepAlive();
-        }
-        if (ev.kind === 'error') return reject(entry.name, ev.line, ev.reason);
-        if (!mapRow) return reject(entry.name, ev.line, 'unrecognized_format');
-        const mapped = mapRow(ev.cells);
-        if ('reject' in mapped) return reject(entry.name, ev.line, mapped.reject, mapped.column);
-        if (mapped.skip) return reject(entry.name, ev.line, mapped.skip);
-        const out = processMapped(mapped, env);
-        if (!out.ok) return reject(entry.name, ev.line, out.reason, headerOf(out.field));
-        const record = out.record;
-        for (const w of out.warnings ?? []) warn(w.reason, headerOf(w.field));
-        if (record.ids.some((h) => erased.has(h))) return reject(entry.name, ev.line, 'erased');
-        report.accepted++;
-        for (const [platform, keys] of Object.entries(record.keys)) {
-          const counts = keyCounts[platform] ?? {};
-          keyCounts[platform] = counts;
-          for (const k of Object.keys(keys)) counts[k] = (counts[k] ?? 0) + 1;
-        }
-        report.consent[mapped.consent]++;
-        if (NOT_UPLOADABLE.includes(mapped.consent))
-          report.suppressed[mapped.consent] = (report.suppressed[mapped.consent] ?? 0) + 1;
-        if (record.ids.some((h) => suppressedIds.has(h))) report.heldBySuppression++;
-        const flags = seen.get(record.cid);
-        const duplicate = flags !== undefined;
-        if (duplicate) {
-          report.merged++;
-          if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
-          seen.add(record.cid, flags | DUPLICATE);
-        } else seen.add(record.cid, SEEN);
-        // Validation builds nothing it would not store: memory stays flat however long the file is.
-        if (!staging) return;
-        if (input.kind === 'suppress' || input.kind === 'unsuppress') {
-          await staging.write(JSON.stringify({ t: 's', ids: record.ids }));
-          return;
-        }
-        if (newer.has(record.cid)) {
-          report.staleRows++;
-          return;
-        }
-        if (duplicate) {
-          // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
-          await staging.write(JSON.stringify({ t: 'r', c: record.cid, r: record }));
-          return;
-        }
-        const h = contentHash(record);
-        if (existing.get(record.cid) === hex32(h)) {
-          report.unchanged++;
-          seen.add(record.cid, SEEN | UNCHANGED_FIRST);
-        } else {
-          await staging.write(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
-          seen.add(record.cid, SEEN | STAGED_FIRST);
-        }
-        const blockOp = optOutBlockOp(record, ownOptOuts);
-        if (blockOp) await staging.write(JSON.stringify(blockOp));
-      };
-      for (const ev of sample) await handle(ev);
-      for (let n = await iterator.next(); !n.done; n = await iterator.next()) await handle(n.value);
+  /** Samples a table, detects its format and the day/month order of its dates, and builds its row mapper. */
+  async openEntry(source: SourceEntry): Promise<OpenedEntry> {
+    const { listCfg, report } = this;
+    const entry = headerless(source);
+    const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
+    report.entries.push(er);
+    const iterator = entry.rows[Symbol.asyncIterator]();
+    // Buffer a sample so detection and the day/month hint can look at values, then replay it.
+    const sample: RowEvent[] = [];
+    for (let i = 0; i < SAMPLE_ROWS; i++) {
+      const n = await iterator.next();
+      if (n.done) break;
+      sample.push(n.value);
     }
-    report.warnings = [...warnings.values()];
-    if (report.entries.length && readable < report.entries.length) {
+    const sampleCells = sample.filter((e) => e.kind === 'row').map((e) => (e as { cells: string[] }).cells);
+    const opened: OpenedEntry = { name: entry.name, er, headerOf: () => undefined, sample, rest: iterator };
+    try {
+      const mapping = detectFormat(entry.header, sampleCells, {
+        format: listCfg.format as FormatId | undefined,
+        columns: listCfg.columns,
+      });
+      er.format = mapping.format;
+      const fields = mapping.fields as Record<string, Array<{ header?: string; index: number }> | undefined>;
+      opened.headerOf = (field) => (field === undefined ? undefined : fields[field]?.[0]?.header);
+      er.confidence = mapping.confidence;
+      er.columns = columnsOf(entry.header, fields);
+      report.format ??= mapping.format;
+      // The day/month order of slash dates: the config's, else what the file's own dates show. A file whose first
+      // rows cannot tell (a date-sorted export starting on the 2nd to 12th) is read ahead until it does, within a
+      // bound; what stays undecided falls back to the platform's export locale, else that date alone is dropped.
+      const evidence = dayFirstEvidenceFor(mapping);
+      for (const cells of sampleCells) evidence(cells);
+      if (listCfg.dayFirst === undefined && evidence.hasDates && evidence.evidence.decision() === undefined) {
+        while (evidence.evidence.ambiguous > 0 && sample.length < DATE_LOOKAHEAD_ROWS) {
+          const n = await iterator.next();
+          if (n.done) break;
+          sample.push(n.value);
+          if (n.value.kind === 'row') evidence(n.value.cells);
+          if (evidence.evidence.decision() !== undefined) break;
+        }
+      }
+      opened.mapRow = createRowMapper(mapping, {
+        entryName: entry.name,
+        now: this.asOf.toISOString(),
+        dayFirst: listCfg.dayFirst ?? evidence.evidence.decision(),
+        sample: sampleCells,
+      });
+      this.readable++;
+    } catch (e) {
+      if (!(e instanceof DetectionError)) throw e;
+      er.error = e.message;
+      this.deps.logger.warn('format_not_detected', { list: this.input.list, entry: entry.name, code: e.code });
+    }
+    return opened;
+  }
+
+  /** A row read as a record, or why it is rejected (and the column that says so). */
+  private read(
+    entry: OpenedEntry,
+    ev: RowEvent,
+  ): { ok: true; record: StagedRecord; consent: ConsentState } | { ok: false; reason: string; column?: string } {
+    if (ev.kind === 'error') return { ok: false, reason: ev.reason };
+    if (!entry.mapRow) return { ok: false, reason: 'unrecognized_format' };
+    const mapped = entry.mapRow(ev.cells);
+    if ('reject' in mapped) return { ok: false, reason: mapped.reject, column: mapped.column };
+    if (mapped.skip) return { ok: false, reason: mapped.skip };
+    const out = processMapped(mapped, this.env);
+    if (!out.ok) return { ok: false, reason: out.reason, column: entry.headerOf(out.field) };
+    for (const w of out.warnings ?? []) this.warn(w.reason, entry.headerOf(w.field));
+    if (out.record.ids.some((h) => this.blocks.erased.has(h))) return { ok: false, reason: 'erased' };
+    return { ok: true, record: out.record, consent: mapped.consent };
+  }
+
+  /** One row: counted, and its record when it is accepted (undefined when it was rejected). */
+  async row(entry: OpenedEntry, ev: RowEvent): Promise<StagedRecord | undefined> {
+    const { report, lease } = this;
+    report.rows++;
+    entry.er.rows++;
+    if (lease && ++this.rowsSinceBeat >= 2_000) {
+      this.rowsSinceBeat = 0;
+      await lease.keepAlive();
+    }
+    const read = this.read(entry, ev);
+    if (!read.ok) {
+      this.reject(entry.name, ev.line, read.reason, read.column);
+      return undefined;
+    }
+    const { record, consent } = read;
+    report.accepted++;
+    for (const [platform, keys] of Object.entries(record.keys)) {
+      const counts = this.keyCounts[platform] ?? {};
+      this.keyCounts[platform] = counts;
+      for (const k of Object.keys(keys)) counts[k] = (counts[k] ?? 0) + 1;
+    }
+    report.consent[consent]++;
+    if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
+    if (record.ids.some((h) => this.blocks.suppressed.has(h))) report.heldBySuppression++;
+    return record;
+  }
+
+  /** Every row read: warnings and key coverage into the report; a table that could not be read fails the file. */
+  finish(): void {
+    const report = this.report;
+    report.warnings = [...this.warnings.values()];
+    if (report.entries.length && this.readable < report.entries.length) {
       // A file commits whole or changes nothing: a zip with one table that cannot be read is refused as a whole, so
       // the tables that could be read do not change the list on their own.
       const bad = report.entries.filter((e) => e.error);
@@ -487,17 +532,129 @@ async function ingestLocked(
         { code: 'no_identifier_column' },
       );
     }
-    for (const [platform, counts] of Object.entries(keyCounts)) {
-      report.keyCoverage[platform] = Object.fromEntries(
-        Object.entries(counts).map(([k, n]) => [k, round(n / Math.max(1, report.accepted))]),
-      );
+    Object.assign(report.keyCoverage, keyCoverageOf(this.keyCounts, report.accepted));
+    checkAccounting(report);
+  }
+
+  /** The per-key counts behind the coverage, for a fanned-out ingest to add up across chunks. */
+  get keyCountsSoFar(): Record<string, Record<string, number>> {
+    return this.keyCounts;
+  }
+
+  get warningsSoFar(): IngestWarning[] {
+    return [...this.warnings.values()];
+  }
+}
+
+/** Share of accepted rows carrying each key, per platform. */
+export function keyCoverageOf(
+  keyCounts: Record<string, Record<string, number>>,
+  accepted: number,
+): IngestReport['keyCoverage'] {
+  const out: IngestReport['keyCoverage'] = {};
+  for (const [platform, counts] of Object.entries(keyCounts)) {
+    out[platform] = Object.fromEntries(Object.entries(counts).map(([k, n]) => [k, round(n / Math.max(1, accepted))]));
+  }
+  return out;
+}
+
+/** rows = accepted + rejected, always: an accounting bug must never pass silently. */
+export function checkAccounting(report: IngestReport): void {
+  if (report.rows !== report.accepted + report.rejected) {
+    throw new Error(
+      `row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`,
+    );
+  }
+}
+
+/**
+ * Pass 1, back half: each accepted record against what the file held before it (a repeat of a person is merged at
+ * apply) and what the store holds (unchanged ones are not written; a newer drop's contacts are kept), staged as the
+ * change to apply. Records of one person must arrive in file order; people may arrive shard by shard.
+ */
+export class Stager {
+  readonly seen = new CompactIndex();
+
+  constructor(
+    private readonly kind: DropKind,
+    private readonly report: IngestReport,
+    private readonly existing: CompactIndex,
+    private readonly newer: CompactIndex,
+    private readonly ownOptOuts: CompactIndex,
+    private readonly staging: StagingArea | undefined,
+  ) {}
+
+  async stage(record: StagedRecord): Promise<void> {
+    const { report, seen, staging } = this;
+    const flags = seen.get(record.cid);
+    const duplicate = flags !== undefined;
+    if (duplicate) {
+      report.merged++;
+      if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
+      seen.add(record.cid, flags | DUPLICATE);
+    } else seen.add(record.cid, SEEN);
+    // Validation builds nothing it would not store: memory stays flat however long the file is.
+    if (!staging) return;
+    if (this.kind === 'suppress' || this.kind === 'unsuppress') {
+      await staging.write(JSON.stringify({ t: 's', ids: record.ids }));
+      return;
     }
-    if (report.rows !== report.accepted + report.rejected) {
-      // An accounting bug must never pass silently.
-      throw new Error(
-        `row accounting broken: rows ${report.rows} != accepted ${report.accepted} + rejected ${report.rejected}`,
-      );
+    if (this.newer.has(record.cid)) {
+      report.staleRows++;
+      return;
     }
+    if (duplicate) {
+      // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
+      await staging.write(JSON.stringify({ t: 'r', c: record.cid, r: record }));
+      return;
+    }
+    const h = contentHash(record);
+    if (this.existing.get(record.cid) === hex32(h)) {
+      report.unchanged++;
+      seen.add(record.cid, SEEN | UNCHANGED_FIRST);
+    } else {
+      await staging.write(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
+      seen.add(record.cid, SEEN | STAGED_FIRST);
+    }
+    const blockOp = optOutBlockOp(record, this.ownOptOuts);
+    if (blockOp) await staging.write(JSON.stringify(blockOp));
+  }
+}
+
+async function ingestLocked(
+  input: IngestInput,
+  config: AudienceConfig,
+  deps: IngestDeps,
+  lease: Lease | undefined,
+): Promise<IngestReport> {
+  const { store, logger } = deps;
+  const ordered = input.kind === 'snapshot' || input.kind === 'delta';
+  if (store) {
+    const verdict = await dropVerdict(store, input, (deps.wallNow ?? deps.now)(), logger);
+    if (verdict) return verdict;
+  }
+  const blocks = await loadIngestBlocks(store, input.list);
+  const reader = new RowReader(input, config, deps, blocks, store ? 'ingested' : 'validated', lease);
+  const report = reader.report;
+  const untrustedAfter = untrustedAfterOf((deps.wallNow ?? deps.now)());
+  const { existing, newer } =
+    store && ordered
+      ? await loadFingerprints(store, input.list, input.exportedAt, untrustedAfter)
+      : { existing: new CompactIndex(), newer: new CompactIndex(16) };
+  const staging = store ? await (deps.staging ?? memoryStaging)() : undefined;
+  const stager = new Stager(input.kind, report, existing, newer, blocks.ownOptOuts, staging);
+
+  try {
+    for await (const source of input.entries) {
+      const entry = await reader.openEntry(source);
+      const handle = async (ev: RowEvent) => {
+        const record = await reader.row(entry, ev);
+        if (record) await stager.stage(record);
+      };
+      for (const ev of entry.sample) await handle(ev);
+      for (let n = await entry.rest.next(); !n.done; n = await entry.rest.next()) await handle(n.value);
+    }
+    reader.finish();
     if (store && staging && lease) {
       await apply(input, report, {
         store,
@@ -505,9 +662,9 @@ async function ingestLocked(
         lease,
         deps,
         existing,
-        seen,
-        ownOptOuts,
-        parseDamaged,
+        seen: stager.seen,
+        ownOptOuts: blocks.ownOptOuts,
+        parseDamaged: reader.parseDamaged,
         untrustedAfter,
       });
     }
@@ -543,17 +700,22 @@ function optOutBlockOp(record: StagedRecord, ownOptOuts: CompactIndex): object |
   return held.length ? { t: 'u', c: record.cid, ids: held } : undefined;
 }
 
-interface ApplyContext {
+/** What applying needs of a drop (not its entries). */
+export type ApplyInput = Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>;
+
+export interface ApplyContext {
   store: ContactStore;
   staging: StagingArea;
   lease: Lease;
-  deps: IngestDeps;
+  deps: Pick<IngestDeps, 'now'>;
   existing: CompactIndex;
   seen: CompactIndex;
   ownOptOuts: CompactIndex;
   parseDamaged: number;
   /** Stored times after this are from a broken clock. */
   untrustedAfter: string;
+  /** One shard of a fanned-out ingest: only its people are written, only its leavers removed, nothing committed. */
+  shard?: { id: string; marker: ApplyingMarker };
 }
 
 type StagedLine =
@@ -562,16 +724,18 @@ type StagedLine =
   | { t: 'u'; c: string; ids: string[] }
   | { t: 's'; ids: string[] };
 
-/** Writes what pass one staged, then removes leavers and commits. The list is marked as being written meanwhile. */
-async function apply(input: IngestInput, report: IngestReport, a: ApplyContext): Promise<void> {
+/**
+ * Writes what pass one staged, then removes leavers and commits. The list is marked as being written meanwhile. A shard
+ * of a fanned-out ingest commits nothing: it returns the opt-out lifts its records ask for (see liftOptOuts).
+ */
+export async function apply(input: ApplyInput, report: IngestReport, a: ApplyContext): Promise<string[]> {
   const { store, lease, deps, seen } = a;
   const ownSource = `list:${input.list}`;
   await lease.keepAlive();
-  await store.markApplying(input.list, {
-    source: input.source,
-    startedAt: deps.now().toISOString(),
-    owner: lease.owner,
-  });
+  await store.markApplying(
+    input.list,
+    a.shard?.marker ?? { source: input.source, startedAt: deps.now().toISOString(), owner: lease.owner },
+  );
   const full = (r: StagedRecord): ContactRecord => ({
     ...r,
     list: input.list,
@@ -654,35 +818,17 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
   if (input.kind === 'suppress' || input.kind === 'unsuppress') {
     await applySuppression(input, report, store, [...new Set(suppressIds)]);
   }
-  if (input.kind === 'snapshot') {
-    // Members the snapshot no longer contains have left the list; they leave every audience at the next sync. Only a
-    // file read in full says who is absent: when rows could not be read, their people may be among the "absent".
-    if (a.parseDamaged > 0) {
-      report.message = `${a.parseDamaged} row(s) could not be read (${PARSE_FAILURE_LIST(report)}), so nobody left the list by this snapshot; fix the file and drop it again to remove people who left`;
-    } else {
-      const gone: string[] = [];
-      for await (const fp of store.fingerprints(input.list)) if (!seen.has(fp.cid)) gone.push(fp.cid);
-      await lease.keepAlive();
-      report.removed = await store.removeContacts(input.list, gone, input.exportedAt, a.untrustedAfter);
-    }
-    await liftOptOuts(input.list, unblocks, store, lease);
-    const outcome = await store.commitSnapshot({
-      list: input.list,
-      source: input.source,
-      exportedAt: input.exportedAt,
-      exportedAtFrom: input.exportedAtFrom,
-      committedAt: deps.now().toISOString(),
-      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
-    });
-    if (outcome === 'stale') {
-      // Cannot happen while the list's ingest lock is held; reported rather than assumed.
-      report.status = 'stale';
-      report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
-    }
-  } else {
-    await liftOptOuts(input.list, unblocks, store, lease);
-    await store.clearApplying(input.list, input.source);
-  }
+  if (input.kind === 'snapshot') await removeLeavers(input, report, a);
+  // A shard of a fanned-out ingest hands its lifts to the commit, which runs when every shard holds what it leaves.
+  if (a.shard) return unblocks.map((u) => u.hash);
+  await liftOptOuts(
+    input.list,
+    unblocks.map((u) => u.hash),
+    store,
+    lease,
+  );
+  await commitDrop(input, report, store, deps.now());
+  return [];
 }
 
 /**
@@ -690,20 +836,57 @@ async function apply(input: IngestInput, report: IngestReport, a: ApplyContext):
  * opts out on the same hash: a phone-only unsubscribe next to a subscribed record with that phone (or kept because its
  * row was damaged) keeps the phone blocked however often the file is dropped again.
  */
-async function liftOptOuts(
-  list: string,
-  unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>>,
-  store: ContactStore,
-  lease: Lease,
-): Promise<void> {
-  if (unblocks.length === 0) return;
+export async function liftOptOuts(list: string, hashes: string[], store: ContactStore, lease: Lease): Promise<void> {
+  if (hashes.length === 0) return;
   const stillOut = new CompactIndex(16);
   let n = 0;
   for await (const c of store.contacts(list)) {
     if (isOptedOut(c.consent)) for (const h of optOutIds(c)) stillOut.add(h);
     if (++n % 10_000 === 0) await lease.keepAlive();
   }
-  await store.deleteBlocks(unblocks.filter((u) => !stillOut.has(u.hash)));
+  const source = `list:${list}`;
+  await store.deleteBlocks(
+    [...new Set(hashes)].filter((h) => !stillOut.has(h)).map((hash) => ({ hash, kind: 'optout' as const, source })),
+  );
+}
+
+/**
+ * Members the snapshot no longer contains have left the list; they leave every audience at the next sync. Only a file
+ * read in full says who is absent: when rows could not be read, their people may be among the "absent".
+ */
+async function removeLeavers(input: ApplyInput, report: IngestReport, a: ApplyContext): Promise<void> {
+  if (a.parseDamaged > 0) {
+    report.message = parseDamageMessage(a.parseDamaged, report);
+    return;
+  }
+  const gone: string[] = [];
+  for await (const fp of a.store.fingerprints(input.list, a.shard?.id)) if (!a.seen.has(fp.cid)) gone.push(fp.cid);
+  await a.lease.keepAlive();
+  report.removed = await a.store.removeContacts(input.list, gone, input.exportedAt, a.untrustedAfter);
+}
+
+export const parseDamageMessage = (n: number, report: IngestReport) =>
+  `${n} row(s) could not be read (${PARSE_FAILURE_LIST(report)}), so nobody left the list by this snapshot; fix the file and drop it again to remove people who left`;
+
+/** A snapshot becomes the list's current one (an older one never replaces a newer); a delta clears its marker. */
+export async function commitDrop(input: ApplyInput, report: IngestReport, store: ContactStore, now: Date) {
+  if (input.kind !== 'snapshot') {
+    await store.clearApplying(input.list, input.source);
+    return;
+  }
+  const outcome = await store.commitSnapshot({
+    list: input.list,
+    source: input.source,
+    exportedAt: input.exportedAt,
+    exportedAtFrom: input.exportedAtFrom,
+    committedAt: now.toISOString(),
+    counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
+  });
+  if (outcome === 'stale') {
+    // Cannot happen while the list's ingest lock is held; reported rather than assumed.
+    report.status = 'stale';
+    report.message = 'a newer snapshot of this list was committed meanwhile; this one was not recorded as current';
+  }
 }
 
 const PARSE_FAILURE_LIST = (r: IngestReport) =>
@@ -717,7 +900,7 @@ const PARSE_FAILURE_LIST = (r: IngestReport) =>
  * arrives later, until the operator lifts it (an unsuppress drop) or an opt-in recorded after it. The report says how
  * many stored people it matched now.
  */
-async function applySuppression(input: IngestInput, report: IngestReport, store: ContactStore, ids: string[]) {
+async function applySuppression(input: ApplyInput, report: IngestReport, store: ContactStore, ids: string[]) {
   const source = `suppress:${input.list}`;
   if (input.kind === 'suppress')
     await store.putBlocks(ids.map((hash) => ({ hash, kind: 'suppress' as const, at: input.exportedAt, source })));

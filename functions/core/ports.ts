@@ -120,7 +120,8 @@ export interface ContactStore {
   commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
   /** Commits a delta or suppress drop: clears the marker without changing the snapshot. */
   clearApplying(list: string, source: string): Promise<void>;
-  fingerprints(list: string): AsyncIterable<StoredFingerprint>;
+  /** A list's content fingerprints; with `shard`, only those of cids starting with that hex digit. */
+  fingerprints(list: string, shard?: string): AsyncIterable<StoredFingerprint>;
   getContact(list: string, cid: string): Promise<ContactRecord | undefined>;
   /**
    * Writes records in batches. The caller holds the list's ingest lock and has already skipped contacts that a newer
@@ -166,6 +167,32 @@ export interface ContactStore {
   releaseLock(name: string, owner: string): Promise<void>;
   /** Who holds a lock now (even when their lease ran out), or undefined. */
   lockHolder(name: string): Promise<LockHolder | undefined>;
+}
+
+/**
+ * State a run keeps between the steps of a Step Functions execution (the sync's plan, its shard groups' results):
+ * JSON values under a run id and a key, expiring a few days after the run.
+ */
+export interface RunStateStore {
+  putRunState(runId: string, key: string, value: unknown): Promise<void>;
+  getRunState<T>(runId: string, key: string): Promise<T | undefined>;
+  /** Values whose key starts with `prefix`, in key order. */
+  runStates<T>(runId: string, prefix: string): AsyncIterable<{ key: string; value: T }>;
+}
+
+/**
+ * Files one stepped run keeps between its steps (S3 `staging/<run>/` in the cloud, expiring after a day): hashes,
+ * counts and row numbers only, as the table holds.
+ */
+export interface RunFiles {
+  writeLines(key: string, lines: AsyncIterable<string>): Promise<void>;
+  /** The lines of a file; none when it does not exist. */
+  readLines(key: string): AsyncIterable<string>;
+  putJson(key: string, value: unknown): Promise<void>;
+  getJson<T>(key: string): Promise<T | undefined>;
+  putBytes(key: string, bytes: Uint8Array): Promise<void>;
+  getBytes(key: string): Promise<Uint8Array | undefined>;
+  delete(keys: string[]): Promise<void>;
 }
 
 /** Staged work of one ingest, written while the file is read and applied once it was read in full. */

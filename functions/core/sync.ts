@@ -161,7 +161,7 @@ class StopDestination extends Error {
     super(reason.message);
   }
 }
-class OutOfTime extends Error {}
+export class OutOfTime extends Error {}
 
 type Call = <T>(fn: () => Promise<T>, timing?: 'batch') => Promise<T>;
 
@@ -205,15 +205,24 @@ export function shardPrefixes(digits: number): string[] {
   return out;
 }
 
-/** Shards sized so one holds at most about 50,000 people. */
+/**
+ * Shards sized so one holds at most about 20,000 people (16, 256 or 4,096 cid ranges): what a run holds at once is one
+ * shard, so memory stays flat however many contacts there are (bench/scale.ts measures it up to 10 million).
+ */
 export function shardDigitsFor(people: number): number {
-  return people <= 50_000 ? 0 : people <= 800_000 ? 1 : 2;
+  return people <= 20_000 ? 0 : people <= 320_000 ? 1 : people <= 5_120_000 ? 2 : 3;
 }
 
-export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
-  const { config, store, clock, logger } = deps;
+/** An empty report for a run starting now; throws when `segment` names no segment of the config. */
+export function newReport(deps: SyncDeps, opts: SyncOptions): SyncReport {
+  const { config, clock } = deps;
   const startedAt = clock.now().toISOString();
-  const report: SyncReport = {
+  if (opts.segment && !config.segments.some((s) => s.id === opts.segment)) {
+    throw new Error(
+      `segment "${opts.segment}" is not in the config (segments: ${config.segments.map((s) => s.id).join(', ')})`,
+    );
+  }
+  return {
     startedAt,
     finishedAt: startedAt,
     dryRun: opts.dryRun === true,
@@ -222,14 +231,16 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     audiences: [],
     alerts: [],
   };
-  if (opts.segment && !config.segments.some((s) => s.id === opts.segment)) {
-    throw new Error(
-      `segment "${opts.segment}" is not in the config (segments: ${config.segments.map((s) => s.id).join(', ')})`,
-    );
-  }
-  const owner = opts.runId ?? `run-${startedAt}`;
+}
+
+/**
+ * Takes the sync lock and checks that no list is being written. False when the run cannot go on now: another sync
+ * holds the lock (the report asks to wait) or a list is unsettled (the report says why, and asks to wait while an
+ * ingest is still writing). The caller releases the lease.
+ */
+export async function startRun(deps: SyncDeps, opts: SyncOptions, report: SyncReport, lease: Lease): Promise<boolean> {
+  const { clock, logger } = deps;
   const wall = () => clock.wall?.() ?? clock.now();
-  const lease = new Lease(store, 'sync', owner, wall);
   if (!opts.dryRun) {
     const got = await lease.tryAcquire();
     if (!got.acquired) {
@@ -241,7 +252,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
         message: `another sync is running (${describeHolder(got.holder, wall())}); this one waits and continues when it has finished`,
       });
       logger.warn('sync_busy', { holder: got.holder?.owner });
-      return report;
+      return false;
     }
     if (got.tookOverFrom) {
       // The lease ran out without a heartbeat: the run that held it crashed. Its checkpoints make this one resume.
@@ -256,21 +267,30 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       });
     }
   }
-  try {
-    // A list an ingest is writing (or left half-written when it crashed) is not used: the run waits or holds.
-    const unsettled = await unsettledLists(deps);
-    if (unsettled.length) {
-      for (const u of unsettled) report.alerts.push({ destination: '*', kind: u.kind, message: u.message });
-      logger.warn('sync_held_for_lists', { lists: unsettled.map((u) => u.list) });
-      if (!opts.dryRun) {
-        if (unsettled.some((u) => u.kind === 'list_being_written')) {
-          report.done = false;
-          report.waitSeconds = LIST_BUSY_WAIT_SECONDS;
-        }
-        report.finishedAt = clock.now().toISOString();
-        return report;
+  // A list an ingest is writing (or left half-written when it crashed) is not used: the run waits or holds.
+  const unsettled = await unsettledLists(deps);
+  if (unsettled.length) {
+    for (const u of unsettled) report.alerts.push({ destination: '*', kind: u.kind, message: u.message });
+    logger.warn('sync_held_for_lists', { lists: unsettled.map((u) => u.list) });
+    if (!opts.dryRun) {
+      if (unsettled.some((u) => u.kind === 'list_being_written')) {
+        report.done = false;
+        report.waitSeconds = LIST_BUSY_WAIT_SECONDS;
       }
+      report.finishedAt = clock.now().toISOString();
+      return false;
     }
+  }
+  return true;
+}
+
+export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const { store, clock } = deps;
+  const report = newReport(deps, opts);
+  const owner = opts.runId ?? `run-${report.startedAt}`;
+  const lease = new Lease(store, 'sync', owner, () => clock.wall?.() ?? clock.now());
+  try {
+    if (!(await startRun(deps, opts, report, lease))) return report;
     return await syncAll({ ...deps, lease: opts.dryRun ? undefined : lease }, opts, report);
   } finally {
     if (!opts.dryRun) await lease.release();
@@ -306,7 +326,7 @@ async function unsettledLists(
 }
 
 /** One audience (segment × destination, or an orphan) as the run works on it. */
-interface Run {
+export interface Run {
   destKey: string;
   destination: string;
   seg?: SegmentConfig;
@@ -330,6 +350,8 @@ interface Run {
   addBuf: BatchMember[];
   /** Removals the platform refused (low audience size): kept pending; a changed member's re-add waits for them. */
   refused?: CompactIndex;
+  /** A shard step saw the platform refuse removals of this audience (its refused members are not known here). */
+  refusedElsewhere?: boolean;
   replace?: {
     decision: Extract<ReplaceDecision, { action: 'send' }>;
     sent: number;
@@ -344,18 +366,48 @@ interface Run {
   /** The platform refused the session (unknown or already finished): a new one runs in pass 3, once. */
   restarted?: boolean;
   restartFrom?: number;
+  /** Confirmed batch calls timed in this run, and their total time (their mean is `state.batchCallMs`). */
+  timedCalls: number;
+  timedMs: number;
 }
 
-async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
-  const { config, store, clock, logger } = deps;
+/**
+ * Everything one sync run works on: its audiences, the lists and blocks it reads, its shards. `runSync` builds it
+ * once and runs every pass in this process; the cloud steps (sync-steps.ts) build it per step from the run's state.
+ */
+export interface RunContext {
+  deps: SyncDeps;
+  opts: SyncOptions;
+  report: SyncReport;
+  now: Date;
+  lists: string[];
+  blocks: BlockIndex;
+  policy: ReturnType<typeof consentPolicyOf>;
+  /** Hex digits of the shard prefixes (0: one shard). */
+  shardDigits: number;
+  prefixes: string[];
+  stopped: Map<string, DestinationError>;
+  runs: Run[];
+  segReports: Map<string, SegmentReport>;
+}
+
+/** Lists, blocks and shards of a run; `runs` come from `prepareRuns` (planning) or from a saved state (a step). */
+export async function openContext(
+  deps: SyncDeps,
+  opts: SyncOptions,
+  report: SyncReport,
+  runs: (stopped: Map<string, DestinationError>) => Promise<Run[]>,
+  shardDigits?: number,
+): Promise<RunContext> {
+  const { config, store, clock } = deps;
   const now = clock.now();
   const lists = await store.listIds();
   const blocks = await BlockIndex.load(store.blocks());
   const policy = consentPolicyOf(config);
-  const people = await estimatePeople(deps, lists);
-  const prefixes = shardPrefixes(opts.shardDigits ?? shardDigitsFor(people));
+  const digits = shardDigits ?? opts.shardDigits ?? shardDigitsFor(await estimatePeople(deps, lists));
+  const prefixes = shardPrefixes(digits);
   const stopped = new Map<string, DestinationError>();
-  const runs = await prepareRuns(deps, opts, report, stopped);
+  const built = await runs(stopped);
   const segReports = new Map<string, SegmentReport>();
   for (const seg of config.segments) {
     if (opts.segment && seg.id !== opts.segment) continue;
@@ -363,164 +415,228 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
     segReports.set(seg.id, r);
     report.segments.push(r);
   }
-
-  /** One shard: people, each live audience's desired members, and every audience's diff against its synced state. */
-  const shardDiffs = async (prefix: string, pass: 1 | 2 | 3, only?: Set<Run>) => {
-    const shardPeople = await peopleOfShard(store, lists, prefix);
-    const byCid = new Map(shardPeople.map((p) => [p.cid, p]));
-    const results = evaluateSegments(config, byCid, blocks, now);
-    if (pass === 1) {
-      for (const [id, r] of results) {
-        const sr = segReports.get(id);
-        if (!sr) continue;
-        sr.matched += r.matched;
-        sr.eligible += r.members.length;
-        for (const [k, v] of Object.entries(r.excluded)) sr.excluded[k] = (sr.excluded[k] ?? 0) + v;
-      }
-    }
-    const out: Array<{
-      run: Run;
-      diff: ReturnType<typeof diffAudience>;
-      desired: Map<string, Record<string, string>>;
-      members: Map<string, BatchMember>;
-    }> = [];
-    for (const run of runs) {
-      if (only && !only.has(run)) continue;
-      if (run.mode === 'live' && !results.get(run.seg!.id)) continue;
-      const desired = new Map<string, Record<string, string>>();
-      const members = new Map<string, BatchMember>();
-      const synced = new Map<string, SyncedMember>();
-      for await (const m of store.syncedMembers(run.destKey, prefix)) synced.set(m.cid, m);
-      if (run.mode === 'live') {
-        for (const p of results.get(run.seg!.id)!.members) {
-          const keys = platformKeys(run.spec.id, p);
-          if (Object.keys(keys).length === 0) continue;
-          desired.set(p.cid, keys);
-          if (run.spec.capabilities.consentFields) members.set(p.cid, memberOf(p, keys));
-        }
-      } else if (run.mode === 'keep') {
-        // Kept as it is: only people who may no longer be uploaded at all (opt-outs, erasures) leave it.
-        for (const [cid, m] of synced) {
-          const p = byCid.get(cid);
-          // Someone no list holds any more (erased, or gone) is judged by the blocks on the hashes that were sent.
-          const why = p ? consentBlock(p, policy, blocks) : blocks.check(sentHashes(cid, m.keys), undefined);
-          if (!consentBlocksForGood(why)) desired.set(cid, m.keys);
-        }
-      }
-      out.push({ run, diff: diffAudience(desired, synced), desired, members });
-    }
-    return out;
+  return {
+    deps,
+    opts,
+    report,
+    now,
+    lists,
+    blocks,
+    policy,
+    shardDigits: digits,
+    prefixes,
+    stopped,
+    runs: built,
+    segReports,
   };
+}
 
-  try {
-    // Pass 1: removals of every audience, and each audience's size.
-    for (const prefix of prefixes) {
-      checkTime(deps, opts);
-      for (const { run, diff, desired, members } of await shardDiffs(prefix, 1)) {
-        run.desired += desired.size;
-        run.ar.planned.remove += diff.remove.length;
-        run.ar.planned.add += diff.add.length;
-        run.ar.planned.unchanged += diff.unchanged;
-        const after = run.state.replace?.lastCid;
-        if (after !== undefined) for (const cid of desired.keys()) if (cid > after) run.replaceRemaining++;
-        if (opts.dryRun) {
-          // A platform that can check requests without changing anything gets one batch of each to check.
-          if (run.dest?.validateOnly) {
-            const max = run.dest.maxBatchSize;
-            for (const m of diff.remove) if (run.removeBuf.length < max) run.removeBuf.push(m);
-            for (const m of diff.add) if (run.addBuf.length < max) run.addBuf.push(decorate(m, members));
-          }
-          continue;
-        }
-        await guard(deps, report, stopped, run, async () => {
-          if (run.state.replace && run.state.replace.nextSeq > 1) return; // our own open session blocks /users
-          for (const m of diff.remove) await pushRemove(deps, opts, run, m);
-        });
+interface ShardDiff {
+  run: Run;
+  diff: ReturnType<typeof diffAudience>;
+  desired: Map<string, Record<string, string>>;
+  members: Map<string, BatchMember>;
+}
+
+/** One shard: people, each live audience's desired members, and every audience's diff against its synced state. */
+async function shardDiffs(ctx: RunContext, prefix: string, pass: 1 | 2 | 3, only?: Set<Run>): Promise<ShardDiff[]> {
+  const { deps, lists, blocks, now, segReports, runs, policy } = ctx;
+  const { config, store } = deps;
+  const shardPeople = await peopleOfShard(store, lists, prefix);
+  const byCid = new Map(shardPeople.map((p) => [p.cid, p]));
+  const results = evaluateSegments(config, byCid, blocks, now);
+  if (pass === 1) {
+    for (const [id, r] of results) {
+      const sr = segReports.get(id);
+      if (!sr) continue;
+      sr.matched += r.matched;
+      sr.eligible += r.members.length;
+      for (const [k, v] of Object.entries(r.excluded)) sr.excluded[k] = (sr.excluded[k] ?? 0) + v;
+    }
+  }
+  const out: ShardDiff[] = [];
+  for (const run of runs) {
+    if (only && !only.has(run)) continue;
+    if (run.mode === 'live' && !results.get(run.seg!.id)) continue;
+    const desired = new Map<string, Record<string, string>>();
+    const members = new Map<string, BatchMember>();
+    const synced = new Map<string, SyncedMember>();
+    for await (const m of store.syncedMembers(run.destKey, prefix)) synced.set(m.cid, m);
+    if (run.mode === 'live') {
+      for (const p of results.get(run.seg!.id)!.members) {
+        const keys = platformKeys(run.spec.id, p);
+        if (Object.keys(keys).length === 0) continue;
+        desired.set(p.cid, keys);
+        if (run.spec.capabilities.consentFields) members.set(p.cid, memberOf(p, keys));
+      }
+    } else if (run.mode === 'keep') {
+      // Kept as it is: only people who may no longer be uploaded at all (opt-outs, erasures) leave it.
+      for (const [cid, m] of synced) {
+        const p = byCid.get(cid);
+        // Someone no list holds any more (erased, or gone) is judged by the blocks on the hashes that were sent.
+        const why = p ? consentBlock(p, policy, blocks) : blocks.check(sentHashes(cid, m.keys), undefined);
+        if (!consentBlocksForGood(why)) desired.set(cid, m.keys);
       }
     }
-    for (const run of runs) {
-      if (opts.dryRun) continue;
+    out.push({ run, diff: diffAudience(desired, synced), desired, members });
+  }
+  return out;
+}
+
+/** Pass 1 for one shard: every audience's removals, and each audience's size. */
+export async function removeShard(ctx: RunContext, prefix: string): Promise<void> {
+  const { deps, opts, report, stopped } = ctx;
+  for (const { run, diff, desired, members } of await shardDiffs(ctx, prefix, 1)) {
+    run.desired += desired.size;
+    run.ar.planned.remove += diff.remove.length;
+    run.ar.planned.add += diff.add.length;
+    run.ar.planned.unchanged += diff.unchanged;
+    const after = run.state.replace?.lastCid;
+    if (after !== undefined) for (const cid of desired.keys()) if (cid > after) run.replaceRemaining++;
+    if (opts.dryRun) {
+      // A platform that can check requests without changing anything gets one batch of each to check.
+      if (run.dest?.validateOnly) {
+        const max = run.dest.maxBatchSize;
+        for (const m of diff.remove) if (run.removeBuf.length < max) run.removeBuf.push(m);
+        for (const m of diff.add) if (run.addBuf.length < max) run.addBuf.push(decorate(m, members));
+      }
+      continue;
+    }
+    await guard(deps, report, stopped, run, async () => {
+      if (run.state.replace && run.state.replace.nextSeq > 1) return; // our own open session blocks /users
+      for (const m of diff.remove) await pushRemove(deps, opts, run, m);
+    });
+  }
+}
+
+/** After pass 1: the last removals, then each audience's decisions (below minimum, full replace). */
+export async function decideRuns(ctx: RunContext): Promise<void> {
+  const { deps, opts, report, stopped, runs } = ctx;
+  for (const run of runs) {
+    if (opts.dryRun) continue;
+    await guard(deps, report, stopped, run, async () => {
+      await flushRemovals(deps, opts, run, true);
+      decideAudience(deps, opts, run);
+      if (run.pendingPrune) await keepOnlySession(deps, run, run.pendingPrune);
+    });
+  }
+}
+
+/**
+ * Pass 2 for one shard: additions, and/or the members of a full replace, in cid order. `what` picks the audiences
+ * (`all` in one process; the add step sends additions, the finish step replaces). False when none is left.
+ */
+export async function addShard(ctx: RunContext, prefix: string, what: 'all' | 'adds' | 'replace'): Promise<boolean> {
+  const { deps, opts, report, stopped, runs } = ctx;
+  const pass2 = new Set(
+    runs.filter(
+      (r) =>
+        !r.halted &&
+        r.mode === 'live' &&
+        (what === 'all' || (what === 'replace' ? r.replace !== undefined : r.replace === undefined)),
+    ),
+  );
+  if (pass2.size === 0) return false;
+  for (const { run, diff, desired, members } of await shardDiffs(ctx, prefix, 2, pass2)) {
+    await guard(deps, report, stopped, run, async () => {
+      if (run.replace) {
+        // A replace re-sends everyone desired, in cid order, from where an open session stopped.
+        const after = run.state.replace?.lastCid ?? '';
+        const all = [...desired.keys()].filter((cid) => cid > after).sort();
+        for (const cid of all) await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
+        return;
+      }
+      if (run.belowMin) return;
+      // Removals refused in another shard's step are not known here: a changed member whose old keys are still
+      // synced (its removal is pending) waits, as `refused` makes it wait in one process.
+      const pending = run.refusedElsewhere ? new Set(diff.remove.map((m) => m.cid)) : undefined;
+      for (const m of diff.add) {
+        if (run.refused?.has(m.cid) || pending?.has(m.cid)) continue;
+        await pushAdd(deps, opts, run, decorate(m, members));
+      }
+    });
+  }
+  return true;
+}
+
+/**
+ * Sends every audience's buffered removals and additions (batches fill up across the shards of a step; a shard group
+ * step sends what is left before it records its result, so a group that has a result has sent everything).
+ */
+export async function flushRuns(ctx: RunContext): Promise<void> {
+  const { deps, opts, report, stopped, runs } = ctx;
+  for (const run of runs)
+    await guard(deps, report, stopped, run, async () => {
+      await flushRemovals(deps, opts, run, true);
+      await flushAdds(deps, opts, run, true);
+    });
+}
+
+/** End of pass 2 for every audience: the session's closing batch, or the last additions. */
+export async function finishAdds(ctx: RunContext, only?: (run: Run) => boolean): Promise<void> {
+  const { deps, opts, report, stopped, runs } = ctx;
+  for (const run of runs) {
+    if (only && !only(run)) continue;
+    await guard(deps, report, stopped, run, () => finishPass2(deps, opts, run));
+  }
+}
+
+/**
+ * Pass 3: audiences whose synced state was cut down to a partly applied replace session are healed by diff; a session
+ * the platform refused (unknown, already finished) starts again under a new id.
+ */
+export async function healRuns(ctx: RunContext): Promise<void> {
+  const { deps, opts, report, stopped, runs, prefixes } = ctx;
+  const restarting = runs.filter((r) => r.restarted && !r.state.replace && !r.halted && !r.heal);
+  for (const run of restarting) startSession(deps, opts, run);
+  const healing = new Set(runs.filter((r) => (r.heal || (r.restarted && r.replace)) && !r.halted));
+  if (!healing.size) return;
+  for (const prefix of prefixes) {
+    checkTime(deps, opts);
+    for (const { run, diff, desired, members } of await shardDiffs(ctx, prefix, 3, healing)) {
       await guard(deps, report, stopped, run, async () => {
-        await flushRemovals(deps, opts, run, true);
-        decideAudience(deps, opts, run);
-        if (run.pendingPrune) await keepOnlySession(deps, run, run.pendingPrune);
+        if (run.replace) {
+          for (const cid of [...desired.keys()].sort())
+            await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
+          return;
+        }
+        for (const m of diff.remove) await pushRemove(deps, opts, run, m);
+        if (!run.belowMin) for (const m of diff.add) await pushAdd(deps, opts, run, decorate(m, members));
       });
     }
-    if (opts.dryRun) {
-      for (const run of runs) {
-        run.ar.desired = run.desired;
-        if (run.belowMin || run.desired < run.ar.minSize) run.ar.planned.add = 0;
-        run.ar.status = 'planned';
-        if (run.dest?.validateOnly) await guard(deps, report, stopped, run, () => validateSample(run));
-      }
-    } else {
-      // Pass 2: additions, or a full replace where one is due.
-      for (const prefix of prefixes) {
-        checkTime(deps, opts);
-        const pass2 = new Set(runs.filter((r) => !r.halted && r.mode === 'live'));
-        if (pass2.size === 0) break;
-        for (const { run, diff, desired, members } of await shardDiffs(prefix, 2, pass2)) {
-          await guard(deps, report, stopped, run, async () => {
-            if (run.replace) {
-              // A replace re-sends everyone desired, in cid order, from where an open session stopped.
-              const after = run.state.replace?.lastCid ?? '';
-              const all = [...desired.keys()].filter((cid) => cid > after).sort();
-              for (const cid of all)
-                await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
-              return;
-            }
-            if (run.belowMin) return;
-            for (const m of diff.add) {
-              if (run.refused?.has(m.cid)) continue;
-              await pushAdd(deps, opts, run, decorate(m, members));
-            }
-          });
-        }
-      }
-      for (const run of runs) await guard(deps, report, stopped, run, () => finishPass2(deps, opts, run));
-      // Pass 3: audiences whose synced state was cut down to a partly applied replace session are healed by diff;
-      // a session the platform refused (unknown, already finished) starts again under a new id.
-      const restarting = runs.filter((r) => r.restarted && !r.state.replace && !r.halted && !r.heal);
-      for (const run of restarting) startSession(deps, opts, run);
-      const healing = new Set(runs.filter((r) => (r.heal || (r.restarted && r.replace)) && !r.halted));
-      if (healing.size) {
-        for (const prefix of prefixes) {
-          checkTime(deps, opts);
-          for (const { run, diff, desired, members } of await shardDiffs(prefix, 3, healing)) {
-            await guard(deps, report, stopped, run, async () => {
-              if (run.replace) {
-                for (const cid of [...desired.keys()].sort())
-                  await pushReplace(deps, opts, run, members.get(cid) ?? { cid, keys: desired.get(cid)! });
-                return;
-              }
-              for (const m of diff.remove) await pushRemove(deps, opts, run, m);
-              if (!run.belowMin) for (const m of diff.add) await pushAdd(deps, opts, run, decorate(m, members));
-            });
-          }
-        }
-        for (const run of healing) {
-          await guard(deps, report, stopped, run, async () => {
-            if (run.replace) return finishPass2(deps, opts, run);
-            await flushRemovals(deps, opts, run, true);
-            await flushAdds(deps, opts, run, true);
-          });
-        }
-      }
-      for (const run of runs) await guard(deps, report, stopped, run, () => finishAudience(deps, run));
-    }
-  } catch (e) {
-    if (!(e instanceof OutOfTime)) throw e;
-    for (const run of runs) {
-      if (run.ar.status === 'failed' || run.ar.status === 'stopped') continue;
-      run.ar.status = 'partial';
-      run.ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
-    }
-    report.done = false;
-    report.waitSeconds = Math.max(report.waitSeconds ?? 0, 1);
   }
+  for (const run of healing) {
+    await guard(deps, report, stopped, run, async () => {
+      if (run.replace) return finishPass2(deps, opts, run);
+      await flushRemovals(deps, opts, run, true);
+      await flushAdds(deps, opts, run, true);
+    });
+  }
+}
+
+/** Lookalikes, size read-back, orphan retirement and the final status of every audience. */
+export async function finishRuns(ctx: RunContext): Promise<void> {
+  const { deps, report, stopped, runs } = ctx;
+  for (const run of runs) await guard(deps, report, stopped, run, () => finishAudience(deps, run));
+}
+
+/** The time budget ran out: every audience still going is partial, and the run asks to continue. */
+export function outOfTime(ctx: RunContext): void {
+  for (const run of ctx.runs) {
+    if (run.ar.status === 'failed' || run.ar.status === 'stopped') continue;
+    run.ar.status = 'partial';
+    run.ar.message = 'time budget used up; the next invocation continues from the last confirmed batch';
+  }
+  ctx.report.done = false;
+  ctx.report.waitSeconds = Math.max(ctx.report.waitSeconds ?? 0, 1);
+}
+
+/** Puts every audience's report into the run's report and logs the outcome. */
+export function closeReport(ctx: RunContext): SyncReport {
+  const { report, runs, deps, prefixes } = ctx;
   for (const run of runs) report.audiences.push(run.ar);
-  report.finishedAt = clock.now().toISOString();
-  logger.info('sync_finished', {
+  report.finishedAt = deps.clock.now().toISOString();
+  deps.logger.info('sync_finished', {
     done: report.done,
     shards: prefixes.length,
     audiences: report.audiences.map((a) => ({
@@ -532,6 +648,38 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
     })),
   });
   return report;
+}
+
+async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): Promise<SyncReport> {
+  const ctx = await openContext(deps, opts, report, (stopped) => prepareRuns(deps, opts, report, stopped));
+  try {
+    for (const prefix of ctx.prefixes) {
+      checkTime(deps, opts);
+      await removeShard(ctx, prefix);
+    }
+    await decideRuns(ctx);
+    if (opts.dryRun) {
+      for (const run of ctx.runs) {
+        run.ar.desired = run.desired;
+        if (run.belowMin || run.desired < run.ar.minSize) run.ar.planned.add = 0;
+        run.ar.status = 'planned';
+        if (run.dest?.validateOnly) await guard(deps, report, ctx.stopped, run, () => validateSample(run));
+      }
+    } else {
+      // Pass 2: additions, or a full replace where one is due.
+      for (const prefix of ctx.prefixes) {
+        checkTime(deps, opts);
+        if (!(await addShard(ctx, prefix, 'all'))) break;
+      }
+      await finishAdds(ctx);
+      await healRuns(ctx);
+      await finishRuns(ctx);
+    }
+  } catch (e) {
+    if (!(e instanceof OutOfTime)) throw e;
+    outOfTime(ctx);
+  }
+  return closeReport(ctx);
 }
 
 /** A dry run on a platform that checks requests: one batch of the planned removals and additions, checked, not applied. */
@@ -584,14 +732,14 @@ function memberOf(p: Person, keys: Record<string, string>): BatchMember {
 const decorate = (m: BatchMember, members: Map<string, BatchMember>) => members.get(m.cid) ?? m;
 
 /** People the store holds (the lists' committed snapshots say how many rows they had). */
-async function estimatePeople(deps: SyncDeps, lists: readonly string[]): Promise<number> {
+export async function estimatePeople(deps: SyncDeps, lists: readonly string[]): Promise<number> {
   let n = 0;
   for (const l of lists) n += (await deps.store.getSnapshot(l))?.counts.accepted ?? 0;
   return n;
 }
 
 /** Every audience of the run: the config's (segment × destination), and every audience ever created that left it. */
-async function prepareRuns(
+export async function prepareRuns(
   deps: SyncDeps,
   opts: SyncOptions,
   report: SyncReport,
@@ -661,7 +809,7 @@ async function prepareRuns(
   return runs;
 }
 
-function newRun(
+export function newRun(
   deps: SyncDeps,
   opts: SyncOptions,
   a: {
@@ -721,6 +869,8 @@ function newRun(
     removeBuf: [],
     addBuf: [],
     heal: false,
+    timedCalls: 0,
+    timedMs: 0,
   };
   if (!dest) {
     run.halted = true;
@@ -730,8 +880,6 @@ function newRun(
   }
   // Pace on the platform's own usage report before every call, not only after batches. Confirmed batch calls are
   // timed (without the pauses): their mean is kept in the state and feeds the replace-window estimate.
-  let timedCalls = 0;
-  let timedMs = 0;
   run.call = (fn, timing) =>
     withRetry(
       async () => {
@@ -740,9 +888,9 @@ function newRun(
         if (timing !== 'batch') return fn();
         const t0 = clock.now().getTime();
         const out = await fn();
-        timedCalls++;
-        timedMs += clock.now().getTime() - t0;
-        state.batchCallMs = Math.round(timedMs / timedCalls);
+        run.timedCalls++;
+        run.timedMs += clock.now().getTime() - t0;
+        state.batchCallMs = Math.round(run.timedMs / run.timedCalls);
         return out;
       },
       deps,
@@ -1195,7 +1343,7 @@ function describeOrphan(run: Run, left: number): string {
 }
 
 /** Runs one audience's step, turning its errors into its report (and stopping its destination where they say so). */
-async function guard(
+export async function guard(
   deps: SyncDeps,
   report: SyncReport,
   stopped: Map<string, DestinationError>,
@@ -1271,7 +1419,7 @@ async function guard(
   }
 }
 
-function checkTime(deps: SyncDeps, opts: SyncOptions) {
+export function checkTime(deps: SyncDeps, opts: SyncOptions) {
   if (opts.deadline !== undefined && deps.clock.now().getTime() > opts.deadline) throw new OutOfTime();
 }
 

@@ -14,6 +14,8 @@ export const DropPrefix = {
   quarantine: 'quarantine/',
   /** Per-ingest and per-sync JSON + HTML reports (no PII). */
   reports: 'reports/',
+  /** A fanned-out ingest's files between its steps (hashes and counts, as the table holds), removed by its commit. */
+  staging: 'staging/',
 } as const;
 
 export interface DropBucketProps {
@@ -136,6 +138,13 @@ export class DropBucket extends Construct {
           id: 'expire-reports',
           prefix: DropPrefix.reports,
           expiration: Duration.days(reportRetentionDays),
+          noncurrentVersionExpiration: noncurrentAfterOneDay,
+        },
+        {
+          // A fanned-out ingest deletes its staging files when it commits; one that failed leaves them a day.
+          id: 'expire-staging',
+          prefix: DropPrefix.staging,
+          expiration: Duration.days(1),
           noncurrentVersionExpiration: noncurrentAfterOneDay,
         },
         {

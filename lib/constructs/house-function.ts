@@ -320,6 +320,22 @@ export class HouseFunction extends Construct {
     this.function.addEnvironment('DESTINATION_SECRETS', Stack.of(this).toJsonString(ids));
   }
 
+  /**
+   * Lets the function start executions of `stateMachine` (states:StartExecution on exactly its ARN) and sets `envVar`
+   * to its ARN, plus any settings the caller passes along in `env`.
+   */
+  public startsExecutionsOf(
+    stateMachine: { readonly stateMachineArn: string },
+    envVar: string,
+    env: Readonly<Record<string, string>> = {},
+  ): void {
+    this.attach('StateMachinePolicy', [
+      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [stateMachine.stateMachineArn] }),
+    ]);
+    this.function.addEnvironment(envVar, stateMachine.stateMachineArn);
+    for (const [k, v] of Object.entries(env)) this.function.addEnvironment(k, v);
+  }
+
   private attach(id: string, statements: iam.PolicyStatement[]): iam.Policy {
     if (this.node.tryFindChild(id)) {
       throw propError(this, `${id} was granted twice; grant each table, bucket and secret once with all its access.`);

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, TimeZone, Validations } from 'aws-cdk-lib';
+import { Aws, Duration, Fn, RemovalPolicy, TimeZone, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -12,10 +12,17 @@ import { acknowledgeWildcardResource, propError, requireWholeNumber } from './ch
 
 export interface SyncScheduleProps {
   /**
-   * The sync function. It receives the state machine's state and returns the next state:
-   * `{ done: boolean, waitSeconds?: number, ...checkpoint }`.
+   * The sync function. Each task sends it `{ step, run: <state> }` (plan, decide, finish, abort) or a shard group
+   * (`{ step: 'remove' | 'add', runId, iteration, group }`), and its answer is the next state: `next`
+   * (`shards`, `wait`, `done`), `groups`, `done`, `waitSeconds`.
    */
   readonly syncFunction: lambda.IFunction;
+  /**
+   * Shard groups the Distributed Maps run at once: the strictest concurrency per ad account of the destinations'
+   * platforms (`PlatformSpec.limits.concurrency`), since every group may call every destination.
+   * @default 1
+   */
+  readonly shardConcurrency?: number;
   /**
    * EventBridge Scheduler expression for the nightly run.
    * @default 'cron(0 3 * * ? *)'
@@ -57,9 +64,10 @@ const LAMBDA_SERVICE_ERRORS = [
 ];
 
 /**
- * The nightly sync: EventBridge Scheduler starts a Step Functions loop that invokes the sync function until it
- * returns `done: true`. Each run returns its checkpoint, which the next run receives, so a sync longer than one
- * Lambda run (or paused by a platform's rate limit, `waitSeconds`) continues instead of restarting.
+ * The nightly sync: EventBridge Scheduler starts a Step Functions execution that runs the sync in steps: Plan, a
+ * Distributed Map of shard groups removing (RemoveShards), Decide, a Distributed Map of shard groups adding
+ * (AddShards), Finish. A run Finish leaves not done (a rate limit, the time budget of a replace) waits `waitSeconds`
+ * and plans again under the same run id: the checkpoints make it continue instead of restarting.
  */
 export class SyncSchedule extends Construct {
   /** The sync loop (standard workflow). */
@@ -76,6 +84,14 @@ export class SyncSchedule extends Construct {
     const expression = props.scheduleExpression ?? 'cron(0 3 * * ? *)';
     const timeZone = props.timeZone ?? 'UTC';
     const timeout = props.timeout ?? Duration.hours(12);
+    const shardConcurrency = props.shardConcurrency ?? 1;
+    requireWholeNumber(
+      this,
+      'shardConcurrency',
+      shardConcurrency,
+      { min: 1, max: 40 },
+      'Give how many shard groups may call the platforms at once, e.g. 2.',
+    );
     validateExpression(this, expression);
     validateTimeZone(this, timeZone);
     requireWholeNumber(
@@ -86,43 +102,124 @@ export class SyncSchedule extends Construct {
       'Give the longest a whole sync may take, e.g. Duration.hours(12).',
     );
 
-    const runSync = new tasks.LambdaInvoke(this, 'RunSync', {
-      lambdaFunction: props.syncFunction,
-      comment: 'One bounded slice of the sync. Input: the state; output: the next state with done and a checkpoint.',
-      // The function's return value becomes the whole state, so the next run gets the checkpoint.
-      payloadResponseOnly: true,
-      retryOnServiceExceptions: false,
-    });
-    runSync.addRetry({
+    const fn = props.syncFunction;
+    const serviceRetry = {
       errors: LAMBDA_SERVICE_ERRORS,
       interval: Duration.seconds(2),
       backoffRate: 2,
       maxAttempts: 6,
       jitterStrategy: sfn.JitterType.FULL,
+    };
+    /** A task whose answer becomes the whole state (the run's id, iteration and groups travel in it). */
+    const step = (id: string, name: string, comment: string) => {
+      const t = new tasks.LambdaInvoke(this, id, {
+        lambdaFunction: fn,
+        comment,
+        payload: sfn.TaskInput.fromObject({ step: name, run: sfn.JsonPath.entirePayload }),
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+      });
+      t.addRetry(serviceRetry);
+      return t;
+    };
+    const plan = step('Plan', 'plan', 'Lock, lists settled, audiences found or created, shard groups.');
+    const decide = step('Decide', 'decide', "Every group's counts summed: below-minimum and full-replace decisions.");
+    const finish = step(
+      'Finish',
+      'finish',
+      'Full replaces streamed in cid order, heal, lookalikes, health, report, lock released.',
+    );
+    const abort = step('Abort', 'abort', 'A shard group failed after its retries: the lock is released.');
+    const failed = new sfn.Fail(this, 'SyncFailed', {
+      error: 'SyncShardGroupFailed',
+      cause: 'A shard group failed after its retries; the next run resumes from the last confirmed batch.',
     });
+    abort.next(failed);
+
+    /**
+     * One pass over every shard group, `concurrency` at a time: each item is one group, invoked again while it
+     * says it is not done (the Lambda deadline cut it short); a failing group is retried alone.
+     */
+    const shards = (id: string, pass: 'remove' | 'add', comment: string) => {
+      const group = new tasks.LambdaInvoke(this, `${id}Group`, {
+        lambdaFunction: fn,
+        comment: `One shard group of the ${pass} pass.`,
+        payloadResponseOnly: true,
+        retryOnServiceExceptions: false,
+      });
+      // A run that lost its lock must stop, not try again; anything else (a throttled read, a crash) is retried.
+      group.addRetry({ errors: ['LeaseLost'], maxAttempts: 0 });
+      group.addRetry(serviceRetry);
+      group.addRetry({
+        errors: [sfn.Errors.ALL],
+        interval: Duration.seconds(10),
+        backoffRate: 2,
+        maxAttempts: 2,
+        jitterStrategy: sfn.JitterType.FULL,
+      });
+      const again = new sfn.Wait(this, `${id}GroupPause`, { time: sfn.WaitTime.duration(Duration.seconds(1)) });
+      again.next(group);
+      const groupDone = new sfn.Choice(this, `${id}GroupDone`)
+        .when(sfn.Condition.booleanEquals('$.done', true), new sfn.Succeed(this, `${id}GroupOk`))
+        .otherwise(again);
+      const map = new sfn.DistributedMap(this, id, {
+        comment,
+        itemsPath: '$.groups',
+        itemSelector: {
+          step: pass,
+          'runId.$': '$.runId',
+          'iteration.$': '$.iteration',
+          'group.$': '$$.Map.Item.Value',
+        },
+        maxConcurrency: shardConcurrency,
+        // Results are in the table (one item per group); the state keeps the run's id, iteration and groups.
+        resultPath: sfn.JsonPath.DISCARD,
+        mapExecutionType: sfn.StateMachineType.STANDARD,
+        label: id,
+      });
+      map.itemProcessor(group.next(groupDone));
+      map.addCatch(abort, { errors: [sfn.Errors.ALL], resultPath: '$.error' });
+      return map;
+    };
+    const removeShards = shards(
+      'RemoveShards',
+      'remove',
+      'Pass 1: removals of every audience, shard group by shard group; each group counts its audiences.',
+    );
+    const addShards = shards('AddShards', 'add', 'Pass 2: additions of every audience that does not replace.');
 
     const succeed = new sfn.Succeed(this, 'SyncDone');
     const invalid = new sfn.Fail(this, 'InvalidState', {
       error: 'SyncInvalidState',
-      cause: 'The sync function must return an object with a boolean "done".',
+      cause: 'The sync function must return an object with a boolean "done" (finish) or "next" (plan).',
     });
     const backOff = new sfn.Wait(this, 'BackOff', {
-      comment: "The platform's rate-limit back-off returned by the function.",
+      comment: "A platform's rate-limit back-off, a busy lock or a list being written: the wait the run asked for.",
       time: sfn.WaitTime.secondsPath('$.waitSeconds'),
     });
     const pause = new sfn.Wait(this, 'Pause', { time: sfn.WaitTime.duration(Duration.seconds(1)) });
-    backOff.next(runSync);
-    pause.next(runSync);
+    backOff.next(plan);
+    pause.next(plan);
     // Choice rules are tried in order; the presence checks come first so a missing field never reaches a comparison.
     const waitBeforeContinuing = new sfn.Choice(this, 'BackOffRequested')
       .when(sfn.Condition.not(sfn.Condition.isPresent('$.waitSeconds')), pause)
       .when(sfn.Condition.isNumeric('$.waitSeconds'), backOff)
       .otherwise(pause);
+    const planned = new sfn.Choice(this, 'Planned')
+      .when(sfn.Condition.not(sfn.Condition.isPresent('$.next')), invalid)
+      .when(sfn.Condition.stringEquals('$.next', 'shards'), removeShards)
+      .when(sfn.Condition.stringEquals('$.next', 'wait'), waitBeforeContinuing)
+      .when(sfn.Condition.stringEquals('$.next', 'done'), succeed)
+      .otherwise(invalid);
     const isDone = new sfn.Choice(this, 'IsDone')
       .when(sfn.Condition.not(sfn.Condition.isPresent('$.done')), invalid)
       .when(sfn.Condition.booleanEquals('$.done', true), succeed)
       .when(sfn.Condition.booleanEquals('$.done', false), waitBeforeContinuing)
       .otherwise(invalid);
+    removeShards.next(decide);
+    decide.next(addShards);
+    addShards.next(finish);
+    finish.next(isDone);
 
     this.logGroup = new logs.LogGroup(this, 'LogGroup', {
       retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
@@ -131,9 +228,10 @@ export class SyncSchedule extends Construct {
     });
 
     this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
-      comment: 'audience-sync: nightly sync loop with checkpoint continuation',
+      comment:
+        'audience-sync: nightly sync in steps — plan, remove (Distributed Map over shard groups), decide, add (Distributed Map), finish — continued while done=false',
       stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(runSync.next(isDone)),
+      definitionBody: sfn.DefinitionBody.fromChainable(plan.next(planned)),
       timeout,
       tracingEnabled: true,
       // includeExecutionData false: states carry segment names and checkpoints, never logged.
@@ -151,6 +249,19 @@ export class SyncSchedule extends Construct {
         `${props.syncFunction.functionArn}:*`,
         'Step Functions grants invoke on the sync function and its version/alias qualifiers (<arn>:*) only.',
       );
+    }
+    // The Distributed Maps start child executions of this state machine and describe / stop them: their ARNs are made
+    // at run time, under this machine's name (and its map runs' labels). CDK grants them in a policy of their own.
+    const mapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
+    if (mapPolicy) {
+      const name = Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn));
+      const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name}`;
+      for (const suffix of [':*', '/RemoveShards:*', '/AddShards:*'])
+        acknowledgeWildcardResource(
+          mapPolicy,
+          `${executions}${suffix}`,
+          'Distributed Map child executions of this state machine only (their ids are made at run time).',
+        );
     }
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {

@@ -20,6 +20,8 @@
  *   kms:Decrypt (DynamoDB decrypts the table key with the caller's permissions).
  * - Secrets Manager GetSecretValue needs secretsmanager:GetSecretValue on the secret's full ARN and, when the secret
  *   is encrypted with a customer-managed key, kms:Decrypt on that key.
+ * - Step Functions StartExecution needs states:StartExecution on the state machine's ARN. A ranged GetObject (the
+ *   Range header) is an ordinary s3:GetObject / s3:GetObjectVersion.
  *
  * AWS-managed keys (aws/s3, aws/dynamodb, aws/secretsmanager) need no identity-policy grant: their key policies
  * admit every principal of the account through the service.
@@ -264,10 +266,20 @@ const secretsmanager: Record<string, Rule> = {
   DescribeSecret: (c) => [{ action: 'secretsmanager:DescribeSecret', resource: secretArn(c), why: 'DescribeSecret' }],
 };
 
+/** Step Functions StartExecution needs states:StartExecution on the state machine's ARN. */
+const sfn: Record<string, Rule> = {
+  StartExecution: (c) => {
+    const arn = str(c.input.stateMachineArn);
+    if (!arn) throw new Error('StartExecution without stateMachineArn; the IAM table needs it');
+    return [{ action: 'states:StartExecution', resource: arn, why: 'StartExecution' }];
+  },
+};
+
 export const IAM_TABLE: Record<string, Record<string, Rule>> = {
   S3: s3,
   DynamoDB: dynamodb,
   SecretsManager: secretsmanager,
+  SFN: sfn,
 };
 
 /** What AWS checks for `cmd`; throws "add <Command> to the IAM table" for a command the table does not know. */

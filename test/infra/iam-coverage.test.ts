@@ -30,6 +30,7 @@ import { handleIngestEvent } from '../../functions/ingest';
 import { handleSync } from '../../functions/sync';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
 import { startSecretsManagerServer } from '../fakes/secrets-manager-server';
+import { startStepFunctionsServer } from '../fakes/step-functions-server';
 import { recordAwsCommands } from '../helpers/aws-recorder';
 import {
   allowingStatements,
@@ -39,13 +40,15 @@ import {
   TemplateResolver,
 } from '../helpers/iam-policy';
 import { factsFromTemplate, requirementsOf, type SentCommand } from '../helpers/iam-table';
+import { runIngestMachine } from '../helpers/ingest-machine';
+import { runSyncMachine } from '../helpers/sync-machine';
 import { makeZip } from '../unit/reading/zip-writer';
 import { synthTemplate } from './synth';
 
 const CUSTOMER_KEY = 'arn:aws:kms:us-east-1:111111111111:key/1234abcd-12ab-34cd-56ef-1234567890ab';
 const BUCKET = 'iam-coverage-drop';
 const TABLE = 'iam-coverage-contacts';
-const FUNCTIONS = ['IngestFunction', 'SyncFunction'] as const;
+const FUNCTIONS = ['IngestFunction', 'IngestStepsFunction', 'SyncFunction'] as const;
 
 const CONFIG = `
 version: 1
@@ -65,6 +68,8 @@ const configFile = join(mkdtempSync(join(tmpdir(), 'as-iam-')), 'audiences.yaml'
 writeFileSync(configFile, CONFIG);
 
 const CSV = 'email,first_name,country\nada@example.com,Ada,US\nbob@example.com,Bob,US\n';
+/** Above the fan-out size the coverage synth sets (fanOutBytes 2048): read by the fan-out's workers in chunks. */
+const BIG_CSV = `email,first_name,country\n${Array.from({ length: 200 }, (_, i) => `p${i}@example.com,P${i},US`).join('\n')}\n`;
 
 let meta: FakeMeta;
 beforeAll(async () => {
@@ -140,6 +145,9 @@ async function runScenarios(fns: Record<string, FunctionInTemplate>): Promise<Se
   );
   const savedEndpoint = process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
   process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = secrets.endpoint;
+  const stepFunctions = await startStepFunctionsServer();
+  const savedSfn = process.env.AWS_ENDPOINT_URL_SFN;
+  process.env.AWS_ENDPOINT_URL_SFN = stepFunctions.endpoint;
   const s3 = s3Client();
   try {
     // Each function builds its runtime from its own environment, as one cold start in the cloud would.
@@ -193,23 +201,45 @@ async function runScenarios(fns: Record<string, FunctionInTemplate>): Promise<Se
     };
     expect(await deliverOnce()).toEqual(['ingested']);
     expect(await deliverOnce()).toEqual(['duplicate']);
+    // A big export: the queue's ingest starts the fan-out state machine, whose steps run as IngestStepsFunction.
+    expect((await drop('incoming/big/export.csv', BIG_CSV)).outcomes.map((o) => o.kind)).toEqual(['fanned_out']);
+    const [execution] = stepFunctions.started;
+    const steps = runtimeOf('IngestStepsFunction');
+    const fannedOut = await recorder.as('IngestStepsFunction', () =>
+      runIngestMachine(steps, execution!.input as { key: string; runId: string }, { maxConcurrency: 2 }),
+    );
+    expect(fannedOut.tasks.filter((t) => t.startsWith('StageChunk')).length).toBeGreaterThan(1);
+    expect(fannedOut.final).toMatchObject({ outcome: { kind: 'ingested', rows: 200 } });
 
     const sync = runtimeOf('SyncFunction');
     const result = await recorder.as('SyncFunction', () =>
       handleSync({ trigger: 'test' }, sync, 10 * 60_000, { ...fns.SyncFunction!.env, META_GRAPH_URL: meta.baseUrl }),
     );
     expect(result.summary).toEqual([
-      expect.objectContaining({ destination: 'meta-main', status: 'synced', added: 3 }),
-      expect.objectContaining({ destination: 'meta-eu', status: 'synced', added: 3 }),
+      expect.objectContaining({ destination: 'meta-main', status: 'synced', added: 203 }),
+      expect.objectContaining({ destination: 'meta-eu', status: 'synced', added: 203 }),
     ]);
     // Each destination read its own secret, by the id the template gives it, once.
     expect(secrets.requests.sort()).toEqual(Object.values(secretIds).sort());
+    // The nightly state machine runs the sync in steps (plan, shard groups, decide, finish) with run state in the table.
+    const stepped = await recorder.as('SyncFunction', () =>
+      runSyncMachine(
+        sync,
+        { ...fns.SyncFunction!.env, META_GRAPH_URL: meta.baseUrl },
+        { trigger: 'test', shardDigits: 1 },
+        { maxConcurrency: 2 },
+      ),
+    );
+    expect(stepped.final).toMatchObject({ done: true });
     return recorder.sent;
   } finally {
     recorder.stop();
     s3.destroy();
     if (savedEndpoint === undefined) delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER;
     else process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER = savedEndpoint;
+    if (savedSfn === undefined) delete process.env.AWS_ENDPOINT_URL_SFN;
+    else process.env.AWS_ENDPOINT_URL_SFN = savedSfn;
+    await stepFunctions.close();
     await secrets.close();
     await aws.close();
   }
@@ -249,7 +279,12 @@ describe.each([
   let sent: SentCommand[];
 
   beforeAll(async () => {
-    template = synthTemplate({ configFile, ...context }).toJSON() as TemplateJson;
+    template = synthTemplate({
+      configFile,
+      fanOutBytes: 2048,
+      fanOutChunkBytes: 1024,
+      ...context,
+    }).toJSON() as TemplateJson;
     const resolver = new TemplateResolver(template, { ...FAKE_ENV, names: bindNames(template) });
     sent = await recordingFor(functionsOf(template, resolver));
   });
@@ -284,6 +319,10 @@ describe.each([
     expect(seen('SyncFunction', 'GetSecretValue')).toBe(true);
     expect(seen('SyncFunction', 'PutObject')).toBe(true);
     expect(seen('SyncFunction', 'Query')).toBe(true);
+    expect(seen('IngestFunction', 'StartExecution')).toBe(true);
+    expect(seen('IngestStepsFunction', 'GetObject', 'Range')).toBe(true);
+    expect(seen('IngestStepsFunction', 'BatchWriteItem')).toBe(true);
+    expect(seen('IngestStepsFunction', 'DeleteObjects')).toBe(true);
   });
 
   it.each(FUNCTIONS)('%s: its role allows every command its code sent', (fn) => {

@@ -38,6 +38,10 @@ function acknowledgements(root: IConstruct): Array<{ path: string; id: string; r
   );
 }
 
+/** How cdk-nag writes a state machine's name, taken from its ARN at deploy time. */
+const machineName = (logicalId: string) =>
+  JSON.stringify({ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: logicalId }] }] });
+
 describe('cdk-nag AwsSolutions', () => {
   it.each([
     ['defaults, as cdk synth runs it', {}, true],
@@ -82,6 +86,21 @@ describe('cdk-nag AwsSolutions', () => {
         'AudienceSync/SyncSchedule/DeadLetterQueue AwsSolutions-SQS3',
         'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
         'AudienceSync/SyncSchedule/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<SyncFunction9CE4905E.Arn>:*]',
+        ...[':*', '/AddShards:*', '/RemoveShards:*'].map(
+          (suffix) =>
+            `AudienceSync/SyncSchedule/StateMachine/DistributedMapPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName('SyncScheduleStateMachine358A04FB')}${suffix}]`,
+        ),
+        ...[':*', '/StageChunks:*', '/ApplyShards:*'].map(
+          (suffix) =>
+            `AudienceSync/IngestFanOut/StateMachine/DistributedMapPolicy AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:${machineName('IngestFanOutStateMachineFDC1D596')}${suffix}]`,
+        ),
+        'AudienceSync/IngestFanOut/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::*]',
+        'AudienceSync/IngestFanOut/StateMachine/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<IngestStepsFunction87E9FA82.Arn>:*]',
+        ...['incoming', 'quarantine', 'reports', 'staging'].map(
+          (prefix) =>
+            `AudienceSync/IngestStepsFunction/Role/DefaultPolicy AwsSolutions-IAM5[Resource::<DropBucket0EBEB047.Arn>/${prefix}/*]`,
+        ),
+        'AudienceSync/IngestStepsFunction/TracingPolicy AwsSolutions-IAM5[Resource::*]',
       ].sort(),
     );
   });

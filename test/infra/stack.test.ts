@@ -1,5 +1,8 @@
 import { Match, type Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAudienceConfig } from '../../functions/adapters/config-file';
+import { PLATFORMS } from '../../functions/platforms/registry';
+import { shardConcurrencyOf } from '../../lib/audience-sync-stack';
 import {
   actionsOf,
   logicalId,
@@ -224,11 +227,11 @@ describe('IngestPipeline', () => {
 });
 
 describe('HouseFunction', () => {
-  it('runs both functions on the newest Node.js, ARM64, traced, with source maps', () => {
+  it('runs every function (ingest, ingest steps, sync) on the newest Node.js, ARM64, traced, with source maps', () => {
     const fns = template.findResources('AWS::Lambda::Function', {
       Properties: { Runtime: Match.stringLikeRegexp('^nodejs') },
     });
-    expect(Object.keys(fns)).toHaveLength(2);
+    expect(Object.keys(fns)).toHaveLength(3);
     for (const fn of Object.values(fns)) {
       expect(fn.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -267,7 +270,8 @@ describe('HouseFunction', () => {
 
   it('gives each function its own encrypted log group with the configured retention', () => {
     const groups = template.findResources('AWS::Logs::LogGroup');
-    expect(Object.keys(groups)).toHaveLength(3);
+    // Three functions and two state machines.
+    expect(Object.keys(groups)).toHaveLength(5);
     for (const g of Object.values(groups)) {
       expect(g.Properties.RetentionInDays).toBe(30);
       expect(g.Properties.KmsKeyId).toEqual({ 'Fn::GetAtt': [logicalId(template, 'AWS::KMS::Key', 'LogKey'), 'Arn'] });
@@ -276,7 +280,7 @@ describe('HouseFunction', () => {
     for (const g of Object.values(custom.findResources('AWS::Logs::LogGroup'))) {
       expect(g.Properties.RetentionInDays).toBe(90);
     }
-    for (const fn of ['IngestFunction', 'SyncFunction']) {
+    for (const fn of ['IngestFunction', 'IngestStepsFunction', 'SyncFunction']) {
       template.hasResourceProperties('AWS::Lambda::Function', {
         Description: Match.anyValue(),
         Role: { 'Fn::GetAtt': [logicalId(template, 'AWS::IAM::Role', `${fn}Role`), 'Arn'] },
@@ -291,8 +295,24 @@ describe('HouseFunction', () => {
     expect(envOf(template, 'IngestFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
     expect(envOf(template, 'SyncFunction')).toMatchObject({ TABLE_NAME: table, BUCKET_NAME: bucket });
     expect(Object.keys(envOf(template, 'IngestFunction')).sort()).toEqual(
-      ['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED', 'BUCKET_NAME', 'NODE_OPTIONS', 'TABLE_NAME'].sort(),
+      [
+        'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
+        'BUCKET_NAME',
+        'FANOUT_BYTES',
+        'FANOUT_STATE_MACHINE_ARN',
+        'NODE_OPTIONS',
+        'TABLE_NAME',
+      ].sort(),
     );
+    expect(envOf(template, 'IngestFunction')).toMatchObject({
+      FANOUT_STATE_MACHINE_ARN: { Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'IngestFanOut') },
+      FANOUT_BYTES: String(256 * 1024 * 1024),
+    });
+    expect(envOf(template, 'IngestStepsFunction')).toMatchObject({
+      TABLE_NAME: table,
+      BUCKET_NAME: bucket,
+      FANOUT_CHUNK_BYTES: String(64 * 1024 * 1024),
+    });
     expect(Object.keys(envOf(template, 'SyncFunction')).sort()).toEqual(
       [
         'AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED',
@@ -412,32 +432,133 @@ describe('SyncSchedule', () => {
     });
   });
 
-  it('loops: invoke, Choice on $.done, optional back-off of $.waitSeconds, invoke again', () => {
+  it('runs the sync in steps: Plan → RemoveShards (Distributed Map) → Decide → AddShards (Distributed Map) → Finish', () => {
     const def = stateMachineDefinition(template);
     const states = def.States;
-    expect(def.StartAt).toBe('RunSync');
-    expect(states.RunSync).toMatchObject({ Type: 'Task', Next: 'IsDone', Resource: '<ref>' });
-    expect(states.RunSync?.Retry).toEqual([
-      expect.objectContaining({
-        ErrorEquals: expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']),
-        BackoffRate: 2,
-      }),
+    const serviceRetry = expect.objectContaining({
+      ErrorEquals: expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException']),
+      BackoffRate: 2,
+    });
+    expect(def.StartAt).toBe('Plan');
+    for (const [name, step, next] of [
+      ['Plan', 'plan', 'Planned'],
+      ['Decide', 'decide', 'AddShards'],
+      ['Finish', 'finish', 'IsDone'],
+      ['Abort', 'abort', 'SyncFailed'],
+    ] as const) {
+      // Each step gets the whole state and answers with the next one.
+      expect(states[name]).toMatchObject({ Type: 'Task', Next: next, Resource: '<ref>' });
+      expect(states[name]?.Parameters).toEqual({ step, 'run.$': '$' });
+      expect(states[name]?.Retry).toEqual([serviceRetry]);
+    }
+    expect(states.Planned).toMatchObject({ Type: 'Choice', Default: 'InvalidState' });
+    expect(states.Planned?.Choices).toEqual([
+      { Not: { Variable: '$.next', IsPresent: true }, Next: 'InvalidState' },
+      { Variable: '$.next', StringEquals: 'shards', Next: 'RemoveShards' },
+      { Variable: '$.next', StringEquals: 'wait', Next: 'BackOffRequested' },
+      { Variable: '$.next', StringEquals: 'done', Next: 'SyncDone' },
     ]);
-    expect(states.IsDone).toMatchObject({ Type: 'Choice', Default: 'InvalidState' });
+    expect(states.SyncFailed).toMatchObject({ Type: 'Fail', Error: 'SyncShardGroupFailed' });
     expect(states.IsDone?.Choices).toEqual(
       expect.arrayContaining([
         { Variable: '$.done', BooleanEquals: true, Next: 'SyncDone' },
         { Variable: '$.done', BooleanEquals: false, Next: 'BackOffRequested' },
       ]),
     );
-    expect(states.SyncDone).toEqual({ Type: 'Succeed' });
+    // A run that is not done waits what it asked for (rate limit, busy lock, list being written) and plans again.
     expect(states.BackOffRequested?.Choices).toEqual([
       { Not: { Variable: '$.waitSeconds', IsPresent: true }, Next: 'Pause' },
       { Variable: '$.waitSeconds', IsNumeric: true, Next: 'BackOff' },
     ]);
-    expect(states.BackOff).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'RunSync' });
-    expect(states.Pause).toMatchObject({ Type: 'Wait', Seconds: 1, Next: 'RunSync' });
+    expect(states.BackOff).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Plan' });
+    expect(states.Pause).toMatchObject({ Type: 'Wait', Seconds: 1, Next: 'Plan' });
+    expect(states.SyncDone).toEqual({ Type: 'Succeed' });
     expect(def.TimeoutSeconds).toBe(12 * 3600);
+  });
+
+  it.each([
+    ['RemoveShards', 'remove', 'Decide'],
+    ['AddShards', 'add', 'Finish'],
+  ])(
+    '%s is a Distributed Map over the shard groups, bounded by the platforms, each group retried alone',
+    (name, pass, next) => {
+      const map = stateMachineDefinition(template).States[name]!;
+      expect(map).toMatchObject({
+        Type: 'Map',
+        Next: next,
+        ItemsPath: '$.groups',
+        // The fixture config sends to Meta and Google, 4 calls at once per ad account each.
+        MaxConcurrency: 4,
+        ResultPath: null,
+        Label: name,
+        ItemSelector: {
+          step: pass,
+          'runId.$': '$.runId',
+          'iteration.$': '$.iteration',
+          'group.$': '$$.Map.Item.Value',
+        },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abort' }],
+      });
+      const processor = map.ItemProcessor as {
+        ProcessorConfig: unknown;
+        StartAt: string;
+        States: Record<string, Record<string, unknown>>;
+      };
+      expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      const group = processor.States[processor.StartAt]!;
+      expect(group).toMatchObject({ Type: 'Task', Next: `${name}GroupDone` });
+      // A run that lost its lock stops; Lambda service errors and any other failure are retried, the group alone.
+      expect(group.Retry).toEqual([
+        expect.objectContaining({ ErrorEquals: ['LeaseLost'], MaxAttempts: 0 }),
+        expect.objectContaining({ ErrorEquals: expect.arrayContaining(['Lambda.ServiceException']) }),
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 2, BackoffRate: 2 }),
+      ]);
+      // A group cut short by the Lambda deadline (done: false) is invoked again.
+      expect(processor.States[`${name}GroupDone`]).toMatchObject({
+        Type: 'Choice',
+        Choices: [{ Variable: '$.done', BooleanEquals: true, Next: `${name}GroupOk` }],
+        Default: `${name}GroupPause`,
+      });
+      expect(processor.States[`${name}GroupPause`]).toMatchObject({
+        Type: 'Wait',
+        Seconds: 1,
+        Next: processor.StartAt,
+      });
+    },
+  );
+
+  it('bounds the Maps by the strictest platform the config sends to: every group may call every destination', () => {
+    const config = parseAudienceConfig({
+      version: 1,
+      destinations: {
+        fast: { platform: 'meta', adAccountId: 'act_1' },
+        slow: { platform: 'google', operatingAccountId: '123-456-7890' },
+        unused: { platform: 'google', operatingAccountId: '123-456-7891' },
+      },
+      segments: [
+        { id: 'a', where: { consent: 'subscribed' }, destinations: [{ destination: 'fast', audienceName: 'A' }] },
+        { id: 'b', where: { consent: 'subscribed' }, destinations: [{ destination: 'slow', audienceName: 'B' }] },
+      ],
+    });
+    const limited = (meta: number, google: number) => ({
+      meta: { ...PLATFORMS.meta!, limits: { ...PLATFORMS.meta!.limits, concurrency: meta } },
+      google: { ...PLATFORMS.google!, limits: { ...PLATFORMS.google!.limits, concurrency: google } },
+    });
+    expect(shardConcurrencyOf(config)).toBe(4);
+    expect(shardConcurrencyOf(config, limited(4, 2))).toBe(2);
+    expect(shardConcurrencyOf(config, limited(1, 8))).toBe(1);
+    // A destination no segment sends to does not bound anything.
+    const onlyFast = { ...config, segments: config.segments.slice(0, 1) };
+    expect(shardConcurrencyOf(onlyFast, limited(3, 1))).toBe(3);
+  });
+
+  it('lets the state machine start, describe and stop only its own Distributed Map runs', () => {
+    const statements = Object.values(template.findResources('AWS::IAM::Policy'))
+      .filter((p) => JSON.stringify(p.Properties.Roles).includes('SyncScheduleStateMachineRole'))
+      .flatMap((p) => p.Properties.PolicyDocument.Statement as Statement[]);
+    const start = statements.filter((s) => actionsOf(s).includes('states:StartExecution'));
+    expect(start.length).toBeGreaterThan(0);
+    for (const s of start) expect(JSON.stringify(s.Resource)).toContain('SyncScheduleStateMachine');
   });
 
   it('is a traced standard workflow that logs ALL events without execution data', () => {
@@ -461,6 +582,98 @@ describe('SyncSchedule', () => {
   });
 });
 
+describe('IngestFanOut', () => {
+  it('reads a big export in steps: Plan → StageChunks (Distributed Map) → ApplyShards (Distributed Map) → Commit', () => {
+    const def = stateMachineDefinition(template, 'IngestFanOutStateMachine');
+    const states = def.States;
+    expect(def.StartAt).toBe('Plan');
+    for (const [name, step, next] of [
+      ['Plan', 'plan', 'Planned'],
+      ['IngestWhole', 'whole', 'IngestDone'],
+      ['Commit', 'commit', 'IngestDone'],
+      ['Abort', 'abort', 'IngestFailed'],
+    ] as const) {
+      expect(states[name]).toMatchObject({ Type: 'Task', Next: next, Resource: '<ref>' });
+      expect(states[name]?.Parameters).toEqual({ step, 'run.$': '$' });
+    }
+    expect(states.Planned?.Choices).toEqual([
+      { Variable: '$.next', StringEquals: 'chunks', Next: 'StageChunks' },
+      { Variable: '$.next', StringEquals: 'whole', Next: 'IngestWhole' },
+      { Variable: '$.next', StringEquals: 'wait', Next: 'ListBusy' },
+    ]);
+    expect(states.Planned?.Default).toBe('IngestDone');
+    expect(states.ListBusy).toMatchObject({ Type: 'Wait', SecondsPath: '$.waitSeconds', Next: 'Plan' });
+    expect(states.IngestFailed).toMatchObject({ Type: 'Fail', Error: 'IngestChunkFailed' });
+    expect(def.TimeoutSeconds).toBe(2 * 3600);
+    // Leavers and the snapshot come after every chunk: the shards' Map runs after the chunks' Map, commit after both.
+    for (const [name, items, step, key, concurrency, next] of [
+      ['StageChunks', '$.chunks', 'stage', 'chunk', 40, 'ApplyShards'],
+      ['ApplyShards', '$.shards', 'apply', 'shard', 8, 'Commit'],
+    ] as const) {
+      const map = states[name]!;
+      expect(map).toMatchObject({
+        Type: 'Map',
+        Next: next,
+        ItemsPath: items,
+        MaxConcurrency: concurrency,
+        ResultPath: null,
+        ItemSelector: { step, 'runId.$': '$.runId', [`${key}.$`]: '$$.Map.Item.Value' },
+        Catch: [{ ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Abort' }],
+      });
+      const processor = map.ItemProcessor as {
+        ProcessorConfig: unknown;
+        StartAt: string;
+        States: Record<string, Record<string, unknown>>;
+      };
+      expect(processor.ProcessorConfig).toEqual({ Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' });
+      // A failing chunk or shard is retried alone; a run that lost the list's lock is not.
+      expect(processor.States[processor.StartAt]?.Retry).toEqual([
+        expect.objectContaining({ ErrorEquals: ['LeaseLost'], MaxAttempts: 0 }),
+        expect.objectContaining({ ErrorEquals: expect.arrayContaining(['Lambda.ServiceException']) }),
+        expect.objectContaining({ ErrorEquals: ['States.ALL'], MaxAttempts: 2 }),
+      ]);
+    }
+  });
+
+  it('lets the queue ingest start only this state machine, for files of fanOutBytes or more', () => {
+    const machine = { Ref: logicalId(template, 'AWS::StepFunctions::StateMachine', 'IngestFanOut') };
+    expect(grantsOf(statementsOfRole(template, 'IngestFunctionRole'), 'states:StartExecution')).toEqual([machine]);
+    expect(grantsOf(statementsOfRole(template, 'SyncFunctionRole'), 'states:StartExecution')).toEqual([]);
+    const small = synthTemplate({ fanOutBytes: '1048576', fanOutChunkBytes: 2097152 });
+    expect(envOf(small, 'IngestFunction')).toMatchObject({ FANOUT_BYTES: '1048576' });
+    expect(envOf(small, 'IngestStepsFunction')).toMatchObject({ FANOUT_CHUNK_BYTES: '2097152' });
+    expect(() => synthTemplate({ fanOutBytes: 10 })).toThrow(/fanOutBytes must be a whole number of bytes, at least/);
+  });
+
+  it('gives the steps function incoming/ to read and delete, staging/ to use, reports/ and quarantine/ to write', () => {
+    const statements = statementsOfRole(template, 'IngestStepsFunctionRole');
+    const objects = (prefix: string) => ({
+      'Fn::Join': [
+        '',
+        [{ 'Fn::GetAtt': [logicalId(template, 'AWS::S3::Bucket', 'DropBucket0'), 'Arn'] }, `/${prefix}*`],
+      ],
+    });
+    expect(grantsOf(statements, 's3:GetObjectVersion')).toEqual([objects('incoming/'), objects('staging/')]);
+    expect(grantsOf(statements, 's3:PutObject')).toEqual([
+      objects('reports/'),
+      objects('quarantine/'),
+      objects('staging/'),
+    ]);
+    expect(grantsOf(statements, 's3:DeleteObjectVersion')).toEqual([objects('incoming/'), objects('staging/')]);
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Description: Match.stringLikeRegexp('^One step of a fanned-out ingest'),
+      MemorySize: 1769,
+      Timeout: 900,
+      EphemeralStorage: { Size: 10240 },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([Match.objectLike({ Prefix: 'staging/', ExpirationInDays: 1 })]),
+      },
+    });
+  });
+});
+
 describe('Monitoring', () => {
   const topic = () => ({ Ref: logicalId(template, 'AWS::SNS::Topic', 'MonitoringTopic') });
 
@@ -478,7 +691,8 @@ describe('Monitoring', () => {
       },
     });
     const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm'));
-    expect(alarms).toHaveLength(7);
+    // DLQs (2), executions failed (sync, big-export fan-out), function errors (2), destination alerts, sync not run.
+    expect(alarms).toHaveLength(8);
     for (const a of alarms) {
       expect(a.Properties).toMatchObject({ AlarmActions: [topic()], Threshold: 1 });
       // Every alarm fires on something happening, except the one that fires on the sync not happening.

@@ -70,13 +70,18 @@ export function logicalId(template: Template, type: string, prefix: string): str
   return ids[0] as string;
 }
 
-/** The state machine definition as an object, with intrinsic references replaced by `<ref>`. */
-export function stateMachineDefinition(template: Template): {
+/** A state machine definition as an object, with intrinsic references replaced by `<ref>`. */
+export function stateMachineDefinition(
+  template: Template,
+  prefix = 'SyncScheduleStateMachine',
+): {
   StartAt: string;
   TimeoutSeconds?: number;
   States: Record<string, Record<string, unknown>>;
 } {
-  const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine'));
+  const machine = template.findResources('AWS::StepFunctions::StateMachine')[
+    logicalId(template, 'AWS::StepFunctions::StateMachine', prefix)
+  ];
   const body = machine?.Properties.DefinitionString as string | { 'Fn::Join': [string, unknown[]] };
   const text =
     typeof body === 'string' ? body : body['Fn::Join'][1].map((p) => (typeof p === 'string' ? p : '<ref>')).join('');

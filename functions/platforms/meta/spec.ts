@@ -35,7 +35,12 @@ export const metaPlatform: PlatformSpec<MetaDestinationConfig> = {
   matchKeys: (row) => applyRules(META_RULES, row),
   // At most 10,000 records per call (Marketing API); calls per ad account are paced on the usage header.
   // A replace session is closed 90 minutes after its first batch, and applied with what it received.
-  limits: { maxBatchSize: 10_000, concurrency: 1, replaceWindowMs: 90 * 60_000 },
+  // Concurrency 4 per ad account: Meta limits calls per ad account per hour (190,000 + 40 × audiences on standard
+  // access), not calls at once, and 4 workers making one call each at a time stay far below it (14,400/h at 1 s a
+  // call); every worker reads the same per-account usage header and pauses from 75 %. Parallel /users calls never
+  // conflict on members: shards hold disjoint cids, every removal ends before the first addition, and a replace
+  // session (which refuses /users while open) never runs beside them — it streams alone in the finish step.
+  limits: { maxBatchSize: 10_000, concurrency: 4, replaceWindowMs: 90 * 60_000 },
   // About 100 matched people is the usable minimum.
   minAudienceSize: 100,
   capabilities: {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CompactIndex } from '../../../functions/core/compact-index';
+import { CompactIndex, compactIndexFromBytes, compactIndexToBytes } from '../../../functions/core/compact-index';
 import { sha256Hex } from '../../../functions/core/normalize';
 
 describe('CompactIndex: fingerprints of the whole id', () => {
@@ -34,5 +34,26 @@ describe('CompactIndex: fingerprints of the whole id', () => {
     const index = new CompactIndex();
     for (let i = 0; i < 200_000; i++) index.add(sha256Hex(`person-${i}`));
     expect(index.bytes / index.size).toBeLessThanOrEqual(16);
+  });
+});
+
+describe('CompactIndex handed to another worker (serialized)', () => {
+  it('comes back with every id and value, and still grows', () => {
+    const index = new CompactIndex();
+    const ids = Array.from({ length: 30_000 }, (_, i) => sha256Hex(`person-${i}`));
+    for (const [i, id] of ids.entries()) index.add(id, i % 3 === 0 ? i + 1 : 0);
+    const back = compactIndexFromBytes(compactIndexToBytes(index));
+    expect(back.size).toBe(index.size);
+    for (const [i, id] of ids.entries()) expect(back.get(id)).toBe(i % 3 === 0 ? i + 1 : 0);
+    expect(back.has(sha256Hex('someone else'))).toBe(false);
+    for (let i = 30_000; i < 40_000; i++) back.add(sha256Hex(`person-${i}`));
+    expect(back.size).toBe(40_000);
+    expect(back.has(ids[0]!)).toBe(true);
+  });
+
+  it('refuses damaged bytes instead of answering wrongly', () => {
+    const bytes = compactIndexToBytes(new CompactIndex());
+    expect(() => compactIndexFromBytes(bytes.subarray(0, bytes.byteLength - 4))).toThrow(/damaged/);
+    expect(() => compactIndexFromBytes(new Uint8Array(8))).toThrow(/damaged/);
   });
 });

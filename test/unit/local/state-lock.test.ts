@@ -1,6 +1,6 @@
 /** The state folder lock on its own: who holds it, when a lock is stale, and that a run only frees its own lock. */
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -56,7 +56,8 @@ describe('lockStateFolder', () => {
     const path = join(dir, LOCK_FILE);
     writeFileSync(path, '');
     expect(thrown(() => lockStateFolder(dir)).message).toMatch(/in use by another audience-sync run \(pid unknown\)/);
-    const old = new Date(Date.now() - 60_000);
+    // A minute older by the file system's own clock (which a shifted process clock, e.g. faketime, does not move).
+    const old = new Date(statSync(path).mtimeMs - 60_000);
     utimesSync(path, old, old);
     lockStateFolder(dir).release();
   });

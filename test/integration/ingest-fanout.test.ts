@@ -1,0 +1,253 @@
+/**
+ * A big export fanned out (plan → stage per chunk → apply per cid shard → commit) through the real handlers — the
+ * queue's ingest handler starting the state machine, the steps handler running each task (test/helpers/ingest-machine.ts)
+ * — against s3rver and dynalite: exactly the stored state and report of the same file ingested whole.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { asSqsEvent, type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
+import { s3Client } from '../../functions/adapters/aws-clients';
+import { parseAudienceConfig } from '../../functions/adapters/config-file';
+import { DynamoContactStore, ensureTable } from '../../functions/adapters/dynamo-store';
+import { fileStaging } from '../../functions/adapters/file-staging';
+import { memoryMetrics } from '../../functions/adapters/metrics';
+import { S3Bucket } from '../../functions/adapters/s3-bucket';
+import type { ObjectOutcome } from '../../functions/app/ingest-object';
+import type { Runtime } from '../../functions/app/runtime';
+import type { IngestReport } from '../../functions/core/ingest';
+import { handleIngestEvent } from '../../functions/ingest';
+import { PLATFORMS } from '../../functions/platforms/registry';
+import { handleSyncStep } from '../../functions/sync';
+import { memoryLogger, testClock } from '../helpers/harness';
+import { runIngestMachine } from '../helpers/ingest-machine';
+
+const CONFIG = parseAudienceConfig({
+  version: 1,
+  destinations: {
+    'meta-main': { platform: 'meta', adAccountId: 'act_777', replaceEveryDays: 0 },
+    google: { platform: 'google', operatingAccountId: '123-456-7890' },
+  },
+  segments: [
+    {
+      id: 'buyers',
+      where: { number: 'orders', gte: 1 },
+      destinations: [
+        { destination: 'meta-main', audienceName: 'VIP', minSize: 1 },
+        { destination: 'google', audienceName: 'VIP Google', minSize: 1 },
+      ],
+    },
+  ],
+});
+
+let aws: EmbeddedAws;
+let client: DynamoDBClient;
+let seq = 0;
+
+beforeAll(async () => {
+  aws = await startEmbeddedAws();
+  client = new DynamoDBClient({});
+});
+afterAll(async () => {
+  client.destroy();
+  await aws.close();
+});
+
+const HEADER =
+  'Email,Klaviyo ID,First Name,Last Name,Phone Number,City,State / Region,Country,Zip Code,Source,Email Marketing Consent,Profile Created On,Last Open,Last Click,Historic Number Of Orders,Historic Customer Lifetime Value';
+const COUNTRIES = ['United States', 'Germany', 'United Kingdom', 'France', 'Canada'];
+
+/**
+ * A Klaviyo profiles export: phones in mixed formats, sources with quoted newlines, unsubscribed people (opt-out
+ * blocks), rows that cannot be read as a person, and people who appear twice far apart (another chunk), the second
+ * time unsubscribed.
+ */
+function klaviyo(version: 1 | 2, n: number): string {
+  const rows: string[] = [];
+  for (let i = 0; i < n; i++) {
+    if (version === 2 && i % 10 === 4) continue; // left the list
+    const twice = i % 97 === 96;
+    const id = twice ? i - 90 : i;
+    const country = COUNTRIES[id % COUNTRIES.length]!;
+    const broken = id % 211 === 7;
+    const email = broken ? `broken-address-${id}` : `c${id}@example.com`;
+    const consent = twice || id % 9 === 0 ? 'Unsubscribed' : id % 11 === 0 ? 'Never Subscribed' : 'Subscribed';
+    const phone =
+      broken || id % 3 === 0 ? '' : id % 3 === 1 ? `+1 (555) 01${String(id % 100).padStart(2, '0')}` : `0151 ${id}`;
+    const source = id % 13 === 0 ? `"Signup form\r\nfooter, ""spring"" campaign"` : 'Signup form';
+    const orders = version === 2 && id % 7 === 0 ? id % 4 : id % 3;
+    rows.push(
+      [
+        email,
+        broken ? '' : `01H${String(id).padStart(6, '0')}KLAVIYO`,
+        `Ann${id}`,
+        `Müller-${id % 50}`,
+        phone,
+        'Springfield',
+        country === 'United States' ? 'IL' : '',
+        country,
+        country === 'United States' ? '62701-1234' : `${10000 + id}`,
+        source,
+        consent,
+        `2024-05-${String((id % 28) + 1).padStart(2, '0')} 12:00:00`,
+        id % 4 === 0 ? '2026-10-01 08:00:00' : '',
+        '',
+        String(orders),
+        (id * 3.1).toFixed(2),
+      ].join(','),
+    );
+  }
+  for (let i = n; version === 2 && i < n + 150; i++)
+    rows.push(
+      `new${i}@example.com,01H${i}NEW,New${i},Person,,Austin,TX,United States,73301,API,Subscribed,2026-11-01 10:00:00,,,1,1.00`,
+    );
+  return `${HEADER}\r\n${rows.join('\r\n')}\r\n`;
+}
+
+/** A runtime on its own table (and staging folder); `fanOutBytes` makes the queue's ingest start the state machine. */
+async function side(opts: { fanOutBytes?: number; chunkBytes?: number; beforeCommit?: () => Promise<void> } = {}) {
+  const table = `fanout-${process.pid}-${++seq}`;
+  await ensureTable(client, table);
+  const store = new DynamoContactStore(client, table);
+  const s3 = s3Client();
+  const bucket = new S3Bucket(s3, aws.bucket);
+  const clock = testClock('2026-11-20T06:00:00Z');
+  const rt: Runtime = {
+    config: CONFIG,
+    platforms: PLATFORMS,
+    staging: fileStaging(),
+    store,
+    runState: store,
+    bucket,
+    metrics: memoryMetrics(),
+    logger: memoryLogger(),
+    clock,
+    chunkBytes: opts.chunkBytes ?? 16 * 1024,
+    runFiles: (runId) => bucket.runFiles(`staging/ingest/${table}/${runId}/`),
+  };
+  const machines: Array<Awaited<ReturnType<typeof runIngestMachine>>> = [];
+  if (opts.fanOutBytes !== undefined)
+    rt.fanOut = {
+      minBytes: opts.fanOutBytes,
+      // In the cloud this is StartExecution; here the machine runs at once, in this process.
+      start: async ({ key }) => {
+        const runId = `ingest-test-${++seq}`;
+        machines.push(
+          await runIngestMachine(rt, { key, runId }, { maxConcurrency: 4, beforeCommit: opts.beforeCommit }),
+        );
+        return runId;
+      },
+    };
+  const drop = async (key: string, body: string | Buffer, exportedAt: string) => {
+    await s3.send(
+      new PutObjectCommand({ Bucket: aws.bucket, Key: key, Body: body, Metadata: { 'exported-at': exportedAt } }),
+    );
+    const outcomes: ObjectOutcome[] = [];
+    const res = await handleIngestEvent(asSqsEvent(aws.drainEvents()), rt, (_k, o) => outcomes.push(o));
+    expect(res.batchItemFailures).toEqual([]);
+    return outcomes;
+  };
+  return { rt, store, drop, machines };
+}
+
+/** Everything the table holds of a list: contacts with their content hash, the list's blocks, its snapshot. */
+async function storedState(store: DynamoContactStore, list: string) {
+  const contacts: Record<string, unknown> = {};
+  for await (const c of store.contacts(list)) contacts[c.cid] = c;
+  const hashes: Record<string, string> = {};
+  for await (const f of store.fingerprints(list)) hashes[f.cid] = f.h;
+  const blocks: string[] = [];
+  for await (const b of store.blocks()) blocks.push(`${b.hash} ${b.kind} ${b.source} ${b.at}`);
+  const { snapshot, applying } = await store.listState(list);
+  return { contacts, hashes, blocks: blocks.sort(), snapshot, applying };
+}
+
+/** The report without what differs by design between two runs (its source object's version). */
+const comparable = (r: IngestReport) => ({ ...r, source: undefined });
+
+describe('a big export fanned out to parallel workers', () => {
+  it('stores exactly what a whole-file ingest stores, and reports the same counts', async () => {
+    const v1 = klaviyo(1, 2_000);
+    const v2 = klaviyo(2, 2_000);
+    const whole = await side();
+    const fanned = await side({ fanOutBytes: 64 * 1024, chunkBytes: 24 * 1024 });
+    for (const s of [whole, fanned]) {
+      const first = await s.drop('incoming/shop/profiles.csv', v1, '2026-11-18T08:00:00Z');
+      expect(first.map((o) => o.kind)).toEqual([s === whole ? 'ingested' : 'fanned_out']);
+    }
+    const a = await whole.drop('incoming/shop/profiles.csv', v2, '2026-11-19T08:00:00Z');
+    const b = await fanned.drop('incoming/shop/profiles.csv', v2, '2026-11-19T08:00:00Z');
+    expect(a.map((o) => o.kind)).toEqual(['ingested']);
+    expect(b.map((o) => o.kind)).toEqual(['fanned_out']);
+
+    const run = fanned.machines.at(-1)!;
+    expect(run.failed).toBeUndefined();
+    const stages = run.tasks.filter((t) => t.startsWith('StageChunk'));
+    expect(stages.length).toBeGreaterThan(5);
+    expect(run.tasks.filter((t) => t.startsWith('ApplyShard'))).toHaveLength(16);
+    expect(run.tasks.filter((t) => !/ \d+$/.test(t))).toEqual(['Plan', 'Commit']);
+
+    const expected = (await whole.store.runs('ingest', 1))[0]!.summary as IngestReport;
+    const got = (await fanned.store.runs('ingest', 1))[0]!.summary as IngestReport;
+    expect(comparable(got)).toEqual(comparable(expected));
+    // The file has what the comparison must cover: repeats across chunks, opt-outs, leavers, rejections, notes.
+    expect(expected).toMatchObject({ status: 'ingested', rows: 1_950, removed: 197 });
+    expect(expected.merged).toBeGreaterThan(15);
+    expect(expected.unchanged).toBeGreaterThan(1_000);
+    expect(expected.rejections.invalid_email).toBeGreaterThan(5);
+    expect(expected.consent.unsubscribed).toBeGreaterThan(150);
+
+    const stateA = await storedState(whole.store, 'shop');
+    const stateB = await storedState(fanned.store, 'shop');
+    expect(stateB.applying).toBeUndefined();
+    expect({ ...stateB.snapshot, source: undefined, committedAt: undefined }).toEqual({
+      ...stateA.snapshot,
+      source: undefined,
+      committedAt: undefined,
+    });
+    const strip = (c: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(c).map(([cid, r]) => [cid, { ...(r as object), source: undefined }]));
+    expect(strip(stateB.contacts)).toEqual(strip(stateA.contacts));
+    expect(Object.keys(stateB.contacts)).toHaveLength(Object.keys(stateA.contacts).length);
+    expect(stateB.blocks).toEqual(stateA.blocks);
+    expect(stateB.blocks.length).toBeGreaterThan(100);
+    // Contents hash the records alone (not their source): equal hashes, equal contents.
+    expect(stateB.hashes).toEqual(stateA.hashes);
+    // The run's staging files (hashes of every record) are gone once it committed.
+    const left = await s3Client().send(new ListObjectsV2Command({ Bucket: aws.bucket, Prefix: 'staging/' }));
+    expect((left.Contents ?? []).map((o) => o.Key)).toEqual([]);
+  });
+
+  it('keeps audiences waiting while the shards are written, and commits the snapshot only when all are', async () => {
+    const seen: Array<Record<string, unknown>> = [];
+    let fanned!: Awaited<ReturnType<typeof side>>;
+    fanned = await side({
+      fanOutBytes: 16 * 1024,
+      chunkBytes: 16 * 1024,
+      beforeCommit: async () => {
+        expect(await fanned.store.getSnapshot('shop')).toBeUndefined();
+        const plan = await handleSyncStep(
+          { step: 'plan', run: { runId: 'sync-during-ingest' } },
+          fanned.rt,
+          600_000,
+          {},
+        );
+        seen.push(plan as Record<string, unknown>);
+      },
+    });
+    const out = await fanned.drop('incoming/shop/profiles.csv', klaviyo(1, 800), '2026-11-18T08:00:00Z');
+    expect(out.map((o) => o.kind)).toEqual(['fanned_out']);
+    expect(seen).toEqual([expect.objectContaining({ next: 'wait', waitSeconds: 60 })]);
+    expect(await fanned.store.getSnapshot('shop')).toMatchObject({ counts: { rows: 800 } });
+  });
+
+  it('reads a file whole when it cannot be split (UTF-16), with the same result as the queue ingest', async () => {
+    const text = klaviyo(1, 300).replaceAll(',', '\t');
+    const utf16 = Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(text, 'utf16le')]);
+    const fanned = await side({ fanOutBytes: 1_000 });
+    const out = await fanned.drop('incoming/shop/unicode.txt', utf16, '2026-11-18T08:00:00Z');
+    expect(out.map((o) => o.kind)).toEqual(['fanned_out']);
+    expect(fanned.machines[0]!.tasks).toEqual(['Plan', 'IngestWhole']);
+    expect(fanned.machines[0]!.final).toMatchObject({ next: 'done', outcome: { kind: 'ingested', rows: 300 } });
+  });
+});
