@@ -30,6 +30,8 @@ export async function bundleBench(outdir = join(ROOT, 'bench', '.data', 'build')
     // Dynamic imports (the store and sync cases' AWS and Meta code) become chunks loaded only by those cases.
     splitting: true,
     target: 'node20',
+    // Linked source maps: bench/profile-top.ts maps profiled frames back to their source files.
+    sourcemap: 'linked',
     // The store and sync cases' SDKs and servers load from node_modules, as they are (and only in those cases).
     external: ['esbuild', '@aws-sdk/*', '@smithy/*', 'dynalite', 's3rver', 'facebook-nodejs-business-sdk'],
     logLevel: 'error',

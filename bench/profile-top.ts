@@ -2,11 +2,13 @@
  * Summarises a V8 .cpuprofile (from `node --cpu-prof`): top functions by self time, and self time grouped by
  * pipeline stage (by source file). Usage: tsx bench/profile-top.ts <file.cpuprofile> [topN]
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { SourceMap } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 interface Node {
   id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number };
+  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber?: number };
   hitCount?: number;
   children?: number[];
 }
@@ -22,6 +24,29 @@ const [, , path, topArg] = process.argv;
 if (!path) throw new Error('usage: profile-top.ts <file.cpuprofile> [topN]');
 const prof = JSON.parse(readFileSync(path, 'utf8')) as Profile;
 const topN = Number(topArg ?? 25);
+
+// Frames of a bundle (the bench runs bundled) are mapped back to their source file through the bundle's source map.
+const maps = new Map<string, SourceMap | undefined>();
+function sourceMapOf(url: string): SourceMap | undefined {
+  if (!url.startsWith('file://')) return undefined;
+  if (!maps.has(url)) {
+    const path = `${fileURLToPath(url)}.map`;
+    maps.set(url, existsSync(path) ? new SourceMap(JSON.parse(readFileSync(path, 'utf8'))) : undefined);
+  }
+  return maps.get(url);
+}
+for (const n of prof.nodes) {
+  const map = sourceMapOf(n.callFrame.url);
+  if (!map) continue;
+  const e = map.findEntry(n.callFrame.lineNumber, n.callFrame.columnNumber ?? 0) as {
+    originalSource?: string;
+    originalLine?: number;
+  };
+  if (e?.originalSource) {
+    n.callFrame.url = e.originalSource;
+    n.callFrame.lineNumber = e.originalLine ?? n.callFrame.lineNumber;
+  }
+}
 
 const byId = new Map(prof.nodes.map((n) => [n.id, n]));
 const parent = new Map<number, number>();
@@ -39,7 +64,7 @@ const short = (url: string) =>
   url
     .replace(/^file:\/\//, '')
     .replace(/.*\/node_modules\//, 'nm:')
-    .replace(/.*\/work\/main\//, '');
+    .replace(/^.*?\/(functions|bench|bin|test)\//, '$1/');
 
 const fnSelf = new Map<string, number>();
 for (const [id, t] of self) {

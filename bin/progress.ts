@@ -93,6 +93,15 @@ export class TerminalProgress {
                 yield row;
               }
             })(),
+            // Ingest reads by batches when an entry has them: counted as they are read.
+            batches: () =>
+              (async function* () {
+                for await (const batch of entry.batches()) {
+                  rows += batch.length;
+                  draw();
+                  yield batch;
+                }
+              })(),
           };
         }
       } finally {

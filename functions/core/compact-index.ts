@@ -61,7 +61,12 @@ let f0 = 0;
 let f1 = 0;
 let f2 = 0;
 
+/** The id f0–f2 were computed for: a row asks several indexes about the same cid or identity hash in a row. */
+let lastId: string | undefined;
+
 function fingerprint(id: string): void {
+  if (id === lastId) return;
+  lastId = id;
   if (!words(id, W)) words(sha256Hex(`compact-index:${id}`), W);
   // Every output word depends on every input word: four lanes of two words each, chained through bijections.
   const a = fmix((W[0] as number) ^ fmix((W[4] as number) ^ 0x243f6a88));
@@ -156,6 +161,8 @@ export class CompactIndex {
   }
 
   has(id: string): boolean {
+    // Most lists have no erasures or suppressions, and a first ingest no fingerprints: no hashing for those.
+    if (this.count === 0) return false;
     fingerprint(id);
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     return shard.keys[shard.find() * 2] !== 0;
@@ -163,6 +170,7 @@ export class CompactIndex {
 
   /** The 32-bit value stored with the id, or undefined. */
   get(id: string): number | undefined {
+    if (this.count === 0) return undefined;
     fingerprint(id);
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     const s = shard.find();

@@ -45,6 +45,7 @@ export function stricterZone(a: Zone, b: Zone, policy: Readonly<Record<Zone, Con
 
 const DAY_MS = 86_400_000;
 const DATE_ATTRS = ['lastOpenAt', 'lastClickAt', 'signupAt'] as const;
+const CONSENT_DATES = ['optInAt', 'optOutAt'] as const;
 
 const identityReasons = new Set(['email', 'phone', 'externalId', 'madid']);
 
@@ -56,11 +57,11 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     const p: KeyProblem | undefined = identity.problems.find((x) => identityReasons.has(x.field));
     return p ? { ok: false, reason: p.reason, field: p.field } : { ok: false, reason: 'missing_identifier' };
   }
-  const warnings: RowWarning[] = [...(mapped.warnings ?? [])];
+  const warnings: RowWarning[] = mapped.warnings ? [...mapped.warnings] : [];
   const keys: ContactRecord['keys'] = {};
   for (const spec of env.platforms) {
     const r = spec.matchKeys(ctx);
-    if (Object.keys(r.keys).length) keys[spec.id] = r.keys as Record<string, string>;
+    if (hasKeys(r.keys)) keys[spec.id] = r.keys as Record<string, string>;
   }
 
   const attrs = { ...mapped.attrs };
@@ -93,7 +94,7 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   }
 
   // A timestamp after the export cannot be true (a broken clock, a typo, a hostile file): dropped, never believed.
-  const latest = Date.parse(env.exportedAt) + DAY_MS;
+  const latest = latestBelievable(env.exportedAt);
   for (const f of DATE_ATTRS) {
     const v = attrs[f];
     if (v !== undefined && Date.parse(v) > latest) {
@@ -106,7 +107,7 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   if (mapped.optIn !== undefined) record.optIn = mapped.optIn;
   if (mapped.explicitOptIn !== undefined) record.explicitOptIn = mapped.explicitOptIn;
   if (mapped.adsPermission !== undefined) record.adsPermission = mapped.adsPermission;
-  for (const f of ['optInAt', 'optOutAt'] as const) {
+  for (const f of CONSENT_DATES) {
     const v = mapped[f];
     if (v === undefined) continue;
     if (Date.parse(v) > latest)
@@ -117,7 +118,24 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   return warnings.length ? { ok: true, record, warnings } : { ok: true, record };
 }
 
+let latestFor: string | undefined;
+let latestMs = 0;
+/** The export time plus a day of clock and zone slack, in ms (the same export for every row of a file). */
+function latestBelievable(exportedAt: string): number {
+  if (exportedAt !== latestFor) {
+    latestFor = exportedAt;
+    latestMs = Date.parse(exportedAt) + DAY_MS;
+  }
+  return latestMs;
+}
+
 function dropUndefined<T extends object>(o: T): T {
-  for (const k of Object.keys(o) as (keyof T)[]) if (o[k] === undefined) delete o[k];
+  for (const k in o) if (o[k] === undefined) delete o[k];
   return o;
+}
+
+/** True when the object has an own key (without building the array of its keys). */
+function hasKeys(o: object): boolean {
+  for (const _ in o) return true;
+  return false;
 }

@@ -45,6 +45,11 @@ export interface SourceEntry {
   header: string[];
   headerLine: number;
   rows: AsyncIterable<RowEvent>;
+  /**
+   * The same events in arrays, in file order (the reader's `Entry.batches`): read instead of `rows` when present, so
+   * a row costs no await of its own (one per batch of a few hundred).
+   */
+  batches?(): AsyncIterable<RowEvent[]>;
 }
 
 export interface IngestInput {
@@ -424,7 +429,9 @@ export class RowReader {
     const entry = headerless(source);
     const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
     report.entries.push(er);
-    const iterator = entry.rows[Symbol.asyncIterator]();
+    const iterator: AsyncIterator<RowEvent> = entry.batches
+      ? new EventCursor(entry.batches()[Symbol.asyncIterator]())
+      : entry.rows[Symbol.asyncIterator]();
     // Buffer a sample so detection and the day/month hint can look at values, then replay it.
     const sample: RowEvent[] = [];
     for (let i = 0; i < SAMPLE_ROWS; i++) {
@@ -487,19 +494,31 @@ export class RowReader {
     const out = processMapped(mapped, this.env);
     if (!out.ok) return { ok: false, reason: out.reason, column: entry.headerOf(out.field) };
     for (const w of out.warnings ?? []) this.warn(w.reason, entry.headerOf(w.field));
-    if (out.record.ids.some((h) => this.blocks.erased.has(h))) return { ok: false, reason: 'erased' };
+    if (this.blocks.erased.size > 0 && out.record.ids.some((h) => this.blocks.erased.has(h)))
+      return { ok: false, reason: 'erased' };
     return { ok: true, record: out.record, consent: mapped.consent };
   }
 
   /** One row: counted, and its record when it is accepted (undefined when it was rejected). */
   async row(entry: OpenedEntry, ev: RowEvent): Promise<StagedRecord | undefined> {
-    const { report, lease } = this;
+    await this.beat(1);
+    return this.take(entry, ev);
+  }
+
+  /** Renews the lease every 2,000 rows read (`rows` more since the last call). */
+  async beat(rows: number): Promise<void> {
+    if (!this.lease) return;
+    this.rowsSinceBeat += rows;
+    if (this.rowsSinceBeat < 2_000) return;
+    this.rowsSinceBeat = 0;
+    await this.lease.keepAlive();
+  }
+
+  /** {@link row} without the lease: the caller beats once per batch of rows. */
+  take(entry: OpenedEntry, ev: RowEvent): StagedRecord | undefined {
+    const { report } = this;
     report.rows++;
     entry.er.rows++;
-    if (lease && ++this.rowsSinceBeat >= 2_000) {
-      this.rowsSinceBeat = 0;
-      await lease.keepAlive();
-    }
     const read = this.read(entry, ev);
     if (!read.ok) {
       this.reject(entry.name, ev.line, read.reason, read.column);
@@ -507,14 +526,19 @@ export class RowReader {
     }
     const { record, consent } = read;
     report.accepted++;
-    for (const [platform, keys] of Object.entries(record.keys)) {
-      const counts = this.keyCounts[platform] ?? {};
-      this.keyCounts[platform] = counts;
-      for (const k of Object.keys(keys)) counts[k] = (counts[k] ?? 0) + 1;
+    for (const platform in record.keys) {
+      const keys = record.keys[platform] as Record<string, string>;
+      let counts = this.keyCounts[platform];
+      if (counts === undefined) {
+        counts = {};
+        this.keyCounts[platform] = counts;
+      }
+      for (const k in keys) counts[k] = (counts[k] ?? 0) + 1;
     }
     report.consent[consent]++;
     if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
-    if (record.ids.some((h) => this.blocks.suppressed.has(h))) report.heldBySuppression++;
+    if (this.blocks.suppressed.size > 0 && record.ids.some((h) => this.blocks.suppressed.has(h)))
+      report.heldBySuppression++;
     return record;
   }
 
@@ -585,6 +609,12 @@ export class Stager {
   ) {}
 
   async stage(record: StagedRecord): Promise<void> {
+    const lines = this.linesOf(record);
+    if (lines && this.staging) for (const line of lines) await this.staging.write(line);
+  }
+
+  /** Counts the record and returns what staging is to write of it (nothing when validating). */
+  linesOf(record: StagedRecord): string[] | undefined {
     const { report, seen, staging } = this;
     const flags = seen.get(record.cid);
     const duplicate = flags !== undefined;
@@ -594,30 +624,26 @@ export class Stager {
       seen.add(record.cid, flags | DUPLICATE);
     } else seen.add(record.cid, SEEN);
     // Validation builds nothing it would not store: memory stays flat however long the file is.
-    if (!staging) return;
-    if (this.kind === 'suppress' || this.kind === 'unsuppress') {
-      await staging.write(JSON.stringify({ t: 's', ids: record.ids }));
-      return;
-    }
+    if (!staging) return undefined;
+    if (this.kind === 'suppress' || this.kind === 'unsuppress') return [JSON.stringify({ t: 's', ids: record.ids })];
     if (this.newer.has(record.cid)) {
       report.staleRows++;
-      return;
+      return undefined;
     }
-    if (duplicate) {
-      // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
-      await staging.write(JSON.stringify({ t: 'r', c: record.cid, r: record }));
-      return;
-    }
+    // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
+    if (duplicate) return [JSON.stringify({ t: 'r', c: record.cid, r: record })];
+    const lines: string[] = [];
     const h = contentHash(record);
     if (this.existing.get(record.cid) === hex32(h)) {
       report.unchanged++;
       seen.add(record.cid, SEEN | UNCHANGED_FIRST);
     } else {
-      await staging.write(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
+      lines.push(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
       seen.add(record.cid, SEEN | STAGED_FIRST);
     }
     const blockOp = optOutBlockOp(record, this.ownOptOuts);
-    if (blockOp) await staging.write(JSON.stringify(blockOp));
+    if (blockOp) lines.push(JSON.stringify(blockOp));
+    return lines;
   }
 }
 
@@ -647,12 +673,21 @@ async function ingestLocked(
   try {
     for await (const source of input.entries) {
       const entry = await reader.openEntry(source);
-      const handle = async (ev: RowEvent) => {
-        const record = await reader.row(entry, ev);
-        if (record) await stager.stage(record);
+      // A batch of rows at a time: rows are read, counted and staged without an await each (validation awaits nothing
+      // but the reading; ingest awaits its staging writes and a lease renewal every 2,000 rows).
+      const handle = async (events: readonly RowEvent[]) => {
+        for (const ev of events) {
+          const record = reader.take(entry, ev);
+          const lines = record && stager.linesOf(record);
+          if (lines && staging) for (const line of lines) await staging.write(line);
+        }
+        await reader.beat(events.length);
       };
-      for (const ev of entry.sample) await handle(ev);
-      for (let n = await entry.rest.next(); !n.done; n = await entry.rest.next()) await handle(n.value);
+      await handle(entry.sample);
+      const rest = entry.rest;
+      if (rest instanceof EventCursor)
+        for (let b = await rest.nextBatch(); b !== undefined; b = await rest.nextBatch()) await handle(b);
+      else for (let n = await rest.next(); !n.done; n = await rest.next()) await handle([n.value]);
     }
     reader.finish();
     if (store && staging && lease) {
@@ -961,6 +996,7 @@ function headerless(entry: SourceEntry): SourceEntry {
   if (!entry.header.some((h) => isPlausibleEmail(h.trim()) || looksLikeData(h))) return entry;
   const first: RowEvent = { kind: 'row', line: entry.headerLine, cells: entry.header };
   const rest = entry.rows;
+  const batches = entry.batches?.bind(entry);
   return {
     ...entry,
     header: entry.header.map((_, i) => `column ${i + 1}`),
@@ -968,7 +1004,51 @@ function headerless(entry: SourceEntry): SourceEntry {
       yield first;
       yield* rest;
     })(),
+    batches: batches
+      ? async function* () {
+          yield [first];
+          yield* batches();
+        }
+      : undefined,
   };
+}
+
+/**
+ * Events of an entry read by batches: one at a time (the sample, the date read-ahead), then the rest as batches
+ * again, starting with what is left of the batch the last event came from.
+ */
+class EventCursor implements AsyncIterator<RowEvent> {
+  private batch: RowEvent[] = [];
+  private at = 0;
+
+  constructor(private readonly source: AsyncIterator<RowEvent[]>) {}
+
+  async next(): Promise<IteratorResult<RowEvent>> {
+    while (this.at >= this.batch.length) {
+      const n = await this.source.next();
+      if (n.done) return { done: true, value: undefined };
+      this.batch = n.value;
+      this.at = 0;
+    }
+    return { done: false, value: this.batch[this.at++] as RowEvent };
+  }
+
+  /** The next events in file order, or undefined at the end. */
+  async nextBatch(): Promise<RowEvent[] | undefined> {
+    if (this.at < this.batch.length) {
+      const left = this.at === 0 ? this.batch : this.batch.slice(this.at);
+      this.batch = [];
+      this.at = 0;
+      return left;
+    }
+    const n = await this.source.next();
+    return n.done ? undefined : n.value;
+  }
+
+  async return(): Promise<IteratorResult<RowEvent>> {
+    await this.source.return?.();
+    return { done: true, value: undefined };
+  }
 }
 
 /**

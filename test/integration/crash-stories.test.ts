@@ -152,9 +152,13 @@ async function withState<T>(state: string, fn: (store: DynamoContactStore) => Pr
 
 const files = (dir: string): string[] =>
   existsSync(dir)
-    ? readdirSync(dir).flatMap((n) => (statSync(join(dir, n)).isDirectory() ? files(join(dir, n)) : [join(dir, n)]))
+    ? readdirSync(dir).flatMap((n) => {
+        // A running store compacts its files: one listed a moment ago may be gone (it counts as nothing).
+        const st = statSync(join(dir, n), { throwIfNoEntry: false });
+        return st === undefined ? [] : st.isDirectory() ? files(join(dir, n)) : [join(dir, n)];
+      })
     : [];
-const sizeOf = (dir: string) => files(dir).reduce((n, f) => n + statSync(f).size, 0);
+const sizeOf = (dir: string) => files(dir).reduce((n, f) => n + (statSync(f, { throwIfNoEntry: false })?.size ?? 0), 0);
 
 const membersPerAudience = () => new Map(fake.audiences().map((a) => [a.name, fake.members(a.id)]));
 /** Rows each audience received over every accepted add, by name: a row sent twice shows up as more rows than members. */

@@ -49,6 +49,8 @@ export function cleanCell(cell: string | undefined | null, guard: 'always' | 'fo
  * its trailing digits are gone for good. Only meaningful for id and phone columns.
  */
 export function isExcelScientific(cell: string): boolean {
+  // Most cells have no exponent at all: no regex for them.
+  if (cell.indexOf('E') === -1 && cell.indexOf('e') === -1) return false;
   return /^[+-]?\d+(?:[.,]\d+)?[eE]\+?\d{1,3}$/.test(cleanCell(cell));
 }
 
@@ -159,7 +161,14 @@ const FALSE_WORDS = new Set([
 
 /** Remove diacritics and lowercase: `Sí` → `si`, `Não` → `nao`. */
 export function foldCase(text: string): string {
+  // ASCII has no marks and is its own NFKD form: only the case folds.
+  if (isAscii(text)) return text.toLowerCase();
   return text.normalize('NFKD').replace(/\p{M}/gu, '').toLowerCase();
+}
+
+function isAscii(s: string): boolean {
+  for (let i = 0; i < s.length; i++) if (s.charCodeAt(i) > 0x7f) return false;
+  return true;
 }
 
 /** yes/no, true/false, 1/0, on/off and their German, French, Spanish and Portuguese forms; anything else is undefined. */

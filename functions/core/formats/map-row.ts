@@ -116,16 +116,35 @@ export function funnelStage(a: Attributes): FunnelStage {
   return 'subscribed';
 }
 
+const DELETION_DOMAIN_LENGTH = SUBSTACK_DELETION_DOMAIN.length;
+
+/** Ends with the Substack deletion domain, in any case (compared without building a lowercased copy). */
 function isDeletionPlaceholder(email: string): boolean {
-  return email.toLowerCase().endsWith(SUBSTACK_DELETION_DOMAIN);
+  const n = email.length;
+  if (n < DELETION_DOMAIN_LENGTH) return false;
+  const from = n - DELETION_DOMAIN_LENGTH;
+  for (let i = 0; i < DELETION_DOMAIN_LENGTH; i++) {
+    const c = email.charCodeAt(from + i);
+    const d = SUBSTACK_DELETION_DOMAIN.charCodeAt(i);
+    if (c === d) continue;
+    // ASCII letters only fold here; any other difference (or a non-ASCII letter) goes to the full rule.
+    if (c >= 65 && c <= 90 && c + 32 === d) continue;
+    if (c > 127) return email.toLowerCase().endsWith(SUBSTACK_DELETION_DOMAIN);
+    return false;
+  }
+  return true;
 }
+
+const NO_REFS: readonly ColumnRef[] = [];
 
 /** A RowView over whatever row `cells()` returns; built once per file, not per row. */
 function makeView(fields: ColumnMapping['fields'], cells: () => readonly string[]): RowView {
-  const refs = (field: FieldName): readonly ColumnRef[] => fields[field] ?? [];
+  const refs = (field: FieldName): readonly ColumnRef[] => fields[field] ?? NO_REFS;
   const text = (field: FieldName): string | undefined => {
+    const rs = refs(field);
+    if (rs.length === 0) return undefined;
     const row = cells();
-    for (const r of refs(field)) {
+    for (const r of rs) {
       const v = cleanCell(row[r.index]);
       if (v !== '') return v;
     }
@@ -139,8 +158,11 @@ function makeView(fields: ColumnMapping['fields'], cells: () => readonly string[
       return t === undefined ? undefined : parseBoolean(t);
     },
     list: (field) => {
+      const rs = refs(field);
+      if (rs.length === 0) return [];
       const row = cells();
-      return refs(field).flatMap((r) => splitList(row[r.index] ?? ''));
+      if (rs.length === 1) return splitList(row[(rs[0] as ColumnRef).index] ?? '');
+      return rs.flatMap((r) => splitList(row[r.index] ?? ''));
     },
     all: (field) => {
       const row = cells();
@@ -150,8 +172,9 @@ function makeView(fields: ColumnMapping['fields'], cells: () => readonly string[
 }
 
 /**
- * Build the row mapper for one file. The mapper is total: every row gives a MappedRow (possibly with `skip`) or a
- * rejection with a reason, and never throws.
+ * Build the row mapper for one file: the columns of every field are looked up once here, so a row costs only its
+ * own cells. The mapper is total: every row gives a MappedRow (possibly with `skip`) or a rejection with a reason,
+ * and never throws.
  */
 export function createRowMapper(mapping: ColumnMapping, context: RowContext): (cells: readonly string[]) => RowResult {
   const spec = FORMAT_SPECS[mapping.format];
@@ -163,14 +186,60 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
   const fileDayFirst =
     context.dayFirst ?? (context.sample ? sniffDayFirst(mapping, context.sample) : undefined) ?? spec.dayFirst;
   const dayFirstOf = (ref: ColumnRef) => fileDayFirst ?? ref.dayFirst;
+  const refsOf = (field: FieldName): readonly ColumnRef[] => fields[field] ?? NO_REFS;
 
-  /** First non-empty cell of a field, with the column it came from. */
-  const firstCell = (cells: readonly string[], field: FieldName): [string, ColumnRef] | undefined => {
-    for (const ref of fields[field] ?? []) {
+  const EMAIL = refsOf('email');
+  const PHONE = refsOf('phone');
+  const EXTERNAL_ID = refsOf('externalId');
+  const MADID = refsOf('madid');
+  const TIMESTAMPS = (['signupAt', 'lastOpenAt', 'lastClickAt', 'expiresAt'] as const)
+    .map((field) => ({ field, refs: refsOf(field) }))
+    .filter((d) => d.refs.length > 0);
+  const BIRTHDAY = refsOf('birthday');
+  const BIRTH_YEAR = refsOf('birthYear');
+  const FIRST_NAME = refsOf('firstName');
+  const LAST_NAME = refsOf('lastName');
+  const FULL_NAME = refsOf('fullName');
+  const GENDER = refsOf('gender');
+  const CITY = refsOf('city');
+  const STATE = refsOf('state');
+  const REGION = refsOf('region');
+  const ZIP = refsOf('zip');
+  const COUNTRY = refsOf('country');
+  const COUNTRY_CODE = refsOf('countryCode');
+  const TAGS = refsOf('tags');
+  const GROUPS = refsOf('groups');
+  const LISTS = refsOf('lists');
+  const TIER_FLAG = refsOf('tierFlag');
+  const RATING = refsOf('rating');
+  const OPENS = refsOf('opens');
+  const CLICKS = refsOf('clicks');
+  const PLAN = refsOf('plan');
+  const TIER = refsOf('tier');
+  const PAID = refsOf('paid');
+  const SPEND = refsOf('spend');
+  const ORDERS = refsOf('orders');
+  const AGE = refsOf('age');
+  const UNSUBSCRIBED_AT = refsOf('unsubscribedAt');
+
+  /** The column the last `first` call found its value in. */
+  let found: ColumnRef = NO_REFS[0] as ColumnRef;
+  /** First non-empty (cleaned) cell of a field's columns; `found` is then its column. */
+  const first = (cells: readonly string[], refs: readonly ColumnRef[]): string | undefined => {
+    for (let i = 0; i < refs.length; i++) {
+      const ref = refs[i] as ColumnRef;
       const v = cleanCell(cells[ref.index]);
-      if (v !== '') return [v, ref];
+      if (v !== '') {
+        found = ref;
+        return v;
+      }
     }
     return undefined;
+  };
+  /** Items of a list field's cells, appended to `into`. */
+  const listInto = (into: string[], cells: readonly string[], refs: readonly ColumnRef[], prefix = ''): void => {
+    for (let i = 0; i < refs.length; i++)
+      for (const item of splitList(cells[(refs[i] as ColumnRef).index] ?? '')) into.push(prefix + item);
   };
 
   let current: readonly string[] = [];
@@ -182,11 +251,14 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     // Identifiers.
     const emails: string[] = [];
-    for (const ref of fields.email ?? []) {
-      const v = cleanCell(cells[ref.index]);
-      if (v !== '') emails.push(v);
+    let placeholder = false;
+    for (let i = 0; i < EMAIL.length; i++) {
+      const v = cleanCell(cells[(EMAIL[i] as ColumnRef).index]);
+      if (v === '') continue;
+      emails.push(v);
+      if (isDeletionPlaceholder(v)) placeholder = true;
     }
-    if (emails.some(isDeletionPlaceholder)) {
+    if (placeholder) {
       // Substack deletion request: the row is counted as rejected with this reason, and nothing of it is kept.
       return {
         raw: { emails: [], phones: [] },
@@ -197,21 +269,22 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     }
     let damage: RowRejection | undefined;
     const phones: string[] = [];
-    for (const ref of fields.phone ?? []) {
+    for (let i = 0; i < PHONE.length; i++) {
+      const ref = PHONE[i] as ColumnRef;
       const v = cleanCell(cells[ref.index]);
       if (v === '') continue;
       if (isExcelScientific(v)) damage ??= { reject: 'excel_damaged_phone', column: ref.header };
       else phones.push(v);
     }
     let externalId: string | undefined;
-    const idCell = firstCell(cells, 'externalId');
-    if (idCell) {
-      if (isExcelScientific(idCell[0])) damage ??= { reject: 'excel_damaged_id', column: idCell[1].header };
-      else externalId = idCell[0];
+    const idCell = first(cells, EXTERNAL_ID);
+    if (idCell !== undefined) {
+      if (isExcelScientific(idCell)) damage ??= { reject: 'excel_damaged_id', column: found.header };
+      else externalId = idCell;
     }
     const madids: string[] = [];
-    for (const ref of fields.madid ?? []) {
-      const v = cleanCell(cells[ref.index]);
+    for (let i = 0; i < MADID.length; i++) {
+      const v = cleanCell(cells[(MADID[i] as ColumnRef).index]);
       if (v !== '') madids.push(v);
     }
     if (emails.length === 0 && phones.length === 0 && externalId === undefined && madids.length === 0) {
@@ -221,22 +294,30 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     // Dates. One whose day/month order the file cannot tell is dropped (counted as a warning with its column): a
     // person is never rejected for an attribute.
     const warnings: NonNullable<MappedRow['warnings']> = [];
-    const dates: Partial<Record<'signupAt' | 'lastOpenAt' | 'lastClickAt' | 'expiresAt', string>> = {};
-    for (const field of ['signupAt', 'lastOpenAt', 'lastClickAt', 'expiresAt'] as const) {
-      const c = firstCell(cells, field);
-      if (!c) continue;
-      const parsed: DateParse<string> = parseTimestamp(c[0], { dayFirst: dayFirstOf(c[1]) });
-      if (parsed.ok) dates[field] = parsed.value;
-      else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field });
+    let signupAt: string | undefined;
+    let lastOpenAt: string | undefined;
+    let lastClickAt: string | undefined;
+    let expiresAt: string | undefined;
+    for (let d = 0; d < TIMESTAMPS.length; d++) {
+      const { field, refs } = TIMESTAMPS[d] as (typeof TIMESTAMPS)[number];
+      const c = first(cells, refs);
+      if (c === undefined) continue;
+      const parsed: DateParse<string> = parseTimestamp(c, { dayFirst: dayFirstOf(found) });
+      if (parsed.ok) {
+        if (field === 'signupAt') signupAt = parsed.value;
+        else if (field === 'lastOpenAt') lastOpenAt = parsed.value;
+        else if (field === 'lastClickAt') lastClickAt = parsed.value;
+        else expiresAt = parsed.value;
+      } else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field });
     }
     let birthday: PartialDate | undefined;
-    const b = firstCell(cells, 'birthday');
-    if (b) {
-      const parsed = parseBirthday(b[0], { dayFirst: dayFirstOf(b[1]), referenceYear });
+    const b = first(cells, BIRTHDAY);
+    if (b !== undefined) {
+      const parsed = parseBirthday(b, { dayFirst: dayFirstOf(found), referenceYear });
       if (parsed.ok) birthday = parsed.value;
       else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field: 'birthday' });
     }
-    const birthYearText = row.text('birthYear');
+    const birthYearText = first(cells, BIRTH_YEAR);
     const birthYear = birthYearText === undefined ? undefined : parseCount(birthYearText);
     if (birthYear !== undefined && birthYear >= 1900 && birthYear <= (referenceYear ?? 2999)) {
       // Meta `doby` settles the century of a two-digit `dob`.
@@ -247,29 +328,29 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     // Raw identity: cleaned, not normalized.
     const raw: RawIdentity = { emails, phones };
-    const name = (field: FieldName) => {
-      const c = firstCell(cells, field);
-      return c && cleanCell(cells[c[1].index], 'formula');
+    const name = (refs: readonly ColumnRef[]) => {
+      const c = first(cells, refs);
+      return c === undefined ? undefined : cleanCell(cells[found.index], 'formula');
     };
-    const firstName = name('firstName');
-    const lastName = name('lastName');
-    const fullName = name('fullName');
+    const firstName = name(FIRST_NAME);
+    const lastName = name(LAST_NAME);
+    const fullName = name(FULL_NAME);
     if (firstName) raw.firstName = firstName;
     if (lastName) raw.lastName = lastName;
     if (fullName) raw.fullName = fullName;
-    const gender = row.text('gender');
+    const gender = first(cells, GENDER);
     if (gender) raw.gender = gender;
     if (birthday) raw.birthday = birthday;
-    const city = row.text('city');
+    const city = first(cells, CITY);
     if (city) raw.city = city;
-    const stateCell = row.text('state');
-    const regionCell = row.text('region');
+    const stateCell = first(cells, STATE);
+    const regionCell = first(cells, REGION);
     const state = stateCell ?? regionCell;
     if (state) raw.state = state;
-    const zip = row.text('zip');
+    const zip = first(cells, ZIP);
     if (zip) raw.zip = zip;
-    const countryCell = row.text('country');
-    const codeCell = row.text('countryCode');
+    const countryCell = first(cells, COUNTRY);
+    const codeCell = first(cells, COUNTRY_CODE);
     const country = countryCell ?? codeCell;
     if (country) raw.country = country;
     if (externalId !== undefined) raw.externalId = externalId;
@@ -279,41 +360,48 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     // Attributes: non-identifying only.
     const attrs: Attributes = {};
-    const tags = [
-      ...row.list('tags'),
-      ...row.list('groups'),
-      ...row.list('lists').map((l) => `list:${l}`),
-      ...row
-        .all('tierFlag')
-        .filter((t) => parseBoolean(t.text) === true)
-        .map((t) => `tier:${t.label}`),
-      ...(verdict.tags ?? []),
-    ];
+    const tags: string[] = [];
+    listInto(tags, cells, TAGS);
+    listInto(tags, cells, GROUPS);
+    listInto(tags, cells, LISTS, 'list:');
+    for (let i = 0; i < TIER_FLAG.length; i++) {
+      const ref = TIER_FLAG[i] as ColumnRef;
+      if (parseBoolean(cleanCell(cells[ref.index])) === true) tags.push(`tier:${ref.label}`);
+    }
+    if (verdict.tags) for (const t of verdict.tags) tags.push(t);
     if (tags.length === 1) attrs.tags = tags;
     else if (tags.length > 1) attrs.tags = [...new Set(tags)];
-    const ratingCell = firstCell(cells, 'rating');
-    const rating = ratingCell && normalizeRating(ratingCell[0], ratingCell[1].scale);
+    const ratingCell = first(cells, RATING);
+    const rating = ratingCell === undefined ? undefined : normalizeRating(ratingCell, found.scale);
     if (rating !== undefined) attrs.rating = rating;
-    if (dates.lastOpenAt) attrs.lastOpenAt = dates.lastOpenAt;
-    if (dates.lastClickAt) attrs.lastClickAt = dates.lastClickAt;
-    const opens = row.text('opens');
+    if (lastOpenAt) attrs.lastOpenAt = lastOpenAt;
+    if (lastClickAt) attrs.lastClickAt = lastClickAt;
+    const opens = first(cells, OPENS);
     const opensN = opens === undefined ? undefined : parseCount(opens);
     if (opensN !== undefined) attrs.opens = opensN;
-    const clicks = row.text('clicks');
+    const clicks = first(cells, CLICKS);
     const clicksN = clicks === undefined ? undefined : parseCount(clicks);
     if (clicksN !== undefined) attrs.clicks = clicksN;
-    if (dates.signupAt) attrs.signupAt = dates.signupAt;
+    if (signupAt) attrs.signupAt = signupAt;
 
-    const derived = spec.derive
-      ? spec.derive(row, dates.expiresAt ? { now: now ?? '', expiresAt: dates.expiresAt } : { now: now ?? '' })
-      : { plan: row.text('plan'), tier: row.text('tier'), paid: row.bool('paid') };
-    if (derived.plan !== undefined) attrs.plan = derived.plan;
-    if (derived.tier !== undefined) attrs.tier = derived.tier;
-    if (derived.paid !== undefined) attrs.paid = derived.paid;
-    const spend = row.text('spend');
+    if (spec.derive) {
+      const derived = spec.derive(row, expiresAt ? { now: now ?? '', expiresAt } : { now: now ?? '' });
+      if (derived.plan !== undefined) attrs.plan = derived.plan;
+      if (derived.tier !== undefined) attrs.tier = derived.tier;
+      if (derived.paid !== undefined) attrs.paid = derived.paid;
+    } else {
+      const plan = first(cells, PLAN);
+      if (plan !== undefined) attrs.plan = plan;
+      const tier = first(cells, TIER);
+      if (tier !== undefined) attrs.tier = tier;
+      const paidText = first(cells, PAID);
+      const paid = paidText === undefined ? undefined : parseBoolean(paidText);
+      if (paid !== undefined) attrs.paid = paid;
+    }
+    const spend = first(cells, SPEND);
     const spendN = spend === undefined ? undefined : parseNumber(spend);
     if (spendN !== undefined) attrs.spend = spendN;
-    const orders = row.text('orders');
+    const orders = first(cells, ORDERS);
     const ordersN = orders === undefined ? undefined : parseCount(orders);
     if (ordersN !== undefined) attrs.orders = ordersN;
 
@@ -323,7 +411,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     if (region) attrs.region = region.toUpperCase();
 
     const ageNow = birthday && now ? ageAt(birthday, now) : undefined;
-    const ageText = row.text('age');
+    const ageText = first(cells, AGE);
     const ageCell = ageText === undefined ? undefined : parseCount(ageText);
     const band = ageNow !== undefined ? ageBand(ageNow) : ageCell !== undefined ? ageBand(ageCell) : undefined;
     if (band) attrs.ageBand = band;
@@ -342,8 +430,8 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     const optInCell = verdict.optInAtCell !== undefined ? parseTimestamp(verdict.optInAtCell, {}) : undefined;
     const optInAt = optInCell?.ok ? optInCell.value : mapped.optIn ? attrs.signupAt : undefined;
     if (optInAt !== undefined) mapped.optInAt = optInAt;
-    const unsubAt = firstCell(cells, 'unsubscribedAt');
-    const optOut = unsubAt ? parseTimestamp(unsubAt[0], { dayFirst: dayFirstOf(unsubAt[1]) }) : undefined;
+    const unsubAt = first(cells, UNSUBSCRIBED_AT);
+    const optOut = unsubAt === undefined ? undefined : parseTimestamp(unsubAt, { dayFirst: dayFirstOf(found) });
     if (optOut?.ok) mapped.optOutAt = optOut.value;
     return mapped;
   };

@@ -769,11 +769,22 @@ function lookup(value: string): string | undefined {
  * or the country's own language (`Deutschland`, `United States of America`). Unknown → undefined.
  */
 export function normalizeCountry(value: string): string | undefined {
-  return lookup(value);
+  // A row's country is looked up for its zone, its rules and each platform's key: the last answer is kept.
+  if (value !== lastIn) {
+    lastIn = value;
+    lastLower = lookup(value);
+    lastUpper = lastLower?.toUpperCase();
+  }
+  return lastLower;
 }
+
+let lastIn: string | undefined;
+let lastLower: string | undefined;
+let lastUpper: string | undefined;
 
 /** The same lookup as normalizeCountry, uppercase, for Attributes.country and zoneOf. */
 export function countryIso2(value: string | undefined): string | undefined {
   if (value === undefined) return undefined;
-  return lookup(value)?.toUpperCase();
+  normalizeCountry(value);
+  return lastUpper;
 }

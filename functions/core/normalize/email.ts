@@ -90,11 +90,14 @@ export function isPlausibleEmail(s: string): boolean {
   if (at <= 0 || at > LOCAL_MAX || s.indexOf('@', at + 1) !== -1) return false;
   for (let i = 0; i < at; i++) if (isForbiddenInLocal(s.charCodeAt(i))) return false;
   if (!hasOnlyPairedSurrogates(s)) return false;
-  const domain = s.slice(at + 1);
-  const labels = domain.split('.');
-  if (labels.length < 2) return false;
-  for (const label of labels) if (!isPlausibleLabel(label)) return false;
-  return isPlausibleTld(labels[labels.length - 1]!);
+  // The domain's dotted labels, walked in place (no array of them per address).
+  let from = at + 1;
+  let dot = s.indexOf('.', from);
+  if (dot === -1) return false;
+  for (; dot !== -1; from = dot + 1, dot = s.indexOf('.', from))
+    if (!isPlausibleLabel(s.slice(from, dot))) return false;
+  const tld = s.slice(from);
+  return isPlausibleLabel(tld) && isPlausibleTld(tld);
 }
 
 /**
@@ -102,6 +105,18 @@ export function isPlausibleEmail(s: string): boolean {
  * `undefined` when the result is not a plausible address.
  */
 export function normalizeEmail(value: string): string | undefined {
+  // A row's address is normalized for its identity and again for each platform's key: the last answer is kept.
+  if (value === lastEmailIn) return lastEmailOut;
+  const out = normalizeEmailOnce(value);
+  lastEmailIn = value;
+  lastEmailOut = out;
+  return out;
+}
+
+let lastEmailIn: string | undefined;
+let lastEmailOut: string | undefined;
+
+function normalizeEmailOnce(value: string): string | undefined {
   const t = trimAll(value);
   if (t.length === 0) return undefined;
   let e = t.toLowerCase();

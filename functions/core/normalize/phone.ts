@@ -97,6 +97,20 @@ function parseDigits(digits: string, country: CountryCode | undefined): PhoneRes
  * else from `defaultCountry`. Excel scientific notation is reported as `excel_damaged_phone`, never repaired.
  */
 export function normalizePhone(value: string, countryHint?: string, defaultCountry?: string): PhoneResult {
+  // Exports repeat a row's number in a second column (Shopify's Phone and Default Address Phone): the last answer is
+  // kept. Results are frozen or never mutated, so sharing one is safe.
+  if (value === last.value && countryHint === last.hint && defaultCountry === last.defaultCountry) return last.result;
+  const result = normalizePhoneOnce(value, countryHint, defaultCountry);
+  last.value = value;
+  last.hint = countryHint;
+  last.defaultCountry = defaultCountry;
+  last.result = result;
+  return result;
+}
+
+const last: { value?: string; hint?: string; defaultCountry?: string; result: PhoneResult } = { result: INVALID };
+
+function normalizePhoneOnce(value: string, countryHint?: string, defaultCountry?: string): PhoneResult {
   const t = trimAll(value);
   if (t.length === 0) return INVALID;
   // Fast path: already-clean `+<digits>` needs no country and no cleanup.

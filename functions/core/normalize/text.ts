@@ -31,6 +31,15 @@ export function isAscii(s: string): boolean {
   return true;
 }
 
+/** Only A–Z and a–z (most names and cities): lowercasing is then all there is to do. */
+function isAsciiLetters(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i) | 32;
+    if (c < 97 || c > 122) return false;
+  }
+  return true;
+}
+
 const NOT_LETTER_OR_MARK = /[^\p{L}\p{M}]+/gu;
 const HAS_LETTER = /\p{L}/u;
 const LEADING_MARKS = /^\p{M}+/u;
@@ -41,6 +50,7 @@ const LEADING_MARKS = /^\p{M}+/u;
  */
 export function lowerLettersOnly(s: string): string {
   if (isAscii(s)) {
+    if (isAsciiLetters(s)) return s.toLowerCase();
     let out = '';
     for (let i = 0; i < s.length; i++) {
       const c = s.charCodeAt(i);

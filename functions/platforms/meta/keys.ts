@@ -68,7 +68,8 @@ const country = (r: RowContext) => hashedCell(r.raw.country, normalizeCountry, '
 
 /**
  * Meta customer-list keys, in META_KEYS order: key → normalizer → hashed. The comment on each row is Meta's rule.
- * lowCardinality marks keys with few distinct values, whose hashes are memoized.
+ * lowCardinality marks keys with few distinct values and shared those whose values many people share (names,
+ * cities): their hashes are memoized.
  */
 export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // trim, lowercase
@@ -76,9 +77,9 @@ export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // digits only with country code, no `+`, no leading zeros (0044… → 44…)
   { key: 'PHONE', field: 'phone', hashed: true, cell: phone },
   // lowercase, no punctuation or spaces, non-ASCII letters kept in UTF-8 (O'Connor → oconnor)
-  { key: 'FN', field: 'firstName', hashed: true, cell: firstName },
+  { key: 'FN', field: 'firstName', hashed: true, shared: true, cell: firstName },
   // as FN
-  { key: 'LN', field: 'lastName', hashed: true, cell: lastName },
+  { key: 'LN', field: 'lastName', hashed: true, shared: true, cell: lastName },
   // first initial of the first name, lowercase
   { key: 'FI', field: 'firstName', hashed: true, lowCardinality: true, cell: firstInitial },
   // m or f; anything else left empty, never guessed
@@ -90,7 +91,7 @@ export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // 01–31
   { key: 'DOBD', field: 'birthday', hashed: true, lowCardinality: true, cell: birthDay },
   // lowercase letters only, no spaces or punctuation (St. Louis → stlouis)
-  { key: 'CT', field: 'city', hashed: true, cell: city },
+  { key: 'CT', field: 'city', hashed: true, shared: true, cell: city },
   // US: 2-letter code, lowercase (California → ca); elsewhere lowercase, no punctuation or spaces
   { key: 'ST', field: 'state', hashed: true, lowCardinality: true, cell: state },
   // lowercase, no spaces; US: first 5 digits; UK: area/district/sector
