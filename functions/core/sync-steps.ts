@@ -25,6 +25,8 @@ import {
   finishRuns,
   flushRuns,
   healRuns,
+  heldForLists,
+  ListsUnsettled,
   newReport,
   newRun,
   OutOfTime,
@@ -353,8 +355,10 @@ export async function groupStep(
     // Batches fill up across the group's shards; what is left goes now, before the group records its result.
     await flushRuns(ctx);
   } catch (e) {
-    if (e instanceof OutOfTime) return { done: false };
-    throw e;
+    // A list written under the run: the group records that its audiences stopped, and the run plans again.
+    if (e instanceof ListsUnsettled) heldForLists(ctx, e);
+    else if (e instanceof OutOfTime) return { done: false };
+    else throw e;
   }
   const result: GroupResult = {
     audiences: ctx.runs.map(snapshotRun),
@@ -441,8 +445,9 @@ export async function finishStep(
     await healRuns(ctx);
     await finishRuns(ctx);
   } catch (e) {
-    if (!(e instanceof OutOfTime)) throw e;
-    outOfTime(ctx);
+    if (e instanceof ListsUnsettled) heldForLists(ctx, e);
+    else if (e instanceof OutOfTime) outOfTime(ctx);
+    else throw e;
   } finally {
     await lease.release();
   }

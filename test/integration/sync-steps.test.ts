@@ -15,6 +15,7 @@ import { S3Bucket } from '../../functions/adapters/s3-bucket';
 import type { Runtime } from '../../functions/app/runtime';
 import type { AudienceConfig } from '../../functions/core/config';
 import { memoryStaging } from '../../functions/core/ingest';
+import { Lease } from '../../functions/core/lease';
 import type { ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
 import type { SyncedMember } from '../../functions/core/ports';
@@ -309,5 +310,51 @@ describe('the stepped sync (Step Functions) against one process', () => {
     expect(run.tasks).toEqual(['Plan']);
     expect(run.final).toMatchObject({ done: true, next: 'done', reportKey: expect.stringMatching(/-dry-run\.json$/) });
     expect(fake.requests.filter((r) => /\/users$/.test(r.path))).toEqual([]);
+  });
+});
+
+describe('a list written by an ingest while a stepped sync is between its steps', () => {
+  it('uploads nobody from the half-written list: the add step holds and the run waits for the commit', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const clock = testClock();
+    const rt = runtimeFor(store, config('act_108'), clock);
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    // The night's run plans and removes; its additions come later, in their own Map.
+    const plan = await step({ step: 'plan', run: { runId: 'night', shardDigits: 0 } });
+    expect(plan).toMatchObject({ next: 'shards', groups: [0] });
+    await step({ step: 'remove', runId: 'night', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    // Meanwhile a snapshot of the newsletter is being applied shard by shard: X (subscribed) is written, the
+    // opt-out on the phone X shares with Y (in a shard not applied yet) is not. Until it commits, the list is not
+    // one the sync may use.
+    const x = contact(9_001);
+    x.keys.meta.PHONE = sha256Hex('15550109999');
+    const ingest = new Lease(store, 'ingest#newsletter', 'ingest-9', () => clock.now());
+    expect((await ingest.tryAcquire()).acquired).toBe(true);
+    await store.markApplying('newsletter', {
+      source: 'incoming/newsletter/big.csv#v9',
+      startedAt: clock.now().toISOString(),
+      owner: 'ingest-9',
+    });
+    await putAll(store, [x]);
+
+    const add = await step({ step: 'add', runId: 'night', iteration: 1, group: 0 });
+    expect(add).toMatchObject({ done: true });
+    const finish = await step({ step: 'finish', run: plan });
+    expect(fake.members(audienceOf('act_108', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
+    expect([...(await synced(store, 'meta-main#subscribers')).keys()]).not.toContain(x.cid);
+    // The run is not done: it plans again, and the plan waits (or holds) for the list.
+    expect(finish).toMatchObject({ done: false, next: 'wait' });
+    const report = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(report.alerts.map((a) => a.kind)).toContain('list_being_written');
+    expect(report.audiences.map((a) => a.status)).toEqual(['partial', 'partial']);
+    // Once the snapshot has committed, the next iteration sends what the committed list says.
+    await store.clearApplying('newsletter', 'incoming/newsletter/big.csv#v9');
+    await ingest.release();
+    const next = await runSyncMachine(rt, machineEnv(), { runId: 'night', iteration: 2 }, { maxConcurrency: 1 });
+    expect(next.final).toMatchObject({ done: true });
+    expect(fake.members(audienceOf('act_108', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(true);
   });
 });
