@@ -274,6 +274,11 @@ async function loadState(deps: StepDeps, runId: string, iteration: number): Prom
   return state;
 }
 
+const outOfOrder = (state: SyncRunState, what: string, when: string) =>
+  new Error(
+    `sync run ${state.runId} iteration ${state.iteration}: ${what} cannot run ${when} (remove every group, decide, then add); start a new sync`,
+  );
+
 export type PlanOutcome =
   | { next: 'shards'; state: SyncRunState }
   /** Nothing to do in steps: another sync holds the lock, a list is unsettled (the report says which and why). */
@@ -341,6 +346,10 @@ export async function groupStep(
   const key = groupKey(input.iteration, pass, input.group);
   if (await deps.runState.getRunState<GroupResult>(input.runId, key)) return { done: true, skipped: true };
   const state = await loadState(deps, input.runId, input.iteration);
+  // The Maps are the barrier that sends every removal before the first addition (and decide the minimum size and the
+  // replace): a step started out of turn (a redrive, a replayed event) is refused rather than run.
+  if (pass === 'add' && !state.decided) throw outOfOrder(state, 'an add step', 'before decide');
+  if (pass === 'remove' && state.decided) throw outOfOrder(state, 'a remove step', 'after decide');
   const prefixes = state.groups[input.group];
   if (!prefixes) throw new Error(`sync run ${input.runId} has no shard group ${input.group}`);
   const lease = await holdLease(deps, input.runId);
@@ -423,6 +432,7 @@ export async function finishStep(
   input: { runId: string; iteration: number; deadline?: number },
 ): Promise<SyncReport> {
   const state = await loadState(deps, input.runId, input.iteration);
+  if (!state.decided) throw outOfOrder(state, 'finish', 'before decide');
   await mergeResults(deps, state, 'add');
   const lease = await holdLease(deps, input.runId);
   const ctx = await stepContext({ ...deps, lease }, state, input.deadline, false);

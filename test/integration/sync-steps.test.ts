@@ -358,3 +358,28 @@ describe('a list written by an ingest while a stepped sync is between its steps'
     expect(fake.members(audienceOf('act_108', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(true);
   });
 });
+
+describe('steps out of order', () => {
+  it('refuses an add step before decide and a finish before decide: nothing is sent ahead of the removals', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_109'));
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    const plan = await step({ step: 'plan', run: { runId: 'redriven', shardDigits: 0 } });
+    expect(plan).toMatchObject({ next: 'shards', groups: [0] });
+    // A redrive or a replayed event starts the add Map before the removals were done and decided.
+    await expect(step({ step: 'add', runId: 'redriven', iteration: 1, group: 0 })).rejects.toThrow(/before decide/);
+    await expect(step({ step: 'finish', run: plan })).rejects.toThrow(/before decide/);
+    expect(fake.requests.filter((r) => /\/users(replace)?$/.test(r.path))).toEqual([]);
+    // In order, the same run goes through.
+    await step({ step: 'remove', runId: 'redriven', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    await expect(step({ step: 'remove', runId: 'redriven', iteration: 1, group: 0 })).resolves.toMatchObject({
+      done: true,
+    });
+    await step({ step: 'add', runId: 'redriven', iteration: 1, group: 0 });
+    expect(await step({ step: 'finish', run: plan })).toMatchObject({ done: true });
+    expect(fake.members(audienceOf('act_109', 'US').id).size).toBe(800);
+  });
+});
