@@ -383,3 +383,45 @@ describe('steps out of order', () => {
     expect(fake.members(audienceOf('act_109', 'US').id).size).toBe(800);
   });
 });
+
+describe('an erasure in the stepped sync', () => {
+  it('takes the erased out of an audience whose segment was renamed (kept as an orphan) and out of the new one', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_110'));
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 1 }, { maxConcurrency: 4 });
+    const us = audienceOf('act_110', 'US').id;
+    const erased = contact(1).keys.meta.EMAIL!;
+    expect(fake.members(us).has(erased)).toBe(true);
+    // The "us" segment is renamed "usa" (a new audience); the old one is kept as it is, as the config says.
+    const renamed = parseAudienceConfig({
+      version: 1,
+      orphanedAudiences: 'keep',
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_110', replaceEveryDays: 0 } },
+      segments: [
+        {
+          id: 'usa',
+          where: { country: 'US' },
+          destinations: [{ destination: 'meta-main', audienceName: 'USA', minSize: 1 }],
+        },
+      ],
+    });
+    const { eraseIdentities } = await import('../../functions/app/erase');
+    await eraseIdentities(
+      store,
+      { emails: ['person1@example.com'], phones: [] },
+      { now: new Date('2026-11-20T03:00:00Z'), logger: memoryLogger(), config: renamed },
+    );
+    const run = await runSyncMachine(
+      runtimeFor(store, renamed),
+      machineEnv(),
+      { shardDigits: 1 },
+      { maxConcurrency: 4 },
+    );
+    expect(run.failed).toBeUndefined();
+    expect(fake.members(us).has(erased)).toBe(false);
+    expect(fake.members(us).size).toBe(799);
+    expect(fake.members(audienceOf('act_110', 'USA').id).has(erased)).toBe(false);
+    expect(fake.members(audienceOf('act_110', 'USA').id).size).toBe(799);
+  });
+});
