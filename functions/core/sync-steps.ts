@@ -86,6 +86,8 @@ export interface SyncRunState {
   done: boolean;
   waitSeconds?: number;
   decided?: boolean;
+  /** What finish reported: a finish run again (its answer lost, a retry) returns it instead of finishing twice. */
+  finished?: SyncReport;
 }
 
 /** A shard group's result: what its audiences did (counts are this group's own) and what it learnt. */
@@ -433,6 +435,8 @@ export async function finishStep(
 ): Promise<SyncReport> {
   const state = await loadState(deps, input.runId, input.iteration);
   if (!state.decided) throw outOfOrder(state, 'finish', 'before decide');
+  // Its replaces closed, its audiences' state saved: finishing again would replay sessions that no longer exist.
+  if (state.finished) return state.finished;
   await mergeResults(deps, state, 'add');
   const lease = await holdLease(deps, input.runId);
   const ctx = await stepContext({ ...deps, lease }, state, input.deadline, false);
@@ -457,11 +461,19 @@ export async function finishStep(
   } catch (e) {
     if (e instanceof ListsUnsettled) heldForLists(ctx, e);
     else if (e instanceof OutOfTime) outOfTime(ctx);
-    else throw e;
+    else {
+      await lease.release();
+      throw e;
+    }
+  }
+  try {
+    const report = closeReport(ctx);
+    state.finished = report;
+    await deps.runState.putRunState(input.runId, runKey(input.iteration), state);
+    return report;
   } finally {
     await lease.release();
   }
-  return closeReport(ctx);
 }
 
 /** After a failed Map: the lock is released (if still ours) so the next run need not wait for it to lapse. */

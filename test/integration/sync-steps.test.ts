@@ -425,3 +425,32 @@ describe('an erasure in the stepped sync', () => {
     expect(fake.members(audienceOf('act_110', 'USA').id).size).toBe(799);
   });
 });
+
+describe('a step that ran and is run again', () => {
+  it('a finish run a second time (its answer lost) sends nothing and reports the run as the first one did', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_111', 30));
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    await load(store, 2);
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    const plan = await step({ step: 'plan', run: { runId: 'twice', shardDigits: 0, forceReplace: true } });
+    await step({ step: 'remove', runId: 'twice', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    await step({ step: 'add', runId: 'twice', iteration: 1, group: 0 });
+    const first = await step({ step: 'finish', run: plan });
+    expect(first).toMatchObject({ done: true });
+    const reported = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(reported.audiences.map((a) => [a.status, a.replaced])).toEqual([
+      ['synced', true],
+      ['synced', true],
+    ]);
+    const before = fake.requests.length;
+    const again = await step({ step: 'finish', run: plan });
+    expect(again).toMatchObject({ done: true });
+    expect(fake.requests.slice(before).filter((r) => /\/users(replace)?$/.test(r.path))).toEqual([]);
+    const after = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(counts(after)).toEqual(counts(reported));
+  });
+});
