@@ -251,3 +251,128 @@ describe('a big export fanned out to parallel workers', () => {
     expect(fanned.machines[0]!.final).toMatchObject({ next: 'done', outcome: { kind: 'ingested', rows: 300 } });
   });
 });
+
+/** A hostile Klaviyo export: quoted newlines of every kind, doubled quotes, a broken quote, blank and long rows. */
+function hostile(n: number, eol: string, seed: number): string {
+  let x = seed;
+  const rnd = () => {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    return x / 2 ** 31;
+  };
+  const rows: string[] = [];
+  for (let i = 0; i < n; i++) {
+    const r = rnd();
+    const id = r < 0.05 ? Math.floor(rnd() * i) : i; // a repeat of someone earlier (maybe another chunk)
+    const consent = rnd() < 0.3 ? 'Unsubscribed' : 'Subscribed';
+    const breaks = ['\r\n', '\n', '\r', '\r\r\n', '\n\n'];
+    const note =
+      rnd() < 0.3
+        ? `"line one${breaks[Math.floor(rnd() * breaks.length)]}Zoë ""quoted"", Straße${breaks[Math.floor(rnd() * breaks.length)]}end"`
+        : 'Signup form';
+    const first = rnd() < 0.5 ? 'Renée' : 'Jürgen';
+    const phone = id % 4 === 0 ? `+1 555 01${String(id % 100).padStart(2, '0')}` : '';
+    let row = [
+      `p${id}@example.com`,
+      `01H${String(id).padStart(6, '0')}K`,
+      first,
+      `Œuvre-${id % 7}`,
+      phone,
+      'Köln',
+      '',
+      'Germany',
+      `${50000 + (id % 900)}`,
+      note,
+      consent,
+      '2024-05-01 12:00:00',
+      '',
+      '',
+      String(id % 3),
+      '1.00',
+    ].join(',');
+    if (rnd() < 0.01) row = `p${id}@example.com,"unterminated quote${eol}`; // a damaged record
+    if (rnd() < 0.01) rows.push('');
+    rows.push(row);
+  }
+  return `${HEADER}${eol}${rows.join(eol)}${eol}`;
+}
+
+describe('hostile bytes at every chunk boundary', () => {
+  it.each([
+    ['Windows-1252, CRLF', 'win1252', '\r\n'],
+    ['UTF-8 with BOM, LF', 'bom', '\n'],
+    ['UTF-8, lone CR', 'utf8', '\r'],
+  ])('%s: the fanned-out ingest stores what the whole-file ingest stores', async (_name, enc, eol) => {
+    const text = hostile(700, eol, 7);
+    const body =
+      enc === 'win1252'
+        ? Buffer.from(text, 'latin1')
+        : enc === 'bom'
+          ? Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(text)])
+          : Buffer.from(text);
+    const whole = await side();
+    const fanned = await side({ fanOutBytes: 4 * 1024, chunkBytes: 5 * 1024 });
+    await whole.drop('incoming/shop/h.csv', body, '2026-11-18T08:00:00Z');
+    const out = await fanned.drop('incoming/shop/h.csv', body, '2026-11-18T08:00:00Z');
+    expect(out.map((o) => o.kind)).toEqual(['fanned_out']);
+    const run = fanned.machines.at(-1)!;
+    expect(run.failed).toBeUndefined();
+    expect(run.tasks.filter((t) => t.startsWith('StageChunk')).length).toBeGreaterThan(15);
+    const expected = (await whole.store.runs('ingest', 1))[0]!.summary as IngestReport;
+    const got = (await fanned.store.runs('ingest', 1))[0]!.summary as IngestReport;
+    expect(comparable(got)).toEqual(comparable(expected));
+    const a = await storedState(whole.store, 'shop');
+    const b = await storedState(fanned.store, 'shop');
+    expect(b.hashes).toEqual(a.hashes);
+    expect(b.blocks).toEqual(a.blocks);
+    // The file has what the comparison must cover: damaged records, repeats, opt-outs.
+    expect(expected.rejections.broken_quoting ?? 0).toBeGreaterThan(0);
+    expect(expected.merged).toBeGreaterThan(10);
+    expect(b.blocks.length).toBeGreaterThan(100);
+  });
+});
+
+describe('two people who share a phone, in different shards of a fanned-out snapshot', () => {
+  it("one subscribing again does not lift the phone's opt-out while the other, in another shard, opts out on it", async () => {
+    const { sha256Hex } = await import('../../functions/core/normalize');
+    const { shardOf } = await import('../../functions/core/model');
+    const { BlockIndex, consentBlock, personOf } = await import('../../functions/core/segments');
+    const { consentPolicyOf } = await import('../../functions/core/config');
+    // Emails whose cids fall in different shards.
+    const named = (prefix: string, not?: string) => {
+      for (let i = 0; ; i++) {
+        const e = `${prefix}${i}@example.com`;
+        if (shardOf(sha256Hex(e)) !== not) return e;
+      }
+    };
+    const xEmail = named('xavier');
+    const yEmail = named('yvonne', shardOf(sha256Hex(xEmail)));
+    const zEmail = named('zoe');
+    const phone = '+1 (415) 555-2671';
+    const row = (email: string, tel: string, consent: string) =>
+      `${email},,Ann,Lee,${tel},Springfield,IL,United States,62701,Signup form,${consent},2024-05-01 12:00:00,,,1,1.00`;
+    const filler = (n: number) =>
+      Array.from({ length: n }, (_, i) => row(`filler${i}@example.com`, '', 'Subscribed')).join('\r\n');
+    // Night 1: Zoe unsubscribed with the shared phone (the list's opt-out on it); Xavier subscribed, no phone.
+    const v1 = `${HEADER}\r\n${row(xEmail, '', 'Subscribed')}\r\n${filler(300)}\r\n${row(zEmail, phone, 'Unsubscribed')}\r\n`;
+    // Night 2: Zoe left; Xavier subscribed, now with the phone (he asks to lift its opt-out); Yvonne, far below in
+    // another chunk and another shard, unsubscribed with it.
+    const v2 = `${HEADER}\r\n${row(xEmail, phone, 'Subscribed')}\r\n${filler(300)}\r\n${row(yEmail, phone, 'Unsubscribed')}\r\n`;
+    const whole = await side();
+    const fanned = await side({ fanOutBytes: 4 * 1024, chunkBytes: 4 * 1024 });
+    for (const s of [whole, fanned]) {
+      await s.drop('incoming/shop/p.csv', v1, '2026-11-18T08:00:00Z');
+      await s.drop('incoming/shop/p.csv', v2, '2026-11-19T08:00:00Z');
+    }
+    expect(fanned.machines.at(-1)!.tasks.filter((t) => t.startsWith('StageChunk')).length).toBeGreaterThan(3);
+    const a = await storedState(whole.store, 'shop');
+    const b = await storedState(fanned.store, 'shop');
+    expect(b.blocks).toEqual(a.blocks);
+    for (const s of [whole, fanned]) {
+      const xavier = await s.store.getContact('shop', sha256Hex(xEmail));
+      expect(xavier?.consent).toBe('subscribed');
+      expect(xavier?.ids).toHaveLength(2); // the email and the phone
+      const blocks = await BlockIndex.load(s.store.blocks());
+      expect(consentBlock(personOf(xavier!), consentPolicyOf(CONFIG), blocks)).toBe('opted_out_elsewhere');
+    }
+  });
+});
