@@ -400,6 +400,14 @@ export interface RunContext {
   stopped: Map<string, DestinationError>;
   runs: Run[];
   segReports: Map<string, SegmentReport>;
+  /** The lists' state after the last shard read (see shardDiffs). */
+  listMarks?: ListMarks;
+}
+
+/** Every list's committed snapshot and applying marker, as one comparable string; `busy` when one is being written. */
+interface ListMarks {
+  marks: string;
+  busy: boolean;
 }
 
 /** Lists, blocks and shards of a run; `runs` come from `prepareRuns` (planning) or from a saved state (a step). */
@@ -413,6 +421,8 @@ export async function openContext(
   const { config, store, clock } = deps;
   const now = clock.now();
   const lists = await store.listIds();
+  // Before the blocks: an ingest writing opt-outs while they load is caught by the first shard's read (shardDiffs).
+  const marks = await listMarks(store, lists);
   const blocks = await BlockIndex.load(store.blocks());
   const policy = consentPolicyOf(config);
   const digits = shardDigits ?? opts.shardDigits ?? shardDigitsFor(await estimatePeople(deps, lists));
@@ -439,6 +449,7 @@ export async function openContext(
     stopped,
     runs: built,
     segReports,
+    listMarks: marks,
   };
 }
 
@@ -455,10 +466,14 @@ async function shardDiffs(ctx: RunContext, prefix: string, pass: 1 | 2 | 3, only
   const { config, store } = deps;
   // Read like a seqlock: the lists' state before and after the shard, so a shard read while an ingest was writing
   // (which began after the plan, or between two steps of a stepped run) is never used.
-  const before = await listMarks(store, lists);
+  // The state after one shard (or before the blocks were loaded) is the state before the next: stricter than reading
+  // it again, and half the reads.
+  const before = ctx.listMarks ?? (await listMarks(store, lists));
   const shardPeople = await peopleOfShard(store, lists, prefix);
   const after = await listMarks(store, lists);
-  if (before.busy || after.busy || before.marks !== after.marks) await listsChanged(deps, lists);
+  ctx.listMarks = after;
+  // A dry run sends nothing, and plans over an unsettled list on purpose (startRun alerts it).
+  if (!ctx.opts.dryRun && (before.busy || after.busy || before.marks !== after.marks)) await listsChanged(deps, lists);
   const byCid = new Map(shardPeople.map((p) => [p.cid, p]));
   const results = evaluateSegments(config, byCid, blocks, now);
   if (pass === 1) {
@@ -499,19 +514,23 @@ async function shardDiffs(ctx: RunContext, prefix: string, pass: 1 | 2 | 3, only
   return out;
 }
 
-/** Every list's committed snapshot and applying marker, as one comparable string; `busy` when one is being written. */
-async function listMarks(
-  store: SyncDeps['store'],
-  lists: readonly string[],
-): Promise<{ marks: string; busy: boolean }> {
-  let busy = false;
-  const parts: string[] = [];
-  for (const list of lists) {
-    const { snapshot, applying } = await store.listState(list);
-    if (applying) busy = true;
-    parts.push(JSON.stringify([list, snapshot?.source, snapshot?.committedAt, applying?.source, applying?.owner]));
-  }
-  return { marks: parts.join('\n'), busy };
+/** The lists' state, read at once. */
+async function listMarks(store: SyncDeps['store'], lists: readonly string[]): Promise<ListMarks> {
+  const states = await Promise.all(lists.map((list) => store.listState(list)));
+  return {
+    marks: states
+      .map((st, i) =>
+        JSON.stringify([
+          lists[i],
+          st.snapshot?.source,
+          st.snapshot?.committedAt,
+          st.applying?.source,
+          st.applying?.owner,
+        ]),
+      )
+      .join('\n'),
+    busy: states.some((st) => st.applying !== undefined),
+  };
 }
 
 /** Stops the run where it is (its confirmed batches are checkpointed): it plans again, and the plan waits or holds. */

@@ -18,7 +18,7 @@ import { memoryStaging } from '../../functions/core/ingest';
 import { Lease } from '../../functions/core/lease';
 import type { ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
-import type { SyncedMember } from '../../functions/core/ports';
+import type { BlockEntry, SyncedMember } from '../../functions/core/ports';
 import { runSync, type SyncReport } from '../../functions/core/sync';
 import { STEP_LEASE_MS } from '../../functions/core/sync-steps';
 import { MetaDestination } from '../../functions/platforms/meta/adapter';
@@ -452,5 +452,67 @@ describe('a step that ran and is run again', () => {
     expect(fake.requests.slice(before).filter((r) => /\/users(replace)?$/.test(r.path))).toEqual([]);
     const after = (await store.runs('sync', 1))[0]!.summary as SyncReport;
     expect(counts(after)).toEqual(counts(reported));
+  });
+});
+
+describe('blocks loaded while an ingest writes its opt-outs', () => {
+  it('a run whose blocks were read mid-ingest does not use them on the list the ingest then committed', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const clock = testClock();
+    const rt = runtimeFor(store, config('act_112'), clock);
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    const phone = sha256Hex('14155552671');
+    const x = contact(9_002);
+    x.keys.meta.PHONE = phone;
+    x.ids.push(phone);
+    let armed = true;
+    const racing = Object.create(store) as DynamoContactStore;
+    racing.blocks = () => {
+      const inner = store.blocks();
+      if (!armed) return inner;
+      armed = false;
+      return (async function* (): AsyncGenerator<BlockEntry> {
+        const before: BlockEntry[] = [];
+        for await (const b of inner) before.push(b);
+        // While the run reads the blocks, a snapshot of the newsletter is applied and commits: X subscribed with a
+        // phone that Y, further down the file, unsubscribed with (her opt-out block lands after the run's read).
+        await putAll(store, [x]);
+        await store.putBlocks([
+          { hash: phone, kind: 'optout', at: '2026-11-19T12:00:00.000Z', source: 'list:newsletter' },
+        ]);
+        await store.commitSnapshot({
+          list: 'newsletter',
+          source: 'v1b',
+          exportedAt: '2026-11-19T12:00:00.000Z',
+          exportedAtFrom: 'metadata',
+          committedAt: clock.now().toISOString(),
+          counts: { rows: 1, accepted: 1, rejected: 0, removed: 0 },
+        });
+        yield* before;
+      })();
+    };
+    const report = await runSync(
+      {
+        config: config('act_112'),
+        store: racing,
+        destinations: {
+          'meta-main': new MetaDestination({
+            accessToken: 'test-token',
+            adAccountId: 'act_112',
+            graphUrl: fake.baseUrl,
+          }),
+        },
+        clock,
+        logger: memoryLogger(),
+        platforms: PLATFORMS,
+      },
+      { shardDigits: 0 },
+    );
+    expect(fake.members(audienceOf('act_112', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
+    expect(report.done).toBe(false);
+    // The next run reads the blocks afresh: the phone's opt-out keeps X out.
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    expect(fake.members(audienceOf('act_112', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
   });
 });
