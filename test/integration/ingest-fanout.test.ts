@@ -376,3 +376,34 @@ describe('two people who share a phone, in different shards of a fanned-out snap
     }
   });
 });
+
+describe('a damaged record in one chunk of a fanned-out snapshot', () => {
+  it('removes nobody from any shard, and an opt-out stored earlier survives the person missing from it', async () => {
+    const row = (i: number, consent: string) =>
+      `c${i}@example.com,,Ann,Lee,,Springfield,IL,United States,62701,Signup form,${consent},2024-05-01 12:00:00,,,1,1.00`;
+    const rows = (n: number, skip: (i: number) => boolean) =>
+      Array.from({ length: n }, (_, i) => i)
+        .filter((i) => !skip(i))
+        .map((i) => row(i, i % 10 === 0 ? 'Unsubscribed' : 'Subscribed'));
+    const v1 = `${HEADER}\r\n${rows(400, () => false).join('\r\n')}\r\n`;
+    // Night 2: a tenth of the people are missing (among them opted-out ones), and one record near the end, in the
+    // last chunk, has a quote that never closes.
+    const kept = rows(400, (i) => i % 10 === 0 || i % 7 === 3);
+    kept.splice(kept.length - 5, 0, 'c9999@example.com,"unterminated, Ann');
+    const v2 = `${HEADER}\r\n${kept.join('\r\n')}\r\n`;
+    const fanned = await side({ fanOutBytes: 4 * 1024, chunkBytes: 4 * 1024 });
+    await fanned.drop('incoming/shop/d.csv', v1, '2026-11-18T08:00:00Z');
+    const before = await storedState(fanned.store, 'shop');
+    await fanned.drop('incoming/shop/d.csv', v2, '2026-11-19T08:00:00Z');
+    expect(fanned.machines.at(-1)!.tasks.filter((t) => t.startsWith('StageChunk')).length).toBeGreaterThan(5);
+    const report = (await fanned.store.runs('ingest', 1))[0]!.summary as IngestReport;
+    expect(report).toMatchObject({ status: 'ingested', removed: 0 });
+    expect(report.rejections.broken_quoting).toBe(1);
+    expect(report.message).toMatch(/nobody left the list by this snapshot/);
+    const after = await storedState(fanned.store, 'shop');
+    expect(Object.keys(after.contacts).sort()).toEqual(Object.keys(before.contacts).sort());
+    expect(after.blocks).toEqual(before.blocks);
+    expect(after.blocks.length).toBe(40);
+    expect(after.snapshot).toMatchObject({ counts: { removed: 0 } });
+  });
+});
