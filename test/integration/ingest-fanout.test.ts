@@ -4,7 +4,7 @@
  * — against s3rver and dynalite: exactly the stored state and report of the same file ingested whole.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asSqsEvent, type EmbeddedAws, startEmbeddedAws } from '../../bin/local/embedded';
 import { s3Client } from '../../functions/adapters/aws-clients';
@@ -17,6 +17,7 @@ import type { ObjectOutcome } from '../../functions/app/ingest-object';
 import type { Runtime } from '../../functions/app/runtime';
 import type { IngestReport } from '../../functions/core/ingest';
 import { handleIngestEvent } from '../../functions/ingest';
+import { handleIngestStep } from '../../functions/ingest-steps';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { handleSyncStep } from '../../functions/sync';
 import { memoryLogger, testClock } from '../helpers/harness';
@@ -405,5 +406,28 @@ describe('a damaged record in one chunk of a fanned-out snapshot', () => {
     expect(after.blocks).toEqual(before.blocks);
     expect(after.blocks.length).toBe(40);
     expect(after.snapshot).toMatchObject({ counts: { removed: 0 } });
+  });
+});
+
+describe('a commit run again after it finished (its answer lost)', () => {
+  it('says what the first commit did and changes nothing, instead of failing the ingest', async () => {
+    const fanned = await side({ fanOutBytes: 16 * 1024, chunkBytes: 16 * 1024 });
+    await fanned.drop('incoming/shop/profiles.csv', klaviyo(1, 400), '2026-11-18T08:00:00Z');
+    const run = fanned.machines.at(-1)!;
+    expect(run.final).toMatchObject({ next: 'done', outcome: { kind: 'ingested', status: 'ingested' } });
+    const reportKey = (run.final.outcome as { reportKey: string }).reportKey;
+    const reportOf = async () => {
+      const got = await s3Client().send(new GetObjectCommand({ Bucket: aws.bucket, Key: reportKey }));
+      return got.Body?.transformToString();
+    };
+    const first = await reportOf();
+    const again = await handleIngestStep(
+      { step: 'commit', run: { key: run.final.key, runId: run.final.runId } },
+      fanned.rt,
+    );
+    expect(again).toMatchObject({ next: 'done', outcome: { kind: 'duplicate', firstReportKey: reportKey } });
+    expect(await reportOf()).toEqual(first);
+    expect(JSON.parse(first!)).toMatchObject({ status: 'ingested', rows: 400 });
+    expect((await fanned.store.listState('shop')).applying).toBeUndefined();
   });
 });
