@@ -431,3 +431,43 @@ describe('a commit run again after it finished (its answer lost)', () => {
     expect((await fanned.store.listState('shop')).applying).toBeUndefined();
   });
 });
+
+describe('what a fanned-out ingest leaves at rest while it runs', () => {
+  it('holds no email, name, phone or city in its staging files, run state or reports', async () => {
+    const { ScanCommand } = await import('@aws-sdk/client-dynamodb');
+    // Postal codes are not here: Google's rule is to send them unhashed, so they are stored as Google's key.
+    const pii = [/@example\.com/, /Ann\d/, /Müller/, /Springfield/, /\(555\)/, /0151 \d/];
+    const found: string[] = [];
+    const scanAll = async (table: string) => {
+      const s3 = s3Client();
+      const objects = await s3.send(new ListObjectsV2Command({ Bucket: aws.bucket }));
+      for (const o of objects.Contents ?? []) {
+        if (o.Key!.startsWith('incoming/')) continue; // the raw drop itself
+        const body = await (
+          await s3.send(new GetObjectCommand({ Bucket: aws.bucket, Key: o.Key! }))
+        ).Body!.transformToString();
+        for (const re of pii) if (re.test(body)) found.push(`${o.Key} ${re}`);
+      }
+      const items = await client.send(new ScanCommand({ TableName: table }));
+      for (const item of items.Items ?? []) {
+        const text = JSON.stringify(item);
+        for (const re of pii) if (re.test(text)) found.push(`${item.pk?.S} ${item.sk?.S} ${re}`);
+      }
+      return (objects.Contents ?? []).filter((o) => o.Key!.startsWith('staging/')).length;
+    };
+    let staged = 0;
+    let table = '';
+    const fanned = await side({
+      fanOutBytes: 16 * 1024,
+      chunkBytes: 16 * 1024,
+      beforeCommit: async () => {
+        staged = await scanAll(table);
+      },
+    });
+    table = (fanned.store as unknown as { table: string }).table;
+    await fanned.drop('incoming/shop/profiles.csv', klaviyo(1, 600), '2026-11-18T08:00:00Z');
+    expect(staged).toBeGreaterThan(16);
+    await scanAll(table);
+    expect(found).toEqual([]);
+  });
+});
