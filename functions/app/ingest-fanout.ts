@@ -359,6 +359,8 @@ export async function commitFanOut(deps: FanOutDeps, input: { runId: string }): 
   const lease = await holdLease(deps, run);
   const files = deps.runFiles(input.runId);
   try {
+    const done = await committedBefore(deps, run, files);
+    if (done) return done;
     const chunks = await chunkSummaries(files, run);
     const shards: ShardSummary[] = [];
     for (const s of SHARDS) {
@@ -398,6 +400,19 @@ export async function commitFanOut(deps: FanOutDeps, input: { runId: string }): 
   } finally {
     await lease.release();
   }
+}
+
+/**
+ * A commit that finished (its staging deleted last) and runs again, its answer lost (a retry on a Lambda service
+ * error): what it did, not a failed ingest. Its staging is gone and the list holds the drop with no write under way.
+ */
+async function committedBefore(deps: FanOutDeps, run: FanOutRun, files: RunFiles): Promise<ObjectOutcome | undefined> {
+  if (await files.getJson(chunkKey(0))) return undefined;
+  const { snapshot, applying } = await deps.store.listState(run.drop.where.list);
+  if (applying) return undefined;
+  if (run.drop.where.kind === 'snapshot' && snapshot?.source !== run.drop.source) return undefined;
+  deps.logger.info('ingest_commit_repeated', { list: run.drop.where.list, runId: run.runId });
+  return { kind: 'duplicate', of: run.drop.source, firstReportKey: `${run.drop.reportBase}.json` };
 }
 
 /** After a failed Map: the lock is released; the list stays marked as being written until the file is dropped again. */

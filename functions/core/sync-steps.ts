@@ -25,6 +25,8 @@ import {
   finishRuns,
   flushRuns,
   healRuns,
+  heldForLists,
+  ListsUnsettled,
   newReport,
   newRun,
   OutOfTime,
@@ -84,6 +86,8 @@ export interface SyncRunState {
   done: boolean;
   waitSeconds?: number;
   decided?: boolean;
+  /** What finish reported: a finish run again (its answer lost, a retry) returns it instead of finishing twice. */
+  finished?: SyncReport;
 }
 
 /** A shard group's result: what its audiences did (counts are this group's own) and what it learnt. */
@@ -272,6 +276,11 @@ async function loadState(deps: StepDeps, runId: string, iteration: number): Prom
   return state;
 }
 
+const outOfOrder = (state: SyncRunState, what: string, when: string) =>
+  new Error(
+    `sync run ${state.runId} iteration ${state.iteration}: ${what} cannot run ${when} (remove every group, decide, then add); start a new sync`,
+  );
+
 export type PlanOutcome =
   | { next: 'shards'; state: SyncRunState }
   /** Nothing to do in steps: another sync holds the lock, a list is unsettled (the report says which and why). */
@@ -339,6 +348,10 @@ export async function groupStep(
   const key = groupKey(input.iteration, pass, input.group);
   if (await deps.runState.getRunState<GroupResult>(input.runId, key)) return { done: true, skipped: true };
   const state = await loadState(deps, input.runId, input.iteration);
+  // The Maps are the barrier that sends every removal before the first addition (and decide the minimum size and the
+  // replace): a step started out of turn (a redrive, a replayed event) is refused rather than run.
+  if (pass === 'add' && !state.decided) throw outOfOrder(state, 'an add step', 'before decide');
+  if (pass === 'remove' && state.decided) throw outOfOrder(state, 'a remove step', 'after decide');
   const prefixes = state.groups[input.group];
   if (!prefixes) throw new Error(`sync run ${input.runId} has no shard group ${input.group}`);
   const lease = await holdLease(deps, input.runId);
@@ -353,8 +366,10 @@ export async function groupStep(
     // Batches fill up across the group's shards; what is left goes now, before the group records its result.
     await flushRuns(ctx);
   } catch (e) {
-    if (e instanceof OutOfTime) return { done: false };
-    throw e;
+    // A list written under the run: the group records that its audiences stopped, and the run plans again.
+    if (e instanceof ListsUnsettled) heldForLists(ctx, e);
+    else if (e instanceof OutOfTime) return { done: false };
+    else throw e;
   }
   const result: GroupResult = {
     audiences: ctx.runs.map(snapshotRun),
@@ -419,6 +434,9 @@ export async function finishStep(
   input: { runId: string; iteration: number; deadline?: number },
 ): Promise<SyncReport> {
   const state = await loadState(deps, input.runId, input.iteration);
+  if (!state.decided) throw outOfOrder(state, 'finish', 'before decide');
+  // Its replaces closed, its audiences' state saved: finishing again would replay sessions that no longer exist.
+  if (state.finished) return state.finished;
   await mergeResults(deps, state, 'add');
   const lease = await holdLease(deps, input.runId);
   const ctx = await stepContext({ ...deps, lease }, state, input.deadline, false);
@@ -441,12 +459,21 @@ export async function finishStep(
     await healRuns(ctx);
     await finishRuns(ctx);
   } catch (e) {
-    if (!(e instanceof OutOfTime)) throw e;
-    outOfTime(ctx);
+    if (e instanceof ListsUnsettled) heldForLists(ctx, e);
+    else if (e instanceof OutOfTime) outOfTime(ctx);
+    else {
+      await lease.release();
+      throw e;
+    }
+  }
+  try {
+    const report = closeReport(ctx);
+    state.finished = report;
+    await deps.runState.putRunState(input.runId, runKey(input.iteration), state);
+    return report;
   } finally {
     await lease.release();
   }
-  return closeReport(ctx);
 }
 
 /** After a failed Map: the lock is released (if still ours) so the next run need not wait for it to lapse. */

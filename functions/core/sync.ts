@@ -163,6 +163,19 @@ class StopDestination extends Error {
 }
 export class OutOfTime extends Error {}
 
+/** A list the run reads is being written (or was, while a shard was read): what was read may be half a snapshot. */
+export class ListsUnsettled extends OutOfTime {
+  constructor(readonly lists: UnsettledList[]) {
+    super(lists.map((l) => l.message).join('; '));
+  }
+}
+
+export interface UnsettledList {
+  list: string;
+  kind: 'list_being_written' | 'list_ingest_stopped';
+  message: string;
+}
+
 type Call = <T>(fn: () => Promise<T>, timing?: 'batch') => Promise<T>;
 
 /**
@@ -298,10 +311,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
 }
 
 /** Lists marked as being written by an ingest: still running (wait) or stopped midway (hold until re-ingested). */
-async function unsettledLists(
-  deps: SyncDeps,
-): Promise<Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }>> {
-  const out: Array<{ list: string; kind: 'list_being_written' | 'list_ingest_stopped'; message: string }> = [];
+export async function unsettledLists(deps: SyncDeps): Promise<UnsettledList[]> {
+  const out: UnsettledList[] = [];
   const now = deps.clock.wall?.() ?? deps.clock.now();
   for (const list of await deps.store.listIds()) {
     const { applying } = await deps.store.listState(list);
@@ -389,6 +400,14 @@ export interface RunContext {
   stopped: Map<string, DestinationError>;
   runs: Run[];
   segReports: Map<string, SegmentReport>;
+  /** The lists' state after the last shard read (see shardDiffs). */
+  listMarks?: ListMarks;
+}
+
+/** Every list's committed snapshot and applying marker, as one comparable string; `busy` when one is being written. */
+interface ListMarks {
+  marks: string;
+  busy: boolean;
 }
 
 /** Lists, blocks and shards of a run; `runs` come from `prepareRuns` (planning) or from a saved state (a step). */
@@ -402,6 +421,8 @@ export async function openContext(
   const { config, store, clock } = deps;
   const now = clock.now();
   const lists = await store.listIds();
+  // Before the blocks: an ingest writing opt-outs while they load is caught by the first shard's read (shardDiffs).
+  const marks = await listMarks(store, lists);
   const blocks = await BlockIndex.load(store.blocks());
   const policy = consentPolicyOf(config);
   const digits = shardDigits ?? opts.shardDigits ?? shardDigitsFor(await estimatePeople(deps, lists));
@@ -428,6 +449,7 @@ export async function openContext(
     stopped,
     runs: built,
     segReports,
+    listMarks: marks,
   };
 }
 
@@ -442,7 +464,16 @@ interface ShardDiff {
 async function shardDiffs(ctx: RunContext, prefix: string, pass: 1 | 2 | 3, only?: Set<Run>): Promise<ShardDiff[]> {
   const { deps, lists, blocks, now, segReports, runs, policy } = ctx;
   const { config, store } = deps;
+  // Read like a seqlock: the lists' state before and after the shard, so a shard read while an ingest was writing
+  // (which began after the plan, or between two steps of a stepped run) is never used.
+  // The state after one shard (or before the blocks were loaded) is the state before the next: stricter than reading
+  // it again, and half the reads.
+  const before = ctx.listMarks ?? (await listMarks(store, lists));
   const shardPeople = await peopleOfShard(store, lists, prefix);
+  const after = await listMarks(store, lists);
+  ctx.listMarks = after;
+  // A dry run sends nothing, and plans over an unsettled list on purpose (startRun alerts it).
+  if (!ctx.opts.dryRun && (before.busy || after.busy || before.marks !== after.marks)) await listsChanged(deps, lists);
   const byCid = new Map(shardPeople.map((p) => [p.cid, p]));
   const results = evaluateSegments(config, byCid, blocks, now);
   if (pass === 1) {
@@ -481,6 +512,59 @@ async function shardDiffs(ctx: RunContext, prefix: string, pass: 1 | 2 | 3, only
     out.push({ run, diff: diffAudience(desired, synced), desired, members });
   }
   return out;
+}
+
+/** The lists' state, read at once. */
+async function listMarks(store: SyncDeps['store'], lists: readonly string[]): Promise<ListMarks> {
+  const states = await Promise.all(lists.map((list) => store.listState(list)));
+  return {
+    marks: states
+      .map((st, i) =>
+        JSON.stringify([
+          lists[i],
+          st.snapshot?.source,
+          st.snapshot?.committedAt,
+          st.applying?.source,
+          st.applying?.owner,
+        ]),
+      )
+      .join('\n'),
+    busy: states.some((st) => st.applying !== undefined),
+  };
+}
+
+/** Stops the run where it is (its confirmed batches are checkpointed): it plans again, and the plan waits or holds. */
+async function listsChanged(deps: SyncDeps, lists: readonly string[]): Promise<never> {
+  const unsettled = await unsettledLists(deps);
+  throw new ListsUnsettled(
+    unsettled.length
+      ? unsettled
+      : lists.map((list) => ({
+          list,
+          kind: 'list_being_written' as const,
+          message: `a list was written by an ingest while this run read it (${lists.join(', ')}); the run plans again`,
+        })),
+  );
+}
+
+/**
+ * A list became unsettled under the run: every audience still going stops for this run (what it read of that shard is
+ * not used), the report says which list and why, and the run continues once it has committed.
+ */
+export function heldForLists(ctx: RunContext, e: ListsUnsettled): void {
+  const { report } = ctx;
+  for (const u of e.lists)
+    if (!report.alerts.some((a) => a.kind === u.kind && a.message === u.message))
+      report.alerts.push({ destination: '*', kind: u.kind, message: u.message });
+  for (const run of ctx.runs) {
+    if (run.halted && (run.ar.status === 'failed' || run.ar.status === 'stopped')) continue;
+    run.halted = true;
+    run.ar.status = 'partial';
+    run.ar.message = `stopped for this run: ${e.lists.map((u) => `list ${u.list}`).join(', ')} changed under it (an ingest is writing it); it continues once the list has committed`;
+  }
+  ctx.deps.logger.warn('sync_held_for_lists', { lists: e.lists.map((u) => u.list), midRun: true });
+  report.done = false;
+  report.waitSeconds = Math.max(report.waitSeconds ?? 0, LIST_BUSY_WAIT_SECONDS);
 }
 
 /** Pass 1 for one shard: every audience's removals, and each audience's size. */
@@ -676,8 +760,9 @@ async function syncAll(deps: SyncDeps, opts: SyncOptions, report: SyncReport): P
       await finishRuns(ctx);
     }
   } catch (e) {
-    if (!(e instanceof OutOfTime)) throw e;
-    outOfTime(ctx);
+    if (e instanceof ListsUnsettled) heldForLists(ctx, e);
+    else if (e instanceof OutOfTime) outOfTime(ctx);
+    else throw e;
   }
   return closeReport(ctx);
 }

@@ -15,9 +15,10 @@ import { S3Bucket } from '../../functions/adapters/s3-bucket';
 import type { Runtime } from '../../functions/app/runtime';
 import type { AudienceConfig } from '../../functions/core/config';
 import { memoryStaging } from '../../functions/core/ingest';
+import { Lease } from '../../functions/core/lease';
 import type { ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
-import type { SyncedMember } from '../../functions/core/ports';
+import type { BlockEntry, SyncedMember } from '../../functions/core/ports';
 import { runSync, type SyncReport } from '../../functions/core/sync';
 import { STEP_LEASE_MS } from '../../functions/core/sync-steps';
 import { MetaDestination } from '../../functions/platforms/meta/adapter';
@@ -309,5 +310,209 @@ describe('the stepped sync (Step Functions) against one process', () => {
     expect(run.tasks).toEqual(['Plan']);
     expect(run.final).toMatchObject({ done: true, next: 'done', reportKey: expect.stringMatching(/-dry-run\.json$/) });
     expect(fake.requests.filter((r) => /\/users$/.test(r.path))).toEqual([]);
+  });
+});
+
+describe('a list written by an ingest while a stepped sync is between its steps', () => {
+  it('uploads nobody from the half-written list: the add step holds and the run waits for the commit', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const clock = testClock();
+    const rt = runtimeFor(store, config('act_108'), clock);
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    // The night's run plans and removes; its additions come later, in their own Map.
+    const plan = await step({ step: 'plan', run: { runId: 'night', shardDigits: 0 } });
+    expect(plan).toMatchObject({ next: 'shards', groups: [0] });
+    await step({ step: 'remove', runId: 'night', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    // Meanwhile a snapshot of the newsletter is being applied shard by shard: X (subscribed) is written, the
+    // opt-out on the phone X shares with Y (in a shard not applied yet) is not. Until it commits, the list is not
+    // one the sync may use.
+    const x = contact(9_001);
+    x.keys.meta.PHONE = sha256Hex('15550109999');
+    const ingest = new Lease(store, 'ingest#newsletter', 'ingest-9', () => clock.now());
+    expect((await ingest.tryAcquire()).acquired).toBe(true);
+    await store.markApplying('newsletter', {
+      source: 'incoming/newsletter/big.csv#v9',
+      startedAt: clock.now().toISOString(),
+      owner: 'ingest-9',
+    });
+    await putAll(store, [x]);
+
+    const add = await step({ step: 'add', runId: 'night', iteration: 1, group: 0 });
+    expect(add).toMatchObject({ done: true });
+    const finish = await step({ step: 'finish', run: plan });
+    expect(fake.members(audienceOf('act_108', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
+    expect([...(await synced(store, 'meta-main#subscribers')).keys()]).not.toContain(x.cid);
+    // The run is not done: it plans again, and the plan waits (or holds) for the list.
+    expect(finish).toMatchObject({ done: false, next: 'wait' });
+    const report = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(report.alerts.map((a) => a.kind)).toContain('list_being_written');
+    expect(report.audiences.map((a) => a.status)).toEqual(['partial', 'partial']);
+    // Once the snapshot has committed, the next iteration sends what the committed list says.
+    await store.clearApplying('newsletter', 'incoming/newsletter/big.csv#v9');
+    await ingest.release();
+    const next = await runSyncMachine(rt, machineEnv(), { runId: 'night', iteration: 2 }, { maxConcurrency: 1 });
+    expect(next.final).toMatchObject({ done: true });
+    expect(fake.members(audienceOf('act_108', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(true);
+  });
+});
+
+describe('steps out of order', () => {
+  it('refuses an add step before decide and a finish before decide: nothing is sent ahead of the removals', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_109'));
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    const plan = await step({ step: 'plan', run: { runId: 'redriven', shardDigits: 0 } });
+    expect(plan).toMatchObject({ next: 'shards', groups: [0] });
+    // A redrive or a replayed event starts the add Map before the removals were done and decided.
+    await expect(step({ step: 'add', runId: 'redriven', iteration: 1, group: 0 })).rejects.toThrow(/before decide/);
+    await expect(step({ step: 'finish', run: plan })).rejects.toThrow(/before decide/);
+    expect(fake.requests.filter((r) => /\/users(replace)?$/.test(r.path))).toEqual([]);
+    // In order, the same run goes through.
+    await step({ step: 'remove', runId: 'redriven', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    await expect(step({ step: 'remove', runId: 'redriven', iteration: 1, group: 0 })).resolves.toMatchObject({
+      done: true,
+    });
+    await step({ step: 'add', runId: 'redriven', iteration: 1, group: 0 });
+    expect(await step({ step: 'finish', run: plan })).toMatchObject({ done: true });
+    expect(fake.members(audienceOf('act_109', 'US').id).size).toBe(800);
+  });
+});
+
+describe('an erasure in the stepped sync', () => {
+  it('takes the erased out of an audience whose segment was renamed (kept as an orphan) and out of the new one', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_110'));
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 1 }, { maxConcurrency: 4 });
+    const us = audienceOf('act_110', 'US').id;
+    const erased = contact(1).keys.meta.EMAIL!;
+    expect(fake.members(us).has(erased)).toBe(true);
+    // The "us" segment is renamed "usa" (a new audience); the old one is kept as it is, as the config says.
+    const renamed = parseAudienceConfig({
+      version: 1,
+      orphanedAudiences: 'keep',
+      destinations: { 'meta-main': { platform: 'meta', adAccountId: 'act_110', replaceEveryDays: 0 } },
+      segments: [
+        {
+          id: 'usa',
+          where: { country: 'US' },
+          destinations: [{ destination: 'meta-main', audienceName: 'USA', minSize: 1 }],
+        },
+      ],
+    });
+    const { eraseIdentities } = await import('../../functions/app/erase');
+    await eraseIdentities(
+      store,
+      { emails: ['person1@example.com'], phones: [] },
+      { now: new Date('2026-11-20T03:00:00Z'), logger: memoryLogger(), config: renamed },
+    );
+    const run = await runSyncMachine(
+      runtimeFor(store, renamed),
+      machineEnv(),
+      { shardDigits: 1 },
+      { maxConcurrency: 4 },
+    );
+    expect(run.failed).toBeUndefined();
+    expect(fake.members(us).has(erased)).toBe(false);
+    expect(fake.members(us).size).toBe(799);
+    expect(fake.members(audienceOf('act_110', 'USA').id).has(erased)).toBe(false);
+    expect(fake.members(audienceOf('act_110', 'USA').id).size).toBe(799);
+  });
+});
+
+describe('a step that ran and is run again', () => {
+  it('a finish run a second time (its answer lost) sends nothing and reports the run as the first one did', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const rt = runtimeFor(store, config('act_111', 30));
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    await load(store, 2);
+    const step = (payload: Record<string, unknown>) =>
+      handleSyncStep(payload, rt, 600_000, machineEnv()) as Promise<Record<string, unknown>>;
+    const plan = await step({ step: 'plan', run: { runId: 'twice', shardDigits: 0, forceReplace: true } });
+    await step({ step: 'remove', runId: 'twice', iteration: 1, group: 0 });
+    await step({ step: 'decide', run: plan });
+    await step({ step: 'add', runId: 'twice', iteration: 1, group: 0 });
+    const first = await step({ step: 'finish', run: plan });
+    expect(first).toMatchObject({ done: true });
+    const reported = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(reported.audiences.map((a) => [a.status, a.replaced])).toEqual([
+      ['synced', true],
+      ['synced', true],
+    ]);
+    const before = fake.requests.length;
+    const again = await step({ step: 'finish', run: plan });
+    expect(again).toMatchObject({ done: true });
+    expect(fake.requests.slice(before).filter((r) => /\/users(replace)?$/.test(r.path))).toEqual([]);
+    const after = (await store.runs('sync', 1))[0]!.summary as SyncReport;
+    expect(counts(after)).toEqual(counts(reported));
+  });
+});
+
+describe('blocks loaded while an ingest writes its opt-outs', () => {
+  it('a run whose blocks were read mid-ingest does not use them on the list the ingest then committed', async () => {
+    const store = await freshStore();
+    await load(store, 1);
+    const clock = testClock();
+    const rt = runtimeFor(store, config('act_112'), clock);
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    const phone = sha256Hex('14155552671');
+    const x = contact(9_002);
+    x.keys.meta.PHONE = phone;
+    x.ids.push(phone);
+    let armed = true;
+    const racing = Object.create(store) as DynamoContactStore;
+    racing.blocks = () => {
+      const inner = store.blocks();
+      if (!armed) return inner;
+      armed = false;
+      return (async function* (): AsyncGenerator<BlockEntry> {
+        const before: BlockEntry[] = [];
+        for await (const b of inner) before.push(b);
+        // While the run reads the blocks, a snapshot of the newsletter is applied and commits: X subscribed with a
+        // phone that Y, further down the file, unsubscribed with (her opt-out block lands after the run's read).
+        await putAll(store, [x]);
+        await store.putBlocks([
+          { hash: phone, kind: 'optout', at: '2026-11-19T12:00:00.000Z', source: 'list:newsletter' },
+        ]);
+        await store.commitSnapshot({
+          list: 'newsletter',
+          source: 'v1b',
+          exportedAt: '2026-11-19T12:00:00.000Z',
+          exportedAtFrom: 'metadata',
+          committedAt: clock.now().toISOString(),
+          counts: { rows: 1, accepted: 1, rejected: 0, removed: 0 },
+        });
+        yield* before;
+      })();
+    };
+    const report = await runSync(
+      {
+        config: config('act_112'),
+        store: racing,
+        destinations: {
+          'meta-main': new MetaDestination({
+            accessToken: 'test-token',
+            adAccountId: 'act_112',
+            graphUrl: fake.baseUrl,
+          }),
+        },
+        clock,
+        logger: memoryLogger(),
+        platforms: PLATFORMS,
+      },
+      { shardDigits: 0 },
+    );
+    expect(fake.members(audienceOf('act_112', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
+    expect(report.done).toBe(false);
+    // The next run reads the blocks afresh: the phone's opt-out keeps X out.
+    await runSyncMachine(rt, machineEnv(), { shardDigits: 0 }, { maxConcurrency: 1 });
+    expect(fake.members(audienceOf('act_112', 'Subscribers').id).has(x.keys.meta.EMAIL!)).toBe(false);
   });
 });
