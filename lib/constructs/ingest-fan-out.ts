@@ -1,11 +1,11 @@
-import { Aws, Duration, Fn, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { acknowledgeWildcardResource, requireWholeNumber } from './checks';
+import { requireWholeNumber } from './checks';
+import { mapItemTask, stepMachine, stepTask } from './step-machine';
 
 export interface IngestFanOutProps {
   /**
@@ -37,14 +37,6 @@ export interface IngestFanOutProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
-/** Lambda errors that say nothing about the ingest itself: the same task is sent again after a pause. */
-const LAMBDA_SERVICE_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
-
 /**
  * A big export read by parallel workers: Plan (split the file on record boundaries) → StageChunks (Distributed Map:
  * each chunk read, mapped and hashed, staged by cid shard) → ApplyShards (Distributed Map: each shard's records of every
@@ -69,24 +61,7 @@ export class IngestFanOut extends Construct {
     );
     const timeout = props.timeout ?? Duration.hours(2);
     const fn = props.stepsFunction;
-    const serviceRetry = {
-      errors: LAMBDA_SERVICE_ERRORS,
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 6,
-      jitterStrategy: sfn.JitterType.FULL,
-    };
-    const step = (sid: string, name: string, comment: string) => {
-      const t = new tasks.LambdaInvoke(this, sid, {
-        lambdaFunction: fn,
-        comment,
-        payload: sfn.TaskInput.fromObject({ step: name, run: sfn.JsonPath.entirePayload }),
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-      });
-      t.addRetry(serviceRetry);
-      return t;
-    };
+    const step = (sid: string, name: string, comment: string) => stepTask(this, sid, fn, name, comment);
     const plan = step(
       'Plan',
       'plan',
@@ -103,21 +78,12 @@ export class IngestFanOut extends Construct {
     const done = new sfn.Succeed(this, 'IngestDone');
 
     const map = (mid: string, label: string, items: string, pass: 'stage' | 'apply', key: string, n: number) => {
-      const item = new tasks.LambdaInvoke(this, `${mid}Item`, {
-        lambdaFunction: fn,
-        comment: pass === 'stage' ? 'One chunk, staged by cid shard.' : 'One cid shard, written.',
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-      });
-      item.addRetry({ errors: ['LeaseLost'], maxAttempts: 0 });
-      item.addRetry(serviceRetry);
-      item.addRetry({
-        errors: [sfn.Errors.ALL],
-        interval: Duration.seconds(10),
-        backoffRate: 2,
-        maxAttempts: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
+      const item = mapItemTask(
+        this,
+        `${mid}Item`,
+        fn,
+        pass === 'stage' ? 'One chunk, staged by cid shard.' : 'One cid shard, written.',
+      );
       const m = new sfn.DistributedMap(this, mid, {
         comment: label,
         itemsPath: items,
@@ -162,43 +128,16 @@ export class IngestFanOut extends Construct {
     commit.next(done);
     whole.next(done);
 
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logEncryptionKey,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = stepMachine(this, {
+      definition: plan.next(planned),
       comment: 'audience-sync: a big export read by parallel workers (plan, stage chunks, apply shards, commit)',
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(plan.next(planned)),
       timeout,
-      tracingEnabled: true,
-      // includeExecutionData false: states carry object keys (file names), never logged.
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
-    const policy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
-    if (policy) {
-      Validations.of(policy).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs vended delivery (logs:*LogDelivery*, PutResourcePolicy, Describe*) support no resource-level permissions.',
-      });
-      acknowledgeWildcardResource(
-        policy,
-        `${fn.functionArn}:*`,
-        'Step Functions grants invoke on the ingest steps function and its version/alias qualifiers (<arn>:*) only.',
-      );
-    }
-    const mapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
-    if (mapPolicy) {
-      const name = Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn));
-      const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name}`;
-      for (const suffix of [':*', '/StageChunks:*', '/ApplyShards:*'])
-        acknowledgeWildcardResource(
-          mapPolicy,
-          `${executions}${suffix}`,
-          'Distributed Map child executions of this state machine only (their ids are made at run time).',
-        );
-    }
+      fn,
+      fnLabel: 'the ingest steps function',
+      maps: ['StageChunks', 'ApplyShards'],
+      logRetention: props.logRetention,
+      logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.logRemovalPolicy,
+    }));
   }
 }

@@ -1,14 +1,14 @@
-import { Aws, Duration, Fn, RemovalPolicy, TimeZone, Validations } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, TimeZone, Validations } from 'aws-cdk-lib';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
-import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { Construct } from 'constructs';
-import { acknowledgeWildcardResource, propError, requireWholeNumber } from './checks';
+import { propError, requireWholeNumber } from './checks';
+import { mapItemTask, stepMachine, stepTask } from './step-machine';
 
 export interface SyncScheduleProps {
   /**
@@ -55,14 +55,6 @@ export interface SyncScheduleProps {
   readonly logRemovalPolicy?: RemovalPolicy;
 }
 
-/** Lambda errors that say nothing about the sync itself; the same state is sent again after a pause. */
-const LAMBDA_SERVICE_ERRORS = [
-  'Lambda.ServiceException',
-  'Lambda.AWSLambdaException',
-  'Lambda.SdkClientException',
-  'Lambda.TooManyRequestsException',
-];
-
 /**
  * The nightly sync: EventBridge Scheduler starts a Step Functions execution that runs the sync in steps: Plan, a
  * Distributed Map of shard groups removing (RemoveShards), Decide, a Distributed Map of shard groups adding
@@ -103,25 +95,8 @@ export class SyncSchedule extends Construct {
     );
 
     const fn = props.syncFunction;
-    const serviceRetry = {
-      errors: LAMBDA_SERVICE_ERRORS,
-      interval: Duration.seconds(2),
-      backoffRate: 2,
-      maxAttempts: 6,
-      jitterStrategy: sfn.JitterType.FULL,
-    };
     /** A task whose answer becomes the whole state (the run's id, iteration and groups travel in it). */
-    const step = (id: string, name: string, comment: string) => {
-      const t = new tasks.LambdaInvoke(this, id, {
-        lambdaFunction: fn,
-        comment,
-        payload: sfn.TaskInput.fromObject({ step: name, run: sfn.JsonPath.entirePayload }),
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-      });
-      t.addRetry(serviceRetry);
-      return t;
-    };
+    const step = (id: string, name: string, comment: string) => stepTask(this, id, fn, name, comment);
     const plan = step('Plan', 'plan', 'Lock, lists settled, audiences found or created, shard groups.');
     const decide = step('Decide', 'decide', "Every group's counts summed: below-minimum and full-replace decisions.");
     const finish = step(
@@ -141,22 +116,7 @@ export class SyncSchedule extends Construct {
      * says it is not done (the Lambda deadline cut it short); a failing group is retried alone.
      */
     const shards = (id: string, pass: 'remove' | 'add', comment: string) => {
-      const group = new tasks.LambdaInvoke(this, `${id}Group`, {
-        lambdaFunction: fn,
-        comment: `One shard group of the ${pass} pass.`,
-        payloadResponseOnly: true,
-        retryOnServiceExceptions: false,
-      });
-      // A run that lost its lock must stop, not try again; anything else (a throttled read, a crash) is retried.
-      group.addRetry({ errors: ['LeaseLost'], maxAttempts: 0 });
-      group.addRetry(serviceRetry);
-      group.addRetry({
-        errors: [sfn.Errors.ALL],
-        interval: Duration.seconds(10),
-        backoffRate: 2,
-        maxAttempts: 2,
-        jitterStrategy: sfn.JitterType.FULL,
-      });
+      const group = mapItemTask(this, `${id}Group`, fn, `One shard group of the ${pass} pass.`);
       const again = new sfn.Wait(this, `${id}GroupPause`, { time: sfn.WaitTime.duration(Duration.seconds(1)) });
       again.next(group);
       const groupDone = new sfn.Choice(this, `${id}GroupDone`)
@@ -221,48 +181,18 @@ export class SyncSchedule extends Construct {
     addShards.next(finish);
     finish.next(isDone);
 
-    this.logGroup = new logs.LogGroup(this, 'LogGroup', {
-      retention: props.logRetention ?? logs.RetentionDays.ONE_MONTH,
-      encryptionKey: props.logEncryptionKey,
-      removalPolicy: props.logRemovalPolicy ?? RemovalPolicy.RETAIN,
-    });
-
-    this.stateMachine = new sfn.StateMachine(this, 'StateMachine', {
+    ({ stateMachine: this.stateMachine, logGroup: this.logGroup } = stepMachine(this, {
+      definition: plan.next(planned),
       comment:
         'audience-sync: nightly sync in steps — plan, remove (Distributed Map over shard groups), decide, add (Distributed Map), finish — continued while done=false',
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromChainable(plan.next(planned)),
       timeout,
-      tracingEnabled: true,
-      // includeExecutionData false: states carry segment names and checkpoints, never logged.
-      logs: { destination: this.logGroup, level: sfn.LogLevel.ALL, includeExecutionData: false },
-    });
-    const policy = this.stateMachine.role.node.tryFindChild('DefaultPolicy');
-    if (policy) {
-      Validations.of(policy).acknowledge({
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason:
-          'X-Ray (PutTraceSegments, PutTelemetryRecords, GetSampling*) and CloudWatch Logs vended delivery (logs:*LogDelivery*, PutResourcePolicy, Describe*) support no resource-level permissions.',
-      });
-      acknowledgeWildcardResource(
-        policy,
-        `${props.syncFunction.functionArn}:*`,
-        'Step Functions grants invoke on the sync function and its version/alias qualifiers (<arn>:*) only.',
-      );
-    }
-    // The Distributed Maps start child executions of this state machine and describe / stop them: their ARNs are made
-    // at run time, under this machine's name (and its map runs' labels). CDK grants them in a policy of their own.
-    const mapPolicy = this.stateMachine.node.tryFindChild('DistributedMapPolicy');
-    if (mapPolicy) {
-      const name = Fn.select(6, Fn.split(':', this.stateMachine.stateMachineArn));
-      const executions = `arn:${Aws.PARTITION}:states:${Aws.REGION}:${Aws.ACCOUNT_ID}:execution:${name}`;
-      for (const suffix of [':*', '/RemoveShards:*', '/AddShards:*'])
-        acknowledgeWildcardResource(
-          mapPolicy,
-          `${executions}${suffix}`,
-          'Distributed Map child executions of this state machine only (their ids are made at run time).',
-        );
-    }
+      fn,
+      fnLabel: 'the sync function',
+      maps: ['RemoveShards', 'AddShards'],
+      logRetention: props.logRetention,
+      logEncryptionKey: props.logEncryptionKey,
+      logRemovalPolicy: props.logRemovalPolicy,
+    }));
 
     this.deadLetterQueue = new sqs.Queue(this, 'DeadLetterQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
