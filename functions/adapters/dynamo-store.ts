@@ -28,6 +28,7 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
+import { inParallel } from '../core/in-parallel';
 import { type ContactRecord, SHARDS, shardOf } from '../core/model';
 import type {
   AudienceState,
@@ -46,17 +47,6 @@ const RUN_RETENTION_S = 400 * 86_400;
 const RUN_STATE_RETENTION_S = 7 * 86_400;
 const WRITE_CONCURRENCY = 16;
 const BATCH_CONCURRENCY = 4;
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-}
 
 const isConditionFailure = (e: unknown) =>
   e instanceof ConditionalCheckFailedException || (e as { name?: string })?.name === 'ConditionalCheckFailedException';

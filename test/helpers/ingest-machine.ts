@@ -4,20 +4,13 @@
  * and a retry of a failed item. test/infra/stack.test.ts asserts that the deployed definition has these states.
  */
 import type { Runtime } from '../../functions/app/runtime';
+import { inParallel } from '../../functions/core/in-parallel';
 import { handleIngestStep } from '../../functions/ingest-steps';
 
 export interface IngestMachineRun {
   tasks: string[];
   final: Record<string, unknown>;
   failed?: string;
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
 export async function runIngestMachine(

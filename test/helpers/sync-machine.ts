@@ -5,6 +5,7 @@
  * these very states.
  */
 import type { Runtime } from '../../functions/app/runtime';
+import { inParallel } from '../../functions/core/in-parallel';
 import { handleSyncStep } from '../../functions/sync';
 
 export interface MachineRun {
@@ -12,14 +13,6 @@ export interface MachineRun {
   tasks: string[];
   final: Record<string, unknown>;
   failed?: string;
-}
-
-async function inParallel<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) await fn(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
 }
 
 export async function runSyncMachine(
