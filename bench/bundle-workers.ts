@@ -1,6 +1,6 @@
 /**
  * Bundles the bench as a deployment would bundle the product (esbuild, plain ESM): the case runner
- * (bench/worker.ts), the pool worker and the validate processor, into bench/.data/build/. Cases then measure the
+ * (bench/worker.ts), the pool worker and the ingest's row processor, into bench/.data/build/. Cases then measure the
  * code's own memory, not tsx compiling TypeScript in every process and thread (~55 MB a process).
  */
 import { mkdirSync } from 'node:fs';
@@ -21,6 +21,7 @@ export async function bundleBench(outdir = join(ROOT, 'bench', '.data', 'build')
     entryPoints: {
       worker: join(ROOT, 'bench', 'worker.ts'),
       'pool-worker': join(ROOT, 'functions', 'reading', 'pool-worker.ts'),
+      'row-processor': join(ROOT, 'functions', 'app', 'row-processor.ts'),
     },
     outdir,
     outExtension: { '.js': '.mjs' },
@@ -42,6 +43,7 @@ export async function bundleBench(outdir = join(ROOT, 'bench', '.data', 'build')
     env: {
       BENCH_SIDECAR: join(ROOT, 'bench', 'aws-sidecar.ts'),
       BENCH_POOL_WORKER: pathToFileURL(join(outdir, 'pool-worker.mjs')).href,
+      BENCH_ROW_PROCESSOR: pathToFileURL(join(outdir, 'row-processor.mjs')).href,
     },
   };
 }

@@ -3,7 +3,7 @@
  *   node --import tsx bench/worker.ts <case> <file>
  * Cases: parse-only (csv-parse 7, rows as arrays), naive (csv-parse + trim/lowercase + libphonenumber + createHash
  * ×4), read (readExport, rows in batches), read-rows (readExport, entry.rows one by one), validate (the product's ingestExport without
- * a store, computing every Meta key),
+ * a store, computing every Meta key), validate-2 (the same, rows read by two worker threads: the product's RowPool),
  * store (ingest into dynalite, re-ingest, same-version, sync, re-sync).
  * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
  */
@@ -204,15 +204,28 @@ if (kase === 'parse-only') {
     }
     return { rows: rows + errors, extra: { errors } };
   });
-} else if (kase === 'validate') {
-  await phase('validate', async () => {
+} else if (kase === 'validate' || kase === 'validate-2') {
+  // validate-2: the product's row pool with two worker threads, started from the bundled processor as a deployment
+  // starts it (the pool is made before the phase: a Lambda keeps it across invocations).
+  const { createRowPool } = await import('../functions/app/row-pool');
+  const rowPool =
+    kase === 'validate-2'
+      ? createRowPool({
+          threads: 2,
+          module: process.env.BENCH_ROW_PROCESSOR ? new URL(process.env.BENCH_ROW_PROCESSOR) : undefined,
+          workerScript: process.env.BENCH_POOL_WORKER ? new URL(process.env.BENCH_POOL_WORKER) : undefined,
+        })
+      : undefined;
+  await phase(kase, async () => {
     const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, {
       logger,
       now: () => fixedNow,
       platforms: PLATFORMS,
+      rowPool,
     });
-    return { rows: r.rows, extra: summary(r) };
+    return { rows: r.rows, extra: { ...summary(r), threads: rowPool?.threads ?? 0 } };
   });
+  await rowPool?.close();
 } else if (kase === 'store') {
   // dynalite (in memory, via startEmbeddedAws) runs in a sidecar process: this process's RSS and CPU are the
   // ingest's own, as against the real DynamoDB. The sidecar's peak RSS is reported separately.

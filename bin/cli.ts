@@ -116,6 +116,9 @@ program
     const clock = parseAsOf(o.asOf);
     const progress = TerminalProgress.forTerminal();
     const source = { name: basename(file), open: async () => createReadStream(file) as Readable };
+    const size = statSync(file).size;
+    const { createRowPool, POOL_MIN_BYTES, rowThreads } = await import('../functions/app/row-pool');
+    const rowPool = size >= POOL_MIN_BYTES ? createRowPool({ threads: rowThreads() }) : undefined;
     try {
       const report = await ingestExport(
         {
@@ -124,7 +127,7 @@ program
           source: resolve(file),
           exportedAt: clock.now().toISOString(),
           exportedAtFrom: 'clock',
-          entries: progress ? progress.read(basename(file), source, statSync(file).size) : readExport(source),
+          entries: progress ? progress.read(basename(file), source, size) : readExport(source),
         },
         config,
         {
@@ -133,6 +136,7 @@ program
           platforms: PLATFORMS,
           // No destination configured: show what every platform would match on.
           allPlatforms: Object.keys(config.destinations).length === 0,
+          rowPool,
         },
       );
       progress?.stop();
@@ -173,6 +177,8 @@ program
         process.exit(2);
       }
       throw e;
+    } finally {
+      await rowPool?.close();
     }
   });
 

@@ -93,6 +93,15 @@ export class TerminalProgress {
                 yield row;
               }
             })(),
+            // Records read as chunks for worker threads: counted as they are framed.
+            chunks: (options?: Parameters<typeof entry.chunks>[0]) =>
+              (async function* () {
+                for await (const chunk of entry.chunks(options)) {
+                  rows += chunk.ends.length;
+                  draw();
+                  yield chunk;
+                }
+              })(),
             // Ingest reads by batches when an entry has them: counted as they are read.
             batches: () =>
               (async function* () {

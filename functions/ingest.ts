@@ -3,13 +3,21 @@
  * Reports partial batch failures (Powertools' batch processor) so one bad message is retried alone and, after three
  * tries, lands in the DLQ; each object version is processed once (adapters/idempotency.ts says why here).
  */
+import { isMainThread, workerData } from 'node:worker_threads';
 import { BatchProcessor, EventType, processPartialResponse } from '@aws-lambda-powertools/batch';
 import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import { z } from 'zod';
 import { type ObjectOnce, type ObjectVersion, objectOnce, type ProcessedSummary } from './adapters/idempotency';
 import { addLambdaContext } from './adapters/lambda-logger';
 import { type ObjectOutcome, processObject } from './app/ingest-object';
+import { createRowPool, rowThreads } from './app/row-pool';
+import { processor as rowProcessor } from './app/row-processor';
 import { buildRuntime, type Runtime, readEnv } from './app/runtime';
+import type { ChunkProcessor } from './reading/pool';
+import { isPoolWorker, servePool } from './reading/pool-serve';
+
+// The function's bundle is one file: its row pool's workers start this same file, which then only serves rows.
+if (!isMainThread && isPoolWorker(workerData)) servePool(rowProcessor as ChunkProcessor<unknown, unknown>);
 
 const s3EventSchema = z.object({
   Records: z
@@ -135,7 +143,11 @@ async function handleMessage(
 let once: ObjectOnce | undefined;
 
 export const handler = async (event: SQSEvent, context?: Context): Promise<SQSBatchResponse> => {
-  runtime ??= buildRuntime();
+  // Two vCPUs (3,538 MB and more): rows are read by worker threads, kept for the container's life.
+  runtime ??= {
+    ...buildRuntime(),
+    rowPool: createRowPool({ threads: rowThreads(), workerScript: new URL(import.meta.url), processorInScript: true }),
+  };
   once ??= objectOnce(readEnv(tableEnv).TABLE_NAME);
   if (context) {
     addLambdaContext(runtime.logger, context);

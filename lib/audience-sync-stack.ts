@@ -165,7 +165,8 @@ export class AudienceSyncStack extends Stack {
       entry: join(FUNCTIONS_DIR, 'ingest.ts'),
       description: 'Ingests one dropped export or erasure request into the contact table',
       config,
-      memorySize: 1769,
+      // Two vCPUs (1,769 MB each): two worker threads read the rows while the handler's thread frames and stages.
+      memorySize: 3538,
       timeout: Duration.minutes(15),
       ephemeralStorageSize: Size.gibibytes(4),
       ...logging,

@@ -18,6 +18,7 @@ import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { createLogger } from '../../functions/adapters/logger';
 import { RunMetrics } from '../../functions/adapters/metrics';
 import type { ObjectOutcome } from '../../functions/app/ingest-object';
+import { type ClosableRowPool, createRowPool, POOL_MIN_BYTES, rowThreads } from '../../functions/app/row-pool';
 import { buildRuntime, parseAsOf, s3Client } from '../../functions/app/runtime';
 import { syncAndReport } from '../../functions/app/sync-run';
 import { LEASE_MS } from '../../functions/core/lease';
@@ -121,6 +122,7 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
   const aws = await startEmbeddedAws(opts.state);
   mkdirSync(join(opts.out, 'logs'), { recursive: true });
   const logFile = createWriteStream(join(opts.out, 'logs', 'local.jsonl'), { flags: 'a' });
+  let rowPool: ClosableRowPool | undefined;
   try {
     const dryRunDir = join(opts.out, 'dry-run');
     rmSync(dryRunDir, { recursive: true, force: true });
@@ -132,6 +134,10 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       new RunMetrics((l) => logFile.write(`${l}\n`)),
     );
     const { progress } = opts;
+    // Big inputs are read by worker threads, one per core, as the ingest function reads them on two vCPUs.
+    const inputBytes = inputs.reduce((n, f) => n + statSync(f.path).size, 0);
+    rowPool = inputBytes >= POOL_MIN_BYTES ? createRowPool({ threads: rowThreads(env) }) : undefined;
+    built.rowPool = rowPool;
     const rt = progress
       ? {
           ...built,
@@ -197,6 +203,7 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
     return { ingested, sync: report, dryRun: dryRun.length > 0 };
   } finally {
     opts.progress?.stop();
+    await rowPool?.close();
     await new Promise((r) => logFile.end(r));
     await aws.close();
   }

@@ -16,7 +16,7 @@ import {
   type SourceEntry,
 } from '../core/ingest';
 import type { PlatformRegistry } from '../core/platform';
-import type { ContactStore, ListSnapshot, Logger, StagingArea } from '../core/ports';
+import type { ContactStore, ListSnapshot, Logger, RowPool, StagingArea } from '../core/ports';
 import { readExport, UnreadableFileError } from '../reading';
 import { eraseFromFile } from './erase';
 import { renderIngestHtml, renderQuarantineHtml } from './report-ingest-html';
@@ -44,6 +44,8 @@ export interface ObjectDeps {
   wallNow?: () => Date;
   /** Set where big files are fanned out (the cloud); without it every file is ingested here, whole. */
   fanOut?: FanOutStarter;
+  /** Worker threads that read the rows (see IngestDeps.rowPool); without it, this thread reads them. */
+  rowPool?: RowPool;
 }
 
 export type ObjectOutcome =
@@ -255,6 +257,7 @@ export async function ingestWhole(deps: ObjectDeps, drop: PreparedDrop): Promise
         logger: deps.logger,
         now: deps.now,
         wallNow: deps.wallNow,
+        rowPool: deps.rowPool,
       },
     );
     return finishIngest(deps, drop, report);

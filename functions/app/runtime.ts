@@ -13,7 +13,7 @@ import { RunMetrics } from '../adapters/metrics';
 import { S3Bucket } from '../adapters/s3-bucket';
 import type { AudienceConfig } from '../core/config';
 import type { PlatformRegistry } from '../core/platform';
-import type { Clock, ContactStore, Logger, RunFiles, RunStateStore, StagingArea } from '../core/ports';
+import type { Clock, ContactStore, Logger, RowPool, RunFiles, RunStateStore, StagingArea } from '../core/ports';
 import { PLATFORMS } from '../platforms/registry';
 import type { FanOutStarter } from './ingest-object';
 
@@ -82,6 +82,8 @@ export interface Runtime {
   chunkBytes: number;
   /** A stepped run's files: `staging/<kind>/<run>/` in the drop bucket. */
   runFiles: (runId: string) => RunFiles;
+  /** Worker threads reading the rows of an ingest (the ingest function on two vCPUs, a local run of big files). */
+  rowPool?: RowPool;
 }
 
 /** Defaults are the functions' own: Powertools' Logger and EMF metrics on stdout. The CLI passes its own. */

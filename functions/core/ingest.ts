@@ -16,6 +16,7 @@
 import { CompactIndex, hex32 } from './compact-index';
 import { type AudienceConfig, consentPolicyOf } from './config';
 import {
+  type ColumnMapping,
   createRowMapper,
   DetectionError,
   dayFirstEvidenceFor,
@@ -23,12 +24,22 @@ import {
   type FormatId,
   looksLikeData,
 } from './formats';
-import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
+import type { RowEnv, StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
 import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
 import { isPlausibleEmail, sha256Hex } from './normalize';
 import { type PlatformRegistry, platformsInUse } from './platform';
-import type { ApplyingMarker, BlockEntry, ContactStore, ListSnapshot, Logger, StagingArea } from './ports';
+import type {
+  ApplyingMarker,
+  BlockEntry,
+  ContactStore,
+  ListSnapshot,
+  Logger,
+  RecordChunkLike,
+  RowPool,
+  StagingArea,
+} from './ports';
+import { type ChunkOutcome, headerOfMapping, type RowJob, readRow } from './row-chunks';
 import { isOptedOut, mergeDuplicate } from './segments';
 
 export type DropKind = 'snapshot' | 'delta' | 'suppress' | 'unsuppress';
@@ -50,6 +61,11 @@ export interface SourceEntry {
    * a row costs no await of its own (one per batch of a few hundred).
    */
   batches?(): AsyncIterable<RowEvent[]>;
+  /**
+   * The records unsplit, in record-aligned chunks (the reader's `Entry.chunks`), for a {@link RowPool} to split and
+   * read in worker threads; used instead of `rows` / `batches` when a pool is given.
+   */
+  chunks?(): AsyncIterable<RecordChunkLike>;
 }
 
 export interface IngestInput {
@@ -153,6 +169,11 @@ export interface IngestDeps {
   wallNow?: () => Date;
   /** How long to wait for another ingest of the same list (default 10 min). */
   lockWaitMs?: number;
+  /**
+   * Worker threads that split, map, normalize and hash the rows (the Lambda's second vCPU, the CLI's cores); without
+   * it every row is read in this thread. Results are the same either way.
+   */
+  rowPool?: RowPool;
   sleep?: (ms: number) => Promise<void>;
 }
 
@@ -367,6 +388,32 @@ export interface OpenedEntry {
   headerOf: (field: string | undefined) => string | undefined;
   sample: RowEvent[];
   rest: AsyncIterator<RowEvent>;
+  /**
+   * Read by a pool: the chunks after the sample (whose leftover events are in `sample`), and the job that reads them
+   * as this thread would (`stage`: whether records are staged). Undefined when read here.
+   */
+  pooled?: { chunks: AsyncIterable<RecordChunkLike>; job(stage: boolean): RowJob };
+}
+
+/** What staging needs of an accepted record, whether it was read in this thread or in a worker. */
+export interface AcceptedRecord extends Pick<StagedRecord, 'cid' | 'ids' | 'emails' | 'consent' | 'optOutAt'> {
+  /** JSON.stringify of the record. */
+  json(): string;
+  /** contentHash of the record. */
+  hash(): string;
+}
+
+/** A record read in this thread, as staging sees it. */
+export function acceptedOf(record: StagedRecord): AcceptedRecord {
+  return {
+    cid: record.cid,
+    ids: record.ids,
+    emails: record.emails,
+    consent: record.consent,
+    optOutAt: record.optOutAt,
+    json: () => JSON.stringify(record),
+    hash: () => contentHash(record),
+  };
 }
 
 /**
@@ -416,22 +463,25 @@ export class RowReader {
     else report.rejectedRowsTruncated = true;
   }
 
-  private warn(reason: string, column: string | undefined): void {
+  private warn(reason: string, column: string | undefined, rows = 1): void {
     const key = `${reason}\u0000${column ?? ''}`;
     const w = this.warnings.get(key);
-    if (w) w.rows++;
-    else this.warnings.set(key, column === undefined ? { reason, rows: 1 } : { reason, column, rows: 1 });
+    if (w) w.rows += rows;
+    else this.warnings.set(key, column === undefined ? { reason, rows } : { reason, column, rows });
   }
 
   /** Samples a table, detects its format and the day/month order of its dates, and builds its row mapper. */
-  async openEntry(source: SourceEntry): Promise<OpenedEntry> {
+  async openEntry(source: SourceEntry, pool?: RowPool): Promise<OpenedEntry> {
     const { listCfg, report } = this;
     const entry = headerless(source);
     const er: EntryReport = { name: entry.name, encoding: entry.encoding, delimiter: entry.delimiter, rows: 0 };
     report.entries.push(er);
-    const iterator: AsyncIterator<RowEvent> = entry.batches
-      ? new EventCursor(entry.batches()[Symbol.asyncIterator]())
-      : entry.rows[Symbol.asyncIterator]();
+    // With a pool, the records come unsplit: the sample is split here, the chunks after it go to the workers.
+    const chunked =
+      pool && entry.chunks ? new ChunkEventCursor(entry.chunks()[Symbol.asyncIterator](), pool) : undefined;
+    const iterator: AsyncIterator<RowEvent> =
+      chunked ??
+      (entry.batches ? new EventCursor(entry.batches()[Symbol.asyncIterator]()) : entry.rows[Symbol.asyncIterator]());
     // Buffer a sample so detection and the day/month hint can look at values, then replay it.
     const sample: RowEvent[] = [];
     for (let i = 0; i < SAMPLE_ROWS; i++) {
@@ -448,7 +498,7 @@ export class RowReader {
       });
       er.format = mapping.format;
       const fields = mapping.fields as Record<string, Array<{ header?: string; index: number }> | undefined>;
-      opened.headerOf = (field) => (field === undefined ? undefined : fields[field]?.[0]?.header);
+      opened.headerOf = headerOfMapping(mapping);
       er.confidence = mapping.confidence;
       er.columns = columnsOf(entry.header, fields);
       report.format ??= mapping.format;
@@ -466,13 +516,21 @@ export class RowReader {
           if (evidence.evidence.decision() !== undefined) break;
         }
       }
-      opened.mapRow = createRowMapper(mapping, {
+      const mapContext = {
         entryName: entry.name,
         now: this.asOf.toISOString(),
         dayFirst: listCfg.dayFirst ?? evidence.evidence.decision(),
         sample: sampleCells,
-      });
+      };
+      opened.mapRow = createRowMapper(mapping, mapContext);
       this.readable++;
+      if (chunked) {
+        // What is left of the chunk the sample ended in is read here, after the sample; the later chunks by the pool.
+        for (const ev of chunked.leftover()) sample.push(ev);
+        const env = { ...this.env, platforms: this.env.platforms.map((p) => p.id) };
+        const m: ColumnMapping = { format: mapping.format, header: mapping.header, fields: mapping.fields };
+        opened.pooled = { chunks: chunked.restChunks(), job: (stage) => ({ mapping: m, mapContext, env, stage }) };
+      }
     } catch (e) {
       if (!(e instanceof DetectionError)) throw e;
       er.error = e.message;
@@ -486,17 +544,82 @@ export class RowReader {
     entry: OpenedEntry,
     ev: RowEvent,
   ): { ok: true; record: StagedRecord; consent: ConsentState } | { ok: false; reason: string; column?: string } {
-    if (ev.kind === 'error') return { ok: false, reason: ev.reason };
-    if (!entry.mapRow) return { ok: false, reason: 'unrecognized_format' };
-    const mapped = entry.mapRow(ev.cells);
-    if ('reject' in mapped) return { ok: false, reason: mapped.reject, column: mapped.column };
-    if (mapped.skip) return { ok: false, reason: mapped.skip };
-    const out = processMapped(mapped, this.env);
-    if (!out.ok) return { ok: false, reason: out.reason, column: entry.headerOf(out.field) };
-    for (const w of out.warnings ?? []) this.warn(w.reason, entry.headerOf(w.field));
-    if (this.blocks.erased.size > 0 && out.record.ids.some((h) => this.blocks.erased.has(h)))
-      return { ok: false, reason: 'erased' };
-    return { ok: true, record: out.record, consent: mapped.consent };
+    const read = readRow(entry.mapRow, this.env, entry.headerOf, ev);
+    if (!read.ok) return read;
+    for (const w of read.warnings ?? []) this.warn(w.reason, w.column);
+    if (this.isErased(read.record.ids)) return { ok: false, reason: 'erased' };
+    return { ok: true, record: read.record, consent: read.record.consent };
+  }
+
+  private isErased(ids: readonly string[]): boolean {
+    const erased = this.blocks.erased;
+    if (erased.size === 0) return false;
+    for (const h of ids) if (erased.has(h)) return true;
+    return false;
+  }
+
+  /**
+   * A chunk read by a pool, applied as {@link take} applies its rows one by one, in file order: every event counted,
+   * rejections listed, erased people refused here (this thread holds the erasures), the rest handed to staging.
+   */
+  takeChunk(entry: OpenedEntry, out: ChunkOutcome): AcceptedRecord[] {
+    const { report } = this;
+    const n = out.accepted.length;
+    report.rows += n;
+    entry.er.rows += n;
+    for (const [reason, column, rows] of out.warnings) this.warn(reason, column, rows);
+    const result: AcceptedRecord[] = [];
+    let r = 0;
+    let j = 0;
+    let idFrom = 0;
+    for (let k = 0; k < n; k++) {
+      if (out.accepted[k] === 0) {
+        const rej = out.rejected[r++] as ChunkOutcome['rejected'][number];
+        this.reject(entry.name, rej.line, rej.reason, rej.column);
+        continue;
+      }
+      const idTo = out.idEnds[j] as number;
+      const ids = out.ids.slice(idFrom, idTo);
+      idFrom = idTo;
+      const a = j++;
+      if (this.isErased(ids)) {
+        this.reject(entry.name, out.lines[a] as number, 'erased');
+        continue;
+      }
+      report.accepted++;
+      for (const [platform, keys] of out.keySets[out.keySet[a] as number] as ChunkOutcome['keySets'][number]) {
+        let counts = this.keyCounts[platform];
+        if (counts === undefined) {
+          counts = {};
+          this.keyCounts[platform] = counts;
+        }
+        for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
+      }
+      const consent = CONSENT_STATES[out.consent[a] as number] as ConsentState;
+      report.consent[consent]++;
+      if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
+      if (this.blocks.suppressed.size > 0 && ids.some((h) => this.blocks.suppressed.has(h))) report.heldBySuppression++;
+      const emails = out.emails[a] as number;
+      const optOutAt = out.optOutAt[a] as string;
+      const json = out.json?.[a];
+      const hash = out.hash?.[a];
+      result.push({
+        cid: out.cids[a] as string,
+        ids,
+        emails: emails > 0 ? emails : undefined,
+        consent,
+        optOutAt: optOutAt === '' ? undefined : optOutAt,
+        json: () => {
+          if (json === undefined) throw new Error('a pooled chunk was read without staging');
+          return json;
+        },
+        hash: () => {
+          if (hash === undefined) throw new Error('a pooled chunk was read without staging');
+          return hash;
+        },
+      });
+    }
+    return result;
   }
 
   /** One row: counted, and its record when it is accepted (undefined when it was rejected). */
@@ -615,35 +738,53 @@ export class Stager {
 
   /** Counts the record and returns what staging is to write of it (nothing when validating). */
   linesOf(record: StagedRecord): string[] | undefined {
-    const { report, seen, staging } = this;
-    const flags = seen.get(record.cid);
-    const duplicate = flags !== undefined;
-    if (duplicate) {
-      report.merged++;
-      if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
-      seen.add(record.cid, flags | DUPLICATE);
-    } else seen.add(record.cid, SEEN);
     // Validation builds nothing it would not store: memory stays flat however long the file is.
-    if (!staging) return undefined;
-    if (this.kind === 'suppress' || this.kind === 'unsuppress') return [JSON.stringify({ t: 's', ids: record.ids })];
-    if (this.newer.has(record.cid)) {
-      report.staleRows++;
+    if (!this.staging) {
+      this.count(record.cid);
       return undefined;
     }
-    // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge.
-    if (duplicate) return [JSON.stringify({ t: 'r', c: record.cid, r: record })];
+    return this.linesFor(acceptedOf(record));
+  }
+
+  /** {@link linesOf} for a record read in this thread or by a pool. */
+  linesFor(record: AcceptedRecord): string[] | undefined {
+    const duplicate = this.count(record.cid);
+    if (!this.staging) return undefined;
+    if (this.kind === 'suppress' || this.kind === 'unsuppress') return [JSON.stringify({ t: 's', ids: record.ids })];
+    if (this.newer.has(record.cid)) {
+      this.report.staleRows++;
+      return undefined;
+    }
+    // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge. The lines
+    // are JSON.stringify({ t, c, h?, r }) with the record's JSON made once (in a worker, when pooled).
+    const c = JSON.stringify(record.cid);
+    if (duplicate) return [`{"t":"r","c":${c},"r":${record.json()}}`];
     const lines: string[] = [];
-    const h = contentHash(record);
+    const h = record.hash();
     if (this.existing.get(record.cid) === hex32(h)) {
-      report.unchanged++;
-      seen.add(record.cid, SEEN | UNCHANGED_FIRST);
+      this.report.unchanged++;
+      this.seen.add(record.cid, SEEN | UNCHANGED_FIRST);
     } else {
-      lines.push(JSON.stringify({ t: 'r', c: record.cid, h, r: record }));
-      seen.add(record.cid, SEEN | STAGED_FIRST);
+      lines.push(`{"t":"r","c":${c},"h":${JSON.stringify(h)},"r":${record.json()}}`);
+      this.seen.add(record.cid, SEEN | STAGED_FIRST);
     }
     const blockOp = optOutBlockOp(record, this.ownOptOuts);
     if (blockOp) lines.push(JSON.stringify(blockOp));
     return lines;
+  }
+
+  /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
+  private count(cid: string): boolean {
+    const { report, seen } = this;
+    const flags = seen.get(cid);
+    if (flags === undefined) {
+      seen.add(cid, SEEN);
+      return false;
+    }
+    report.merged++;
+    if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
+    seen.add(cid, flags | DUPLICATE);
+    return true;
   }
 }
 
@@ -672,7 +813,7 @@ async function ingestLocked(
 
   try {
     for await (const source of input.entries) {
-      const entry = await reader.openEntry(source);
+      const entry = await reader.openEntry(source, deps.rowPool);
       // A batch of rows at a time: rows are read, counted and staged without an await each (validation awaits nothing
       // but the reading; ingest awaits its staging writes and a lease renewal every 2,000 rows).
       const handle = async (events: readonly RowEvent[]) => {
@@ -685,7 +826,17 @@ async function ingestLocked(
       };
       await handle(entry.sample);
       const rest = entry.rest;
-      if (rest instanceof EventCursor)
+      if (entry.pooled && deps.rowPool) {
+        // The workers read the chunks; this thread takes their outcomes in file order and stages them.
+        const job = entry.pooled.job(staging !== undefined);
+        for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
+          for (const record of reader.takeChunk(entry, out)) {
+            const lines = stager.linesFor(record);
+            if (lines && staging) for (const line of lines) await staging.write(line);
+          }
+          await reader.beat(out.accepted.length);
+        }
+      } else if (rest instanceof EventCursor)
         for (let b = await rest.nextBatch(); b !== undefined; b = await rest.nextBatch()) await handle(b);
       else for (let n = await rest.next(); !n.done; n = await rest.next()) await handle([n.value]);
     }
@@ -725,7 +876,10 @@ const optOutIds = (record: Pick<StagedRecord, 'consent' | 'ids' | 'emails'>): st
   record.consent === 'cleaned' ? record.ids.slice(0, record.emails ?? 0) : record.ids;
 
 /** Opt-outs that leave a record behind as blocks on its identity hashes, and lifts this list's blocks otherwise. */
-function optOutBlockOp(record: StagedRecord, ownOptOuts: CompactIndex): object | undefined {
+function optOutBlockOp(
+  record: Pick<StagedRecord, 'cid' | 'ids' | 'emails' | 'consent' | 'optOutAt'>,
+  ownOptOuts: CompactIndex,
+): object | undefined {
   if (isOptedOut(record.consent)) {
     const ids = optOutIds(record);
     const fresh = ids.filter((h) => !ownOptOuts.has(h));
@@ -999,6 +1153,8 @@ function headerless(entry: SourceEntry): SourceEntry {
   const batches = entry.batches?.bind(entry);
   return {
     ...entry,
+    // Its header line is a row: replayed first, so this entry is read by rows here, never as chunks by a pool.
+    chunks: undefined,
     header: entry.header.map((_, i) => `column ${i + 1}`),
     rows: (async function* () {
       yield first;
@@ -1011,6 +1167,49 @@ function headerless(entry: SourceEntry): SourceEntry {
         }
       : undefined,
   };
+}
+
+/**
+ * Events of an entry read in unsplit chunks, split in this thread (the sample and the date read-ahead); the chunks
+ * not yet split can then go to a pool, after what is left of the last one split.
+ */
+class ChunkEventCursor implements AsyncIterator<RowEvent> {
+  private events: RowEvent[] = [];
+  private at = 0;
+
+  constructor(
+    private readonly source: AsyncIterator<RecordChunkLike>,
+    private readonly pool: Pick<RowPool, 'split'>,
+  ) {}
+
+  async next(): Promise<IteratorResult<RowEvent>> {
+    while (this.at >= this.events.length) {
+      const n = await this.source.next();
+      if (n.done) return { done: true, value: undefined };
+      this.events = this.pool.split(n.value);
+      this.at = 0;
+    }
+    return { done: false, value: this.events[this.at++] as RowEvent };
+  }
+
+  /** Events of the chunk split last that were not taken yet (taken by this call). */
+  leftover(): RowEvent[] {
+    const left = this.events.slice(this.at);
+    this.events = [];
+    this.at = 0;
+    return left;
+  }
+
+  /** The chunks not split yet. */
+  restChunks(): AsyncIterable<RecordChunkLike> {
+    const source = this.source;
+    return { [Symbol.asyncIterator]: () => source };
+  }
+
+  async return(): Promise<IteratorResult<RowEvent>> {
+    await this.source.return?.();
+    return { done: true, value: undefined };
+  }
 }
 
 /**

@@ -3,6 +3,7 @@
  * pointed at local protocol servers.
  */
 import type { ContactRecord, Zone } from './model';
+import type { ChunkOutcome, ChunkRowEvent, RowJob } from './row-chunks';
 
 /** What a list's latest committed snapshot was. */
 export interface ListSnapshot {
@@ -327,4 +328,17 @@ export interface Logger {
   info(event: string, fields?: Record<string, unknown>): void;
   warn(event: string, fields?: Record<string, unknown>): void;
   error(event: string, fields?: Record<string, unknown>): void;
+}
+
+/** One record-aligned chunk of an entry, not yet split (the reader's RecordChunk; opaque here). */
+export interface RecordChunkLike {
+  readonly seq: number;
+}
+
+/** Worker threads that read an entry's rows: the chunks go out, one outcome per chunk comes back, in order. */
+export interface RowPool {
+  /** One chunk's events, split in this thread exactly as a worker splits it (for the sample). */
+  split(chunk: RecordChunkLike): ChunkRowEvent[];
+  /** Every chunk read by the workers with `job`; the outcomes in chunk order. */
+  map(chunks: AsyncIterable<RecordChunkLike>, job: RowJob): AsyncIterable<ChunkOutcome>;
 }

@@ -45,6 +45,11 @@ export interface PoolOptions {
   /** Script the workers run (default: pool-worker next to this file); for bundled deployments. */
   workerScript?: URL;
   /**
+   * The worker script serves the processor itself (`isPoolWorker(workerData)` → `servePool(processor)`, see
+   * pool-serve.ts): a single-file bundle started again as its own worker. `module` is then not imported.
+   */
+  processorInScript?: boolean;
+  /**
    * V8 heap limits of each worker (MB). A worker's live set is one chunk and its processor; without limits each
    * isolate grows its heap like a main thread would, and the threads' garbage adds up in the process's RSS.
    */
@@ -97,10 +102,10 @@ export class RecordPool {
     this.options = options;
     this.threads = Math.max(0, Math.floor(options.threads ?? availableParallelism()));
     if (options.processor) this.inline = Promise.resolve(options.processor);
-    const module = options.module;
+    const module = options.module ?? (options.processorInScript ? options.workerScript : undefined);
     if (this.threads > 0 && module === undefined)
       throw new Error('a RecordPool with threads needs its processor module');
-    if (module === undefined) {
+    if (module === undefined || this.threads === 0) {
       this.ready = Promise.resolve();
       return;
     }
@@ -110,7 +115,12 @@ export class RecordPool {
     const readies: Promise<void>[] = [];
     for (let i = 0; i < this.threads; i++) {
       const worker = new Worker(entry, {
-        workerData: { script: script.href, module: module.href, exportName: options.exportName ?? 'processor' },
+        workerData: {
+          script: script.href,
+          module: module.href,
+          exportName: options.exportName ?? 'processor',
+          processorInScript: options.processorInScript === true,
+        },
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
       });
       const slot: Slot = { worker, busy: 0, jobs: new Set() };

@@ -19,7 +19,7 @@ export const HOUSE_RUNTIME = lambda.Runtime.NODEJS_24_X;
  * ESM bundles: the Meta SDK (axios, form-data) calls `require('fs')`, which esbuild's ESM output cannot do
  * unless a real `require` exists in module scope.
  */
-const ESM_REQUIRE_BANNER =
+export const ESM_REQUIRE_BANNER =
   "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
 /** A destination id as the config allows it (functions/core/config.ts). */

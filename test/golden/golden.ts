@@ -8,7 +8,7 @@ import { memoryLogger } from '../../functions/adapters/logger';
 import { parseConfig } from '../../functions/core/config';
 import { type IngestReport, ingestExport } from '../../functions/core/ingest';
 import type { ContactRecord } from '../../functions/core/model';
-import type { ContactStore } from '../../functions/core/ports';
+import type { ContactStore, RowPool } from '../../functions/core/ports';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type ByteSource, readExport } from '../../functions/reading';
 
@@ -108,7 +108,7 @@ function captureStore(records: ContactRecord[]): ContactStore {
 }
 
 /** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */
-export async function productGolden(source: () => ByteSource): Promise<Golden> {
+export async function productGolden(source: () => ByteSource, rowPool?: RowPool): Promise<Golden> {
   const records: ContactRecord[] = [];
   const report = await ingestExport(
     {
@@ -120,19 +120,22 @@ export async function productGolden(source: () => ByteSource): Promise<Golden> {
       entries: readExport(source()),
     },
     goldenConfig(),
-    { store: captureStore(records), platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW },
+    { store: captureStore(records), platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW, rowPool },
   );
   const lines = records.flatMap(keyLines);
   return { ...reportPart(report), hashes: lines.length, digest: multisetDigest(lines) };
 }
 
 /** The validate report (no store) of the product on `source`, as golden counts. */
-export async function productValidate(source: () => ByteSource): Promise<Omit<Golden, 'hashes' | 'digest'>> {
-  return reportPart(await productValidateReport(source));
+export async function productValidate(
+  source: () => ByteSource,
+  rowPool?: RowPool,
+): Promise<Omit<Golden, 'hashes' | 'digest'>> {
+  return reportPart(await productValidateReport(source, rowPool));
 }
 
 /** The whole validate report (no store) of the product on `source`. */
-export async function productValidateReport(source: () => ByteSource): Promise<IngestReport> {
+export async function productValidateReport(source: () => ByteSource, rowPool?: RowPool): Promise<IngestReport> {
   return ingestExport(
     {
       list: 'golden',
@@ -143,6 +146,6 @@ export async function productValidateReport(source: () => ByteSource): Promise<I
       entries: readExport(source()),
     },
     goldenConfig(),
-    { platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW },
+    { platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW, rowPool },
   );
 }

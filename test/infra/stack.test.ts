@@ -247,10 +247,10 @@ describe('HouseFunction', () => {
     }
   });
 
-  it('sizes ingest at one vCPU, 15 min, 4 GiB /tmp and sync at 1024 MB, 15 min', () => {
+  it('sizes ingest at two vCPUs, 15 min, 4 GiB /tmp and sync at 1024 MB, 15 min', () => {
     template.hasResourceProperties('AWS::Lambda::Function', {
       Description: Match.stringLikeRegexp('^Ingests'),
-      MemorySize: 1769,
+      MemorySize: 3538,
       Timeout: 900,
       EphemeralStorage: { Size: 4096 },
     });

@@ -1,0 +1,19 @@
+/**
+ * The ingest's chunk processor for worker threads: a chunk of unsplit records in, its rows split, mapped,
+ * normalized and hashed as the reading thread would read them (core/row-chunks.ts), one outcome out.
+ */
+import { contentHash } from '../core/ingest';
+import { type ChunkOutcome, chunkReader, type RowJob } from '../core/row-chunks';
+import { PLATFORMS } from '../platforms/registry';
+import type { ChunkProcessor } from '../reading/pool';
+import { splitChunk } from '../reading/records';
+
+export const processor: ChunkProcessor<RowJob, ChunkOutcome> = {
+  init(job) {
+    const read = chunkReader(job, PLATFORMS, contentHash);
+    return (chunk) => {
+      const { events, blank } = splitChunk(chunk);
+      return read(events, blank);
+    };
+  },
+};
