@@ -28,34 +28,36 @@ export const externalIdHash = (id: string) => sha256Hex(`extern:${id}`);
 export function identityOf(row: RowContext): Identity {
   const ids: string[] = [];
   const problems: KeyProblem[] = [];
-  const add = (h: string) => {
-    if (!ids.includes(h)) ids.push(h);
-  };
   let badEmail = false;
   for (const e of row.raw.emails) {
     const t = e.trim();
     if (t === '') continue;
-    if (isSha256Hex(t)) add(t.toLowerCase());
+    if (isSha256Hex(t)) addId(ids, t.toLowerCase());
     else {
       const n = normalizeEmail(t);
       if (n === undefined) badEmail = true;
-      else add(hashOnce(n));
+      else addId(ids, hashOnce(n));
     }
   }
   const emailCount = ids.length;
   let phoneProblem: KeyProblem['reason'] | undefined;
   for (const { text, result } of parsedPhones(row)) {
-    if (result === 'hashed') add(text.toLowerCase());
-    else if (result.ok) add(sha256Hex(result.e164));
+    if (result === 'hashed') addId(ids, text.toLowerCase());
+    else if (result.ok) addId(ids, sha256Hex(result.e164));
     else phoneProblem ??= result.reason;
   }
   const id = row.raw.externalId === undefined ? undefined : normalizeExternalId(row.raw.externalId);
-  if (id !== undefined) add(externalIdHash(id));
+  if (id !== undefined) addId(ids, externalIdHash(id));
   for (const m of row.raw.madids ?? []) {
     const v = normalizeMadid(m);
-    if (v !== undefined) add(sha256Hex(`madid:${v}`));
+    if (v !== undefined) addId(ids, sha256Hex(`madid:${v}`));
   }
   if (badEmail && emailCount === 0) problems.push({ field: 'email', reason: 'invalid_email' });
   if (phoneProblem !== undefined && ids.length === emailCount) problems.push({ field: 'phone', reason: phoneProblem });
   return ids.length ? { cid: ids[0], ids, emailCount, problems } : { ids, emailCount, problems };
+}
+
+/** Appends an identity hash unless the row already gave it. */
+function addId(ids: string[], h: string): void {
+  if (!ids.includes(h)) ids.push(h);
 }

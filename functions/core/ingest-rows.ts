@@ -64,16 +64,19 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     if (hasKeys(r.keys)) keys[spec.id] = r.keys as Record<string, string>;
   }
 
-  const attrs = { ...mapped.attrs };
-  const iso = attrs.country ?? countryIso2(mapped.raw.country);
+  // The mapper's attributes are this row's own (made per row): completed in place, not copied.
+  const attrs = mapped.attrs;
+  const writtenIso = countryIso2(mapped.raw.country);
+  const iso = attrs.country ?? writtenIso;
   if (iso !== undefined) {
     attrs.country = iso;
     attrs.zone = zoneOf(iso, attrs.region);
     // Two country columns that disagree (Mailchimp's geo-IP `CC` against the address the person gave): the person may
     // live in either, so the stricter zone decides; a written country that cannot be read counts as the strictest.
+    // (countryIso2 trims as it reads, so the written value's ISO code is the one above.)
     const written = mapped.raw.country?.trim();
     if (written) {
-      const other = countryIso2(written);
+      const other = writtenIso;
       if (other === undefined) {
         attrs.zone = STRICTEST_ZONE;
         warnings.push({ reason: 'unrecognized_country', field: 'country' });
