@@ -39,7 +39,7 @@ import type {
   RowPool,
   StagingArea,
 } from './ports';
-import { type ChunkOutcome, headerOfMapping, type RowJob, readRow } from './row-chunks';
+import { type ChunkOutcome, headerOfMapping, type RowJob, type RowRead, readRow } from './row-chunks';
 import { isOptedOut, mergeDuplicate } from './segments';
 
 export type DropKind = 'snapshot' | 'delta' | 'suppress' | 'unsuppress';
@@ -540,15 +540,12 @@ export class RowReader {
   }
 
   /** A row read as a record, or why it is rejected (and the column that says so). */
-  private read(
-    entry: OpenedEntry,
-    ev: RowEvent,
-  ): { ok: true; record: StagedRecord; consent: ConsentState } | { ok: false; reason: string; column?: string } {
+  private read(entry: OpenedEntry, ev: RowEvent): RowRead {
     const read = readRow(entry.mapRow, this.env, entry.headerOf, ev);
     if (!read.ok) return read;
-    for (const w of read.warnings ?? []) this.warn(w.reason, w.column);
+    if (read.warnings) for (const w of read.warnings) this.warn(w.reason, w.column);
     if (this.isErased(read.record.ids)) return { ok: false, reason: 'erased' };
-    return { ok: true, record: read.record, consent: read.record.consent };
+    return read;
   }
 
   private isErased(ids: readonly string[]): boolean {
@@ -647,7 +644,8 @@ export class RowReader {
       this.reject(entry.name, ev.line, read.reason, read.column);
       return undefined;
     }
-    const { record, consent } = read;
+    const { record } = read;
+    const consent = record.consent;
     report.accepted++;
     for (const platform in record.keys) {
       const keys = record.keys[platform] as Record<string, string>;
@@ -776,11 +774,8 @@ export class Stager {
   /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
   private count(cid: string): boolean {
     const { report, seen } = this;
-    const flags = seen.get(cid);
-    if (flags === undefined) {
-      seen.add(cid, SEEN);
-      return false;
-    }
+    const flags = seen.addIfAbsent(cid, SEEN);
+    if (flags === undefined) return false;
     report.merged++;
     if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
     seen.add(cid, flags | DUPLICATE);

@@ -46,7 +46,7 @@ export function readRow(
   if (mapped.skip) return { ok: false, reason: mapped.skip };
   const out = processMapped(mapped, env);
   if (!out.ok) return { ok: false, reason: out.reason, column: headerOf(out.field) };
-  if (!out.warnings) return { ok: true, record: out.record };
+  if (!out.warnings) return out;
   return {
     ok: true,
     record: out.record,
