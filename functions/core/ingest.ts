@@ -23,6 +23,7 @@ import {
   detectFormat,
   type FormatId,
   looksLikeData,
+  sniffDayFirst,
 } from './formats';
 import type { RowEnv, StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
@@ -529,7 +530,17 @@ export class RowReader {
         for (const ev of chunked.leftover()) sample.push(ev);
         const env = { ...this.env, platforms: this.env.platforms.map((p) => p.id) };
         const m: ColumnMapping = { format: mapping.format, header: mapping.header, fields: mapping.fields };
-        opened.pooled = { chunks: chunked.restChunks(), job: (stage) => ({ mapping: m, mapContext, env, stage }) };
+        // The workers get the day/month order the mapper takes from the sample, not the sample: 200 rows of up to
+        // 1 MiB each do not fit a worker's heap.
+        const jobContext = {
+          entryName: mapContext.entryName,
+          now: mapContext.now,
+          dayFirst: mapContext.dayFirst ?? sniffDayFirst(mapping, sampleCells),
+        };
+        opened.pooled = {
+          chunks: chunked.restChunks(),
+          job: (stage) => ({ mapping: m, mapContext: jobContext, env, stage }),
+        };
       }
     } catch (e) {
       if (!(e instanceof DetectionError)) throw e;

@@ -73,7 +73,8 @@ export interface ChunkOutcome {
   /** Every accepted record's ids, one after the other; `idEnds[j]` is where record j's end. */
   ids: string[];
   idEnds: Uint32Array;
-  emails: Uint8Array;
+  /** How many of each record's ids are emails (a row may have hundreds: the Meta template repeats `email`). */
+  emails: Uint32Array;
   /** Index into CONSENT_STATES. */
   consent: Uint8Array;
   /** Opt-out time of each record ('' when it has none). */
@@ -172,7 +173,7 @@ export function chunkReader(
       lines: Uint32Array.from(lines),
       ids,
       idEnds: Uint32Array.from(idEnds),
-      emails: Uint8Array.from(emails),
+      emails: Uint32Array.from(emails),
       consent: Uint8Array.from(consent),
       optOutAt,
       keySet: Uint16Array.from(keySet),

@@ -75,6 +75,8 @@ interface Slot {
   worker: Worker;
   busy: number;
   jobs: Set<number>;
+  /** Its worker exited before it was ready (and was not replaced). */
+  dead?: boolean;
 }
 
 /** Loads the processor export of a module. */
@@ -112,39 +114,60 @@ export class RecordPool {
     const script = options.workerScript ?? new URL(`./pool-worker${isTs(module) ? '.ts' : '.js'}`, import.meta.url);
     // Node 20 workers do not inherit module hooks: a TypeScript worker script is started through tsx's API.
     const entry = isTs(script) ? new URL('./pool-bootstrap.mjs', import.meta.url) : script;
-    const readies: Promise<void>[] = [];
-    for (let i = 0; i < this.threads; i++) {
-      const worker = new Worker(entry, {
-        workerData: {
-          script: script.href,
-          module: module.href,
-          exportName: options.exportName ?? 'processor',
-          processorInScript: options.processorInScript === true,
-        },
+    const workerData = {
+      script: script.href,
+      module: module.href,
+      exportName: options.exportName ?? 'processor',
+      processorInScript: options.processorInScript === true,
+    };
+    const spawn = () =>
+      new Worker(entry, {
+        workerData,
         ...(options.resourceLimits ? { resourceLimits: options.resourceLimits } : {}),
       });
-      const slot: Slot = { worker, busy: 0, jobs: new Set() };
-      readies.push(
-        new Promise<void>((resolve, reject) => {
-          worker.once('error', reject);
-          worker.on('message', (m: FromWorker) => {
-            if (m.type === 'ready') {
-              worker.off('error', reject);
-              resolve();
-              return;
-            }
-            this.settle(slot, m);
-          });
-        }),
-      );
-      worker.on('error', (e) => this.failAll(e));
-      worker.on('exit', (code) => {
-        if (!this.closed) this.failAll(new Error(`a pool worker exited with code ${code}`));
-      });
+    const readies: Promise<void>[] = [];
+    for (let i = 0; i < this.threads; i++) {
+      const slot: Slot = { worker: spawn(), busy: 0, jobs: new Set() };
+      readies.push(this.watch(slot, spawn));
       this.slots.push(slot);
     }
     this.ready = Promise.all(readies).then(() => undefined);
     this.ready.catch(() => undefined);
+  }
+
+  /**
+   * Listens to a slot's worker; resolves once it is ready. A worker that exits after it was ready (a crash, an
+   * out-of-memory kill) fails what was waiting and is replaced in its slot, so a pool kept for a process's life (the
+   * ingest function's) goes on reading the next files instead of sending them to a dead thread.
+   */
+  private watch(slot: Slot, spawn: () => Worker): Promise<void> {
+    const { worker } = slot;
+    let ready = false;
+    worker.on('error', (e) => this.failAll(e));
+    worker.on('exit', (code) => {
+      if (this.closed) return;
+      this.failAll(new Error(`a pool worker exited with code ${code}`));
+      if (!ready) {
+        slot.dead = true;
+        return;
+      }
+      slot.worker = spawn();
+      slot.busy = 0;
+      slot.jobs = new Set();
+      this.watch(slot, spawn).catch(() => undefined);
+    });
+    return new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.on('message', (m: FromWorker) => {
+        if (m.type === 'ready') {
+          ready = true;
+          worker.off('error', reject);
+          resolve();
+          return;
+        }
+        this.settle(slot, m);
+      });
+    });
   }
 
   /** Processes `chunks` with the processor initialised by `init`; yields the results in chunk order. */
@@ -208,11 +231,14 @@ export class RecordPool {
 
   private pick(): Slot {
     let best = this.slots[0] as Slot;
-    for (const s of this.slots) if (s.busy < best.busy) best = s;
+    for (const s of this.slots) if (best.dead || (!s.dead && s.busy < best.busy)) best = s;
     return best;
   }
 
   private send<R>(slot: Slot, job: number, seq: number, chunk: RecordChunk): Promise<R> {
+    // A chunk for a stopped worker would never be answered: the pool was closed (while in use), or a worker died.
+    if (this.closed) return Promise.reject(new Error('the pool was closed'));
+    if (slot.dead) return Promise.reject(new Error('a pool worker could not be started'));
     slot.busy++;
     return new Promise<R>((resolve, reject) => {
       this.waiting.set(`${job}:${seq}`, { resolve: resolve as (v: unknown) => void, reject });
