@@ -2,6 +2,7 @@
  * The ingest's chunk processor for worker threads: a chunk of unsplit records in, its rows split, mapped,
  * normalized and hashed as the reading thread would read them (core/row-chunks.ts), one outcome out.
  */
+import { compactIndexFromBytes } from '../core/compact-index';
 import { contentHash } from '../core/ingest';
 import { type ChunkOutcome, chunkReader, type RowJob } from '../core/row-chunks';
 import { PLATFORMS } from '../platforms/registry';
@@ -10,7 +11,7 @@ import { splitChunk } from '../reading/records';
 
 export const processor: ChunkProcessor<RowJob, ChunkOutcome> = {
   init(job) {
-    const read = chunkReader(job, PLATFORMS, contentHash);
+    const read = chunkReader(job, PLATFORMS, contentHash, compactIndexFromBytes);
     return (chunk) => {
       const { events, blank } = splitChunk(chunk);
       return read(events, blank);

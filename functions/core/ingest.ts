@@ -13,7 +13,7 @@
  * list marked as being written, so a sync never uses a list that an ingest left half-written.
  */
 
-import { CompactIndex, hex32 } from './compact-index';
+import { CompactIndex, compactIndexToBytes, hex32 } from './compact-index';
 import { type AudienceConfig, consentPolicyOf } from './config';
 import {
   type ColumnMapping,
@@ -40,7 +40,14 @@ import type {
   RowPool,
   StagingArea,
 } from './ports';
-import { type ChunkOutcome, headerOfMapping, type RowJob, type RowRead, readRow } from './row-chunks';
+import {
+  type ChunkOutcome,
+  headerOfMapping,
+  NOT_UPLOADABLE_STATES,
+  type RowJob,
+  type RowRead,
+  readRow,
+} from './row-chunks';
 import { isOptedOut, mergeDuplicate } from './segments';
 
 export type DropKind = 'snapshot' | 'delta' | 'suppress' | 'unsuppress';
@@ -185,7 +192,6 @@ const DATE_LOOKAHEAD_ROWS = 20_000;
 const MAX_REJECTED_ROWS_IN_MEMORY = 200_000;
 /** Duplicate persons merged in memory at once during apply; beyond this they are merged through the store. */
 const DUPLICATE_MERGE_CAP = 20_000;
-const NOT_UPLOADABLE: ConsentState[] = ['unsubscribed', 'cleaned', 'pending', 'never_subscribed', 'deletion_requested'];
 
 // Flags kept per person of the file in the `seen` index.
 const SEEN = 1;
@@ -404,6 +410,26 @@ export interface AcceptedRecord extends Pick<StagedRecord, 'cid' | 'ids' | 'emai
   hash(): string;
 }
 
+/** Record `a` of a chunk read by a pool with staging, as staging sees it. */
+export function acceptedAt(out: ChunkOutcome, a: number): AcceptedRecord {
+  const st = out.staged;
+  if (st === undefined) throw new Error('a pooled chunk was read without staging');
+  const ids = st.ids.slice(a === 0 ? 0 : st.idEnds[a - 1], st.idEnds[a]);
+  const emails = st.emails[a] as number;
+  const optOutAt = st.optOutAt[a] as string;
+  const json = st.json[a] as string;
+  const hash = st.hash[a] as string;
+  return {
+    cid: out.cids[a] as string,
+    ids,
+    emails: emails > 0 ? emails : undefined,
+    consent: CONSENT_STATES[st.consent[a] as number] as ConsentState,
+    optOutAt: optOutAt === '' ? undefined : optOutAt,
+    json: () => json,
+    hash: () => hash,
+  };
+}
+
 /** A record read in this thread, as staging sees it. */
 export function acceptedOf(record: StagedRecord): AcceptedRecord {
   return {
@@ -539,7 +565,15 @@ export class RowReader {
         };
         opened.pooled = {
           chunks: chunked.restChunks(),
-          job: (stage) => ({ mapping: m, mapContext: jobContext, env, stage }),
+          job: (stage) => ({
+            mapping: m,
+            mapContext: jobContext,
+            env,
+            stage,
+            // The workers refuse erased people and count held ones as this thread would.
+            ...(this.blocks.erased.size > 0 ? { erased: compactIndexToBytes(this.blocks.erased) } : {}),
+            ...(this.blocks.suppressed.size > 0 ? { suppressed: compactIndexToBytes(this.blocks.suppressed) } : {}),
+          }),
         };
       }
     } catch (e) {
@@ -568,66 +602,40 @@ export class RowReader {
 
   /**
    * A chunk read by a pool, applied as {@link take} applies its rows one by one, in file order: every event counted,
-   * rejections listed, erased people refused here (this thread holds the erasures), the rest handed to staging.
+   * rejections listed, erased people refused here (this thread holds the erasures). Returns the positions of the
+   * accepted records, in order, for staging ({@link acceptedAt}).
    */
-  takeChunk(entry: OpenedEntry, out: ChunkOutcome): AcceptedRecord[] {
+  takeChunk(entry: OpenedEntry, out: ChunkOutcome): number[] {
     const { report } = this;
     const n = out.accepted.length;
     report.rows += n;
     entry.er.rows += n;
     for (const [reason, column, rows] of out.warnings) this.warn(reason, column, rows);
-    const result: AcceptedRecord[] = [];
+    const staged: number[] = [];
     let r = 0;
-    let j = 0;
-    let idFrom = 0;
+    let a = 0;
     for (let k = 0; k < n; k++) {
       if (out.accepted[k] === 0) {
         const rej = out.rejected[r++] as ChunkOutcome['rejected'][number];
         this.reject(entry.name, rej.line, rej.reason, rej.column);
-        continue;
-      }
-      const idTo = out.idEnds[j] as number;
-      const ids = out.ids.slice(idFrom, idTo);
-      idFrom = idTo;
-      const a = j++;
-      if (this.isErased(ids)) {
-        this.reject(entry.name, out.lines[a] as number, 'erased');
-        continue;
-      }
-      report.accepted++;
-      for (const [platform, keys] of out.keySets[out.keySet[a] as number] as ChunkOutcome['keySets'][number]) {
-        let counts = this.keyCounts[platform];
-        if (counts === undefined) {
-          counts = {};
-          this.keyCounts[platform] = counts;
-        }
-        for (const key of keys) counts[key] = (counts[key] ?? 0) + 1;
-      }
-      const consent = CONSENT_STATES[out.consent[a] as number] as ConsentState;
-      report.consent[consent]++;
-      if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
-      if (this.blocks.suppressed.size > 0 && ids.some((h) => this.blocks.suppressed.has(h))) report.heldBySuppression++;
-      const emails = out.emails[a] as number;
-      const optOutAt = out.optOutAt[a] as string;
-      const json = out.json?.[a];
-      const hash = out.hash?.[a];
-      result.push({
-        cid: out.cids[a] as string,
-        ids,
-        emails: emails > 0 ? emails : undefined,
-        consent,
-        optOutAt: optOutAt === '' ? undefined : optOutAt,
-        json: () => {
-          if (json === undefined) throw new Error('a pooled chunk was read without staging');
-          return json;
-        },
-        hash: () => {
-          if (hash === undefined) throw new Error('a pooled chunk was read without staging');
-          return hash;
-        },
-      });
+      } else staged.push(a++);
     }
-    return result;
+    report.accepted += a;
+    for (const platform in out.keyCounts) {
+      const chunk = out.keyCounts[platform] as Record<string, number>;
+      let counts = this.keyCounts[platform];
+      if (counts === undefined) {
+        counts = {};
+        this.keyCounts[platform] = counts;
+      }
+      for (const key in chunk) counts[key] = (counts[key] ?? 0) + (chunk[key] as number);
+    }
+    for (let c = 0; c < CONSENT_STATES.length; c++)
+      report.consent[CONSENT_STATES[c] as ConsentState] += out.consentCounts[c] as number;
+    for (const state in out.suppressed)
+      report.suppressed[state] = (report.suppressed[state] ?? 0) + (out.suppressed[state] as number);
+    report.heldBySuppression += out.heldBySuppression;
+    return staged;
   }
 
   /** One row: counted, and its record when it is accepted (undefined when it was rejected). */
@@ -668,7 +676,7 @@ export class RowReader {
       for (const k in keys) counts[k] = (counts[k] ?? 0) + 1;
     }
     report.consent[consent]++;
-    if (NOT_UPLOADABLE.includes(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
+    if (NOT_UPLOADABLE_STATES.has(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
     if (this.blocks.suppressed.size > 0 && record.ids.some((h) => this.blocks.suppressed.has(h)))
       report.heldBySuppression++;
     return record;
@@ -782,6 +790,11 @@ export class Stager {
     return lines;
   }
 
+  /** {@link linesOf} when validating, for a record read by a pool: the person is counted, nothing is staged. */
+  countOnly(cid: string): void {
+    this.count(cid);
+  }
+
   /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
   private count(cid: string): boolean {
     const { report, seen } = this;
@@ -836,9 +849,13 @@ async function ingestLocked(
         // The workers read the chunks; this thread takes their outcomes in file order and stages them.
         const job = entry.pooled.job(staging !== undefined);
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
-          for (const record of reader.takeChunk(entry, out)) {
-            const lines = stager.linesFor(record);
-            if (lines && staging) for (const line of lines) await staging.write(line);
+          for (const a of reader.takeChunk(entry, out)) {
+            if (!staging) {
+              stager.countOnly(out.cids[a] as string);
+              continue;
+            }
+            const lines = stager.linesFor(acceptedAt(out, a));
+            if (lines) for (const line of lines) await staging.write(line);
           }
           await reader.beat(out.accepted.length);
         }

@@ -20,6 +20,9 @@ export interface RowJob {
   env: Omit<RowEnv, 'platforms'> & { platforms: string[] };
   /** Whether accepted records are staged (ingest): their JSON and content hash are then made in the worker too. */
   stage: boolean;
+  /** The reading thread's erasures and suppressions (serialized CompactIndex), when it has any. */
+  erased?: Uint8Array;
+  suppressed?: Uint8Array;
 }
 
 /** A row event as the reading thread hands it to the row logic (the reader's RowEvent). */
@@ -61,34 +64,42 @@ export function headerOfMapping(mapping: ColumnMapping): (field: string | undefi
 }
 
 /**
- * One chunk's rows, in event order. `accepted[k]` says whether event k gave a record; the rejected ones are listed
- * in `rejected` and the accepted ones in the parallel arrays (one entry per accepted event, in order).
+ * One chunk's rows, in event order. `accepted[k]` says whether event k gave a record to stage; the rejected ones
+ * (erased people included: the job carries the erasures) are listed in `rejected`, in order. What the report counts
+ * of the accepted ones comes summed per chunk; what the reading thread needs of each (its cid for the duplicate
+ * check, and with `job.stage` what staging writes) comes in parallel arrays, one entry per accepted event.
  */
 export interface ChunkOutcome {
   accepted: Uint8Array;
   rejected: Array<{ line: number; reason: string; column?: string }>;
   cids: string[];
-  /** Line of each accepted record. */
-  lines: Uint32Array;
-  /** Every accepted record's ids, one after the other; `idEnds[j]` is where record j's end. */
-  ids: string[];
-  idEnds: Uint32Array;
-  /** How many of each record's ids are emails (a row may have hundreds: the Meta template repeats `email`). */
-  emails: Uint32Array;
-  /** Index into CONSENT_STATES. */
-  consent: Uint8Array;
-  /** Opt-out time of each record ('' when it has none). */
-  optOutAt: string[];
-  /** Index into `keySets`: which match keys each record carries, per platform. */
-  keySet: Uint16Array;
-  keySets: Array<Array<[platform: string, keys: string[]]>>;
-  /** With `job.stage`: JSON.stringify(record) and contentHash(record), in order. */
-  json?: string[];
-  hash?: string[];
+  /** Accepted records per platform and key, keys in order of first occurrence (the key coverage). */
+  keyCounts: Record<string, Record<string, number>>;
+  /** Accepted records per consent state (index into CONSENT_STATES). */
+  consentCounts: Uint32Array;
+  /** Accepted records held back by their consent state, states in order of first occurrence. */
+  suppressed: Record<string, number>;
+  /** Accepted records of people a suppression holds. */
+  heldBySuppression: number;
   /** Warnings of the chunk's rows, [reason, column, rows], in order of first occurrence. */
   warnings: Array<[reason: string, column: string | undefined, rows: number]>;
   /** Blank records the split skipped. */
   blank: number;
+  /** With `job.stage`: what staging needs of each accepted record. */
+  staged?: {
+    /** Every record's ids, one after the other; `idEnds[j]` is where record j's end. */
+    ids: string[];
+    idEnds: Uint32Array;
+    /** How many of each record's ids are emails (a row may have hundreds: the Meta template repeats `email`). */
+    emails: Uint32Array;
+    /** Index into CONSENT_STATES. */
+    consent: Uint8Array;
+    /** Opt-out time of each record ('' when it has none). */
+    optOutAt: string[];
+    /** JSON.stringify(record) and contentHash(record). */
+    json: string[];
+    hash: string[];
+  };
 }
 
 const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) => [c, i]));
@@ -96,14 +107,25 @@ const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) =>
 /** The content hash of a staged record (the ingest module's), passed in so this module stays below it. */
 export type ContentHasher = (record: StagedRecord) => string;
 
+/** A set of identity hashes, as the job carries them (the reading thread's erasures and suppressions). */
+export interface IdSet {
+  readonly size: number;
+  has(id: string): boolean;
+}
+
+/** Where the job's serialized id sets are read back (CompactIndex, passed in so this module stays below it). */
+export type IdSetReader = (bytes: Uint8Array) => IdSet;
+
 /**
  * The chunk processor run in worker threads: `init(job)` once per table and thread, then one call per chunk of
- * events (already split: see `functions/app/row-processor.ts`, which splits and resolves the registry).
+ * events (already split: see `functions/app/row-processor.ts`, which splits and resolves the registry). Counts as
+ * `RowReader.take` counts, so the reading thread adds the chunk's sums in file order.
  */
 export function chunkReader(
   job: RowJob,
   registry: PlatformRegistry,
   contentHash: ContentHasher,
+  readIdSet: IdSetReader,
 ): (events: readonly ChunkRowEvent[], blank: number) => ChunkOutcome {
   const platforms = job.env.platforms.map((id) => {
     const p = registry[id];
@@ -113,23 +135,34 @@ export function chunkReader(
   const env: RowEnv = { ...job.env, platforms };
   const mapRow = createRowMapper(job.mapping, job.mapContext);
   const headerOf = headerOfMapping(job.mapping);
+  const erased = job.erased ? readIdSet(job.erased) : undefined;
+  const suppressedIds = job.suppressed ? readIdSet(job.suppressed) : undefined;
+  const anyIn = (set: IdSet | undefined, ids: readonly string[]) => {
+    if (set === undefined || set.size === 0) return false;
+    for (const h of ids) if (set.has(h)) return true;
+    return false;
+  };
   return (events, blank) => {
     const n = events.length;
     const accepted = new Uint8Array(n);
     const rejected: ChunkOutcome['rejected'] = [];
     const cids: string[] = [];
-    const lines: number[] = [];
-    const ids: string[] = [];
-    const idEnds: number[] = [];
-    const emails: number[] = [];
-    const consent: number[] = [];
-    const optOutAt: string[] = [];
-    const keySet: number[] = [];
-    const keySets: ChunkOutcome['keySets'] = [];
-    const keySetIndex = new Map<string, number>();
-    const json: string[] | undefined = job.stage ? [] : undefined;
-    const hash: string[] | undefined = job.stage ? [] : undefined;
+    const keyCounts: ChunkOutcome['keyCounts'] = {};
+    const consentCounts = new Uint32Array(CONSENT_STATES.length);
+    const suppressed: Record<string, number> = {};
+    let heldBySuppression = 0;
     const warnings = new Map<string, [string, string | undefined, number]>();
+    const staged = job.stage
+      ? {
+          ids: [] as string[],
+          idEnds: [] as number[],
+          emails: [] as number[],
+          consent: [] as number[],
+          optOutAt: [] as string[],
+          json: [] as string[],
+          hash: [] as string[],
+        }
+      : undefined;
     for (let k = 0; k < n; k++) {
       const ev = events[k] as ChunkRowEvent;
       const read = readRow(mapRow, env, headerOf, ev);
@@ -137,54 +170,71 @@ export function chunkReader(
         rejected.push(read.column === undefined ? { line: ev.line, reason: read.reason } : { line: ev.line, ...read });
         continue;
       }
-      accepted[k] = 1;
       const r = read.record;
-      for (const w of read.warnings ?? []) {
-        const key = `${w.reason}\u0000${w.column ?? ''}`;
-        const have = warnings.get(key);
-        if (have) have[2]++;
-        else warnings.set(key, [w.reason, w.column, 1]);
+      if (read.warnings)
+        for (const w of read.warnings) {
+          const key = `${w.reason}\u0000${w.column ?? ''}`;
+          const have = warnings.get(key);
+          if (have) have[2]++;
+          else warnings.set(key, [w.reason, w.column, 1]);
+        }
+      // After the warnings, as RowReader.read: an erased person's row still counts its warnings.
+      if (anyIn(erased, r.ids)) {
+        rejected.push({ line: ev.line, reason: 'erased' });
+        continue;
       }
+      accepted[k] = 1;
       cids.push(r.cid);
-      lines.push(ev.line);
-      for (const h of r.ids) ids.push(h);
-      idEnds.push(ids.length);
-      emails.push(r.emails ?? 0);
-      consent.push(CONSENT_INDEX.get(r.consent) as number);
-      optOutAt.push(r.optOutAt ?? '');
-      let sig = '';
-      for (const p in r.keys) sig += `${p}:${Object.keys(r.keys[p] as object).join(',')};`;
-      let s = keySetIndex.get(sig);
-      if (s === undefined) {
-        s = keySets.length;
-        keySetIndex.set(sig, s);
-        keySets.push(Object.entries(r.keys).map(([p, keys]) => [p, Object.keys(keys as object)]));
+      for (const platform in r.keys) {
+        const keys = r.keys[platform] as Record<string, string>;
+        let counts = keyCounts[platform];
+        if (counts === undefined) {
+          counts = {};
+          keyCounts[platform] = counts;
+        }
+        for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
       }
-      keySet.push(s);
-      if (json && hash) {
-        json.push(JSON.stringify(r));
-        hash.push(contentHash(r));
+      const c = CONSENT_INDEX.get(r.consent) as number;
+      consentCounts[c] = (consentCounts[c] as number) + 1;
+      if (NOT_UPLOADABLE_STATES.has(r.consent)) suppressed[r.consent] = (suppressed[r.consent] ?? 0) + 1;
+      if (anyIn(suppressedIds, r.ids)) heldBySuppression++;
+      if (staged) {
+        for (const h of r.ids) staged.ids.push(h);
+        staged.idEnds.push(staged.ids.length);
+        staged.emails.push(r.emails ?? 0);
+        staged.consent.push(c);
+        staged.optOutAt.push(r.optOutAt ?? '');
+        staged.json.push(JSON.stringify(r));
+        staged.hash.push(contentHash(r));
       }
     }
     const out: ChunkOutcome = {
       accepted,
       rejected,
       cids,
-      lines: Uint32Array.from(lines),
-      ids,
-      idEnds: Uint32Array.from(idEnds),
-      emails: Uint32Array.from(emails),
-      consent: Uint8Array.from(consent),
-      optOutAt,
-      keySet: Uint16Array.from(keySet),
-      keySets,
+      keyCounts,
+      consentCounts,
+      suppressed,
+      heldBySuppression,
       warnings: [...warnings.values()],
       blank,
     };
-    if (json && hash) {
-      out.json = json;
-      out.hash = hash;
-    }
+    if (staged)
+      out.staged = {
+        ...staged,
+        idEnds: Uint32Array.from(staged.idEnds),
+        emails: Uint32Array.from(staged.emails),
+        consent: Uint8Array.from(staged.consent),
+      };
     return out;
   };
 }
+
+/** Consent states whose people are held back (the report's `suppressed`; the ingest module's NOT_UPLOADABLE). */
+export const NOT_UPLOADABLE_STATES: ReadonlySet<ConsentState> = new Set<ConsentState>([
+  'unsubscribed',
+  'cleaned',
+  'pending',
+  'never_subscribed',
+  'deletion_requested',
+]);
