@@ -82,6 +82,17 @@ function fingerprint(id: string): void {
   f1 = (f1 | 1) >>> 0;
 }
 
+/**
+ * The fingerprint of `id` into `out[at..at + 2]`, as the index computes it: a worker thread computes the prints of
+ * its rows' ids, and the thread holding the index asks it with {@link CompactIndex.addPrintIfAbsent}.
+ */
+export function fingerprintInto(id: string, out: Uint32Array, at: number): void {
+  fingerprint(id);
+  out[at] = f0;
+  out[at + 1] = f1;
+  out[at + 2] = f2;
+}
+
 /** One shard: linear probing over `slots` slots of two words, an optional parallel value array. */
 class Shard {
   slots = INITIAL_SLOTS;
@@ -146,6 +157,11 @@ export class CompactIndex {
    */
   addIfAbsent(id: string, value: number): number | undefined {
     fingerprint(id);
+    return this.insertIfAbsent(value);
+  }
+
+  /** addIfAbsent for the current fingerprint (f0–f2). */
+  private insertIfAbsent(value: number): number | undefined {
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     let s = shard.find();
     if (shard.keys[s * 2] !== 0) return shard.values ? shard.values[s] : 0;
@@ -163,9 +179,32 @@ export class CompactIndex {
     return undefined;
   }
 
+  /** {@link addIfAbsent} for an id whose fingerprint another thread computed ({@link fingerprintInto}). */
+  addPrintIfAbsent(prints: Uint32Array, at: number, value: number): number | undefined {
+    lastId = undefined;
+    f0 = prints[at] as number;
+    f1 = prints[at + 1] as number;
+    f2 = prints[at + 2] as number;
+    return this.insertIfAbsent(value);
+  }
+
+  /** {@link add} for an id whose fingerprint another thread computed. */
+  setPrint(prints: Uint32Array, at: number, value: number): void {
+    lastId = undefined;
+    f0 = prints[at] as number;
+    f1 = prints[at + 1] as number;
+    f2 = prints[at + 2] as number;
+    this.insert(value);
+  }
+
   /** Adds the id (with `value`, default 0); returns false if it was already there (its value is then replaced). */
   add(id: string, value = 0): boolean {
     fingerprint(id);
+    return this.insert(value);
+  }
+
+  /** add for the current fingerprint (f0–f2). */
+  private insert(value: number): boolean {
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     let s = shard.find();
     const isNew = shard.keys[s * 2] === 0;

@@ -420,7 +420,7 @@ export function acceptedAt(out: ChunkOutcome, a: number): AcceptedRecord {
   const json = st.json[a] as string;
   const hash = st.hash[a] as string;
   return {
-    cid: out.cids[a] as string,
+    cid: st.cids[a] as string,
     ids,
     emails: emails > 0 ? emails : undefined,
     consent: CONSENT_STATES[st.consent[a] as number] as ConsentState,
@@ -790,9 +790,14 @@ export class Stager {
     return lines;
   }
 
-  /** {@link linesOf} when validating, for a record read by a pool: the person is counted, nothing is staged. */
-  countOnly(cid: string): void {
-    this.count(cid);
+  /** {@link linesOf} when validating, for a record read by a pool (its cid's fingerprint): counted, not staged. */
+  countPrint(prints: Uint32Array, at: number): void {
+    const { report, seen } = this;
+    const flags = seen.addPrintIfAbsent(prints, at, SEEN);
+    if (flags === undefined) return;
+    report.merged++;
+    if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
+    seen.setPrint(prints, at, flags | DUPLICATE);
   }
 
   /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
@@ -851,7 +856,7 @@ async function ingestLocked(
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
           for (const a of reader.takeChunk(entry, out)) {
             if (!staging) {
-              stager.countOnly(out.cids[a] as string);
+              stager.countPrint(out.prints, 3 * a);
               continue;
             }
             const lines = stager.linesFor(acceptedAt(out, a));

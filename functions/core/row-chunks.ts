@@ -8,6 +8,7 @@
  * decided from the sample, the export time, the platforms in use), so a row gives the same outcome in any thread.
  */
 
+import { fingerprintInto } from './compact-index';
 import { type ColumnMapping, createRowMapper, type RowContext as MapContext } from './formats';
 import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
 import { CONSENT_STATES, type ConsentState } from './model';
@@ -72,7 +73,8 @@ export function headerOfMapping(mapping: ColumnMapping): (field: string | undefi
 export interface ChunkOutcome {
   accepted: Uint8Array;
   rejected: Array<{ line: number; reason: string; column?: string }>;
-  cids: string[];
+  /** The fingerprint of each accepted record's cid (three words each, `fingerprintInto`): the duplicate check. */
+  prints: Uint32Array;
   /** Accepted records per platform and key, keys in order of first occurrence (the key coverage). */
   keyCounts: Record<string, Record<string, number>>;
   /** Accepted records per consent state (index into CONSENT_STATES). */
@@ -87,6 +89,7 @@ export interface ChunkOutcome {
   blank: number;
   /** With `job.stage`: what staging needs of each accepted record. */
   staged?: {
+    cids: string[];
     /** Every record's ids, one after the other; `idEnds[j]` is where record j's end. */
     ids: string[];
     idEnds: Uint32Array;
@@ -146,7 +149,8 @@ export function chunkReader(
     const n = events.length;
     const accepted = new Uint8Array(n);
     const rejected: ChunkOutcome['rejected'] = [];
-    const cids: string[] = [];
+    const prints = new Uint32Array(3 * n);
+    let accepts = 0;
     const keyCounts: ChunkOutcome['keyCounts'] = {};
     const consentCounts = new Uint32Array(CONSENT_STATES.length);
     const suppressed: Record<string, number> = {};
@@ -154,6 +158,7 @@ export function chunkReader(
     const warnings = new Map<string, [string, string | undefined, number]>();
     const staged = job.stage
       ? {
+          cids: [] as string[],
           ids: [] as string[],
           idEnds: [] as number[],
           emails: [] as number[],
@@ -184,7 +189,7 @@ export function chunkReader(
         continue;
       }
       accepted[k] = 1;
-      cids.push(r.cid);
+      fingerprintInto(r.cid, prints, 3 * accepts++);
       for (const platform in r.keys) {
         const keys = r.keys[platform] as Record<string, string>;
         let counts = keyCounts[platform];
@@ -199,6 +204,7 @@ export function chunkReader(
       if (NOT_UPLOADABLE_STATES.has(r.consent)) suppressed[r.consent] = (suppressed[r.consent] ?? 0) + 1;
       if (anyIn(suppressedIds, r.ids)) heldBySuppression++;
       if (staged) {
+        staged.cids.push(r.cid);
         for (const h of r.ids) staged.ids.push(h);
         staged.idEnds.push(staged.ids.length);
         staged.emails.push(r.emails ?? 0);
@@ -211,7 +217,7 @@ export function chunkReader(
     const out: ChunkOutcome = {
       accepted,
       rejected,
-      cids,
+      prints: prints.slice(0, 3 * accepts),
       keyCounts,
       consentCounts,
       suppressed,

@@ -223,3 +223,36 @@ describe('rows read by worker threads decide what one thread decides', () => {
     expect(two.uploaded).toContain(sha('p1@example.com'));
   }, 180_000);
 });
+
+describe('validating with worker threads (no store)', () => {
+  it('counts the duplicates the workers only fingerprinted, as one thread counts them', async () => {
+    const { ingestExport } = await import('../../functions/core/ingest');
+    const { readExport } = await import('../../functions/reading');
+    const { parseAudienceConfig } = await import('../../functions/adapters/config-file');
+    const { memoryLogger } = await import('../../functions/adapters/logger');
+    const { PLATFORMS } = await import('../../functions/platforms/registry');
+    const { bufferSource } = await import('../unit/reading/helpers');
+    // Every 7th row repeats a person from far earlier (other chunks), some of them twice.
+    const rows: Record<number, string> = {};
+    for (let line = 600; line < 4_000; line += 7)
+      rows[line] = `p${line % 500}@example.com,Ann,Lee,,Chicago,IL,60601,US,subscribed,2024-03-01,2025-05-01`;
+    const body = Buffer.from(file(4_000, rows));
+    const run = (rowPool?: ClosableRowPool) =>
+      ingestExport(
+        {
+          list: 'v',
+          kind: 'snapshot',
+          source: 'incoming/v/x.csv#1',
+          exportedAt: '2025-06-01T00:00:00.000Z',
+          exportedAtFrom: 'metadata',
+          entries: readExport(bufferSource('x.csv', body)),
+        },
+        parseAudienceConfig({ version: 1, destinations: { meta: { platform: 'meta' } } }),
+        { platforms: PLATFORMS, logger: memoryLogger(), now: () => new Date('2025-06-02T03:00:00Z'), rowPool },
+      );
+    const one = await run();
+    const two = await run(pool);
+    expect(one.merged).toBe(Object.keys(rows).length);
+    expect(two).toEqual(one);
+  }, 60_000);
+});
