@@ -319,7 +319,9 @@ async function main() {
   );
   print('  read = readExport (decode, sniff, frame, split) in batches; read-rows = the same, entry.rows one by one;');
   print('  validate = the product (ingestExport without a store, every Meta key normalized and hashed), one thread;');
-  print('  validate-2 = the same with its row pool: two worker threads read the rows, this thread frames and counts.');
+  print(
+    "  validate-2 = the same on two threads: its row pool's worker and this thread share the rows (this one also frames).",
+  );
 
   // Memory.
   const mem: Record<string, number> = {};

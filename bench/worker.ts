@@ -3,7 +3,7 @@
  *   node --import tsx bench/worker.ts <case> <file>
  * Cases: parse-only (csv-parse 7, rows as arrays), naive (csv-parse + trim/lowercase + libphonenumber + createHash
  * ×4), read (readExport, rows in batches), read-rows (readExport, entry.rows one by one), validate (the product's ingestExport without
- * a store, computing every Meta key), validate-2 (the same, rows read by two worker threads: the product's RowPool),
+ * a store, computing every Meta key), validate-2 (the same on two threads: the product's RowPool, one worker and this thread sharing the rows),
  * store (ingest into dynalite, re-ingest, same-version, sync, re-sync).
  * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
  */
@@ -211,7 +211,9 @@ if (kase === 'parse-only') {
   const rowPool =
     kase === 'validate-2'
       ? createRowPool({
-          threads: 2,
+          // Two cores: one worker, and this thread reads rows too while it waits (the product's default there).
+          threads: Number(process.env.BENCH_THREADS ?? 1),
+          helpInline: process.env.BENCH_HELP !== '0',
           module: process.env.BENCH_ROW_PROCESSOR ? new URL(process.env.BENCH_ROW_PROCESSOR) : undefined,
           workerScript: process.env.BENCH_POOL_WORKER ? new URL(process.env.BENCH_POOL_WORKER) : undefined,
         })

@@ -38,8 +38,13 @@ export interface PoolOptions {
    */
   module?: URL;
   exportName?: string;
-  /** The processor itself, for `threads: 0` (then `module` is not needed and nothing is imported). */
+  /** The processor itself, for `threads: 0` (then `module` is not needed and nothing is imported) and `helpInline`. */
   processor?: ChunkProcessor<unknown, unknown>;
+  /**
+   * The calling thread processes chunks too (with `processor`) while the oldest result is still on its way, so
+   * `threads` workers and the caller share the work: on two cores one worker and the caller, without a third thread.
+   */
+  helpInline?: boolean;
   /** Worker threads; 0 processes every chunk inline, in the calling thread. Default: available cores. */
   threads?: number;
   /** Script the workers run (default: pool-worker next to this file); for bundled deployments. */
@@ -181,15 +186,19 @@ export class RecordPool {
     }
     await this.ready;
     const job = this.nextJob++;
-    const inFlight = Math.max(1, options.inFlight ?? this.threads * 2);
-    const pending: Promise<R>[] = [];
+    const inFlight = Math.max(1, options.inFlight ?? this.threads * (this.options.helpInline ? 8 : 2));
+    // Results in chunk order: a worker's (on its way until `settled`) or one this thread made while it waited.
+    const pending: Array<{ result: Promise<R>; settled: boolean; worker: boolean }> = [];
+    let atWorkers = 0;
+    const helper = this.options.helpInline ? this.options.processor : undefined;
+    let help: ((chunk: RecordChunk) => R) | undefined;
     const used = new Set<Slot>();
     const source = chunks[Symbol.asyncIterator]();
     let done = false;
     let sent = 0;
     try {
       for (;;) {
-        while (!done && pending.length < inFlight) {
+        while (!done && atWorkers < inFlight) {
           const n = await source.next();
           if (n.done) {
             done = true;
@@ -201,19 +210,39 @@ export class RecordPool {
             used.add(slot);
             slot.worker.postMessage({ type: 'job', job, init } satisfies ToWorker);
           }
-          const p = this.send<R>(slot, job, sent++, n.value);
+          const entry = { result: this.send<R>(slot, job, sent++, n.value), settled: false, worker: true };
           // Rejections are seen when this result's turn comes; until then they must not count as unhandled.
-          p.catch(() => undefined);
-          pending.push(p);
+          entry.result.then(
+            () => {
+              entry.settled = true;
+            },
+            () => {
+              entry.settled = true;
+            },
+          );
+          pending.push(entry);
+          atWorkers++;
+        }
+        // While the oldest result is still on its way, this thread processes the next chunks itself (a bounded
+        // number ahead): on two cores, one worker and this thread share the rows without a third thread competing.
+        while (helper && !done && pending.length > 0 && !pending[0]?.settled && pending.length < 2 * inFlight) {
+          const n = await source.next();
+          if (n.done) {
+            done = true;
+            break;
+          }
+          help ??= (helper as ChunkProcessor<I, R>).init(init);
+          pending.push({ result: Promise.resolve(help(n.value)), settled: true, worker: false });
         }
         const next = pending.shift();
         if (next === undefined) return;
-        yield await next;
+        if (next.worker) atWorkers--;
+        yield await next.result;
       }
     } finally {
       if (!done) await source.return?.();
       // Results still pending (an early break or an error) are awaited so no worker keeps a job's state.
-      await Promise.allSettled(pending);
+      await Promise.allSettled(pending.map((e) => e.result));
       for (const slot of used) {
         slot.jobs.delete(job);
         slot.worker.postMessage({ type: 'end', job } satisfies ToWorker);

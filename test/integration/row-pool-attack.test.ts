@@ -389,6 +389,8 @@ describe('a drop the pool cannot finish fails whole and leaves the pool usable',
     createRowPool({
       threads: 2,
       module: new URL('./row-pool-attack-processor.ts', import.meta.url),
+      // Every chunk to the workers (the failing processor runs there; the reading thread's help runs the real one).
+      helpInline: false,
     }) as ClosableRowPool;
   const clean = rows(3_000);
   /** Rejects when `p` has not settled within `ms` (a hung pool). */

@@ -2,7 +2,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { readExport } from '../../../functions/reading';
 import { RecordPool } from '../../../functions/reading/pool';
 import { bufferSource } from './helpers';
-import type { Init } from './pool-processor';
+import { type Init, processor } from './pool-processor';
 
 const PAD = 'x'.repeat(60);
 const MODULE = new URL('./pool-processor.ts', import.meta.url);
@@ -60,6 +60,32 @@ describe('RecordPool', () => {
       let n = 0;
       for await (const _ of pool.map(entry.chunks({ records: 10 }), { label: 'b' })) if (++n === 2) break;
       expect(n).toBe(2);
+    }
+  });
+
+  it('with helpInline, the calling thread processes chunks too and the results stay in chunk order', async () => {
+    let byCaller = 0;
+    const counted: typeof processor = {
+      init(job) {
+        const fn = processor.init(job);
+        return (chunk) => {
+          byCaller++;
+          return fn(chunk);
+        };
+      },
+    };
+    const helped = new RecordPool({ module: MODULE, threads: 1, processor: counted as never, helpInline: true });
+    try {
+      const text = rowsText(6000);
+      const mixed = await run(helped, text, { label: 'h' }, 25);
+      const local = await run(inline, text, { label: 'h' }, 25);
+      expect(mixed).toEqual(local);
+      expect(mixed.map((r) => r.seq)).toEqual(mixed.map((_, i) => i));
+      // Both threads did some of it.
+      expect(byCaller).toBeGreaterThan(0);
+      expect(byCaller).toBeLessThan(mixed.length);
+    } finally {
+      await helped.close();
     }
   });
 });
