@@ -205,7 +205,7 @@ if (kase === 'parse-only') {
     return { rows: rows + errors, extra: { errors } };
   });
 } else if (kase === 'validate' || kase === 'validate-2') {
-  // validate-2: the product's row pool with two worker threads, started from the bundled processor as a deployment
+  // validate-2: the product's row pool on two cores (one worker and this thread), started from the bundled processor as a deployment
   // starts it (the pool is made before the phase: a Lambda keeps it across invocations).
   const { createRowPool } = await import('../functions/app/row-pool');
   const rowPool =

@@ -165,7 +165,8 @@ export class AudienceSyncStack extends Stack {
       entry: join(FUNCTIONS_DIR, 'ingest.ts'),
       description: 'Ingests one dropped export or erasure request into the contact table',
       config,
-      // Two vCPUs (1,769 MB each): two worker threads read the rows while the handler's thread frames and stages.
+      // Two vCPUs (1,769 MB each): a worker thread and the handler's thread read the rows; the handler's also frames
+      // the file and stages what it changes (functions/app/row-pool.ts).
       memorySize: 3538,
       timeout: Duration.minutes(15),
       ephemeralStorageSize: Size.gibibytes(4),

@@ -134,7 +134,7 @@ export async function runLocal(opts: LocalOptions): Promise<LocalResult> {
       new RunMetrics((l) => logFile.write(`${l}\n`)),
     );
     const { progress } = opts;
-    // Big inputs are read by worker threads, one per core, as the ingest function reads them on two vCPUs.
+    // Big inputs are read on every core (worker threads and this one), as the ingest function reads on two vCPUs.
     const inputBytes = inputs.reduce((n, f) => n + statSync(f.path).size, 0);
     rowPool = inputBytes >= POOL_MIN_BYTES ? createRowPool({ threads: rowThreads(env) }) : undefined;
     built.rowPool = rowPool;

@@ -29,7 +29,7 @@ export interface ClosableRowPool extends RowPool {
 }
 
 /**
- * Worker threads to read rows with on this machine: one fewer than its cores, the reading thread reading rows too
+ * Worker threads to read rows with on this machine: one fewer than its cores (three at most), the reading thread reading rows too
  * while it waits for them (`helpInline`), so on two cores one worker and the reading thread share the rows without a
  * third thread competing for them (faster, and one isolate less: ~35 MB). None on one core.
  * `AUDIENCE_SYNC_THREADS` overrides it (0: read every row in the reading thread).
@@ -42,7 +42,8 @@ export function rowThreads(env: NodeJS.ProcessEnv = process.env, cores = availab
       throw new Error(`AUDIENCE_SYNC_THREADS must be a whole number from 0 to 64, got ${JSON.stringify(set)}`);
     return n;
   }
-  return cores >= 2 ? cores - 1 : 0;
+  // At most three: each worker is an isolate of ~40 MB, and reading (one thread) feeds three at most.
+  return cores >= 2 ? Math.min(cores - 1, 3) : 0;
 }
 
 /** Files smaller than this are read in one thread: starting the workers (~0.3 s) would cost more than they save. */

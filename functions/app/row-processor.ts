@@ -13,8 +13,7 @@ export const processor: ChunkProcessor<RowJob, ChunkOutcome> = {
   init(job) {
     const read = chunkReader(job, PLATFORMS, contentHash, compactIndexFromBytes);
     return (chunk) => {
-      const { events, blank } = splitChunk(chunk);
-      return read(events, blank);
+      return read(splitChunk(chunk).events);
     };
   },
 };

@@ -281,6 +281,12 @@ export function compactIndexFromBytes(bytes: Uint8Array): CompactIndex {
   const damaged = () => new Error('a serialized id index is damaged (its size does not match)');
   if (bytes.byteLength % 4 !== 0) throw damaged();
   const words = new Uint32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  if (words.length < 3) throw damaged();
+  if (words[0] === 2)
+    // Format 2 had 4,096 shards: a fan-out run started before an upgrade and continued after it.
+    throw new Error(
+      'a serialized id index was written by an earlier version of audience-sync; drop the file again to ingest it with this version',
+    );
   if (words[0] !== 3 || words[1] !== SHARDS) throw damaged();
   const idx = new CompactIndex();
   const raw = idx as unknown as { shards: Shard[]; count: number };

@@ -41,12 +41,16 @@ import type {
   StagingArea,
 } from './ports';
 import {
+  addTally,
   type ChunkOutcome,
   headerOfMapping,
-  NOT_UPLOADABLE_STATES,
+  type IdSet,
+  idSetBytes,
   type RowJob,
   type RowRead,
   readRow,
+  type Tally,
+  tallyRecord,
 } from './row-chunks';
 import { isOptedOut, mergeDuplicate } from './segments';
 
@@ -179,7 +183,9 @@ export interface IngestDeps {
   lockWaitMs?: number;
   /**
    * Worker threads that split, map, normalize and hash the rows (the Lambda's second vCPU, the CLI's cores); without
-   * it every row is read in this thread. Results are the same either way.
+   * it every row is read in this thread. Results are the same either way. The workers compute the keys of the
+   * platforms of their build's registry (functions/platforms/registry.ts), not of `platforms` when a test passes
+   * another.
    */
   rowPool?: RowPool;
   sleep?: (ms: number) => Promise<void>;
@@ -452,6 +458,8 @@ export class RowReader {
   parseDamaged = 0;
   readable = 0;
   private readonly keyCounts: Record<string, Record<string, number>> = {};
+  /** The report's counts of accepted records (its consent and suppressed counts, and the key counts). */
+  private readonly tally: Tally;
   private readonly warnings = new Map<string, IngestWarning>();
   private readonly env: RowEnv;
   private readonly listCfg: AudienceConfig['lists'][string];
@@ -468,6 +476,7 @@ export class RowReader {
     private readonly asOf: Date = deps.now(),
   ) {
     this.report = emptyReport(input, status);
+    this.tally = { keyCounts: this.keyCounts, consent: this.report.consent, suppressed: this.report.suppressed };
     this.listCfg = config.lists[input.list] ?? {};
     this.env = {
       defaultCountry: this.listCfg.defaultCountry ?? config.defaultCountry,
@@ -570,9 +579,9 @@ export class RowReader {
             mapContext: jobContext,
             env,
             stage,
-            // The workers refuse erased people and count held ones as this thread would.
-            ...(this.blocks.erased.size > 0 ? { erased: compactIndexToBytes(this.blocks.erased) } : {}),
-            ...(this.blocks.suppressed.size > 0 ? { suppressed: compactIndexToBytes(this.blocks.suppressed) } : {}),
+            // The workers refuse erased people and count held ones as this thread would (serialized once a file).
+            ...(this.blocks.erased.size > 0 ? { erased: this.idBytes(this.blocks.erased) } : {}),
+            ...(this.blocks.suppressed.size > 0 ? { suppressed: this.idBytes(this.blocks.suppressed) } : {}),
           }),
         };
       }
@@ -593,6 +602,11 @@ export class RowReader {
     return read;
   }
 
+  private readonly serializedIds = new Map<IdSet, Uint8Array>();
+  private idBytes(index: CompactIndex): Uint8Array {
+    return idSetBytes(index, (s) => compactIndexToBytes(s as CompactIndex), this.serializedIds);
+  }
+
   private isErased(ids: readonly string[]): boolean {
     const erased = this.blocks.erased;
     if (erased.size === 0) return false;
@@ -602,40 +616,28 @@ export class RowReader {
 
   /**
    * A chunk read by a pool, applied as {@link take} applies its rows one by one, in file order: every event counted,
-   * rejections listed, erased people refused here (this thread holds the erasures). Returns the positions of the
-   * accepted records, in order, for staging ({@link acceptedAt}).
+   * rejections listed (erased people among them: the workers refuse them), the chunk's tally added. Returns how many
+   * records were accepted: the outcome's arrays hold them, in order, for staging ({@link acceptedAt}).
    */
-  takeChunk(entry: OpenedEntry, out: ChunkOutcome): number[] {
+  takeChunk(entry: OpenedEntry, out: ChunkOutcome): number {
     const { report } = this;
     const n = out.accepted.length;
     report.rows += n;
     entry.er.rows += n;
     for (const [reason, column, rows] of out.warnings) this.warn(reason, column, rows);
-    const staged: number[] = [];
     let r = 0;
-    let a = 0;
+    let accepted = 0;
     for (let k = 0; k < n; k++) {
-      if (out.accepted[k] === 0) {
+      if (out.accepted[k] !== 0) accepted++;
+      else {
         const rej = out.rejected[r++] as ChunkOutcome['rejected'][number];
         this.reject(entry.name, rej.line, rej.reason, rej.column);
-      } else staged.push(a++);
-    }
-    report.accepted += a;
-    for (const platform in out.keyCounts) {
-      const chunk = out.keyCounts[platform] as Record<string, number>;
-      let counts = this.keyCounts[platform];
-      if (counts === undefined) {
-        counts = {};
-        this.keyCounts[platform] = counts;
       }
-      for (const key in chunk) counts[key] = (counts[key] ?? 0) + (chunk[key] as number);
     }
-    for (let c = 0; c < CONSENT_STATES.length; c++)
-      report.consent[CONSENT_STATES[c] as ConsentState] += out.consentCounts[c] as number;
-    for (const state in out.suppressed)
-      report.suppressed[state] = (report.suppressed[state] ?? 0) + (out.suppressed[state] as number);
+    report.accepted += accepted;
+    addTally(this.tally, out.tally);
     report.heldBySuppression += out.heldBySuppression;
-    return staged;
+    return accepted;
   }
 
   /** One row: counted, and its record when it is accepted (undefined when it was rejected). */
@@ -664,19 +666,8 @@ export class RowReader {
       return undefined;
     }
     const { record } = read;
-    const consent = record.consent;
     report.accepted++;
-    for (const platform in record.keys) {
-      const keys = record.keys[platform] as Record<string, string>;
-      let counts = this.keyCounts[platform];
-      if (counts === undefined) {
-        counts = {};
-        this.keyCounts[platform] = counts;
-      }
-      for (const k in keys) counts[k] = (counts[k] ?? 0) + 1;
-    }
-    report.consent[consent]++;
-    if (NOT_UPLOADABLE_STATES.has(consent)) report.suppressed[consent] = (report.suppressed[consent] ?? 0) + 1;
+    tallyRecord(this.tally, record);
     if (this.blocks.suppressed.size > 0 && record.ids.some((h) => this.blocks.suppressed.has(h)))
       report.heldBySuppression++;
     return record;
@@ -792,23 +783,23 @@ export class Stager {
 
   /** {@link linesOf} when validating, for a record read by a pool (its cid's fingerprint): counted, not staged. */
   countPrint(prints: Uint32Array, at: number): void {
-    const { report, seen } = this;
-    const flags = seen.addPrintIfAbsent(prints, at, SEEN);
-    if (flags === undefined) return;
-    report.merged++;
-    if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
-    seen.setPrint(prints, at, flags | DUPLICATE);
+    const flags = this.seen.addPrintIfAbsent(prints, at, SEEN);
+    if (flags !== undefined) this.seen.setPrint(prints, at, this.repeat(flags));
   }
 
   /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
   private count(cid: string): boolean {
-    const { report, seen } = this;
-    const flags = seen.addIfAbsent(cid, SEEN);
+    const flags = this.seen.addIfAbsent(cid, SEEN);
     if (flags === undefined) return false;
-    report.merged++;
-    if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) report.unchanged--;
-    seen.add(cid, flags | DUPLICATE);
+    this.seen.add(cid, this.repeat(flags));
     return true;
+  }
+
+  /** A person seen again: counted as merged (an unchanged first row no longer is); their flags from now on. */
+  private repeat(flags: number): number {
+    this.report.merged++;
+    if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) this.report.unchanged--;
+    return flags | DUPLICATE;
   }
 }
 
@@ -854,9 +845,10 @@ async function ingestLocked(
         // The workers read the chunks; this thread takes their outcomes in file order and stages them.
         const job = entry.pooled.job(staging !== undefined);
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
-          for (const a of reader.takeChunk(entry, out)) {
+          const accepted = reader.takeChunk(entry, out);
+          for (let a = 0; a < accepted; a++) {
             if (!staging) {
-              stager.countPrint(out.prints, 3 * a);
+              stager.countPrint(out.prints as Uint32Array, 3 * a);
               continue;
             }
             const lines = stager.linesFor(acceptedAt(out, a));

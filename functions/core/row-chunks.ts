@@ -64,29 +64,63 @@ export function headerOfMapping(mapping: ColumnMapping): (field: string | undefi
   return (field) => (field === undefined ? undefined : fields[field]?.[0]?.header);
 }
 
+/** What the report counts of accepted records: the same tally in a worker (per chunk) and in the reading thread. */
+export interface Tally {
+  /** Per platform and key, keys in order of first occurrence (the key coverage). */
+  keyCounts: Record<string, Record<string, number>>;
+  consent: Record<ConsentState, number>;
+  /** Held back by their consent state, states in order of first occurrence. */
+  suppressed: Record<string, number>;
+}
+
+/** Counts one accepted record into `t`. */
+export function tallyRecord(t: Tally, r: StagedRecord): void {
+  for (const platform in r.keys) {
+    const keys = r.keys[platform] as Record<string, string>;
+    let counts = t.keyCounts[platform];
+    if (counts === undefined) {
+      counts = {};
+      t.keyCounts[platform] = counts;
+    }
+    for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
+  }
+  t.consent[r.consent]++;
+  if (NOT_UPLOADABLE_STATES.has(r.consent)) t.suppressed[r.consent] = (t.suppressed[r.consent] ?? 0) + 1;
+}
+
+/** Adds a chunk's tally to `into`, keeping the order of first occurrence of keys and states. */
+export function addTally(into: Tally, t: Tally): void {
+  for (const platform in t.keyCounts) {
+    const chunk = t.keyCounts[platform] as Record<string, number>;
+    let counts = into.keyCounts[platform];
+    if (counts === undefined) {
+      counts = {};
+      into.keyCounts[platform] = counts;
+    }
+    for (const key in chunk) counts[key] = (counts[key] ?? 0) + (chunk[key] as number);
+  }
+  for (const c of CONSENT_STATES) into.consent[c] += t.consent[c];
+  for (const state in t.suppressed)
+    into.suppressed[state] = (into.suppressed[state] ?? 0) + (t.suppressed[state] as number);
+}
+
 /**
  * One chunk's rows, in event order. `accepted[k]` says whether event k gave a record to stage; the rejected ones
  * (erased people included: the job carries the erasures) are listed in `rejected`, in order. What the report counts
- * of the accepted ones comes summed per chunk; what the reading thread needs of each (its cid for the duplicate
- * check, and with `job.stage` what staging writes) comes in parallel arrays, one entry per accepted event.
+ * of the accepted ones comes summed per chunk (`tally`); what the reading thread needs of each comes in parallel
+ * arrays, one entry per accepted event: the fingerprints of their cids for the duplicate check when validating, or
+ * with `job.stage` what staging writes.
  */
 export interface ChunkOutcome {
   accepted: Uint8Array;
   rejected: Array<{ line: number; reason: string; column?: string }>;
-  /** The fingerprint of each accepted record's cid (three words each, `fingerprintInto`): the duplicate check. */
-  prints: Uint32Array;
-  /** Accepted records per platform and key, keys in order of first occurrence (the key coverage). */
-  keyCounts: Record<string, Record<string, number>>;
-  /** Accepted records per consent state (index into CONSENT_STATES). */
-  consentCounts: Uint32Array;
-  /** Accepted records held back by their consent state, states in order of first occurrence. */
-  suppressed: Record<string, number>;
+  /** Without `job.stage`: the fingerprint of each accepted record's cid (three words each, `fingerprintInto`). */
+  prints?: Uint32Array;
+  tally: Tally;
   /** Accepted records of people a suppression holds. */
   heldBySuppression: number;
   /** Warnings of the chunk's rows, [reason, column, rows], in order of first occurrence. */
   warnings: Array<[reason: string, column: string | undefined, rows: number]>;
-  /** Blank records the split skipped. */
-  blank: number;
   /** With `job.stage`: what staging needs of each accepted record. */
   staged?: {
     cids: string[];
@@ -120,6 +154,23 @@ export interface IdSet {
 export type IdSetReader = (bytes: Uint8Array) => IdSet;
 
 /**
+ * Id sets this thread already holds, by the bytes they were serialized to for a job: the reading thread, when it
+ * reads chunks itself, uses its own sets instead of a copy (a worker gets the bytes cloned and reads them back).
+ */
+const heldIdSets = new WeakMap<Uint8Array, IdSet>();
+
+/** Serializes `set` for jobs once (the same bytes for every job of a file), remembering that this thread holds it. */
+export function idSetBytes(set: IdSet, toBytes: (set: IdSet) => Uint8Array, cache: Map<IdSet, Uint8Array>): Uint8Array {
+  let bytes = cache.get(set);
+  if (bytes === undefined) {
+    bytes = toBytes(set);
+    cache.set(set, bytes);
+    heldIdSets.set(bytes, set);
+  }
+  return bytes;
+}
+
+/**
  * The chunk processor run in worker threads: `init(job)` once per table and thread, then one call per chunk of
  * events (already split: see `functions/app/row-processor.ts`, which splits and resolves the registry). Counts as
  * `RowReader.take` counts, so the reading thread adds the chunk's sums in file order.
@@ -129,7 +180,7 @@ export function chunkReader(
   registry: PlatformRegistry,
   contentHash: ContentHasher,
   readIdSet: IdSetReader,
-): (events: readonly ChunkRowEvent[], blank: number) => ChunkOutcome {
+): (events: readonly ChunkRowEvent[]) => ChunkOutcome {
   const platforms = job.env.platforms.map((id) => {
     const p = registry[id];
     if (!p) throw new Error(`platform ${id} is not in this build's registry`);
@@ -138,22 +189,26 @@ export function chunkReader(
   const env: RowEnv = { ...job.env, platforms };
   const mapRow = createRowMapper(job.mapping, job.mapContext);
   const headerOf = headerOfMapping(job.mapping);
-  const erased = job.erased ? readIdSet(job.erased) : undefined;
-  const suppressedIds = job.suppressed ? readIdSet(job.suppressed) : undefined;
+  const idSet = (bytes: Uint8Array | undefined) =>
+    bytes === undefined ? undefined : (heldIdSets.get(bytes) ?? readIdSet(bytes));
+  const erased = idSet(job.erased);
+  const suppressedIds = idSet(job.suppressed);
   const anyIn = (set: IdSet | undefined, ids: readonly string[]) => {
     if (set === undefined || set.size === 0) return false;
     for (const h of ids) if (set.has(h)) return true;
     return false;
   };
-  return (events, blank) => {
+  return (events) => {
     const n = events.length;
     const accepted = new Uint8Array(n);
     const rejected: ChunkOutcome['rejected'] = [];
-    const prints = new Uint32Array(3 * n);
+    const prints = job.stage ? undefined : new Uint32Array(3 * n);
     let accepts = 0;
-    const keyCounts: ChunkOutcome['keyCounts'] = {};
-    const consentCounts = new Uint32Array(CONSENT_STATES.length);
-    const suppressed: Record<string, number> = {};
+    const tally: Tally = {
+      keyCounts: {},
+      consent: Object.fromEntries(CONSENT_STATES.map((c) => [c, 0])) as Record<ConsentState, number>,
+      suppressed: {},
+    };
     let heldBySuppression = 0;
     const warnings = new Map<string, [string, string | undefined, number]>();
     const staged = job.stage
@@ -172,7 +227,11 @@ export function chunkReader(
       const ev = events[k] as ChunkRowEvent;
       const read = readRow(mapRow, env, headerOf, ev);
       if (!read.ok) {
-        rejected.push(read.column === undefined ? { line: ev.line, reason: read.reason } : { line: ev.line, ...read });
+        rejected.push(
+          read.column === undefined
+            ? { line: ev.line, reason: read.reason }
+            : { line: ev.line, reason: read.reason, column: read.column },
+        );
         continue;
       }
       const r = read.record;
@@ -189,26 +248,15 @@ export function chunkReader(
         continue;
       }
       accepted[k] = 1;
-      fingerprintInto(r.cid, prints, 3 * accepts++);
-      for (const platform in r.keys) {
-        const keys = r.keys[platform] as Record<string, string>;
-        let counts = keyCounts[platform];
-        if (counts === undefined) {
-          counts = {};
-          keyCounts[platform] = counts;
-        }
-        for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
-      }
-      const c = CONSENT_INDEX.get(r.consent) as number;
-      consentCounts[c] = (consentCounts[c] as number) + 1;
-      if (NOT_UPLOADABLE_STATES.has(r.consent)) suppressed[r.consent] = (suppressed[r.consent] ?? 0) + 1;
+      if (prints) fingerprintInto(r.cid, prints, 3 * accepts++);
+      tallyRecord(tally, r);
       if (anyIn(suppressedIds, r.ids)) heldBySuppression++;
       if (staged) {
         staged.cids.push(r.cid);
         for (const h of r.ids) staged.ids.push(h);
         staged.idEnds.push(staged.ids.length);
         staged.emails.push(r.emails ?? 0);
-        staged.consent.push(c);
+        staged.consent.push(CONSENT_INDEX.get(r.consent) as number);
         staged.optOutAt.push(r.optOutAt ?? '');
         staged.json.push(JSON.stringify(r));
         staged.hash.push(contentHash(r));
@@ -217,14 +265,11 @@ export function chunkReader(
     const out: ChunkOutcome = {
       accepted,
       rejected,
-      prints: prints.slice(0, 3 * accepts),
-      keyCounts,
-      consentCounts,
-      suppressed,
+      tally,
       heldBySuppression,
       warnings: [...warnings.values()],
-      blank,
     };
+    if (prints) out.prints = prints.slice(0, 3 * accepts);
     if (staged)
       out.staged = {
         ...staged,

@@ -18,7 +18,8 @@
  * await pool.close();
  * ```
  *
- * Memory stays bounded: at most `inFlight` chunks (default 2 per thread) are read ahead of the results the caller
+ * Memory stays bounded: at most `inFlight` chunks at the workers (default 2 per thread, 8 with `helpInline`, which
+ * adds at most 4 the calling thread processed) are read ahead of the results the caller
  * has consumed. A processor error rejects the iteration with that error; `close()` stops the workers.
  */
 import { availableParallelism } from 'node:os';
@@ -62,7 +63,7 @@ export interface PoolOptions {
 }
 
 export interface MapOptions {
-  /** Chunks read ahead of the results consumed (default 2 per thread). */
+  /** Chunks at the workers ahead of the results consumed (default 2 per thread; 8 with `helpInline`). */
   inFlight?: number;
 }
 
@@ -94,6 +95,9 @@ export async function loadProcessor<I, R>(module: URL, exportName = 'processor')
 }
 
 const isTs = (u: URL) => /\.[cm]?ts$/.test(u.pathname);
+
+/** Chunks the calling thread may process ahead of the oldest worker result (with `helpInline`). */
+const HELP_AHEAD = 4;
 
 export class RecordPool {
   readonly threads: number;
@@ -136,8 +140,8 @@ export class RecordPool {
       readies.push(this.watch(slot, spawn));
       this.slots.push(slot);
     }
-    this.ready = Promise.all(readies).then(() => undefined);
-    this.ready.catch(() => undefined);
+    // Settles when every worker is ready or gone: a worker that never starts is marked dead, never awaited forever.
+    this.ready = Promise.allSettled(readies).then(() => undefined);
   }
 
   /**
@@ -149,11 +153,16 @@ export class RecordPool {
     const { worker } = slot;
     let ready = false;
     worker.on('error', (e) => this.failAll(e));
+    let notReady: (e: Error) => void = () => {};
     worker.on('exit', (code) => {
       if (this.closed) return;
-      this.failAll(new Error(`a pool worker exited with code ${code}`));
+      const e = new Error(`a pool worker exited with code ${code}`);
+      this.failAll(e);
       if (!ready) {
+        // It never started (a script that does not serve, a module that does not load): not replaced, and the
+        // pool reads in the calling thread once no worker is left (see map).
         slot.dead = true;
+        notReady(e);
         return;
       }
       slot.worker = spawn();
@@ -162,6 +171,7 @@ export class RecordPool {
       this.watch(slot, spawn).catch(() => undefined);
     });
     return new Promise<void>((resolve, reject) => {
+      notReady = reject;
       worker.once('error', reject);
       worker.on('message', (m: FromWorker) => {
         if (m.type === 'ready') {
@@ -185,6 +195,14 @@ export class RecordPool {
       return;
     }
     await this.ready;
+    if (!this.slots.some((s) => !s.dead)) {
+      // No worker could be started: the same processor in this thread, if the pool has one, rather than no reading.
+      const local = this.options.processor as ChunkProcessor<I, R> | undefined;
+      if (!local) throw new Error('no pool worker could be started');
+      const fn = local.init(init);
+      for await (const chunk of chunks) yield fn(chunk);
+      return;
+    }
     const job = this.nextJob++;
     const inFlight = Math.max(1, options.inFlight ?? this.threads * (this.options.helpInline ? 8 : 2));
     // Results in chunk order: a worker's (on its way until `settled`) or one this thread made while it waited.
@@ -225,14 +243,28 @@ export class RecordPool {
         }
         // While the oldest result is still on its way, this thread processes the next chunks itself (a bounded
         // number ahead): on two cores, one worker and this thread share the rows without a third thread competing.
-        while (helper && !done && pending.length > 0 && !pending[0]?.settled && pending.length < 2 * inFlight) {
+        while (
+          helper &&
+          !done &&
+          pending.length > 0 &&
+          !pending[0]?.settled &&
+          pending.length < inFlight + HELP_AHEAD
+        ) {
           const n = await source.next();
           if (n.done) {
             done = true;
             break;
           }
           help ??= (helper as ChunkProcessor<I, R>).init(init);
-          pending.push({ result: Promise.resolve(help(n.value)), settled: true, worker: false });
+          let result: Promise<R>;
+          try {
+            result = Promise.resolve(help(n.value));
+          } catch (e) {
+            // Thrown in its turn, after the results before it, as a worker's error would be.
+            result = Promise.reject(e);
+            result.catch(() => undefined);
+          }
+          pending.push({ result, settled: true, worker: false });
         }
         const next = pending.shift();
         if (next === undefined) return;

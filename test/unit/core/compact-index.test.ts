@@ -56,4 +56,11 @@ describe('CompactIndex handed to another worker (serialized)', () => {
     expect(() => compactIndexFromBytes(bytes.subarray(0, bytes.byteLength - 4))).toThrow(/damaged/);
     expect(() => compactIndexFromBytes(new Uint8Array(8))).toThrow(/damaged/);
   });
+
+  it('says so when the bytes come from the earlier format (4,096 shards), not that they are damaged', () => {
+    const earlier = new Uint32Array([2, 4096, 0]);
+    expect(() => compactIndexFromBytes(new Uint8Array(earlier.buffer))).toThrow(
+      /written by an earlier version of audience-sync; drop the file again/,
+    );
+  });
 });

@@ -88,4 +88,42 @@ describe('RecordPool', () => {
       await helped.close();
     }
   });
+
+  it('a chunk that fails in the calling thread fails in its turn, after every result before it', async () => {
+    const helped = new RecordPool({ module: MODULE, threads: 1, processor, helpInline: true });
+    try {
+      for (const failAt of [3, 40, 90]) {
+        const got: number[] = [];
+        let error: Error | undefined;
+        try {
+          for await (const entry of readExport(bufferSource('p.csv', rowsText(6000), 333)))
+            for await (const r of helped.map<Init, { seq: number }>(entry.chunks({ records: 25 }), {
+              label: 'f',
+              failAt,
+            }))
+              got.push(r.seq);
+        } catch (e) {
+          error = e as Error;
+        }
+        expect(error?.message).toBe(`chunk ${failAt} refused`);
+        expect(got).toEqual(Array.from({ length: failAt }, (_, i) => i));
+      }
+    } finally {
+      await helped.close();
+    }
+  });
+
+  it('workers that never start: the calling thread reads with the processor, or the map fails at once', async () => {
+    const exits = new URL('./pool-exits.mjs', import.meta.url);
+    const local = await run(inline, rowsText(500), { label: 'x' }, 50);
+    const withProcessor = new RecordPool({ module: MODULE, workerScript: exits, threads: 1, processor });
+    const without = new RecordPool({ module: MODULE, workerScript: exits, threads: 1 });
+    try {
+      expect(await run(withProcessor, rowsText(500), { label: 'x' }, 50)).toEqual(local);
+      await expect(run(without, rowsText(500), { label: 'x' }, 50)).rejects.toThrow('no pool worker could be started');
+    } finally {
+      await withProcessor.close();
+      await without.close();
+    }
+  });
 });
