@@ -19,7 +19,7 @@
  * ```
  *
  * Memory stays bounded: at most `inFlight` chunks at the workers (default 2 per thread, 8 with `helpInline`, which
- * adds at most 4 the calling thread processed) are read ahead of the results the caller
+ * adds at most 8 the calling thread processed) are read ahead of the results the caller
  * has consumed. A processor error rejects the iteration with that error; `close()` stops the workers.
  */
 import { availableParallelism } from 'node:os';
@@ -97,7 +97,7 @@ export async function loadProcessor<I, R>(module: URL, exportName = 'processor')
 const isTs = (u: URL) => /\.[cm]?ts$/.test(u.pathname);
 
 /** Chunks the calling thread may process ahead of the oldest worker result (with `helpInline`). */
-const HELP_AHEAD = 4;
+const HELP_AHEAD = 8;
 
 export class RecordPool {
   readonly threads: number;
