@@ -93,6 +93,14 @@ export function fingerprintInto(id: string, out: Uint32Array, at: number): void 
   out[at + 2] = f2;
 }
 
+/** Makes the fingerprint computed elsewhere ({@link fingerprintInto}) the current one. */
+function usePrint(prints: Uint32Array, at: number): void {
+  lastId = undefined;
+  f0 = prints[at] as number;
+  f1 = prints[at + 1] as number;
+  f2 = prints[at + 2] as number;
+}
+
 /** One shard: linear probing over `slots` slots of two words, an optional parallel value array. */
 class Shard {
   slots = INITIAL_SLOTS;
@@ -157,58 +165,39 @@ export class CompactIndex {
    */
   addIfAbsent(id: string, value: number): number | undefined {
     fingerprint(id);
-    return this.insertIfAbsent(value);
-  }
-
-  /** addIfAbsent for the current fingerprint (f0–f2). */
-  private insertIfAbsent(value: number): number | undefined {
-    const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
-    let s = shard.find();
-    if (shard.keys[s * 2] !== 0) return shard.values ? shard.values[s] : 0;
-    if ((shard.used + 1) / shard.slots > MAX_LOAD) {
-      shard.grow();
-      s = shard.find();
-    }
-    shard.keys[s * 2] = f1;
-    shard.keys[s * 2 + 1] = f2;
-    shard.used++;
-    this.count++;
-    const v = value >>> 0;
-    if (v !== 0 && shard.values === undefined) shard.values = new Uint32Array(shard.slots);
-    if (shard.values) shard.values[s] = v;
-    return undefined;
+    return this.place(value, false);
   }
 
   /** {@link addIfAbsent} for an id whose fingerprint another thread computed ({@link fingerprintInto}). */
   addPrintIfAbsent(prints: Uint32Array, at: number, value: number): number | undefined {
-    lastId = undefined;
-    f0 = prints[at] as number;
-    f1 = prints[at + 1] as number;
-    f2 = prints[at + 2] as number;
-    return this.insertIfAbsent(value);
+    usePrint(prints, at);
+    return this.place(value, false);
   }
 
   /** {@link add} for an id whose fingerprint another thread computed. */
   setPrint(prints: Uint32Array, at: number, value: number): void {
-    lastId = undefined;
-    f0 = prints[at] as number;
-    f1 = prints[at + 1] as number;
-    f2 = prints[at + 2] as number;
-    this.insert(value);
+    usePrint(prints, at);
+    this.place(value, true);
   }
 
   /** Adds the id (with `value`, default 0); returns false if it was already there (its value is then replaced). */
   add(id: string, value = 0): boolean {
     fingerprint(id);
-    return this.insert(value);
+    return this.place(value, true) === undefined;
   }
 
-  /** add for the current fingerprint (f0–f2). */
-  private insert(value: number): boolean {
+  /**
+   * The current fingerprint (f0–f2) into its shard with `value`: a new id is added; a present one keeps its value
+   * unless `replace`. Returns the value it had, or undefined when it is new.
+   */
+  private place(value: number, replace: boolean): number | undefined {
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     let s = shard.find();
-    const isNew = shard.keys[s * 2] === 0;
-    if (isNew) {
+    let had: number | undefined;
+    if (shard.keys[s * 2] !== 0) {
+      had = shard.values ? (shard.values[s] as number) : 0;
+      if (!replace) return had;
+    } else {
       if ((shard.used + 1) / shard.slots > MAX_LOAD) {
         shard.grow();
         s = shard.find();
@@ -221,7 +210,7 @@ export class CompactIndex {
     const v = value >>> 0;
     if (v !== 0 && shard.values === undefined) shard.values = new Uint32Array(shard.slots);
     if (shard.values) shard.values[s] = v;
-    return isNew;
+    return had;
   }
 
   has(id: string): boolean {

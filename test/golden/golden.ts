@@ -11,6 +11,7 @@ import type { ContactRecord } from '../../functions/core/model';
 import type { ContactStore, RowPool } from '../../functions/core/ports';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type ByteSource, readExport } from '../../functions/reading';
+import { emptyStore } from '../helpers/empty-store';
 
 export interface Golden {
   rows: number;
@@ -72,39 +73,12 @@ export function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 
 /** A store that keeps nothing but the records handed to it (an empty list, no blocks, locks always free). */
 function captureStore(records: ContactRecord[]): ContactStore {
-  const none = async function* () {};
-  return {
-    getSnapshot: async () => undefined,
-    listState: async () => ({}),
-    markApplying: async () => {},
-    commitSnapshot: async () => 'committed',
-    clearApplying: async () => {},
-    fingerprints: none,
-    getContact: async () => undefined,
+  return emptyStore({
     putContacts: async (rs) => {
       records.push(...rs);
       return rs.length;
     },
-    removeContacts: async () => 0,
-    listIds: async () => [],
-    contacts: none,
-    putBlocks: async () => {},
-    deleteBlocks: async () => {},
-    blocks: none,
-    audienceState: async () => undefined,
-    putAudienceState: async () => {},
-    audienceStates: none,
-    syncedMembers: none,
-    recordSynced: async () => {},
-    replaceSynced: async () => {},
-    pruneSynced: async () => 0,
-    moveAudience: async () => {},
-    putRun: async () => {},
-    runs: async () => [],
-    acquireLock: async () => ({ acquired: true }),
-    releaseLock: async () => {},
-    lockHolder: async () => undefined,
-  };
+  });
 }
 
 /** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */

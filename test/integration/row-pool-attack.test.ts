@@ -19,6 +19,7 @@ import type { BlockEntry, ContactStore, RowPool, StoredFingerprint } from '../..
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
 import { productValidateReport } from '../golden/golden';
+import { emptyStore } from '../helpers/empty-store';
 import { bufferSource } from '../unit/reading/helpers';
 import { makeZip } from '../unit/reading/zip-writer';
 
@@ -56,25 +57,15 @@ interface Stored {
 
 /** A store holding `blocks` and `fingerprints` (a list's earlier snapshot), capturing what an ingest writes. */
 function captureStore(out: Stored, blocks: BlockEntry[] = [], fingerprints: StoredFingerprint[] = []): ContactStore {
-  const none = async function* () {};
-  return {
-    getSnapshot: async () => undefined,
-    listState: async () => ({}),
-    markApplying: async () => {},
-    commitSnapshot: async () => 'committed',
-    clearApplying: async () => {},
+  return emptyStore({
     fingerprints: async function* () {
       yield* fingerprints;
     },
-    getContact: async () => undefined,
     putContacts: async (rs, hs) => {
       out.records.push(...rs);
       out.hashes.push(...hs);
       return rs.length;
     },
-    removeContacts: async () => 0,
-    listIds: async () => [],
-    contacts: none,
     putBlocks: async (bs) => {
       out.blocks.push(...bs);
     },
@@ -84,20 +75,7 @@ function captureStore(out: Stored, blocks: BlockEntry[] = [], fingerprints: Stor
     blocks: async function* () {
       yield* blocks;
     },
-    audienceState: async () => undefined,
-    putAudienceState: async () => {},
-    audienceStates: none,
-    syncedMembers: none,
-    recordSynced: async () => {},
-    replaceSynced: async () => {},
-    pruneSynced: async () => 0,
-    moveAudience: async () => {},
-    putRun: async () => {},
-    runs: async () => [],
-    acquireLock: async () => ({ acquired: true }),
-    releaseLock: async () => {},
-    lockHolder: async () => undefined,
-  };
+  });
 }
 
 const CONFIG = () =>
