@@ -1,0 +1,56 @@
+/**
+ * A platform's key table runs compiled (one function per table): it must give, for any row, exactly the keys, the
+ * key order and the problems the plain loop over the same table gives.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { GOOGLE_RULES } from '../../../functions/core/normalize/google';
+import {
+  applyRules,
+  compileRules,
+  interpretRules,
+  type KeyRule,
+  rowContext,
+} from '../../../functions/core/normalize/row';
+import { META_RULES } from '../../../functions/platforms/meta/keys';
+import { rawIdentity } from './arbitraries';
+
+const tables: Array<[string, readonly KeyRule<string>[]]> = [
+  ['meta', META_RULES],
+  ['google', GOOGLE_RULES],
+];
+
+describe.each(tables)('the %s table compiled', (_name, rules) => {
+  it('gives the keys (in order) and problems of the loop, for any row', () => {
+    fc.assert(
+      fc.property(rawIdentity, fc.constantFrom(undefined, 'US', 'GB', 'DE'), (raw, defaultCountry) => {
+        const ctx = rowContext(raw, { defaultCountry, currentYear: 2026 });
+        const compiled = applyRules(rules, ctx);
+        const loop = interpretRules(rules, rowContext(raw, { defaultCountry, currentYear: 2026 }));
+        expect(Object.keys(compiled.keys)).toEqual(Object.keys(loop.keys));
+        expect(compiled).toEqual(loop);
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('gives the same answer on every call of a compiled table (it keeps no state of a row)', () => {
+    const run = compileRules(rules);
+    const a = rowContext({ emails: ['a@example.com'], phones: ['+4915112345678'], zip: '10115' }, {});
+    const b = rowContext({ emails: ['b@example.com'], phones: [] }, {});
+    const first = run(a);
+    run(b);
+    expect(run(a)).toEqual(first);
+    expect(run(b)).toEqual(interpretRules(rules, b));
+  });
+});
+
+it('a table with a key that is not an identifier, or a quote in its name, compiles to that key', () => {
+  const rules: KeyRule<string>[] = [
+    { key: 'a-b "c"', field: 'email', hashed: false, cell: () => ({ value: 'x' }) },
+    { key: '0', field: 'phone', hashed: true, cell: () => ({ value: 'y', problem: 'invalid_phone' }) },
+  ];
+  const ctx = rowContext({ emails: [], phones: [] }, {});
+  expect(applyRules(rules, ctx)).toEqual(interpretRules(rules, ctx));
+  expect(applyRules(rules, ctx).keys['a-b "c"']).toBe('x');
+});
