@@ -70,7 +70,10 @@ export function parseNumber(cell: string, options: NumberOptions = {}): number |
   let s = cleanCell(cell);
   if (s === '') return undefined;
   // Fast path: plain `265000.00` / `4`.
-  if (options.decimal !== ',' && /^\d{1,15}(?:\.\d{1,15})?$/.test(s)) return Number(s);
+  if (options.decimal !== ',') {
+    const plain = plainDecimal(s);
+    if (plain !== undefined) return plain;
+  }
   let negative = false;
   if (s.startsWith('(') && s.endsWith(')')) {
     negative = true;
@@ -117,6 +120,36 @@ export function parseNumber(cell: string, options: NumberOptions = {}): number |
   const value = Number(`${intDigits || '0'}.${frac || '0'}`);
   if (!Number.isFinite(value)) return undefined;
   return negative && value !== 0 ? -value : value;
+}
+
+/** Powers of ten a double holds exactly (10^0–10^15). */
+const EXACT_TENS = Array.from({ length: 16 }, (_, k) => 10 ** k);
+
+/**
+ * The value of `265000.00` / `4` (digits, optionally a `.` and more digits, 15 digits at most), else undefined.
+ * Fifteen digits make an integer below 2^53 and 10^k is exact, so the one division is correctly rounded: the same
+ * double `Number(s)` gives.
+ */
+function plainDecimal(s: string): number | undefined {
+  const n = s.length;
+  if (n === 0 || n > 16) return undefined;
+  let m = 0;
+  let i = 0;
+  for (; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) break;
+    m = m * 10 + (c - 48);
+  }
+  if (i === 0) return undefined;
+  if (i === n) return n <= 15 ? m : undefined;
+  if (s.charCodeAt(i) !== 46 /* . */ || i === n - 1) return undefined;
+  const from = i + 1;
+  for (i = from; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 48 || c > 57) return undefined;
+    m = m * 10 + (c - 48);
+  }
+  return m / (EXACT_TENS[n - from] as number);
 }
 
 /** A non-negative whole count (opens, clicks, orders); fractional or negative values are refused. */
@@ -237,14 +270,24 @@ export function splitList(cell: string): string[] {
   } else if (s.startsWith('"') || s.startsWith("'")) {
     items = splitQuoted(s, ',;');
   } else {
+    // One item (most tag cells): the cleaned cell is the list.
+    if (s.indexOf(',') === -1 && s.indexOf(';') === -1) return [s];
     items = s.split(/[;,]/);
   }
-  const seen = new Set<string>();
+  // Repeats dropped: by a scan of the few items so far, by a set once a cell holds many (a hostile cell of 100k).
   const out: string[] = [];
+  let seen: Set<string> | undefined;
   for (const raw of items) {
     const item = raw.trim();
-    if (item === '' || seen.has(item)) continue;
-    seen.add(item);
+    if (item === '') continue;
+    if (seen === undefined) {
+      if (out.includes(item)) continue;
+      if (out.length === 16) seen = new Set(out);
+    }
+    if (seen !== undefined) {
+      if (seen.has(item)) continue;
+      seen.add(item);
+    }
     out.push(item);
   }
   return out;

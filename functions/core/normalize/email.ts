@@ -85,10 +85,19 @@ function isPlausibleTld(tld: string): boolean {
  * The value is checked as given (not trimmed).
  */
 export function isPlausibleEmail(s: string): boolean {
+  return isAscii(s) ? isPlausibleAscii(s) : plausibleShape(s) && generalAddressAfterAt(s, s.indexOf('@'));
+}
+
+/** {@link isPlausibleEmail} for a value known to be ASCII. */
+function isPlausibleAscii(s: string): boolean {
+  return plausibleShape(s) && asciiAddressAfterAt(s, s.indexOf('@'));
+}
+
+/** The length limits and exactly one `@`, with a local part before it. */
+function plausibleShape(s: string): boolean {
   if (s.length < 6 || s.length > ADDRESS_MAX) return false; // a@b.cd is the shortest plausible address
   const at = s.indexOf('@');
-  if (at <= 0 || at > LOCAL_MAX || s.indexOf('@', at + 1) !== -1) return false;
-  return isAscii(s) ? asciiAddressAfterAt(s, at) : generalAddressAfterAt(s, at);
+  return at > 0 && at <= LOCAL_MAX && s.indexOf('@', at + 1) === -1;
 }
 
 /**
@@ -150,9 +159,19 @@ let lastEmailOut: string | undefined;
 function normalizeEmailOnce(value: string): string | undefined {
   const t = trimAll(value);
   if (t.length === 0) return undefined;
-  let e = t.toLowerCase();
-  if (!isAscii(e)) e = e.normalize('NFC');
-  return isPlausibleEmail(e) ? e : undefined;
+  // One look at the characters: ASCII (most addresses) is lowercased only when it has capitals, and checked by the
+  // ASCII rules without asking again whether it is ASCII.
+  let upper = false;
+  for (let i = 0; i < t.length; i++) {
+    const c = t.charCodeAt(i);
+    if (c > 0x7f) {
+      const e = t.toLowerCase().normalize('NFC');
+      return isPlausibleEmail(e) ? e : undefined;
+    }
+    if (c >= 65 && c <= 90) upper = true;
+  }
+  const e = upper ? t.toLowerCase() : t;
+  return isPlausibleAscii(e) ? e : undefined;
 }
 
 const GMAIL_DOMAINS: ReadonlySet<string> = new Set(['gmail.com', 'googlemail.com']);

@@ -15,7 +15,7 @@ const digest: (s: string) => string =
  * contact id, the identity and Meta's EMAIL key; its phone for the identity and PHONE; the same phone in two columns;
  * a name both platforms normalize alike), and a digest costs some 300 ns against a few string comparisons here.
  */
-const RECENT = 8;
+const RECENT = 4;
 const recentIn: string[] = new Array<string>(RECENT).fill('');
 const recentOut: string[] = new Array<string>(RECENT).fill(digest(''));
 let recentAt = 0;

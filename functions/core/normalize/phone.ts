@@ -53,16 +53,25 @@ function resolveCountry(hint?: string): CountryCode | undefined {
  * (letters for `ext.`/`tel:`, non-ASCII digits), which then goes to libphonenumber as written.
  */
 function canonicalDigits(t: string): string | undefined {
+  // Runs of digits are sliced, not copied a character at a time (`+1 312-683-7531` is four slices).
   let out = '';
+  let run = -1;
   for (let i = 0; i < t.length; i++) {
     const c = t.charCodeAt(i);
-    if (c >= 48 && c <= 57) out += t[i];
-    else if (c === 43 /* + */ && out.length === 0) out = '+';
+    if (c >= 48 && c <= 57) {
+      if (run < 0) run = i;
+      continue;
+    }
+    if (run >= 0) {
+      out += t.slice(run, i);
+      run = -1;
+    }
+    if (c === 43 /* + */ && out.length === 0) out = '+';
     else if (c === 45 || c === 46 || c === 40 || c === 41 || c === 47 || isTrimmable(c)) {
       // - . ( ) / and spaces
     } else return undefined;
   }
-  return out;
+  return run < 0 ? out : run === 0 ? t : out + t.slice(run);
 }
 
 function isCleanInternational(t: string): boolean {
@@ -115,24 +124,36 @@ function normalizePhoneOnce(value: string, countryHint?: string, defaultCountry?
   if (t.length === 0) return INVALID;
   // Fast path: already-clean `+<digits>` needs no country and no cleanup.
   if (isCleanInternational(t)) return parseValid(t);
-  if (EXCEL_SCIENTIFIC.test(t)) return EXCEL_DAMAGED;
-
-  const country = resolveCountry(countryHint) ?? resolveCountry(defaultCountry);
   // NFKC folds full-width digits and `＋` (East Asian input methods) to ASCII; libphonenumber rejects `＋`.
+  // (Excel's `9.19961E+11` has a letter, so it never has canonical digits: it is told apart below.)
   const canonical = canonicalDigits(t) ?? (isAscii(t) ? undefined : canonicalDigits(t.normalize('NFKC')));
   if (canonical === undefined) {
+    if (EXCEL_SCIENTIFIC.test(t)) return EXCEL_DAMAGED;
     // Letters or exotic digits: let libphonenumber read it (`tel:`, `ext. 12`, full-width digits).
-    return parseValid(t, country, true);
+    return parseValid(t, rowCountry(countryHint, defaultCountry), true);
   }
   if (canonical.length < 2) return INVALID;
+  // An international number needs no country.
   if (canonical.charCodeAt(0) === 43) return parseValid(canonical);
   if (canonical.startsWith('00')) {
     // `00` is the international call prefix almost everywhere: `0044…` → `+44…`.
     const intl = `+${canonical.slice(2)}`;
     return parseValid(intl);
   }
-  return parseDigits(canonical, country);
+  return parseDigits(canonical, rowCountry(countryHint, defaultCountry));
 }
+
+/** The country a national number is read in: the row's, else the default (the last pair asked is remembered). */
+function rowCountry(countryHint?: string, defaultCountry?: string): CountryCode | undefined {
+  if (countryHint === lastCountry.hint && defaultCountry === lastCountry.defaultCountry) return lastCountry.country;
+  const country = resolveCountry(countryHint) ?? resolveCountry(defaultCountry);
+  lastCountry.hint = countryHint;
+  lastCountry.defaultCountry = defaultCountry;
+  lastCountry.country = country;
+  return country;
+}
+
+const lastCountry: { hint?: string; defaultCountry?: string; country?: CountryCode } = {};
 
 /** normalizePhone as a plain normalizer: E.164 digits without `+`, or undefined. */
 export function normalizePhoneDigits(value: string, countryHint?: string, defaultCountry?: string): string | undefined {

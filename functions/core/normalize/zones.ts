@@ -82,6 +82,18 @@ const US_PRIVACY_STATES: ReadonlySet<string> = new Set([
  * US state code; both are uppercased defensively, and a US state name is accepted too.
  */
 export function zoneOf(countryIso2Upper?: string, regionUpper?: string): Zone {
+  // Rows of a file mostly share a country (and often a state): the last answer is kept.
+  if (countryIso2Upper === lastZone.country && regionUpper === lastZone.region) return lastZone.zone;
+  const zone = zoneOnce(countryIso2Upper, regionUpper);
+  lastZone.country = countryIso2Upper;
+  lastZone.region = regionUpper;
+  lastZone.zone = zone;
+  return zone;
+}
+
+const lastZone: { country?: string; region?: string; zone: Zone } = { zone: 'UNKNOWN' };
+
+function zoneOnce(countryIso2Upper?: string, regionUpper?: string): Zone {
   if (countryIso2Upper === undefined || countryIso2Upper.length === 0) return 'UNKNOWN';
   const country = countryIso2Upper.toUpperCase();
   if (EEA.has(country)) return 'EEA';

@@ -97,6 +97,38 @@ const HEADERS: Record<string, string[]> = {
   generic: ['Email', 'Telefon', 'Status', 'Unsubscribed', 'Birthday', 'Signup Date', 'Country', 'Tags', 'Lists'],
 };
 
+describe('fast paths read as the general rules do', () => {
+  const digits = (min: number, max: number) =>
+    fc.array(fc.constantFrom(...'0123456789'), { minLength: min, maxLength: max }).map((d) => d.join(''));
+
+  it('a plain decimal (up to 31 digits) is the double Number() reads', () => {
+    fc.assert(
+      fc.property(digits(1, 16), fc.option(digits(0, 16), { nil: undefined }), (int, frac) => {
+        const s = frac === undefined ? int : `${int}.${frac}`;
+        const n = parseNumber(s);
+        if (frac === '')
+          expect(n).toBe(Number(int)); // `12.` is read by the general rules
+        else expect(n).toBe(Number(s));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+
+  it('splitList keeps the first of each repeated item, in order, for short and long lists', () => {
+    const item = fc.constantFrom('vip', 'VIP', 'b2b', ' b2b ', 'returning', '', 'x', 'y', 'z', 'wholesale');
+    fc.assert(
+      fc.property(fc.array(item, { maxLength: 40 }), fc.constantFrom(',', ';'), (items, sep) => {
+        const cell = items.join(sep);
+        const expected = [...new Set(cell.split(/[;,]/).map((x) => x.trim()))].filter((x) => x !== '');
+        expect(splitList(cell)).toEqual(expected);
+      }),
+      { numRuns: 5000 },
+    );
+    const many = Array.from({ length: 100 }, (_, i) => `t${i % 37}`).join(',');
+    expect(splitList(many)).toEqual(Array.from({ length: 37 }, (_, i) => `t${i}`));
+  });
+});
+
 describe('never throws on arbitrary cells', () => {
   it('cell helpers', () => {
     fc.assert(

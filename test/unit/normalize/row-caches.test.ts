@@ -12,6 +12,7 @@ import {
   normalizeEmail,
   normalizePhone,
   sha256Hex,
+  zoneOf,
 } from '../../../functions/core/normalize';
 
 const phones = fc.constantFrom('030 1234567', '+49 30 1234567', '07911 123456', '16169547888', '', '9.19961E+11');
@@ -31,6 +32,30 @@ describe('normalizer caches', () => {
       }
     },
   );
+
+  test.prop([
+    fc.array(
+      fc.tuple(
+        fc.constantFrom(undefined, '', 'US', 'DE', 'GB', 'CH', 'PR', 'BR'),
+        fc.constantFrom(undefined, 'CA', 'ca', 'California', 'TX', 'BY'),
+      ),
+      { maxLength: 30 },
+    ),
+  ])('zoneOf answers each pair as the first call with it did', (calls) => {
+    const first = new Map<string, unknown>();
+    for (const [country, region] of calls) {
+      const key = JSON.stringify([country ?? null, region ?? null]);
+      const z = zoneOf(country, region);
+      if (!first.has(key)) first.set(key, z);
+      expect(z).toBe(first.get(key));
+    }
+    expect([zoneOf('US', 'CA'), zoneOf('US', 'AL'), zoneOf('DE'), zoneOf(undefined)]).toEqual([
+      'US_PRIVACY',
+      'US',
+      'EEA',
+      'UNKNOWN',
+    ]);
+  });
 
   test.prop([fc.array(words, { maxLength: 40 })])(
     'email, country and digests answer as a fresh call would, in any order of values',
