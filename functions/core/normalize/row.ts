@@ -255,8 +255,9 @@ const compiledTables = new WeakMap<readonly KeyRule<string>[], CompiledRules>();
  * A table as one function, made once per table: rule by rule, its cell, its problem and its key, each key stored
  * under its own name. What a loop over the table does (see {@link interpretRules}), without a call through one site
  * for every rule's cell and a store under a computed name per key: every row of every file runs this, and the
- * loop took about a tenth of a row's time. The generated text holds only the table's own names and indexes (no
- * value of any row), and is the same for every run; `interpretRules` is the reference the tests compare it with.
+ * loop's own overhead was about 0.2 µs of a row's 7.5. The generated text holds only the table's own names and
+ * indexes (no value of any row), and is the same for every run; `interpretRules` is the reference the tests compare
+ * it with.
  */
 export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): CompiledRules {
   const lines = ['const keys = {};', 'const problems = [];', 'let c;'];
