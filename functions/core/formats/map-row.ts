@@ -95,8 +95,25 @@ export function ageBand(age: number): AgeBand | undefined {
  * zone with a consent rule (OTHER); unread, they get the strictest zone and a warning.
  */
 export function countryCode(cell: string | undefined): string | undefined {
-  if (cell === undefined || !/^[A-Za-z]{2}$/.test(cell)) return undefined;
+  if (
+    cell === undefined ||
+    cell.length !== 2 ||
+    !isAsciiLetter(cell.charCodeAt(0)) ||
+    !isAsciiLetter(cell.charCodeAt(1))
+  )
+    return undefined;
   return countryIso2(cell);
+}
+
+function isAsciiLetter(c: number): boolean {
+  return (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+}
+
+/** Two or three ASCII letters: a state or region code (`CA`, `NSW`), not a name. */
+function isRegionCode(s: string): boolean {
+  if (s.length < 2 || s.length > 3) return false;
+  for (let i = 0; i < s.length; i++) if (!isAsciiLetter(s.charCodeAt(i))) return false;
+  return true;
 }
 
 /** Rating on a 0–`scale` scale (a number, or stars `★★★`) normalized to 0–5, two decimals. */
@@ -236,6 +253,11 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     }
     return undefined;
   };
+  // A name cell keeps a leading apostrophe unless it guards a formula (`'t Hooft`): the first present cell, cleaned so.
+  const nameIn = (cells: readonly string[], refs: readonly ColumnRef[]) => {
+    const c = first(cells, refs);
+    return c === undefined ? undefined : cleanCell(cells[found.index], 'formula');
+  };
   /** Items of a list field's cells, appended to `into`. */
   const listInto = (into: string[], cells: readonly string[], refs: readonly ColumnRef[], prefix = ''): void => {
     for (let i = 0; i < refs.length; i++)
@@ -328,13 +350,9 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     // Raw identity: cleaned, not normalized.
     const raw: RawIdentity = { emails, phones };
-    const name = (refs: readonly ColumnRef[]) => {
-      const c = first(cells, refs);
-      return c === undefined ? undefined : cleanCell(cells[found.index], 'formula');
-    };
-    const firstName = name(FIRST_NAME);
-    const lastName = name(LAST_NAME);
-    const fullName = name(FULL_NAME);
+    const firstName = nameIn(cells, FIRST_NAME);
+    const lastName = nameIn(cells, LAST_NAME);
+    const fullName = nameIn(cells, FULL_NAME);
     if (firstName) raw.firstName = firstName;
     if (lastName) raw.lastName = lastName;
     if (fullName) raw.fullName = fullName;
@@ -407,7 +425,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     const iso2 = countryCode(codeCell) ?? countryCode(countryCell);
     if (iso2) attrs.country = iso2;
-    const region = regionCell ?? (stateCell && /^[A-Za-z]{2,3}$/.test(stateCell) ? stateCell : undefined);
+    const region = regionCell ?? (stateCell && isRegionCode(stateCell) ? stateCell : undefined);
     if (region) attrs.region = region.toUpperCase();
 
     const ageNow = birthday && now ? ageAt(birthday, now) : undefined;
