@@ -3,7 +3,7 @@
  * normalized and hashed as the reading thread would read them (core/row-chunks.ts), one outcome out.
  */
 import { compactIndexFromBytes } from '../core/compact-index';
-import { contentHash } from '../core/ingest';
+import { serializeRecord } from '../core/ingest';
 import { type ChunkOutcome, chunkReader, type RowJob } from '../core/row-chunks';
 import { PLATFORMS } from '../platforms/registry';
 import type { ChunkProcessor } from '../reading/pool';
@@ -11,7 +11,7 @@ import { splitChunk } from '../reading/records';
 
 export const processor: ChunkProcessor<RowJob, ChunkOutcome> = {
   init(job) {
-    const read = chunkReader(job, PLATFORMS, contentHash, compactIndexFromBytes);
+    const read = chunkReader(job, PLATFORMS, serializeRecord, compactIndexFromBytes);
     return (chunk) => {
       return read(splitChunk(chunk).events);
     };

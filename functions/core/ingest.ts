@@ -223,6 +223,30 @@ export function contentHash(r: StagedRecord): string {
   );
 }
 
+/**
+ * A record's JSON and its {@link contentHash}, from one serialization of its ids, keys and attributes (most of the
+ * text of both): staging needs both of every record it writes. The hash is contentHash's, character for character;
+ * the JSON parses to the record as JSON.stringify's does (the test holds both to the references).
+ */
+export function serializeRecord(r: StagedRecord): { json: string; hash: string } {
+  const ids = JSON.stringify(r.ids);
+  const keys = JSON.stringify(r.keys);
+  const attrs = JSON.stringify(r.attrs);
+  const hash = sha256Hex(
+    `[${ids},${JSON.stringify(r.emails ?? 0)},${keys},${JSON.stringify(r.consent)},${orNull(r.optIn)},${orNull(r.explicitOptIn)},${orNull(r.adsPermission)},${orNull(r.optInAt)},${orNull(r.optOutAt)},${attrs}]`,
+  );
+  let json = '';
+  for (const k in r) {
+    const v = (r as unknown as Record<string, unknown>)[k];
+    if (v === undefined) continue;
+    const text = k === 'ids' ? ids : k === 'keys' ? keys : k === 'attrs' ? attrs : JSON.stringify(v);
+    json += `${json === '' ? '{' : ','}${JSON.stringify(k)}:${text}`;
+  }
+  return { json: json === '' ? '{}' : `${json}}`, hash };
+}
+
+const orNull = (v: string | boolean | undefined) => (v === undefined ? 'null' : JSON.stringify(v));
+
 export function emptyReport(
   input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
   status: IngestStatus,
@@ -438,14 +462,15 @@ export function acceptedAt(out: ChunkOutcome, a: number): AcceptedRecord {
 
 /** A record read in this thread, as staging sees it. */
 export function acceptedOf(record: StagedRecord): AcceptedRecord {
+  let serialized: { json: string; hash: string } | undefined;
   return {
     cid: record.cid,
     ids: record.ids,
     emails: record.emails,
     consent: record.consent,
     optOutAt: record.optOutAt,
-    json: () => JSON.stringify(record),
-    hash: () => contentHash(record),
+    json: () => (serialized ??= serializeRecord(record)).json,
+    hash: () => (serialized ??= serializeRecord(record)).hash,
   };
 }
 
@@ -945,12 +970,15 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     input.list,
     a.shard?.marker ?? { source: input.source, startedAt: deps.now().toISOString(), owner: lease.owner },
   );
-  const full = (r: StagedRecord): ContactRecord => ({
-    ...r,
-    list: input.list,
-    seenAt: input.exportedAt,
-    source: input.source,
-  });
+  // Completed in place, not copied: every record here is this pass's own (parsed from its staged line, or merged
+  // from such records into a new object), and nothing else holds it.
+  const full = (r: StagedRecord): ContactRecord => {
+    const c = r as ContactRecord;
+    c.list = input.list;
+    c.seenAt = input.exportedAt;
+    c.source = input.source;
+    return c;
+  };
   const pending = new Map<string, { record: ContactRecord; h: string }>();
   const flushRecords = async () => {
     if (pending.size === 0) return;

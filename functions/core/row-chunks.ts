@@ -133,7 +133,7 @@ export interface ChunkOutcome {
     consent: Uint8Array;
     /** Opt-out time of each record ('' when it has none). */
     optOutAt: string[];
-    /** JSON.stringify(record) and contentHash(record). */
+    /** serializeRecord(record): its JSON and its contentHash. */
     json: string[];
     hash: string[];
   };
@@ -142,7 +142,8 @@ export interface ChunkOutcome {
 const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) => [c, i]));
 
 /** The content hash of a staged record (the ingest module's), passed in so this module stays below it. */
-export type ContentHasher = (record: StagedRecord) => string;
+/** A record's JSON and content hash, as staging writes them (`serializeRecord`, from ingest, which imports this module). */
+export type RecordSerializer = (record: StagedRecord) => { json: string; hash: string };
 
 /** A set of identity hashes, as the job carries them (the reading thread's erasures and suppressions). */
 export interface IdSet {
@@ -178,7 +179,7 @@ export function idSetBytes(set: IdSet, toBytes: (set: IdSet) => Uint8Array, cach
 export function chunkReader(
   job: RowJob,
   registry: PlatformRegistry,
-  contentHash: ContentHasher,
+  serialize: RecordSerializer,
   readIdSet: IdSetReader,
 ): (events: readonly ChunkRowEvent[]) => ChunkOutcome {
   const platforms = job.env.platforms.map((id) => {
@@ -258,8 +259,9 @@ export function chunkReader(
         staged.emails.push(r.emails ?? 0);
         staged.consent.push(CONSENT_INDEX.get(r.consent) as number);
         staged.optOutAt.push(r.optOutAt ?? '');
-        staged.json.push(JSON.stringify(r));
-        staged.hash.push(contentHash(r));
+        const { json, hash } = serialize(r);
+        staged.json.push(json);
+        staged.hash.push(hash);
       }
     }
     const out: ChunkOutcome = {
