@@ -4,13 +4,15 @@
  * Cases: parse-only (csv-parse 7, rows as arrays), naive (csv-parse + trim/lowercase + libphonenumber + createHash
  * ×4), read (readExport, rows in batches), read-rows (readExport, entry.rows one by one), validate (the product's ingestExport without
  * a store, computing every Meta key), validate-2 (the same on two threads: the product's RowPool, one worker and this thread sharing the rows),
+ * ingest-null (ingest into a store that keeps nothing, staging on disk: the ingest's own compute),
  * store (ingest into dynalite, re-ingest, same-version, sync, re-sync).
  * Prints one JSON line on stdout: { phases: [...], maxRssMB, baselineRssMB, sidecarMaxRssMB? }. Progress goes to stderr.
  */
 
 import { spawn } from 'node:child_process';
-import { createReadStream, statSync } from 'node:fs';
-import { basename } from 'node:path';
+import { createReadStream, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { parseAudienceConfig as parseConfig } from '../functions/adapters/config-file';
@@ -228,6 +230,28 @@ if (kase === 'parse-only') {
     return { rows: r.rows, extra: { ...summary(r), threads: rowPool?.threads ?? 0 } };
   });
   await rowPool?.close();
+} else if (kase === 'ingest-null') {
+  // The ingest's own compute per row: the file ingested into a store that keeps nothing (an empty list: no snapshot,
+  // no blocks, no fingerprints; writes are counted, not kept), staging in a temporary directory as the Lambda stages
+  // in /tmp. Against validate on the same file, what is left is what ingest adds before any write leaves the process.
+  const { NullStore } = await import('./null-store');
+  const { fileStaging } = await import('../functions/adapters/file-staging');
+  const store = new NullStore();
+  const dir = mkdtempSync(join(tmpdir(), 'bench-staging-'));
+  try {
+    await phase('ingest-null', async () => {
+      const r = await ingestExport(input('v1', '2025-06-01T00:00:00.000Z'), config, {
+        store,
+        logger,
+        now: () => fixedNow,
+        platforms: PLATFORMS,
+        staging: fileStaging(dir),
+      });
+      return { rows: r.rows, extra: { ...summary(r), contactsWritten: store.writes.contacts } };
+    });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 } else if (kase === 'store') {
   // dynalite (in memory, via startEmbeddedAws) runs in a sidecar process: this process's RSS and CPU are the
   // ingest's own, as against the real DynamoDB. The sidecar's peak RSS is reported separately.
