@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: throughput and peak memory of reading and validating contact exports, against csv-parse
- * parse-only and a naive pipeline measured in the same run, plus ingest into dynalite, CLI start-up and the phone
- * fast path's proof.
+ * parse-only and a naive pipeline measured in the same run, plus ingest into a store that keeps nothing (the
+ * ingest's own compute against validate's) and into dynalite, CLI start-up and the phone fast path's proof.
  *
  *   tsx bench/run.ts [--rounds N] [--full] [--quick] [--no-phones] [--profile]
  *     --rounds N   interleaved rounds of the ratio cases on the 1M Shopify file (default 3; medians are reported)
