@@ -900,3 +900,40 @@ describe('#9: consent policy under the default config', () => {
     expect(describeExclusion('no_explicit_opt_in_uk')).toBe('no confirmed (double) opt-in (UK)');
   });
 });
+
+describe('#13 attack: a status cell that names a member of every JavaScript object', () => {
+  it("`constructor`, `__proto__` or `toString` as a status → the file is ingested; in beehiiv's vocabulary such a person is never subscribed and never uploaded, and in a plain CSV the word is an unknown status like any other", async () => {
+    const words = ['constructor', '__proto__', 'toString'];
+    const bee = ['ok@example.com', ...words.map((w) => `bee-${w.toLowerCase()}@example.com`)];
+    const plain = words.map((w) => `plain-${w.toLowerCase()}@example.com`);
+    remember(...bee, ...plain);
+    const statuses = ['active', ...words];
+    const beehiiv = await ingest(
+      'incoming/news/export.csv',
+      csv(
+        'email,status,created_at,unsubscribed_at,last_opened_at,total_clicked',
+        bee.map((e, i) => `${e},${statuses[i]},2026-01-02,,,0`),
+      ),
+      '2026-11-01T00:00:00Z',
+    );
+    expect(beehiiv).toMatchObject({ format: 'beehiiv', rows: 4, accepted: 4, rejected: 0 });
+    expect(beehiiv.consent).toMatchObject({ subscribed: 1, never_subscribed: 3 });
+    for (const e of bee.slice(1))
+      expect((await p.rt.store.getContact('news', sha(e)))!.consent, e).toBe('never_subscribed');
+    // A plain CSV's Status column is often a CRM's: an unknown word is ignored, as `blah` would be.
+    const generic = await ingest(
+      'incoming/plain/export.csv',
+      csv('email,status', [...plain.map((e, i) => `${e},${words[i]}`), 'blah@example.com,blah']),
+      '2026-11-01T00:00:00Z',
+    );
+    remember('blah@example.com');
+    expect(generic).toMatchObject({ format: 'generic', rows: 4, accepted: 4, rejected: 0 });
+    for (const e of [...plain, 'blah@example.com'])
+      expect((await p.rt.store.getContact('plain', sha(e)))!.consent, e).toBe('subscribed');
+    await sync();
+    expect(fake.members(audienceId('Everyone'))).toEqual(
+      new Set([sha('ok@example.com'), ...plain.map(sha), sha('blah@example.com')]),
+    );
+    for (const e of bee.slice(1)) expect(everUploaded(sha(e)), e).toBe(false);
+  });
+});

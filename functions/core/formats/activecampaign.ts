@@ -3,7 +3,7 @@
  * tags (comma-separated), status (per list) and id. Detected from numeric status codes; otherwise the generic mapping
  * reads the same columns and the same status words.
  */
-import { consentFromWord, statusWord } from './status-words';
+import { consentFromWord, ownWord, statusWord } from './status-words';
 import type { ColumnMapping, FormatSpec } from './types';
 
 // active/1 → subscribed, unsubscribed/2 → unsubscribed, bounced/3 → cleaned, unconfirmed/0 → pending.
@@ -56,7 +56,7 @@ export const activecampaign: FormatSpec = {
     const status = row.text('status');
     if (status === undefined) return { consent: 'subscribed' };
     const w = statusWord(status);
-    const consent = CODES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    const consent = ownWord(CODES, w) ?? consentFromWord(w) ?? 'never_subscribed';
     // Active (not unconfirmed): an opt-in ActiveCampaign recorded.
     return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },

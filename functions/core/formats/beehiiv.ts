@@ -4,7 +4,7 @@
  */
 
 import type { ConsentState } from '../model';
-import { consentFromWord, statusWord } from './status-words';
+import { consentFromWord, ownWord, statusWord } from './status-words';
 import type { FormatSpec } from './types';
 
 // API enum: active, validating, invalid, pending, inactive, needs_attention (flagged for review: not yet a subscriber).
@@ -58,7 +58,7 @@ export const beehiiv: FormatSpec = {
     const status = row.text('status');
     if (status === undefined) return { consent: 'subscribed', optIn: true };
     const w = statusWord(status);
-    const consent = STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    const consent = ownWord(STATUSES, w) ?? consentFromWord(w) ?? 'never_subscribed';
     // An active reader signed up themselves: an opt-in beehiiv recorded.
     return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },

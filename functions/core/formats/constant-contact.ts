@@ -4,7 +4,7 @@
  */
 
 import type { ConsentState } from '../model';
-import { consentFromWord, statusWord } from './status-words';
+import { consentFromWord, ownWord, statusWord } from './status-words';
 import type { ConsentVerdict, FormatSpec } from './types';
 
 // Email status: active, unsubscribed, removed (taken off every list, not opted out: no current consent), bounced.
@@ -63,7 +63,9 @@ export const constantContact: FormatSpec = {
   consent(row) {
     const status = row.text('status');
     const s =
-      status === undefined ? undefined : (STATUS[statusWord(status)] ?? consentFromWord(status) ?? 'never_subscribed');
+      status === undefined
+        ? undefined
+        : (ownWord(STATUS, statusWord(status)) ?? consentFromWord(status) ?? 'never_subscribed');
     const permission = row.text('permission');
     const p = permission === undefined ? undefined : statusWord(permission);
     const explicit =

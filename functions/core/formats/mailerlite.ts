@@ -4,7 +4,7 @@
  */
 
 import type { ConsentState } from '../model';
-import { consentFromWord, statusWord } from './status-words';
+import { consentFromWord, ownWord, statusWord } from './status-words';
 import type { FormatSpec } from './types';
 
 // Subscriber statuses: active, unsubscribed, unconfirmed, bounced, junk (spam-trap / invalid).
@@ -47,7 +47,7 @@ export const mailerlite: FormatSpec = {
     const status = row.text('status');
     if (status === undefined) return { consent: 'subscribed' };
     const w = statusWord(status);
-    const consent = STATUSES[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    const consent = ownWord(STATUSES, w) ?? consentFromWord(w) ?? 'never_subscribed';
     // Active (not unconfirmed): an opt-in MailerLite recorded.
     return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   },

@@ -96,7 +96,15 @@ export function isAffirmativeWord(text: string): boolean {
 
 /** The ConsentState a status word stands for, or undefined when the word is not a known status. */
 export function consentFromWord(text: string): ConsentState | undefined {
-  return WORDS[statusWord(text)];
+  return ownWord(WORDS, statusWord(text));
+}
+
+/**
+ * `table[word]` for the table's own words only. A cell saying `constructor`, `__proto__` or `toString` is no status:
+ * read as a key of a plain object it found Object's own members, and a function became a person's consent.
+ */
+export function ownWord<T>(table: Readonly<Record<string, T>>, word: string): T | undefined {
+  return Object.hasOwn(table, word) ? table[word] : undefined;
 }
 
 /**
@@ -108,7 +116,7 @@ export function statusVocabularySniff(states: Readonly<Record<string, ConsentSta
     const ref = mapping.fields.status?.[0];
     if (!ref) return undefined;
     const values = sample.map((r) => statusWord(r[ref.index] ?? '')).filter((v) => v !== '');
-    if (values.length > 0 && values.every((v) => v in states))
+    if (values.length > 0 && values.every((v) => Object.hasOwn(states, v)))
       return { score, evidence: `state column holds ${platform} states` };
     return undefined;
   };
@@ -123,7 +131,7 @@ export function statusVocabularyConsent(states: Readonly<Record<string, ConsentS
     const state = row.text('status');
     if (state === undefined) return { consent: 'subscribed' };
     const w = statusWord(state);
-    const consent = states[w] ?? consentFromWord(w) ?? 'never_subscribed';
+    const consent = ownWord(states, w) ?? consentFromWord(w) ?? 'never_subscribed';
     return consent === 'subscribed' ? { consent, optIn: true } : { consent };
   };
 }

@@ -38,6 +38,12 @@ const cellArb = fc.oneof(
     "['email','web']",
     'x@deletion-request.substack.com',
     'ann@example.com',
+    // Names of Object's own members: a lookup table that is a plain object must not find them.
+    'constructor',
+    '__proto__',
+    'toString',
+    'hasOwnProperty',
+    'valueOf',
     '★★★',
     '--05-02',
     'Never Subscribed',
