@@ -232,20 +232,23 @@ export function serializeRecord(r: StagedRecord): { json: string; hash: string }
   const ids = JSON.stringify(r.ids);
   const keys = JSON.stringify(r.keys);
   const attrs = JSON.stringify(r.attrs);
+  // As JSON.stringify writes an array's elements: what has no JSON form (undefined, a function) is null.
   const hash = sha256Hex(
-    `[${ids},${JSON.stringify(r.emails ?? 0)},${keys},${JSON.stringify(r.consent)},${orNull(r.optIn)},${orNull(r.explicitOptIn)},${orNull(r.adsPermission)},${orNull(r.optInAt)},${orNull(r.optOutAt)},${attrs}]`,
+    `[${ids ?? 'null'},${element(r.emails ?? 0)},${keys ?? 'null'},${element(r.consent)},${element(r.optIn ?? null)},${element(r.explicitOptIn ?? null)},${element(r.adsPermission ?? null)},${element(r.optInAt ?? null)},${element(r.optOutAt ?? null)},${attrs ?? 'null'}]`,
   );
+  // As JSON.stringify writes an object's members: one without a JSON form is left out.
   let json = '';
   for (const k in r) {
     const v = (r as unknown as Record<string, unknown>)[k];
-    if (v === undefined) continue;
-    const text = k === 'ids' ? ids : k === 'keys' ? keys : k === 'attrs' ? attrs : JSON.stringify(v);
+    const text: string | undefined =
+      k === 'ids' ? ids : k === 'keys' ? keys : k === 'attrs' ? attrs : JSON.stringify(v);
+    if (text === undefined) continue;
     json += `${json === '' ? '{' : ','}${JSON.stringify(k)}:${text}`;
   }
   return { json: json === '' ? '{}' : `${json}}`, hash };
 }
 
-const orNull = (v: string | boolean | undefined) => (v === undefined ? 'null' : JSON.stringify(v));
+const element = (v: unknown): string => JSON.stringify(v) ?? 'null';
 
 export function emptyReport(
   input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,

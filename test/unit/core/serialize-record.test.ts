@@ -57,6 +57,21 @@ describe('serializeRecord', () => {
     );
   });
 
+  it('treats values without a JSON form as JSON.stringify does (a member left out, an element written null)', () => {
+    const base = { cid: 'a'.repeat(64), ids: ['a'.repeat(64)], keys: {}, consent: 'subscribed', attrs: {} };
+    const odd = [
+      { ...base, consent: Object },
+      { ...base, consent: undefined },
+      { ...base, optIn: undefined, attrs: { tags: ['x'], f: () => 1, n: undefined } },
+      { ...base, attrs: { at: new Date('2026-01-02T00:00:00Z') } },
+    ];
+    for (const r of odd) {
+      const { json, hash } = serializeRecord(r as never);
+      expect(hash).toBe(contentHash(r as never));
+      expect(json).toBe(JSON.stringify(r));
+    }
+  });
+
   it('does so for the records a real export makes (every field the mapper sets)', () => {
     const header = ['Email', 'Phone', 'First Name', 'Last Name', 'City', 'Zip', 'Country', 'Tags', 'Signup Date'];
     const rows = [
