@@ -37,6 +37,8 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
     };
     return {
       write: async (line) => {
+        // A line after the read-back would never reach the file: a caller's bug, said at once, not a lost line.
+        if (!open) throw new Error('staging was written after its lines were read back');
         gathered.push(line);
         gatheredChars += line.length + 1;
         if (gatheredChars >= WRITE_CHARS) await flush();

@@ -45,6 +45,17 @@ describe('fileStaging', () => {
     expect(left).toBe(0);
   });
 
+  it('a line written after the lines were read back is refused, not lost', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    const staging = await fileStaging(dir)();
+    await staging.write('{"t":"r","c":"a"}');
+    const back: string[] = [];
+    for await (const l of staging.lines()) back.push(l);
+    await expect(staging.write('{"t":"r","c":"b"}')).rejects.toThrow(/after its lines were read back/);
+    expect(back).toEqual(['{"t":"r","c":"a"}']);
+    await staging.dispose();
+  });
+
   it('dispose without reading removes the file', async () => {
     dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
     const staging = await fileStaging(dir)();
