@@ -108,8 +108,9 @@ describe('splitting an export into byte ranges on record boundaries', () => {
       ),
       { numRuns: Number(process.env.SPLIT_PROPERTY_RUNS ?? 400) },
     );
-    // The property must have been tried on files that really were split, not only on ones read whole.
-    expect(split).toBeGreaterThan(100);
+    // The property must have been tried on files that really were split, not only on ones read whole (about a
+    // quarter of the runs are, so 40 of 400 holds under any seed: one seed gave 99, and 100 failed it).
+    expect(split).toBeGreaterThan(Number(process.env.SPLIT_PROPERTY_RUNS ?? 400) / 10);
   });
 
   it('cuts only where a record starts: a quoted field spanning lines stays in one chunk', async () => {
