@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { AGE_BANDS, CONSENT_STATES, FUNNEL_STAGES, ZONES } from './model';
-import type { DestinationConfigBase, PlatformRegistry } from './platform';
+import { type DestinationConfigBase, type PlatformRegistry, platformOf } from './platform';
 
 /**
  * What a zone requires before a contact may be uploaded, strictest first. Opt-outs (unsubscribed, cleaned, erased,
@@ -288,7 +288,7 @@ export function parseConfig(input: unknown, source: string, platforms: PlatformR
   const problems: string[] = [];
   const destinations: Record<string, DestinationConfig> = {};
   for (const [destId, raw] of Object.entries(r.data.destinations)) {
-    const spec = platforms[raw.platform];
+    const spec = platformOf(platforms, raw.platform);
     if (!spec) {
       problems.push(
         `destinations.${destId}.platform: "${raw.platform}" is not a platform audience-sync can send to yet (available: ${Object.keys(platforms).join(', ')})`,
@@ -316,7 +316,8 @@ export function parseConfig(input: unknown, source: string, platforms: PlatformR
       if (ex === s.id) problems.push(`segment "${s.id}": a segment cannot exclude itself`);
     }
     for (const d of s.destinations) {
-      const dest = config.destinations[d.destination];
+      // Own entries only: a segment naming `constructor` or `toString` names no destination.
+      const dest = Object.hasOwn(config.destinations, d.destination) ? config.destinations[d.destination] : undefined;
       if (!dest) {
         problems.push(
           `segment "${s.id}": destination "${d.destination}" is not defined; add it under destinations (defined: ${Object.keys(config.destinations).join(', ') || 'none'})`,
@@ -330,7 +331,7 @@ export function parseConfig(input: unknown, source: string, platforms: PlatformR
           `segment "${s.id}": audience "${d.audienceName}" on ${d.destination} is also fed by segment "${other}"; use one audience per segment`,
         );
       names.set(key, s.id);
-      if (d.lookalike && !platforms[dest.platform]?.capabilities.lookalike)
+      if (d.lookalike && !platformOf(platforms, dest.platform)?.capabilities.lookalike)
         problems.push(
           `segment "${s.id}": lookalike is not offered by ${dest.platform} (destination "${d.destination}"); remove it or use a platform that builds lookalikes`,
         );
@@ -361,6 +362,6 @@ function excludeCycles(segments: SegmentConfig[]): string[] {
 
 /** Minimum size for a segment on a destination: the segment's own, else the platform's default. */
 export function minSizeFor(config: AudienceConfig, d: SegmentDestination, platforms: PlatformRegistry): number {
-  const dest = config.destinations[d.destination];
-  return d.minSize ?? (dest ? (platforms[dest.platform]?.minAudienceSize ?? 0) : 0);
+  const dest = Object.hasOwn(config.destinations, d.destination) ? config.destinations[d.destination] : undefined;
+  return d.minSize ?? (dest ? (platformOf(platforms, dest.platform)?.minAudienceSize ?? 0) : 0);
 }

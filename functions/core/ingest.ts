@@ -505,7 +505,8 @@ export class RowReader {
   ) {
     this.report = emptyReport(input, status);
     this.tally = { keyCounts: this.keyCounts, consent: this.report.consent, suppressed: this.report.suppressed };
-    this.listCfg = config.lists[input.list] ?? {};
+    // Own entries only: a drop into `incoming/constructor/` is a list of that name without settings.
+    this.listCfg = (Object.hasOwn(config.lists, input.list) ? config.lists[input.list] : undefined) ?? {};
     this.env = {
       defaultCountry: this.listCfg.defaultCountry ?? config.defaultCountry,
       platforms: deps.allPlatforms

@@ -92,9 +92,14 @@ export interface DryRunBatch {
 /** Platforms by id. */
 export type PlatformRegistry = Readonly<Record<string, PlatformSpec>>;
 
+/** A platform of the registry by its id: own entries only (`constructor` or `toString` is no platform). */
+export function platformOf(platforms: PlatformRegistry, platform: string): PlatformSpec | undefined {
+  return Object.hasOwn(platforms, platform) ? platforms[platform] : undefined;
+}
+
 /** The spec of a destination's platform; throws with the list of known platforms (config validation prevents it). */
 export function specOf(platforms: PlatformRegistry, platform: string): PlatformSpec {
-  const spec = platforms[platform];
+  const spec = platformOf(platforms, platform);
   if (!spec)
     throw new Error(`platform "${platform}" is not available (available: ${Object.keys(platforms).join(', ')})`);
   return spec;

@@ -920,16 +920,17 @@ describe('#13 attack: a status cell that names a member of every JavaScript obje
     expect(beehiiv.consent).toMatchObject({ subscribed: 1, never_subscribed: 3 });
     for (const e of bee.slice(1))
       expect((await p.rt.store.getContact('news', sha(e)))!.consent, e).toBe('never_subscribed');
-    // A plain CSV's Status column is often a CRM's: an unknown word is ignored, as `blah` would be.
+    // A plain CSV's Status column is often a CRM's: an unknown word is ignored, as `blah` would be. (Dropped into a
+    // list named `constructor`, which is a list like any other, without settings.)
     const generic = await ingest(
-      'incoming/plain/export.csv',
+      'incoming/constructor/export.csv',
       csv('email,status', [...plain.map((e, i) => `${e},${words[i]}`), 'blah@example.com,blah']),
       '2026-11-01T00:00:00Z',
     );
     remember('blah@example.com');
     expect(generic).toMatchObject({ format: 'generic', rows: 4, accepted: 4, rejected: 0 });
     for (const e of [...plain, 'blah@example.com'])
-      expect((await p.rt.store.getContact('plain', sha(e)))!.consent, e).toBe('subscribed');
+      expect((await p.rt.store.getContact('constructor', sha(e)))!.consent, e).toBe('subscribed');
     await sync();
     expect(fake.members(audienceId('Everyone'))).toEqual(
       new Set([sha('ok@example.com'), ...plain.map(sha), sha('blah@example.com')]),

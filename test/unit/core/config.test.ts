@@ -322,3 +322,24 @@ describe('defaults', () => {
     expect(minSizeFor(minimal, d, PLATFORMS)).toBe(expected);
   });
 });
+
+describe('names of Object members are no platform or destination', () => {
+  it.each(['constructor', 'toString', '__proto__', 'hasOwnProperty'])(
+    '`%s` as a platform is refused in one line naming the platforms there are',
+    (word) => {
+      expect(() => parseConfig({ version: 1, destinations: { main: { platform: word } } })).toThrow(
+        new RegExp(`destinations\\.main\\.platform: "${word}" is not a platform audience-sync can send to yet`),
+      );
+    },
+  );
+
+  it('`constructor` (a valid id) as a segment destination is refused as not defined, naming what is', () => {
+    expect(() =>
+      parseConfig({
+        version: 1,
+        destinations: { main: { platform: 'meta' } },
+        segments: [{ id: 'all', destinations: [{ destination: 'constructor', audienceName: 'All' }] }],
+      }),
+    ).toThrow(/destination "constructor" is not defined; add it under destinations \(defined: main\)/);
+  });
+});
