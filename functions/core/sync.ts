@@ -872,7 +872,8 @@ export async function prepareRuns(
   }
   for (const state of orphans) {
     const destination = state.destination ?? state.destKey.split('#')[0]!;
-    const destCfg = config.destinations[destination];
+    // Own entries only: an audience of a destination no longer in the config has none, whatever its name.
+    const destCfg = Object.hasOwn(config.destinations, destination) ? config.destinations[destination] : undefined;
     const live = runs.find((r) => r.mode === 'live' && r.state.audienceId && r.state.audienceId === state.audienceId);
     if (live && !opts.dryRun) {
       // A renamed segment feeds the same platform audience: its members move with it, nobody is removed.
