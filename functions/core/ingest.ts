@@ -465,15 +465,20 @@ export function acceptedAt(out: ChunkOutcome, a: number): AcceptedRecord {
 
 /** A record read in this thread, as staging sees it. */
 export function acceptedOf(record: StagedRecord): AcceptedRecord {
+  // Made on first use: a duplicate row needs only the JSON, an unchanged one only the hash.
   let serialized: { json: string; hash: string } | undefined;
+  const serialize = () => {
+    if (serialized === undefined) serialized = serializeRecord(record);
+    return serialized;
+  };
   return {
     cid: record.cid,
     ids: record.ids,
     emails: record.emails,
     consent: record.consent,
     optOutAt: record.optOutAt,
-    json: () => (serialized ??= serializeRecord(record)).json,
-    hash: () => (serialized ??= serializeRecord(record)).hash,
+    json: () => serialize().json,
+    hash: () => serialize().hash,
   };
 }
 
