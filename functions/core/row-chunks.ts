@@ -73,15 +73,21 @@ export interface Tally {
   suppressed: Record<string, number>;
 }
 
+/** A platform's key counts in `t`, made empty on its first key. */
+function keyCountsOf(t: Tally, platform: string): Record<string, number> {
+  let counts = t.keyCounts[platform];
+  if (counts === undefined) {
+    counts = {};
+    t.keyCounts[platform] = counts;
+  }
+  return counts;
+}
+
 /** Counts one accepted record into `t`. */
 export function tallyRecord(t: Tally, r: StagedRecord): void {
   for (const platform in r.keys) {
     const keys = r.keys[platform] as Record<string, string>;
-    let counts = t.keyCounts[platform];
-    if (counts === undefined) {
-      counts = {};
-      t.keyCounts[platform] = counts;
-    }
+    const counts = keyCountsOf(t, platform);
     for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
   }
   t.consent[r.consent]++;
@@ -92,11 +98,7 @@ export function tallyRecord(t: Tally, r: StagedRecord): void {
 export function addTally(into: Tally, t: Tally): void {
   for (const platform in t.keyCounts) {
     const chunk = t.keyCounts[platform] as Record<string, number>;
-    let counts = into.keyCounts[platform];
-    if (counts === undefined) {
-      counts = {};
-      into.keyCounts[platform] = counts;
-    }
+    const counts = keyCountsOf(into, platform);
     for (const key in chunk) counts[key] = (counts[key] ?? 0) + (chunk[key] as number);
   }
   for (const c of CONSENT_STATES) into.consent[c] += t.consent[c];
