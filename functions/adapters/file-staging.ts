@@ -4,7 +4,7 @@
  * every case when the ingest ends.
  *
  * Lines are gathered and written some 256 KiB at a time (one write of a million small strings cost more than the
- * rows' own JSON), and read back by splitting the file's text on newlines: a staged line is JSON, whose strings
+ * rows' own JSON), and read back a megabyte at a time, split on newlines: a staged line is JSON, whose strings
  * escape every line break, so a newline always ends a line.
  */
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -36,26 +36,30 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
       await new Promise<void>((resolve, reject) => out.end((e?: Error | null) => (e ? reject(e) : resolve())));
     };
     return {
-      write: async (line) => {
+      write: async (lines) => {
         // A line after the read-back would never reach the file: a caller's bug, said at once, not a lost line.
         if (!open) throw new Error('staging was written after its lines were read back');
-        gathered.push(line);
-        gatheredChars += line.length + 1;
+        for (const line of lines) {
+          gathered.push(line);
+          gatheredChars += line.length + 1;
+        }
         if (gatheredChars >= WRITE_CHARS) await flush();
       },
-      lines: async function* () {
+      batches: async function* () {
         if (open) await close();
         let rest = '';
         for await (const chunk of createReadStream(path, { encoding: 'utf8', highWaterMark: 1 << 20 })) {
           const text = rest === '' ? (chunk as string) : rest + (chunk as string);
+          const batch: string[] = [];
           let from = 0;
           for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-            if (nl > from) yield text.slice(from, nl);
+            if (nl > from) batch.push(text.slice(from, nl));
             from = nl + 1;
           }
           rest = text.slice(from);
+          if (batch.length) yield batch;
         }
-        if (rest !== '') yield rest;
+        if (rest !== '') yield [rest];
       },
       dispose: async () => {
         if (open) await close().catch(() => undefined);

@@ -268,12 +268,12 @@ export async function stageChunk(deps: FanOutDeps, input: { runId: string; chunk
     for (const s of SHARDS) shards.set(s, await deps.staging());
     for (let n = await rows.next(); !n.done; n = await rows.next()) {
       const record = await reader.row(entry, { ...n.value, line: toWhole(n.value.line) });
-      if (record) await shards.get(shardOf(record.cid))!.write(JSON.stringify({ c: record.cid, r: record }));
+      if (record) await shards.get(shardOf(record.cid))!.write([JSON.stringify({ c: record.cid, r: record })]);
     }
     reader.report.warnings = reader.warningsSoFar;
     for (const [s, staging] of shards) {
       await lease.keepAlive();
-      await files.writeLines(shardFile(input.chunk, s), staging.lines());
+      await files.writeLines(shardFile(input.chunk, s), eachLine(staging));
     }
   } finally {
     await chunk.close();
@@ -436,4 +436,9 @@ export async function ingestWholeStep(deps: FanOutDeps, input: { key: string }):
   const prepared = await prepareObject(deps, input.key);
   if ('outcome' in prepared) return prepared.outcome;
   return ingestWhole(deps, prepared.drop);
+}
+
+/** A staging area's lines one by one, as a run file is written. */
+async function* eachLine(staging: StagingArea): AsyncIterable<string> {
+  for await (const batch of staging.batches()) yield* batch;
 }

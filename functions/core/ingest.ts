@@ -224,29 +224,69 @@ export function contentHash(r: StagedRecord): string {
 }
 
 /**
- * A record's JSON and its {@link contentHash}, from one serialization of its ids, keys and attributes (most of the
- * text of both): staging needs both of every record it writes. The hash is contentHash's, character for character;
- * the JSON parses to the record as JSON.stringify's does (the test holds both to the references).
+ * A staged record as one JSON array: the cid (0 when it is the first id, as it is for every record a row makes), then
+ * the ten values {@link contentHash} hashes, in its order. The hash's text is this array without its first element,
+ * so one serialization gives both (most of a record's text is its ids, keys and attributes). Staging is local to one
+ * ingest, so the form is this module's alone.
+ */
+export type StagedArray = [
+  cid: string | 0,
+  ids: string[],
+  emails: number,
+  keys: StagedRecord['keys'],
+  consent: StagedRecord['consent'],
+  optIn: boolean | null,
+  explicitOptIn: boolean | null,
+  adsPermission: boolean | null,
+  optInAt: string | null,
+  optOutAt: string | null,
+  attrs: StagedRecord['attrs'],
+];
+
+/** Every field of a staged record is in {@link StagedArray}: a field added to the record and not here fails to compile. */
+type Covered =
+  | 'cid'
+  | 'ids'
+  | 'emails'
+  | 'keys'
+  | 'consent'
+  | 'optIn'
+  | 'explicitOptIn'
+  | 'adsPermission'
+  | 'optInAt'
+  | 'optOutAt'
+  | 'attrs';
+const _everyFieldStaged: Record<Exclude<keyof StagedRecord, Covered>, never> = {};
+void _everyFieldStaged;
+
+/**
+ * A record's staged form ({@link StagedArray}, as JSON) and its {@link contentHash}, from one serialization. The hash
+ * is contentHash's, character for character; {@link recordOfStaged} reads the JSON back as the record.
  */
 export function serializeRecord(r: StagedRecord): { json: string; hash: string } {
-  const ids = JSON.stringify(r.ids);
-  const keys = JSON.stringify(r.keys);
-  const attrs = JSON.stringify(r.attrs);
   // As JSON.stringify writes an array's elements: what has no JSON form (undefined, a function) is null.
-  const hash = sha256Hex(
-    `[${ids ?? 'null'},${element(r.emails ?? 0)},${keys ?? 'null'},${element(r.consent)},${element(r.optIn ?? null)},${element(r.explicitOptIn ?? null)},${element(r.adsPermission ?? null)},${element(r.optInAt ?? null)},${element(r.optOutAt ?? null)},${attrs ?? 'null'}]`,
-  );
-  // As JSON.stringify writes an object's members: one without a JSON form is left out.
-  let json = '';
-  for (const k in r) {
-    const v = (r as unknown as Record<string, unknown>)[k];
-    const text: string | undefined =
-      k === 'ids' ? ids : k === 'keys' ? keys : k === 'attrs' ? attrs : JSON.stringify(v);
-    if (text === undefined) continue;
-    json += `${json === '' ? '{' : ','}${JSON.stringify(k)}:${text}`;
-  }
-  return { json: json === '' ? '{}' : `${json}}`, hash };
+  const tail = `${JSON.stringify(r.ids) ?? 'null'},${element(r.emails ?? 0)},${JSON.stringify(r.keys) ?? 'null'},${element(r.consent)},${flag(r.optIn)},${flag(r.explicitOptIn)},${flag(r.adsPermission)},${element(r.optInAt ?? null)},${element(r.optOutAt ?? null)},${JSON.stringify(r.attrs) ?? 'null'}]`;
+  const cid = r.ids?.[0] === r.cid ? '0' : element(r.cid);
+  return { json: `[${cid},${tail}`, hash: sha256Hex(`[${tail}`) };
 }
+
+/** The record a {@link StagedArray} holds (fields without a value left out, as JSON.stringify leaves them). */
+export function recordOfStaged(a: StagedArray): StagedRecord {
+  const r: StagedRecord = { cid: cidOfStaged(a), ids: a[1], keys: a[3], consent: a[4], attrs: a[10] };
+  if (a[2] !== 0) r.emails = a[2];
+  if (a[5] !== null) r.optIn = a[5];
+  if (a[6] !== null) r.explicitOptIn = a[6];
+  if (a[7] !== null) r.adsPermission = a[7];
+  if (a[8] !== null) r.optInAt = a[8];
+  if (a[9] !== null) r.optOutAt = a[9];
+  return r;
+}
+
+/** The cid of a staged record, without reading back the rest of it. */
+const cidOfStaged = (a: StagedArray): string => (a[0] === 0 ? (a[1][0] as string) : a[0]);
+
+/** A boolean (or nothing) as contentHash writes it. */
+const flag = (v: boolean | undefined): string => (v === true ? 'true' : v === false ? 'false' : element(v ?? null));
 
 const element = (v: unknown): string => JSON.stringify(v) ?? 'null';
 
@@ -283,16 +323,16 @@ export function emptyReport(
 
 /** In-memory staging: validation, tests and small local runs. */
 export async function memoryStaging(): Promise<StagingArea> {
-  const lines: string[] = [];
+  let lines: string[] = [];
   return {
-    write: async (line) => {
-      lines.push(line);
+    write: async (more) => {
+      for (const line of more) lines.push(line);
     },
-    lines: async function* () {
-      yield* lines;
+    batches: async function* () {
+      yield lines;
     },
     dispose: async () => {
-      lines.length = 0;
+      lines = [];
     },
   };
 }
@@ -437,7 +477,7 @@ export interface OpenedEntry {
 
 /** What staging needs of an accepted record, whether it was read in this thread or in a worker. */
 export interface AcceptedRecord extends Pick<StagedRecord, 'cid' | 'ids' | 'emails' | 'consent' | 'optOutAt'> {
-  /** JSON.stringify of the record. */
+  /** The record's staged form (serializeRecord's JSON). */
   json(): string;
   /** contentHash of the record. */
   hash(): string;
@@ -774,45 +814,46 @@ export class Stager {
   ) {}
 
   async stage(record: StagedRecord): Promise<void> {
-    const lines = this.linesOf(record);
-    if (lines && this.staging) for (const line of lines) await this.staging.write(line);
+    const lines: string[] = [];
+    this.linesOf(record, lines);
+    if (lines.length && this.staging) await this.staging.write(lines);
   }
 
-  /** Counts the record and returns what staging is to write of it (nothing when validating). */
-  linesOf(record: StagedRecord): string[] | undefined {
+  /** Counts the record and adds to `lines` what staging is to write of it (nothing when validating). */
+  linesOf(record: StagedRecord, lines: string[]): void {
     // Validation builds nothing it would not store: memory stays flat however long the file is.
-    if (!this.staging) {
-      this.count(record.cid);
-      return undefined;
-    }
-    return this.linesFor(acceptedOf(record));
+    if (!this.staging) this.count(record.cid);
+    else this.linesFor(acceptedOf(record), lines);
   }
 
   /** {@link linesOf} for a record read in this thread or by a pool. */
-  linesFor(record: AcceptedRecord): string[] | undefined {
+  linesFor(record: AcceptedRecord, lines: string[]): void {
     const duplicate = this.count(record.cid);
-    if (!this.staging) return undefined;
-    if (this.kind === 'suppress' || this.kind === 'unsuppress') return [JSON.stringify({ t: 's', ids: record.ids })];
+    if (!this.staging) return;
+    if (this.kind === 'suppress' || this.kind === 'unsuppress') {
+      lines.push(JSON.stringify({ t: 's', ids: record.ids }));
+      return;
+    }
     if (this.newer.has(record.cid)) {
       this.report.staleRows++;
-      return undefined;
+      return;
     }
     // Merged when applied, where the whole file's occurrences are known; opt-out blocks follow the merge. The lines
-    // are JSON.stringify({ t, c, h?, r }) with the record's JSON made once (in a worker, when pooled).
-    const c = JSON.stringify(record.cid);
-    if (duplicate) return [`{"t":"r","c":${c},"r":${record.json()}}`];
-    const lines: string[] = [];
+    // are JSON.stringify({ t, h?, a }) with the record's staged form made once (in a worker, when pooled).
+    if (duplicate) {
+      lines.push(`{"t":"r","a":${record.json()}}`);
+      return;
+    }
     const h = record.hash();
     if (this.existing.get(record.cid) === hex32(h)) {
       this.report.unchanged++;
       this.seen.add(record.cid, SEEN | UNCHANGED_FIRST);
     } else {
-      lines.push(`{"t":"r","c":${c},"h":${JSON.stringify(h)},"r":${record.json()}}`);
+      lines.push(`{"t":"r","h":${JSON.stringify(h)},"a":${record.json()}}`);
       this.seen.add(record.cid, SEEN | STAGED_FIRST);
     }
     const blockOp = optOutBlockOp(record, this.ownOptOuts);
     if (blockOp) lines.push(JSON.stringify(blockOp));
-    return lines;
   }
 
   /** {@link linesOf} when validating, for a record read by a pool (its cid's fingerprint): counted, not staged. */
@@ -866,11 +907,12 @@ async function ingestLocked(
       // A batch of rows at a time: rows are read, counted and staged without an await each (validation awaits nothing
       // but the reading; ingest awaits its staging writes and a lease renewal every 2,000 rows).
       const handle = async (events: readonly RowEvent[]) => {
+        const lines: string[] = [];
         for (const ev of events) {
           const record = reader.take(entry, ev);
-          const lines = record && stager.linesOf(record);
-          if (lines && staging) for (const line of lines) await staging.write(line);
+          if (record) stager.linesOf(record, lines);
         }
+        if (lines.length && staging) await staging.write(lines);
         await reader.beat(events.length);
       };
       await handle(entry.sample);
@@ -880,14 +922,12 @@ async function ingestLocked(
         const job = entry.pooled.job(staging !== undefined);
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
           const accepted = reader.takeChunk(entry, out);
+          const lines: string[] = [];
           for (let a = 0; a < accepted; a++) {
-            if (!staging) {
-              stager.countPrint(out.prints as Uint32Array, 3 * a);
-              continue;
-            }
-            const lines = stager.linesFor(acceptedAt(out, a));
-            if (lines) for (const line of lines) await staging.write(line);
+            if (staging) stager.linesFor(acceptedAt(out, a), lines);
+            else stager.countPrint(out.prints as Uint32Array, 3 * a);
           }
+          if (lines.length && staging) await staging.write(lines);
           await reader.beat(out.accepted.length);
         }
       } else if (rest instanceof EventCursor)
@@ -962,7 +1002,7 @@ export interface ApplyContext {
 }
 
 type StagedLine =
-  | { t: 'r'; c: string; h?: string; r: StagedRecord }
+  | { t: 'r'; h?: string; a: StagedArray }
   | { t: 'b'; c: string; ids: string[]; at?: string }
   | { t: 'u'; c: string; ids: string[] }
   | { t: 's'; ids: string[] };
@@ -999,10 +1039,11 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
       batch.map((p) => p.h),
     );
   };
-  const putRecord = async (r: StagedRecord, h: string) => {
+  /** Queues the record; a promise (to await) only when that fills a batch, so most rows await nothing. */
+  const putRecord = (r: StagedRecord, h: string): Promise<void> | undefined => {
     // One item per key in a batch: a later version of the same person replaces the earlier one.
     pending.set(r.cid, { record: full(r), h });
-    if (pending.size >= WRITE_BATCH) await flushRecords();
+    return pending.size >= WRITE_BATCH ? flushRecords() : undefined;
   };
   const blocks: BlockEntry[] = [];
   const unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
@@ -1035,28 +1076,34 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     await flushRecords();
   };
   const suppressIds: string[] = [];
-  for await (const line of a.staging.lines()) {
-    const o = JSON.parse(line) as StagedLine;
-    if (o.t === 's') {
-      suppressIds.push(...o.ids);
-      continue;
-    }
-    const flags = seen.get(o.c) ?? 0;
-    if ((flags & DUPLICATE) !== 0) {
-      if (o.t !== 'r') continue; // blocks of duplicates follow the merged record
-      let base = dups.get(o.c);
-      if (!base && (merged.has(o.c) || (flags & STAGED_FIRST) === 0)) {
-        // The first occurrence was unchanged (so not staged), or merged earlier and written: the store has it.
-        await flushRecords();
-        base = await store.getContact(input.list, o.c);
+  for await (const batch of a.staging.batches())
+    for (const line of batch) {
+      const o = JSON.parse(line) as StagedLine;
+      if (o.t === 's') {
+        suppressIds.push(...o.ids);
+        continue;
       }
-      dups.set(o.c, base ? mergeDuplicate(base, o.r) : o.r);
-      if (dups.size >= DUPLICATE_MERGE_CAP) await flushDups();
-      continue;
+      const cid = o.t === 'r' ? cidOfStaged(o.a) : o.c;
+      const flags = seen.get(cid) ?? 0;
+      if ((flags & DUPLICATE) !== 0) {
+        if (o.t !== 'r') continue; // blocks of duplicates follow the merged record
+        const r = recordOfStaged(o.a);
+        let base = dups.get(cid);
+        if (!base && (merged.has(cid) || (flags & STAGED_FIRST) === 0)) {
+          // The first occurrence was unchanged (so not staged), or merged earlier and written: the store has it.
+          await flushRecords();
+          base = await store.getContact(input.list, cid);
+        }
+        dups.set(cid, base ? mergeDuplicate(base, r) : r);
+        if (dups.size >= DUPLICATE_MERGE_CAP) await flushDups();
+        continue;
+      }
+      if (o.t === 'r') {
+        const r = recordOfStaged(o.a);
+        const written = putRecord(r, o.h ?? contentHash(r));
+        if (written) await written;
+      } else await blockOp(o);
     }
-    if (o.t === 'r') await putRecord(o.r, o.h ?? contentHash(o.r));
-    else await blockOp(o);
-  }
   await flushDups();
   await flushRecords();
   await flushBlocks(true);

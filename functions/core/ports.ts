@@ -198,9 +198,10 @@ export interface RunFiles {
 
 /** Staged work of one ingest, written while the file is read and applied once it was read in full. */
 export interface StagingArea {
-  write(line: string): Promise<void>;
-  /** Ends writing and reads the lines back in order. */
-  lines(): AsyncIterable<string>;
+  /** Appends lines, in order (a batch of rows' at a time: one await per batch, not per line). */
+  write(lines: readonly string[]): Promise<void>;
+  /** Ends writing and reads the lines back in order, some at a time. */
+  batches(): AsyncIterable<readonly string[]>;
   dispose(): Promise<void>;
 }
 

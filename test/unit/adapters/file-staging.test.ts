@@ -17,9 +17,11 @@ afterEach(() => {
 async function roundTrip(lines: string[]): Promise<{ back: string[]; left: number }> {
   dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
   const staging = await fileStaging(dir)();
-  for (const l of lines) await staging.write(l);
+  // Written in batches of every size from one line to hundreds, as ingest writes a batch of rows' lines at a time.
+  for (let at = 0, size = 1; at < lines.length; at += size, size = (size % 700) + 1)
+    await staging.write(lines.slice(at, at + size));
   const back: string[] = [];
-  for await (const l of staging.lines()) back.push(l);
+  for await (const batch of staging.batches()) for (const l of batch) back.push(l);
   await staging.dispose();
   return { back, left: readdirSync(dir).length };
 }
@@ -48,10 +50,10 @@ describe('fileStaging', () => {
   it('a line written after the lines were read back is refused, not lost', async () => {
     dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
     const staging = await fileStaging(dir)();
-    await staging.write('{"t":"r","c":"a"}');
+    await staging.write(['{"t":"r","c":"a"}']);
     const back: string[] = [];
-    for await (const l of staging.lines()) back.push(l);
-    await expect(staging.write('{"t":"r","c":"b"}')).rejects.toThrow(/after its lines were read back/);
+    for await (const batch of staging.batches()) for (const l of batch) back.push(l);
+    await expect(staging.write(['{"t":"r","c":"b"}'])).rejects.toThrow(/after its lines were read back/);
     expect(back).toEqual(['{"t":"r","c":"a"}']);
     await staging.dispose();
   });
@@ -59,7 +61,7 @@ describe('fileStaging', () => {
   it('dispose without reading removes the file', async () => {
     dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
     const staging = await fileStaging(dir)();
-    await staging.write('{"t":"r"}');
+    await staging.write(['{"t":"r"}']);
     await staging.dispose();
     expect(existsSync(dir) && readdirSync(dir).length).toBe(0);
   });
