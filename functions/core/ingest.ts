@@ -192,6 +192,8 @@ export interface IngestDeps {
 }
 
 const WRITE_BATCH = 500;
+/** Lines handed to staging at once: few enough that they are encoded before the young generation is collected. */
+const STAGE_LINES = 32;
 const SAMPLE_ROWS = 200;
 /** Rows read ahead (and held) to learn a file's day/month order: bounded, about 20 MB of cells at most. */
 const DATE_LOOKAHEAD_ROWS = 20_000;
@@ -207,20 +209,23 @@ const DUPLICATE = 8;
 
 /** Content fingerprint: a changed hash means the stored contact must be rewritten. */
 export function contentHash(r: StagedRecord): string {
-  return sha256Hex(
-    JSON.stringify([
-      r.ids,
-      r.emails ?? 0,
-      r.keys,
-      r.consent,
-      r.optIn ?? null,
-      r.explicitOptIn ?? null,
-      r.adsPermission ?? null,
-      r.optInAt ?? null,
-      r.optOutAt ?? null,
-      r.attrs,
-    ]),
-  );
+  return sha256Hex(contentText(r));
+}
+
+/** The text {@link contentHash} hashes: the record's values in a fixed order, as one JSON array. */
+function contentText(r: StagedRecord): string {
+  return JSON.stringify([
+    r.ids,
+    r.emails ?? 0,
+    r.keys,
+    r.consent,
+    r.optIn ?? null,
+    r.explicitOptIn ?? null,
+    r.adsPermission ?? null,
+    r.optInAt ?? null,
+    r.optOutAt ?? null,
+    r.attrs,
+  ]);
 }
 
 /**
@@ -264,10 +269,9 @@ void _everyFieldStaged;
  * is contentHash's, character for character; {@link recordOfStaged} reads the JSON back as the record.
  */
 export function serializeRecord(r: StagedRecord): { json: string; hash: string } {
-  // As JSON.stringify writes an array's elements: what has no JSON form (undefined, a function) is null.
-  const tail = `${JSON.stringify(r.ids) ?? 'null'},${element(r.emails ?? 0)},${JSON.stringify(r.keys) ?? 'null'},${element(r.consent)},${flag(r.optIn)},${flag(r.explicitOptIn)},${flag(r.adsPermission)},${element(r.optInAt ?? null)},${element(r.optOutAt ?? null)},${JSON.stringify(r.attrs) ?? 'null'}]`;
-  const cid = r.ids?.[0] === r.cid ? '0' : element(r.cid);
-  return { json: `[${cid},${tail}`, hash: sha256Hex(`[${tail}`) };
+  const text = contentText(r);
+  const cid = r.ids?.[0] === r.cid ? '0' : (JSON.stringify(r.cid) ?? 'null');
+  return { json: `[${cid},${text.slice(1)}`, hash: sha256Hex(text) };
 }
 
 /** The record a {@link StagedArray} holds (fields without a value left out, as JSON.stringify leaves them). */
@@ -284,11 +288,6 @@ export function recordOfStaged(a: StagedArray): StagedRecord {
 
 /** The cid of a staged record, without reading back the rest of it. */
 const cidOfStaged = (a: StagedArray): string => (a[0] === 0 ? (a[1][0] as string) : a[0]);
-
-/** A boolean (or nothing) as contentHash writes it. */
-const flag = (v: boolean | undefined): string => (v === true ? 'true' : v === false ? 'false' : element(v ?? null));
-
-const element = (v: unknown): string => JSON.stringify(v) ?? 'null';
 
 export function emptyReport(
   input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
@@ -845,7 +844,8 @@ export class Stager {
       return;
     }
     const h = record.hash();
-    if (this.existing.get(record.cid) === hex32(h)) {
+    const stored = this.existing.get(record.cid);
+    if (stored !== undefined && stored === hex32(h)) {
       this.report.unchanged++;
       this.seen.add(record.cid, SEEN | UNCHANGED_FIRST);
     } else {
@@ -907,10 +907,15 @@ async function ingestLocked(
       // A batch of rows at a time: rows are read, counted and staged without an await each (validation awaits nothing
       // but the reading; ingest awaits its staging writes and a lease renewal every 2,000 rows).
       const handle = async (events: readonly RowEvent[]) => {
-        const lines: string[] = [];
+        let lines: string[] = [];
         for (const ev of events) {
           const record = reader.take(entry, ev);
           if (record) stager.linesOf(record, lines);
+          // Handed on a few rows at a time: a line is encoded (and its strings freed) while it is young.
+          if (lines.length >= STAGE_LINES && staging) {
+            await staging.write(lines);
+            lines = [];
+          }
         }
         if (lines.length && staging) await staging.write(lines);
         await reader.beat(events.length);
@@ -979,6 +984,8 @@ function optOutBlockOp(
     const fresh = ids.filter((h) => !ownOptOuts.has(h));
     return fresh.length ? { t: 'b', c: record.cid, ids: fresh, at: record.optOutAt } : undefined;
   }
+  // Most lists hold no opt-out blocks of their own: nothing to lift, nothing to look at.
+  if (ownOptOuts.size === 0) return undefined;
   const held = record.ids.filter((h) => ownOptOuts.has(h));
   return held.length ? { t: 'u', c: record.cid, ids: held } : undefined;
 }
