@@ -29,41 +29,66 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
     // the garbage collector run a full collection for every few of them).
     const buf = Buffer.allocUnsafe(BLOCK);
     let used = 0;
-    const flush = async () => {
-      if (used === 0 || !out) return;
+    // A write that failed lost the lines it held: every later write and read fails with it, so no caller can read
+    // back a staging with lines missing as if it were whole.
+    let failed: { error: unknown } | undefined;
+    // Writes and the read-back run one after another, in the order they were called: a write that was not waited
+    // for would otherwise encode into the buffer while its bytes were still being written, and a read-back would
+    // close the file under it.
+    let queue: Promise<unknown> = Promise.resolve();
+    const inTurn = <T>(op: () => Promise<T>): Promise<T> => {
+      const run = queue.then(() => {
+        if (failed) throw failed.error;
+        return op();
+      });
+      queue = run.catch(() => undefined);
+      return run;
+    };
+    const writeOut = async (fh: FileHandle, bytes: Buffer) => {
+      try {
+        await writeAll(fh, bytes);
+      } catch (e) {
+        failed = { error: e };
+        throw e;
+      }
+    };
+    const flush = async (fh: FileHandle) => {
+      if (used === 0) return;
       const n = used;
       used = 0;
-      await writeAll(out, buf.subarray(0, n));
+      await writeOut(fh, buf.subarray(0, n));
     };
     const close = async () => {
       const o = out;
       if (!o) return;
+      out = undefined;
       try {
-        await flush();
+        await flush(o);
       } finally {
-        out = undefined;
         await o.close();
       }
     };
-    return {
-      write: async (lines) => {
-        // A line after the read-back would never reach the file: a caller's bug, said at once, not a lost line.
-        if (!out) throw new Error('staging was written after its lines were read back');
-        for (const line of lines) {
-          // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
-          if (used + 3 * line.length + 1 > BLOCK) {
-            await flush();
-            if (3 * line.length + 1 > BLOCK) {
-              await writeAll(out, Buffer.from(`${line}\n`, 'utf8'));
-              continue;
-            }
+    const write = async (lines: readonly string[]) => {
+      // A line after the read-back would never reach the file: a caller's bug, said at once, not a lost line.
+      const fh = out;
+      if (!fh) throw new Error('staging was written after its lines were read back');
+      for (const line of lines) {
+        // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
+        if (used + 3 * line.length + 1 > BLOCK) {
+          await flush(fh);
+          if (3 * line.length + 1 > BLOCK) {
+            await writeOut(fh, Buffer.from(`${line}\n`, 'utf8'));
+            continue;
           }
-          used += buf.write(line, used);
-          buf[used++] = LF;
         }
-      },
+        used += buf.write(line, used);
+        buf[used++] = LF;
+      }
+    };
+    return {
+      write: (lines) => inTurn(() => write(lines)),
       batches: async function* () {
-        await close();
+        await inTurn(close);
         const input = await openFile(path, 'r');
         try {
           let carry: Buffer | undefined;
@@ -90,6 +115,8 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
         }
       },
       dispose: async () => {
+        // After the writes called before it (a failed one leaves the file to be closed here).
+        await queue;
         await close().catch(() => undefined);
         rmSync(folder, { recursive: true, force: true });
       },

@@ -1,18 +1,39 @@
 /**
- * Staging on disk gives back every line written, in order and unchanged (lines are gathered before they are written
- * and split again on reading), and leaves nothing behind.
+ * Staging on disk gives back every line written, in order and unchanged (lines are encoded into one reused buffer
+ * before they are written, and read back a megabyte at a time and split again), and leaves nothing behind; a write
+ * that failed is never read back as a whole staging.
  */
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { fileStaging } from '../../../functions/adapters/file-staging';
+import type { StagingArea } from '../../../functions/core/ports';
 
 let dir: string | undefined;
 afterEach(() => {
+  vi.restoreAllMocks();
   if (dir) rmSync(dir, { recursive: true, force: true });
   dir = undefined;
 });
+
+/** The buffer lines are encoded into, and the size of a read. */
+const BLOCK = 1 << 20;
+
+async function readBack(staging: StagingArea): Promise<string[]> {
+  const back: string[] = [];
+  for await (const batch of staging.batches()) for (const l of batch) back.push(l);
+  return back;
+}
+
+/** FileHandle's prototype, whose write a test makes fail as a full disk would. */
+async function fileHandleProto(): Promise<{ write: (...a: unknown[]) => Promise<unknown> }> {
+  const fh = await open(join(dir as string, 'probe'), 'w');
+  await fh.close();
+  rmSync(join(dir as string, 'probe'));
+  return Object.getPrototypeOf(fh);
+}
 
 async function roundTrip(lines: string[]): Promise<{ back: string[]; left: number }> {
   dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
@@ -64,5 +85,85 @@ describe('fileStaging', () => {
     await staging.write(['{"t":"r"}']);
     await staging.dispose();
     expect(existsSync(dir) && readdirSync(dir).length).toBe(0);
+  });
+
+  it('reads back lines that fill the buffer exactly, and characters cut by every read boundary', async () => {
+    const lines: string[] = [];
+    let offset = 0;
+    const push = (line: string) => {
+      lines.push(line);
+      offset += Buffer.byteLength(line) + 1;
+    };
+    // 349,525 three-byte characters and the newline are exactly the buffer (and the first read); one more goes past.
+    push('€'.repeat((BLOCK - 1) / 3));
+    push('a');
+    push('€'.repeat((BLOCK - 1) / 3 + 1));
+    push('b');
+    for (const unit of ['é', '€', '🌍', '\u2028'])
+      for (let d = 0; d < 6; d++) {
+        // Padded so the next line starts d + 1 bytes before the end of a read: its characters are cut there.
+        const end = (Math.floor(offset / BLOCK) + 1) * BLOCK;
+        let pad = end - (d + 1) - offset - 1;
+        if (pad < 0) pad += BLOCK;
+        push('y'.repeat(pad));
+        expect(offset % BLOCK).toBe(BLOCK - d - 1);
+        push(`${unit.repeat(8)}|${d}`);
+      }
+    // A line of three and a half reads, made of surrogate pairs and escaped lone surrogates.
+    push(`${'🌍'.repeat(900_000)}${JSON.stringify('\ud800\udfff\udc00')}`);
+    push(JSON.stringify({ lone: '\ud83c', sep: '\u2028\u2029', nul: '\u0000' }));
+    const { back, left } = await roundTrip(lines);
+    expect(back.length).toBe(lines.length);
+    for (let i = 0; i < lines.length; i++) expect(back[i] === lines[i], `line ${i}`).toBe(true);
+    expect(left).toBe(0);
+  });
+
+  it('writes called without waiting for the one before are written whole, in the order they were called', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    const staging = await fileStaging(dir)();
+    // Each batch fills the buffer more than once, so a write is pending while the next batch would be encoded.
+    const batch = (tag: string) => Array.from({ length: 120 }, (_, i) => `${tag}${i}:${'é'.repeat(10_000)}`);
+    const batches = ['a', 'b', 'c', 'd'].map(batch);
+    await Promise.all(batches.map((b) => staging.write(b)));
+    // Read back while a write is still pending: the pending write is in what is read.
+    const last = staging.write(batch('e'));
+    const back = await readBack(staging);
+    await last;
+    expect(back).toEqual([...batches.flat(), ...batch('e')]);
+    await staging.dispose();
+  });
+
+  it('once a write failed, staging refuses to be written or read: the lines it lost are never missing silently', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    const staging = await fileStaging(dir)();
+    const line = (i: number) => `${i}:${'x'.repeat(300_000)}`;
+    await staging.write([line(0), line(1)]);
+    vi.spyOn(await fileHandleProto(), 'write').mockRejectedValueOnce(new Error('ENOSPC: no space left on device'));
+    // The buffer (line 1) is written when line 2 does not fit, and that write fails.
+    await expect(staging.write([line(2), line(3)])).rejects.toThrow(/ENOSPC/);
+    await expect(staging.write([line(4)])).rejects.toThrow(/ENOSPC/);
+    await expect(readBack(staging)).rejects.toThrow(/ENOSPC/);
+    await staging.dispose();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('a write that fails as the lines are read back fails the reading, and reading again does too', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    const staging = await fileStaging(dir)();
+    await staging.write(['{"t":"r","a":[0]}']);
+    vi.spyOn(await fileHandleProto(), 'write').mockRejectedValueOnce(new Error('EIO: i/o error'));
+    await expect(readBack(staging)).rejects.toThrow(/EIO/);
+    await expect(readBack(staging)).rejects.toThrow(/EIO/);
+    await staging.dispose();
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  it('dispose while a write is pending removes everything, and the write does not write into a removed file', async () => {
+    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    const staging = await fileStaging(dir)();
+    const writing = staging.write(Array.from({ length: 300 }, (_, i) => `${i}:${'é'.repeat(10_000)}`));
+    await staging.dispose();
+    await writing.catch(() => undefined);
+    expect(readdirSync(dir)).toEqual([]);
   });
 });
