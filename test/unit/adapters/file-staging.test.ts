@@ -18,6 +18,13 @@ afterEach(() => {
   dir = undefined;
 });
 
+/** A file staging in a fresh temporary folder (removed after each test). */
+async function openStaging(): Promise<{ staging: StagingArea; folder: string }> {
+  const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
+  dir = folder;
+  return { staging: await fileStaging(folder)(), folder };
+}
+
 /** The buffer lines are encoded into, and the size of a read. */
 const BLOCK = 1 << 20;
 
@@ -36,15 +43,14 @@ async function fileHandleProto(): Promise<{ write: (...a: unknown[]) => Promise<
 }
 
 async function roundTrip(lines: string[]): Promise<{ back: string[]; left: number }> {
-  dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-  const staging = await fileStaging(dir)();
+  const { staging, folder } = await openStaging();
   // Written in batches of every size from one line to hundreds, as ingest writes a batch of rows' lines at a time.
   for (let at = 0, size = 1; at < lines.length; at += size, size = (size % 700) + 1)
     await staging.write(lines.slice(at, at + size));
   const back: string[] = [];
   for await (const batch of staging.batches()) for (const l of batch) back.push(l);
   await staging.dispose();
-  return { back, left: readdirSync(dir).length };
+  return { back, left: readdirSync(folder).length };
 }
 
 describe('fileStaging', () => {
@@ -69,8 +75,7 @@ describe('fileStaging', () => {
   });
 
   it('a line written after the lines were read back is refused, not lost', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging } = await openStaging();
     await staging.write(['{"t":"r","c":"a"}']);
     const back: string[] = [];
     for await (const batch of staging.batches()) for (const l of batch) back.push(l);
@@ -80,11 +85,10 @@ describe('fileStaging', () => {
   });
 
   it('dispose without reading removes the file', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging, folder } = await openStaging();
     await staging.write(['{"t":"r"}']);
     await staging.dispose();
-    expect(existsSync(dir) && readdirSync(dir).length).toBe(0);
+    expect(existsSync(folder) && readdirSync(folder).length).toBe(0);
   });
 
   it('reads back lines that fill the buffer exactly, and characters cut by every read boundary', async () => {
@@ -119,8 +123,7 @@ describe('fileStaging', () => {
   });
 
   it('writes called without waiting for the one before are written whole, in the order they were called', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging } = await openStaging();
     // Each batch fills the buffer more than once, so a write is pending while the next batch would be encoded.
     const batch = (tag: string) => Array.from({ length: 120 }, (_, i) => `${tag}${i}:${'é'.repeat(10_000)}`);
     const batches = ['a', 'b', 'c', 'd'].map(batch);
@@ -134,8 +137,7 @@ describe('fileStaging', () => {
   });
 
   it('once a write failed, staging refuses to be written or read: the lines it lost are never missing silently', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging, folder } = await openStaging();
     const line = (i: number) => `${i}:${'x'.repeat(300_000)}`;
     await staging.write([line(0), line(1)]);
     vi.spyOn(await fileHandleProto(), 'write').mockRejectedValueOnce(new Error('ENOSPC: no space left on device'));
@@ -144,26 +146,24 @@ describe('fileStaging', () => {
     await expect(staging.write([line(4)])).rejects.toThrow(/ENOSPC/);
     await expect(readBack(staging)).rejects.toThrow(/ENOSPC/);
     await staging.dispose();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('a write that fails as the lines are read back fails the reading, and reading again does too', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging, folder } = await openStaging();
     await staging.write(['{"t":"r","a":[0]}']);
     vi.spyOn(await fileHandleProto(), 'write').mockRejectedValueOnce(new Error('EIO: i/o error'));
     await expect(readBack(staging)).rejects.toThrow(/EIO/);
     await expect(readBack(staging)).rejects.toThrow(/EIO/);
     await staging.dispose();
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(folder)).toEqual([]);
   });
 
   it('dispose while a write is pending removes everything, and the write does not write into a removed file', async () => {
-    dir = mkdtempSync(join(tmpdir(), 'staging-test-'));
-    const staging = await fileStaging(dir)();
+    const { staging, folder } = await openStaging();
     const writing = staging.write(Array.from({ length: 300 }, (_, i) => `${i}:${'é'.repeat(10_000)}`));
     await staging.dispose();
     await writing.catch(() => undefined);
-    expect(readdirSync(dir)).toEqual([]);
+    expect(readdirSync(folder)).toEqual([]);
   });
 });
