@@ -13,7 +13,7 @@
  * list marked as being written, so a sync never uses a list that an ingest left half-written.
  */
 
-import { CompactIndex, compactIndexToBytes, hex32 } from './compact-index';
+import { CompactIndex, compactIndexToBytes, fingerprintInto, hex32 } from './compact-index';
 import { type AudienceConfig, consentPolicyOf } from './config';
 import {
   type ColumnMapping,
@@ -825,6 +825,42 @@ export class Stager {
     else this.linesFor(acceptedOf(record), lines);
   }
 
+  /**
+   * {@link linesOf} for each of `records`, in order, with the duplicate index's slots of the whole group loaded first
+   * ({@link CompactIndex.touchPrints}): at a million people the index outgrows the caches, and one probe per row,
+   * between the rest of the row's work, waited on memory every time.
+   */
+  linesOfAll(records: readonly StagedRecord[], lines: string[]): void {
+    const n = records.length;
+    if (n === 0) return;
+    const prints = this.load(n, (j) => (records[j] as StagedRecord).cid);
+    if (!this.staging) {
+      for (let j = 0; j < n; j++) this.countPrint(prints, 3 * j);
+      return;
+    }
+    for (let j = 0; j < n; j++) this.linesFor(acceptedOf(records[j] as StagedRecord), lines);
+  }
+
+  /** Loads the index slots of the first `n` fingerprints of `prints` (a pool's) before they are counted one by one. */
+  touchPrints(prints: Uint32Array, n: number): void {
+    this.seen.touchPrints(prints, n);
+  }
+
+  /**
+   * The fingerprints of `n` cids (`cid(j)`), with their slots in the file's index (and, when staging, in the list's
+   * stored fingerprints) loaded: what {@link linesFor} then probes for each, one by one.
+   */
+  load(n: number, cid: (j: number) => string): Uint32Array {
+    if (this.prints.length < 3 * n) this.prints = new Uint32Array(3 * n);
+    const prints = this.prints;
+    for (let j = 0; j < n; j++) fingerprintInto(cid(j), prints, 3 * j);
+    this.seen.touchPrints(prints, n);
+    if (this.staging && this.existing.size > 0) this.existing.touchPrints(prints, n);
+    return prints;
+  }
+
+  private prints = new Uint32Array(0);
+
   /** {@link linesOf} for a record read in this thread or by a pool. */
   linesFor(record: AcceptedRecord, lines: string[]): void {
     const duplicate = this.count(record.cid);
@@ -908,10 +944,16 @@ async function ingestLocked(
       // but the reading; ingest awaits its staging writes and a lease renewal every 2,000 rows).
       const handle = async (events: readonly RowEvent[]) => {
         let lines: string[] = [];
-        for (const ev of events) {
-          const record = reader.take(entry, ev);
-          if (record) stager.linesOf(record, lines);
-          // Handed on a few rows at a time: a line is encoded (and its strings freed) while it is young.
+        const records: StagedRecord[] = [];
+        for (let k = 0; k < events.length; k++) {
+          const record = reader.take(entry, events[k] as RowEvent);
+          if (record) records.push(record);
+          // Staged a few records at a time, in file order: the group's duplicate-index slots are loaded together
+          // (linesOfAll), and a line is encoded (and its strings freed) while it is young.
+          if (records.length === STAGE_LINES || (k === events.length - 1 && records.length > 0)) {
+            stager.linesOfAll(records, lines);
+            records.length = 0;
+          }
           if (lines.length >= STAGE_LINES && staging) {
             await staging.write(lines);
             lines = [];
@@ -928,6 +970,11 @@ async function ingestLocked(
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
           const accepted = reader.takeChunk(entry, out);
           const lines: string[] = [];
+          if (!staging && out.prints) stager.touchPrints(out.prints, accepted);
+          else if (staging && out.staged) {
+            const { cids } = out.staged;
+            stager.load(accepted, (j) => cids[j] as string);
+          }
           for (let a = 0; a < accepted; a++) {
             if (staging) stager.linesFor(acceptedAt(out, a), lines);
             else stager.countPrint(out.prints as Uint32Array, 3 * a);

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { CompactIndex, compactIndexFromBytes, compactIndexToBytes } from '../../../functions/core/compact-index';
+import {
+  CompactIndex,
+  compactIndexFromBytes,
+  compactIndexToBytes,
+  fingerprintInto,
+} from '../../../functions/core/compact-index';
 import { sha256Hex } from '../../../functions/core/normalize';
 
 describe('CompactIndex: fingerprints of the whole id', () => {
@@ -28,6 +33,20 @@ describe('CompactIndex: fingerprints of the whole id', () => {
     index.add(sha256Hex('p3'), 42);
     expect(index.get(sha256Hex('p3'))).toBe(42);
     expect(index.get(sha256Hex('p4'))).toBe(0);
+  });
+
+  it('loading the slots of fingerprints ahead (touchPrints) changes nothing, for present and absent ids alike', () => {
+    const index = new CompactIndex();
+    for (let i = 0; i < 5000; i++) index.add(sha256Hex(`p${i}`), i % 7);
+    const before = compactIndexToBytes(index);
+    const probe = Array.from({ length: 300 }, (_, j) => sha256Hex(`p${j * 37}`));
+    const prints = new Uint32Array(3 * probe.length);
+    probe.forEach((id, j) => fingerprintInto(id, prints, 3 * j));
+    index.touchPrints(prints, probe.length);
+    new CompactIndex().touchPrints(prints, probe.length);
+    expect(compactIndexToBytes(index)).toEqual(before);
+    for (let j = 0; j < probe.length; j++)
+      expect(index.addPrintIfAbsent(prints, 3 * j, 1)).toBe(j * 37 < 5000 ? (j * 37) % 7 : undefined);
   });
 
   it('costs at most 16 bytes an id without values (8-byte slots, 53–80 % full; a Set<string> costs ~110)', () => {
