@@ -41,7 +41,7 @@ describe('CompactIndex: fingerprints of the whole id', () => {
     const before = compactIndexToBytes(index);
     const probe = Array.from({ length: 300 }, (_, j) => sha256Hex(`p${j * 37}`));
     const prints = new Uint32Array(3 * probe.length);
-    probe.forEach((id, j) => fingerprintInto(id, prints, 3 * j));
+    for (let j = 0; j < probe.length; j++) fingerprintInto(probe[j] as string, prints, 3 * j);
     index.touchPrints(prints, probe.length);
     new CompactIndex().touchPrints(prints, probe.length);
     expect(compactIndexToBytes(index)).toEqual(before);
