@@ -81,8 +81,11 @@ function captureStore(records: ContactRecord[]): ContactStore {
   });
 }
 
-/** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */
-export async function productGolden(source: () => ByteSource, rowPool?: RowPool): Promise<Golden> {
+/** Runs the product's ingest on `source` into a store that keeps the records handed to it: its report and those records. */
+export async function productIngest(
+  source: () => ByteSource,
+  rowPool?: RowPool,
+): Promise<{ report: IngestReport; records: ContactRecord[] }> {
   const records: ContactRecord[] = [];
   const report = await ingestExport(
     {
@@ -96,6 +99,12 @@ export async function productGolden(source: () => ByteSource, rowPool?: RowPool)
     goldenConfig(),
     { store: captureStore(records), platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW, rowPool },
   );
+  return { report, records };
+}
+
+/** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */
+export async function productGolden(source: () => ByteSource, rowPool?: RowPool): Promise<Golden> {
+  const { report, records } = await productIngest(source, rowPool);
   const lines = records.flatMap(keyLines);
   return { ...reportPart(report), hashes: lines.length, digest: multisetDigest(lines) };
 }

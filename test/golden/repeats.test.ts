@@ -4,15 +4,9 @@
  * all count the same, in one thread and in worker threads, validating and ingesting.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { memoryLogger } from '../../functions/adapters/logger';
 import { createRowPool } from '../../functions/app/row-pool';
-import { ingestExport } from '../../functions/core/ingest';
-import type { ContactRecord } from '../../functions/core/model';
-import { PLATFORMS } from '../../functions/platforms/registry';
-import { readExport } from '../../functions/reading';
-import { emptyStore } from '../helpers/empty-store';
 import { bufferSource } from '../unit/reading/helpers';
-import { GOLDEN_NOW, goldenConfig, productValidateReport } from './golden';
+import { productIngest, productValidateReport } from './golden';
 
 const pool = createRowPool({ threads: 2 });
 afterAll(() => pool?.close());
@@ -50,30 +44,7 @@ describe('repeats of a person, near and far', () => {
 
   it('are stored as one contact each when ingesting, inline and in worker threads', async () => {
     for (const rowPool of [undefined, pool]) {
-      const stored: ContactRecord[] = [];
-      const report = await ingestExport(
-        {
-          list: 'repeats',
-          kind: 'snapshot',
-          source: 'incoming/repeats/file.csv#v1',
-          exportedAt: '2025-06-01T00:00:00.000Z',
-          exportedAtFrom: 'metadata',
-          entries: readExport(source(997)()),
-        },
-        goldenConfig(),
-        {
-          store: emptyStore({
-            putContacts: async (rs) => {
-              stored.push(...rs);
-              return rs.length;
-            },
-          }),
-          platforms: PLATFORMS,
-          logger: memoryLogger(),
-          now: () => GOLDEN_NOW,
-          rowPool,
-        },
-      );
+      const { report, records: stored } = await productIngest(source(997), rowPool);
       expect({ merged: report.merged, written: report.written }).toEqual({ merged: repeats, written: people });
       expect(new Set(stored.map((r) => r.cid)).size).toBe(people);
       expect(stored.length).toBe(people);
