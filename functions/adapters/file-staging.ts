@@ -5,9 +5,11 @@
  *
  * Lines are encoded as they arrive into a 1 MiB buffer that is written when full: a line's string dies young, where
  * strings held until a gathered write outlived the garbage collector's young generation and were copied by every
- * scavenge (a fifth of ingest's own compute went to that). They are read back a megabyte at a time, cut at the last
- * newline (so no character is split) and decoded at once: a staged line is JSON, whose strings escape every line
- * break, so a newline always ends a line.
+ * scavenge (a fifth of ingest's own compute went to that). They are read back a megabyte at a time and decoded line
+ * by line: a staged line is JSON, whose strings escape every line break, so a newline byte always ends a line (and is
+ * never part of a multi-byte character). Each line is its own string, not a slice of one string of the megabyte:
+ * records parsed from such slices held more of the heap while they waited for their batch of store writes (2.6 KB
+ * each against 1.5 KB), each scavenge of the apply pass copied about 10 MB, and ingest spent ~10 % more CPU.
  */
 
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -107,9 +109,9 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
               continue;
             }
             carry = end + 1 < bytes.length ? Buffer.from(bytes.subarray(end + 1)) : undefined;
-            yield splitLines(bytes.toString('utf8', 0, end + 1));
+            yield splitLines(bytes, end + 1);
           }
-          if (carry) yield splitLines(carry.toString('utf8'));
+          if (carry) yield splitLines(carry, carry.length);
         } finally {
           await input.close();
         }
@@ -124,15 +126,15 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
   };
 }
 
-/** The non-empty lines of a text (the last may lack its newline). */
-function splitLines(text: string): string[] {
+/** The non-empty lines of `bytes[0, end)`, each decoded on its own (the last may lack its newline). */
+function splitLines(bytes: Buffer, end: number): string[] {
   const lines: string[] = [];
   let from = 0;
-  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', from)) {
-    if (nl > from) lines.push(text.slice(from, nl));
+  for (let nl = bytes.indexOf(LF, from); nl !== -1 && nl < end; nl = bytes.indexOf(LF, from)) {
+    if (nl > from) lines.push(bytes.toString('utf8', from, nl));
     from = nl + 1;
   }
-  if (from < text.length) lines.push(text.slice(from));
+  if (from < end) lines.push(bytes.toString('utf8', from, end));
   return lines;
 }
 
