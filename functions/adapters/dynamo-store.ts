@@ -195,7 +195,12 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
 
   async getContact(list: string, cid: string): Promise<ContactRecord | undefined> {
     const out = await this.doc.send(
-      new GetCommand({ TableName: this.table, Key: { pk: contactPk(list, cid), sk: `C#${cid}` } }),
+      // Strongly consistent: an ingest merging a repeated person reads back what it wrote moments before.
+      new GetCommand({
+        TableName: this.table,
+        Key: { pk: contactPk(list, cid), sk: `C#${cid}` },
+        ConsistentRead: true,
+      }),
     );
     return out.Item ? toRecord(out.Item) : undefined;
   }

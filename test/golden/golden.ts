@@ -72,21 +72,26 @@ export function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 }
 
 /** A store that keeps nothing but the records handed to it (an empty list, no blocks, locks always free). */
-function captureStore(records: ContactRecord[]): ContactStore {
+/** A store that keeps the contacts handed to it (a copy each, as a database would), the latest per person. */
+function keepingStore(kept: Map<string, ContactRecord>): ContactStore {
   return emptyStore({
     putContacts: async (rs) => {
-      records.push(...rs);
+      for (const r of rs) kept.set(r.cid, structuredClone(r));
       return rs.length;
+    },
+    getContact: async (_list, cid) => {
+      const r = kept.get(cid);
+      return r && structuredClone(r);
     },
   });
 }
 
-/** Runs the product's ingest on `source` into a store that keeps the records handed to it: its report and those records. */
+/** Runs the product's ingest on `source` into a store that keeps the records handed to it: its report and what it holds. */
 export async function productIngest(
   source: () => ByteSource,
   rowPool?: RowPool,
 ): Promise<{ report: IngestReport; records: ContactRecord[] }> {
-  const records: ContactRecord[] = [];
+  const kept = new Map<string, ContactRecord>();
   const report = await ingestExport(
     {
       list: 'golden',
@@ -97,9 +102,9 @@ export async function productIngest(
       entries: readExport(source()),
     },
     goldenConfig(),
-    { store: captureStore(records), platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW, rowPool },
+    { store: keepingStore(kept), platforms: PLATFORMS, logger: memoryLogger(), now: () => GOLDEN_NOW, rowPool },
   );
-  return { report, records };
+  return { report, records: [...kept.values()] };
 }
 
 /** Runs the product's ingest on `source` (with a capturing store) and returns its golden values. */
