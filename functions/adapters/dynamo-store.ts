@@ -122,14 +122,22 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
 
   async markApplying(list: string, marker: NonNullable<ListState['applying']>): Promise<void> {
     await this.registerList(list);
-    await this.doc.send(
-      new UpdateCommand({
-        TableName: this.table,
-        Key: { pk: `LIST#${list}`, sk: 'SNAP' },
-        UpdateExpression: 'SET applying = :m',
-        ExpressionAttributeValues: { ':m': marker },
-      }),
-    );
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: `LIST#${list}`, sk: 'SNAP' },
+          UpdateExpression: 'SET applying = :m',
+          // Another drop's marker is one that stopped midway: replaced, a delta's commit would clear it and sync
+          // would use the list it left half-written.
+          ConditionExpression: 'attribute_not_exists(applying) OR applying.#s = :s',
+          ExpressionAttributeNames: { '#s': 'source' },
+          ExpressionAttributeValues: { ':m': marker, ':s': marker.source },
+        }),
+      );
+    } catch (e) {
+      if (!isConditionFailure(e)) throw e;
+    }
   }
 
   async clearApplying(list: string, source: string): Promise<void> {

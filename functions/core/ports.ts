@@ -115,11 +115,15 @@ export type LockOutcome = { acquired: true; tookOverFrom?: LockHolder } | { acqu
 export interface ContactStore {
   getSnapshot(list: string): Promise<ListSnapshot | undefined>;
   listState(list: string): Promise<ListState>;
-  /** Records that a drop is being written to the list; the list counts as not committed until commitSnapshot. */
+  /**
+   * Records that a drop is being written to the list; the list counts as not committed until commitSnapshot. A marker
+   * another drop left (it stopped midway: the list's ingest lock is held by one drop at a time) stays: the list is
+   * half-written until that drop is ingested again or a snapshot commits, whatever a delta or suppress drop does.
+   */
   markApplying(list: string, marker: ApplyingMarker): Promise<void>;
   /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). Clears the marker. */
   commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
-  /** Commits a delta or suppress drop: clears the marker without changing the snapshot. */
+  /** Commits a delta or suppress drop: clears its own marker (not another drop's) without changing the snapshot. */
   clearApplying(list: string, source: string): Promise<void>;
   /** A list's content fingerprints; with `shard`, only those of cids starting with that hex digit. */
   fingerprints(list: string, shard?: string): AsyncIterable<StoredFingerprint>;

@@ -16,6 +16,7 @@ import type { ApplyingMarker, BlockEntry, ContactStore, RowPool } from '../../fu
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
 import { emptyStore } from '../helpers/empty-store';
+import { startStore } from '../helpers/harness';
 import { bufferSource } from '../unit/reading/helpers';
 import { makeZip } from '../unit/reading/zip-writer';
 
@@ -95,19 +96,20 @@ async function ingest(
   how: 'plain' | 'zip',
   exportedAt: string,
   rowPool?: RowPool,
+  kind: 'snapshot' | 'delta' | 'suppress' = 'snapshot',
 ): Promise<IngestReport> {
   const body = how === 'zip' ? makeZip([{ name: 'members.csv', data: csv }]) : Buffer.from(csv, 'utf8');
   return ingestExport(
     {
       list: 'news',
-      kind: 'snapshot',
-      source: `incoming/news/members.${how === 'zip' ? 'zip' : 'csv'}#${exportedAt}`,
+      kind,
+      source: `incoming/news/${kind === 'snapshot' ? '' : `${kind}/`}members.${how === 'zip' ? 'zip' : 'csv'}#${exportedAt}`,
       exportedAt,
       exportedAtFrom: 'metadata',
       entries: readExport(bufferSource(`members.${how === 'zip' ? 'zip' : 'csv'}`, body, 4096)),
     },
     config,
-    { store, platforms: PLATFORMS, logger: memoryLogger(), now: () => new Date(exportedAt), rowPool },
+    { store, platforms: PLATFORMS, logger: memoryLogger(), now: () => new Date('2026-03-10T00:00:00Z'), rowPool },
   );
 }
 
@@ -204,5 +206,50 @@ describe('one list, however its file comes', () => {
     const whole = tableStore();
     await ingest(whole.store, csv, 'zip', '2026-03-01T00:00:00.000Z');
     expect(held(t.rows)).toEqual(held(whole.rows));
+  }, 120_000);
+
+  it('a list a snapshot left half-written stays held through a delta and a suppress drop, until that snapshot is ingested again (DynamoDB)', async () => {
+    const h = await startStore();
+    try {
+      const v1 = members();
+      await ingest(h.store, v1.csv, 'plain', '2026-03-01T00:00:00.000Z');
+      // The next snapshot stops after 1,000 writes (a Lambda killed, the table throttled for good).
+      const failing = Object.create(h.store) as ContactStore;
+      let puts = 0;
+      failing.putContacts = async (rs, hs) => {
+        puts += rs.length;
+        if (puts > 1_000) throw new Error('the table stopped answering');
+        return h.store.putContacts(rs, hs);
+      };
+      // Every first name changed (so every person is rewritten), and person 1 unsubscribed further down.
+      const v2 = { csv: members(true).csv.replaceAll(',Ann ', ',Anne ') };
+      await expect(ingest(failing, v2.csv, 'plain', '2026-03-02T00:00:00.000Z')).rejects.toThrow(/stopped answering/);
+      const half = (await h.store.listState('news')).applying?.source;
+      expect(half).toMatch(/^incoming\/news\/members\.csv#2026-03-02/);
+      // A delta and a suppress drop of the list, each applied in full: the list is still the half-written one.
+      const delta = await ingest(
+        h.store,
+        'Email Address,Status\nnew@example.com,subscribed\n',
+        'plain',
+        '2026-03-02T06:00:00.000Z',
+        undefined,
+        'delta',
+      );
+      expect(delta.status).toBe('ingested');
+      expect((await h.store.listState('news')).applying?.source).toBe(half);
+      await ingest(h.store, 'email\nperson7@example.com\n', 'plain', '2026-03-02T07:00:00.000Z', undefined, 'suppress');
+      expect((await h.store.listState('news')).applying?.source).toBe(half);
+      // The snapshot ingested again: the list is whole and committed.
+      const again = await ingest(h.store, v2.csv, 'plain', '2026-03-02T00:00:00.000Z');
+      expect(again.status).toBe('ingested');
+      const state = await h.store.listState('news');
+      expect(state.applying).toBeUndefined();
+      expect(state.snapshot?.source).toBe(half);
+      expect((await h.store.getContact('news', sha256Hex('person1@example.com')))?.consent).toBe('unsubscribed');
+      // The delta's person, newer than the snapshot, is kept.
+      expect((await h.store.getContact('news', sha256Hex('new@example.com')))?.consent).toBe('subscribed');
+    } finally {
+      await h.close();
+    }
   }, 120_000);
 });
