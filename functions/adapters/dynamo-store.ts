@@ -128,11 +128,12 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
           TableName: this.table,
           Key: { pk: `LIST#${list}`, sk: 'SNAP' },
           UpdateExpression: 'SET applying = :m',
-          // Another drop's marker is one that stopped midway: replaced, a delta's commit would clear it and sync
-          // would use the list it left half-written.
-          ConditionExpression: 'attribute_not_exists(applying) OR applying.#s = :s',
+          // Another file's marker is a drop that stopped midway: replaced, a delta's commit would clear it and sync
+          // would use the list it left half-written. The same file (a retry, or the object uploaded again as a new
+          // version) takes it over.
+          ConditionExpression: 'attribute_not_exists(applying) OR begins_with(applying.#s, :k)',
           ExpressionAttributeNames: { '#s': 'source' },
-          ExpressionAttributeValues: { ':m': marker, ':s': marker.source },
+          ExpressionAttributeValues: { ':m': marker, ':k': objectOfSource(marker.source) },
         }),
       );
     } catch (e) {
@@ -157,12 +158,19 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
     }
   }
 
-  async commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'> {
+  async commitSnapshot(snap: ListSnapshot, keep?: ListState['applying']): Promise<'committed' | 'stale'> {
     try {
       await this.doc.send(
         new PutCommand({
           TableName: this.table,
-          Item: { pk: `LIST#${snap.list}`, sk: 'SNAP', exportedAt: snap.exportedAt, source: snap.source, snap },
+          Item: {
+            pk: `LIST#${snap.list}`,
+            sk: 'SNAP',
+            exportedAt: snap.exportedAt,
+            source: snap.source,
+            snap,
+            ...(keep ? { applying: keep } : {}),
+          },
           // An older export never replaces a newer one; at the same export time the later drop is the correction.
           // A stored time in the future (a broken clock) is replaced: ingest already refused to trust it.
           ConditionExpression:
@@ -508,4 +516,10 @@ export async function ensureTable(client: DynamoDBClient, table: string): Promis
     }),
   );
   await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 0.1, maxDelay: 1 }, { TableName: table });
+}
+
+/** The object a drop's source (`<key>#<version or etag>`) names, with its `#`: every version of one file shares it. */
+export function objectOfSource(source: string): string {
+  const at = source.lastIndexOf('#');
+  return at < 0 ? source : source.slice(0, at + 1);
 }

@@ -409,7 +409,8 @@ export async function commitFanOut(deps: FanOutDeps, input: { runId: string }): 
 async function committedBefore(deps: FanOutDeps, run: FanOutRun, files: RunFiles): Promise<ObjectOutcome | undefined> {
   if (await files.getJson(chunkKey(0))) return undefined;
   const { snapshot, applying } = await deps.store.listState(run.drop.where.list);
-  if (applying) return undefined;
+  // Still this drop's marker: its commit did not finish. (Another file's, which a commit leaves, says nothing of it.)
+  if (applying?.source === run.drop.source) return undefined;
   if (run.drop.where.kind === 'snapshot' && snapshot?.source !== run.drop.source) return undefined;
   deps.logger.info('ingest_commit_repeated', { list: run.drop.where.list, runId: run.runId });
   return { kind: 'duplicate', of: run.drop.source, firstReportKey: `${run.drop.reportBase}.json` };

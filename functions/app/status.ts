@@ -221,8 +221,7 @@ export async function collectStatus(deps: StatusDeps): Promise<StatusReport> {
       };
     if (state.applying) {
       const holder = await store.lockHolder(`ingest#${list}`);
-      const running =
-        holder !== undefined && holder.owner === state.applying.owner && Date.parse(holder.until) > now.getTime();
+      const running = holder !== undefined && Date.parse(holder.until) > now.getTime();
       const file = fileOf(state.applying.source);
       entry.applying = { file, startedAt: state.applying.startedAt, running };
       entry.attention.push(

@@ -1221,14 +1221,21 @@ export async function commitDrop(input: ApplyInput, report: IngestReport, store:
     await store.clearApplying(input.list, input.source);
     return;
   }
-  const outcome = await store.commitSnapshot({
-    list: input.list,
-    source: input.source,
-    exportedAt: input.exportedAt,
-    exportedAtFrom: input.exportedAtFrom,
-    committedAt: now.toISOString(),
-    counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
-  });
+  // The snapshot makes a list whole that another snapshot left half-written, not one a delta, suppress or unsuppress
+  // drop left so: their changes are not in it (a suppression half applied would let suppressed people through).
+  const { applying } = await store.listState(input.list);
+  const keep = applying && applying.source !== input.source && dropKindOfSource(applying.source) !== 'snapshot';
+  const outcome = await store.commitSnapshot(
+    {
+      list: input.list,
+      source: input.source,
+      exportedAt: input.exportedAt,
+      exportedAtFrom: input.exportedAtFrom,
+      committedAt: now.toISOString(),
+      counts: { rows: report.rows, accepted: report.accepted, rejected: report.rejected, removed: report.removed },
+    },
+    keep ? applying : undefined,
+  );
   if (outcome === 'stale') {
     // Cannot happen while the list's ingest lock is held; reported rather than assumed.
     report.status = 'stale';
@@ -1424,6 +1431,13 @@ export function rejectedRowsCsv(rows: RejectedRow[]): string {
 const SUB_KINDS: ReadonlySet<string> = new Set(['delta', 'suppress', 'unsuppress']);
 
 /** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress|unsuppress/]<file>`. */
+/** The kind of drop a source (`<key>#<version>`) came from; undefined for a key outside incoming/. */
+function dropKindOfSource(source: string): DropKind | undefined {
+  const at = source.lastIndexOf('#');
+  const parsed = parseDropKey(at < 0 ? source : source.slice(0, at));
+  return 'kind' in parsed ? parsed.kind : undefined;
+}
+
 export function parseDropKey(key: string): { list: string; kind: DropKind; file: string } | { error: string } {
   const parts = key.split('/');
   if (parts[0] !== 'incoming' || parts.length < 3)

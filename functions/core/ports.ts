@@ -117,12 +117,16 @@ export interface ContactStore {
   listState(list: string): Promise<ListState>;
   /**
    * Records that a drop is being written to the list; the list counts as not committed until commitSnapshot. A marker
-   * another drop left (it stopped midway: the list's ingest lock is held by one drop at a time) stays: the list is
-   * half-written until that drop is ingested again or a snapshot commits, whatever a delta or suppress drop does.
+   * another file left (it stopped midway: the list's ingest lock is held by one drop at a time) stays: the list is
+   * half-written until that file (any version of its object) is ingested again or a snapshot commits, whatever a
+   * delta or suppress drop of another file does.
    */
   markApplying(list: string, marker: ApplyingMarker): Promise<void>;
-  /** Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). Clears the marker. */
-  commitSnapshot(snap: ListSnapshot): Promise<'committed' | 'stale'>;
+  /**
+   * Conditional: only replaces a snapshot with an older exportedAt (or the same source, idempotently). Clears the
+   * marker, or leaves `keep` (another drop's, which this snapshot does not make whole) in its place, at once.
+   */
+  commitSnapshot(snap: ListSnapshot, keep?: ApplyingMarker): Promise<'committed' | 'stale'>;
   /** Commits a delta or suppress drop: clears its own marker (not another drop's) without changing the snapshot. */
   clearApplying(list: string, source: string): Promise<void>;
   /** A list's content fingerprints; with `shard`, only those of cids starting with that hex digit. */

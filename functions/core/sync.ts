@@ -318,13 +318,17 @@ export async function unsettledLists(deps: SyncDeps): Promise<UnsettledList[]> {
     const { applying } = await deps.store.listState(list);
     if (!applying) continue;
     const holder = await deps.store.lockHolder(`ingest#${list}`);
-    const alive = holder !== undefined && holder.owner === applying.owner && Date.parse(holder.until) > now.getTime();
+    // Any live ingest of the list: its own drop, or another file's (which waits its turn behind a stopped one's mark).
+    const alive = holder !== undefined && Date.parse(holder.until) > now.getTime();
     out.push(
       alive
         ? {
             list,
             kind: 'list_being_written',
-            message: `list ${list} is being written by an ingest (${applying.source.split('#')[0]}); audiences wait until it has committed`,
+            message:
+              holder.owner === applying.owner
+                ? `list ${list} is being written by an ingest (${applying.source.split('#')[0]}); audiences wait until it has committed`
+                : `list ${list} is being written by an ingest while the ingest of ${applying.source.split('#')[0]} that stopped midway at ${applying.startedAt} still holds it half-written; audiences wait (until that file is ingested again or a snapshot commits)`,
           }
         : {
             list,

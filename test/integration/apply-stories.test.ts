@@ -10,9 +10,11 @@ import { parseAudienceConfig } from '../../functions/adapters/config-file';
 import { memoryLogger } from '../../functions/adapters/logger';
 import { createRowPool } from '../../functions/app/row-pool';
 import { contentHash, type IngestReport, ingestExport } from '../../functions/core/ingest';
+import { Lease } from '../../functions/core/lease';
 import type { ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
 import type { ApplyingMarker, BlockEntry, ContactStore, RowPool } from '../../functions/core/ports';
+import { type SyncDeps, unsettledLists } from '../../functions/core/sync';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
 import { emptyStore } from '../helpers/empty-store';
@@ -248,6 +250,77 @@ describe('one list, however its file comes', () => {
       expect((await h.store.getContact('news', sha256Hex('person1@example.com')))?.consent).toBe('unsubscribed');
       // The delta's person, newer than the snapshot, is kept.
       expect((await h.store.getContact('news', sha256Hex('new@example.com')))?.consent).toBe('subscribed');
+    } finally {
+      await h.close();
+    }
+  }, 120_000);
+
+  it('a delta that stopped midway is made whole by its file uploaded again (a new version); a suppression half applied survives a snapshot commit (DynamoDB)', async () => {
+    const h = await startStore();
+    const NOW = new Date('2026-03-10T00:00:00Z');
+    const sync = { store: h.store, clock: { now: () => NOW, wall: () => NOW } } as unknown as SyncDeps;
+    try {
+      const v1 = members();
+      await ingest(h.store, v1.csv, 'plain', '2026-03-01T00:00:00.000Z');
+      const stopsAfter = (n: number) => {
+        const f = Object.create(h.store) as ContactStore;
+        let puts = 0;
+        f.putContacts = async (rs, hs) => {
+          puts += rs.length;
+          if (puts > n) throw new Error('the table stopped answering');
+          return h.store.putContacts(rs, hs);
+        };
+        f.putBlocks = async (es) => {
+          if (!es.some((e) => e.kind === 'suppress')) return h.store.putBlocks(es);
+          await h.store.putBlocks(es.slice(0, 5));
+          throw new Error('the table stopped answering');
+        };
+        return f;
+      };
+      const changed = v1.csv.replaceAll(',Ann ', ',Anne ');
+      await expect(
+        ingest(stopsAfter(600), changed, 'plain', '2026-03-02T00:00:00.000Z', undefined, 'delta'),
+      ).rejects.toThrow(/stopped answering/);
+      expect((await h.store.listState('news')).applying?.source).toMatch(/^incoming\/news\/delta\/members\.csv#/);
+      // While another file's drop holds the list's lock, sync waits for it (and says which file left the list so).
+      const lease = new Lease(h.store, 'ingest#news', 'someone-else', () => NOW);
+      expect((await lease.tryAcquire()).acquired).toBe(true);
+      const busy = await unsettledLists(sync);
+      expect(busy).toEqual([expect.objectContaining({ list: 'news', kind: 'list_being_written' })]);
+      expect(busy[0]?.message).toMatch(/delta\/members\.csv that stopped midway/);
+      await lease.release();
+      expect(await unsettledLists(sync)).toEqual([expect.objectContaining({ kind: 'list_ingest_stopped' })]);
+      // The operator uploads the file again: a new version of the same object takes the mark over and clears it.
+      const again = await ingest(h.store, changed, 'plain', '2026-03-02T00:01:00.000Z', undefined, 'delta');
+      expect(again.status).toBe('ingested');
+      expect((await h.store.listState('news')).applying).toBeUndefined();
+      expect(await unsettledLists(sync)).toEqual([]);
+
+      // A suppress drop that stops after 5 of its 20 blocks: the next snapshot does not make the list whole.
+      const suppress = `email\n${Array.from({ length: 20 }, (_, i) => `person${i}@example.com`).join('\n')}\n`;
+      await expect(
+        ingest(
+          stopsAfter(Number.POSITIVE_INFINITY),
+          suppress,
+          'plain',
+          '2026-03-03T00:00:00.000Z',
+          undefined,
+          'suppress',
+        ),
+      ).rejects.toThrow(/stopped answering/);
+      const half = (await h.store.listState('news')).applying?.source;
+      expect(half).toMatch(/^incoming\/news\/suppress\//);
+      const snap = await ingest(h.store, changed, 'plain', '2026-03-04T00:00:00.000Z');
+      expect(snap.status).toBe('ingested');
+      const state = await h.store.listState('news');
+      expect(state.snapshot?.source).toMatch(/#2026-03-04/);
+      expect(state.applying?.source).toBe(half);
+      // The suppress file again: all 20 suppressions, and the list is settled.
+      await ingest(h.store, suppress, 'plain', '2026-03-03T00:00:00.000Z', undefined, 'suppress');
+      expect((await h.store.listState('news')).applying).toBeUndefined();
+      let suppressed = 0;
+      for await (const b of h.store.blocks()) if (b.kind === 'suppress') suppressed++;
+      expect(suppressed).toBe(20);
     } finally {
       await h.close();
     }
