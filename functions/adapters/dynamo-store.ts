@@ -29,7 +29,7 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { inParallel } from '../core/in-parallel';
-import { type ContactRecord, SHARDS, shardOf } from '../core/model';
+import { type ContactRecord, objectKeyOfSource, SHARDS, shardOf } from '../core/model';
 import type {
   AudienceState,
   BlockEntry,
@@ -133,7 +133,7 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
           // version) takes it over.
           ConditionExpression: 'attribute_not_exists(applying) OR begins_with(applying.#s, :k)',
           ExpressionAttributeNames: { '#s': 'source' },
-          ExpressionAttributeValues: { ':m': marker, ':k': objectOfSource(marker.source) },
+          ExpressionAttributeValues: { ':m': marker, ':k': `${objectKeyOfSource(marker.source)}#` },
         }),
       );
     } catch (e) {
@@ -516,10 +516,4 @@ export async function ensureTable(client: DynamoDBClient, table: string): Promis
     }),
   );
   await waitUntilTableExists({ client, maxWaitTime: 30, minDelay: 0.1, maxDelay: 1 }, { TableName: table });
-}
-
-/** The object a drop's source (`<key>#<version or etag>`) names, with its `#`: every version of one file shares it. */
-export function objectOfSource(source: string): string {
-  const at = source.lastIndexOf('#');
-  return at < 0 ? source : source.slice(0, at + 1);
 }

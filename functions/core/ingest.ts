@@ -27,7 +27,14 @@ import {
 } from './formats';
 import type { RowEnv, StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
-import { CONSENT_STATES, type ConsentState, type ContactRecord, PARSE_FAILURES, type RejectionReason } from './model';
+import {
+  CONSENT_STATES,
+  type ConsentState,
+  type ContactRecord,
+  objectKeyOfSource,
+  PARSE_FAILURES,
+  type RejectionReason,
+} from './model';
 import { isPlausibleEmail, sha256Hex } from './normalize';
 import { type PlatformRegistry, platformsInUse } from './platform';
 import type {
@@ -1430,14 +1437,13 @@ export function rejectedRowsCsv(rows: RejectedRow[]): string {
 
 const SUB_KINDS: ReadonlySet<string> = new Set(['delta', 'suppress', 'unsuppress']);
 
-/** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress|unsuppress/]<file>`. */
 /** The kind of drop a source (`<key>#<version>`) came from; undefined for a key outside incoming/. */
 function dropKindOfSource(source: string): DropKind | undefined {
-  const at = source.lastIndexOf('#');
-  const parsed = parseDropKey(at < 0 ? source : source.slice(0, at));
+  const parsed = parseDropKey(objectKeyOfSource(source));
   return 'kind' in parsed ? parsed.kind : undefined;
 }
 
+/** Where a key in the bucket says a drop belongs: `incoming/<list>/[delta|suppress|unsuppress/]<file>`. */
 export function parseDropKey(key: string): { list: string; kind: DropKind; file: string } | { error: string } {
   const parts = key.split('/');
   if (parts[0] !== 'incoming' || parts.length < 3)

@@ -178,3 +178,9 @@ export const PARSE_FAILURES: ReadonlySet<string> = new Set([
 /** People are kept in 16 shards by the first hex digit of their cid: lists and audiences are read shard by shard. */
 export const SHARDS: readonly string[] = [...'0123456789abcdef'];
 export const shardOf = (cid: string): string => cid.charAt(0);
+
+/** The object key a drop's source (`<key>#<version or etag>`) names: every version of one file shares it. */
+export function objectKeyOfSource(source: string): string {
+  const at = source.lastIndexOf('#');
+  return at < 0 ? source : source.slice(0, at);
+}

@@ -21,7 +21,7 @@ import {
   type SegmentDestination,
 } from './config';
 import { describeHolder, Lease } from './lease';
-import type { ContactRecord } from './model';
+import { type ContactRecord, objectKeyOfSource } from './model';
 import { type PlatformRegistry, type PlatformSpec, specOf } from './platform';
 import {
   type AudienceHealth,
@@ -327,13 +327,13 @@ export async function unsettledLists(deps: SyncDeps): Promise<UnsettledList[]> {
             kind: 'list_being_written',
             message:
               holder.owner === applying.owner
-                ? `list ${list} is being written by an ingest (${applying.source.split('#')[0]}); audiences wait until it has committed`
-                : `list ${list} is being written by an ingest while the ingest of ${applying.source.split('#')[0]} that stopped midway at ${applying.startedAt} still holds it half-written; audiences wait (until that file is ingested again or a snapshot commits)`,
+                ? `list ${list} is being written by an ingest (${objectKeyOfSource(applying.source)}); audiences wait until it has committed`
+                : `list ${list} is being written by an ingest while the ingest of ${objectKeyOfSource(applying.source)} that stopped midway at ${applying.startedAt} still holds it half-written; audiences wait (until that file is ingested again or a snapshot commits)`,
           }
         : {
             list,
             kind: 'list_ingest_stopped',
-            message: `the ingest of ${applying.source.split('#')[0]} into list ${list} stopped midway at ${applying.startedAt}; no audience changes until the file is ingested again (it is retried automatically; if it landed in the dead-letter queue, drop the file again)`,
+            message: `the ingest of ${objectKeyOfSource(applying.source)} into list ${list} stopped midway at ${applying.startedAt}; no audience changes until the file is ingested again (it is retried automatically; if it landed in the dead-letter queue, drop the file again)`,
           },
     );
   }
