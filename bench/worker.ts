@@ -258,8 +258,9 @@ if (kase === 'parse-only') {
   const sidecar = await startSidecar();
   Object.assign(process.env, sidecar.env);
   const { DynamoContactStore } = await import('../functions/adapters/dynamo-store');
-  const { DynamoDBClient } = await import('@aws-sdk/client-dynamodb');
-  const client = new DynamoDBClient({});
+  // The client the functions build (functions/adapters/aws-clients.ts), as deployed.
+  const { dynamoClient } = await import('../functions/adapters/aws-clients');
+  const client = dynamoClient();
   const store: ContactStore = new DynamoContactStore(client, sidecar.env.TABLE_NAME!);
   const deps = { store, logger, now: () => fixedNow, platforms: PLATFORMS };
   try {
