@@ -3,7 +3,7 @@
  * normalized and hashed as the reading thread would read them (core/row-chunks.ts), one outcome out.
  */
 import { compactIndexFromBytes } from '../core/compact-index';
-import { serializeRecord } from '../core/ingest';
+import { serializeRecord } from '../core/contact-content';
 import { type ChunkOutcome, chunkReader, type RowJob } from '../core/row-chunks';
 import { PLATFORMS } from '../platforms/registry';
 import type { ChunkProcessor } from '../reading/pool';

@@ -15,6 +15,7 @@
 
 import { CompactIndex, compactIndexToBytes, fingerprintInto, hex32 } from './compact-index';
 import { type AudienceConfig, consentPolicyOf } from './config';
+import { cidOfStaged, contentText, recordOfStaged, type StagedArray, serializeRecord } from './contact-content';
 import {
   type ColumnMapping,
   createRowMapper,
@@ -213,88 +214,6 @@ const SEEN = 1;
 const STAGED_FIRST = 2;
 const UNCHANGED_FIRST = 4;
 const DUPLICATE = 8;
-
-/** Content fingerprint: a changed hash means the stored contact must be rewritten. */
-export function contentHash(r: StagedRecord): string {
-  return sha256Hex(contentText(r));
-}
-
-/** The text {@link contentHash} hashes: the record's values in a fixed order, as one JSON array. */
-function contentText(r: StagedRecord): string {
-  return JSON.stringify([
-    r.ids,
-    r.emails ?? 0,
-    r.keys,
-    r.consent,
-    r.optIn ?? null,
-    r.explicitOptIn ?? null,
-    r.adsPermission ?? null,
-    r.optInAt ?? null,
-    r.optOutAt ?? null,
-    r.attrs,
-  ]);
-}
-
-/**
- * A staged record as one JSON array: the cid (0 when it is the first id, as it is for every record a row makes), then
- * the ten values {@link contentHash} hashes, in its order. The hash's text is this array without its first element,
- * so one serialization gives both (most of a record's text is its ids, keys and attributes). Staging is local to one
- * ingest, so the form is this module's alone.
- */
-export type StagedArray = [
-  cid: string | 0,
-  ids: string[],
-  emails: number,
-  keys: StagedRecord['keys'],
-  consent: StagedRecord['consent'],
-  optIn: boolean | null,
-  explicitOptIn: boolean | null,
-  adsPermission: boolean | null,
-  optInAt: string | null,
-  optOutAt: string | null,
-  attrs: StagedRecord['attrs'],
-];
-
-/** Every field of a staged record is in {@link StagedArray}: a field added to the record and not here fails to compile. */
-type Covered =
-  | 'cid'
-  | 'ids'
-  | 'emails'
-  | 'keys'
-  | 'consent'
-  | 'optIn'
-  | 'explicitOptIn'
-  | 'adsPermission'
-  | 'optInAt'
-  | 'optOutAt'
-  | 'attrs';
-const _everyFieldStaged: Record<Exclude<keyof StagedRecord, Covered>, never> = {};
-void _everyFieldStaged;
-
-/**
- * A record's staged form ({@link StagedArray}, as JSON) and its {@link contentHash}, from one serialization. The hash
- * is contentHash's, character for character; {@link recordOfStaged} reads the JSON back as the record.
- */
-export function serializeRecord(r: StagedRecord): { json: string; hash: string } {
-  const text = contentText(r);
-  const cid = r.ids?.[0] === r.cid ? '0' : (JSON.stringify(r.cid) ?? 'null');
-  return { json: `[${cid},${text.slice(1)}`, hash: sha256Hex(text) };
-}
-
-/** The record a {@link StagedArray} holds (fields without a value left out, as JSON.stringify leaves them). */
-export function recordOfStaged(a: StagedArray): StagedRecord {
-  const r: StagedRecord = { cid: cidOfStaged(a), ids: a[1], keys: a[3], consent: a[4], attrs: a[10] };
-  if (a[2] !== 0) r.emails = a[2];
-  if (a[5] !== null) r.optIn = a[5];
-  if (a[6] !== null) r.explicitOptIn = a[6];
-  if (a[7] !== null) r.adsPermission = a[7];
-  if (a[8] !== null) r.optInAt = a[8];
-  if (a[9] !== null) r.optOutAt = a[9];
-  return r;
-}
-
-/** The cid of a staged record, without reading back the rest of it. */
-const cidOfStaged = (a: StagedArray): string => (a[0] === 0 ? (a[1][0] as string) : a[0]);
 
 export function emptyReport(
   input: Pick<IngestInput, 'list' | 'kind' | 'source' | 'exportedAt' | 'exportedAtFrom'>,
@@ -892,7 +811,7 @@ export class Stager {
       this.report.unchanged++;
       this.seen.add(record.cid, SEEN | UNCHANGED_FIRST);
     } else {
-      lines.push(`{"t":"r","h":${JSON.stringify(h)},"a":${record.json()}}`);
+      lines.push(putLine(h, record.json()));
       this.seen.add(record.cid, SEEN | STAGED_FIRST);
     }
     const blockOp = optOutBlockOp(record, this.ownOptOuts);
@@ -1062,6 +981,22 @@ export interface ApplyContext {
   shard?: { id: string; marker: ApplyingMarker };
 }
 
+const PUT_HEAD = '{"t":"r","h":"';
+const PUT_ARRAY = '","a":[0,';
+
+/** The staged line of a first occurrence to write: `{"t":"r","h":<content hash>,"a":<staged array>}`. */
+export const putLine = (hash: string, staged: string): string => `{"t":"r","h":${JSON.stringify(hash)},"a":${staged}}`;
+
+/**
+ * The content text of a {@link putLine}, read off the line without parsing it again: a staged array whose cid is
+ * its first id is `[0,` and the content text's values (see {@link serializeRecord}). Undefined for any other line.
+ */
+export function contentOfLine(line: string): string | undefined {
+  const at = PUT_HEAD.length + 64;
+  if (!line.startsWith(PUT_HEAD) || !line.startsWith(PUT_ARRAY, at) || !line.endsWith(']}')) return undefined;
+  return `[${line.slice(at + PUT_ARRAY.length, -1)}`;
+}
+
 type StagedLine =
   | { t: 'r'; h?: string; a: StagedArray }
   | { t: 'b'; c: string; ids: string[]; at?: string }
@@ -1089,7 +1024,7 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     c.source = input.source;
     return c;
   };
-  const pending = new Map<string, { record: ContactRecord; h: string }>();
+  const pending = new Map<string, { record: ContactRecord; h: string; text: string }>();
   const flushRecords = async () => {
     if (pending.size === 0) return;
     const batch = [...pending.values()];
@@ -1098,12 +1033,17 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     report.written += await store.putContacts(
       batch.map((p) => p.record),
       batch.map((p) => p.h),
+      batch.map((p) => p.text),
     );
   };
-  /** Queues the record; a promise (to await) only when that fills a batch, so most rows await nothing. */
-  const putRecord = (r: StagedRecord, h: string): Promise<void> | undefined => {
+  /**
+   * Queues the record with its content text and hash (the text when the caller has it: a staged line holds it);
+   * a promise (to await) only when that fills a batch, so most rows await nothing.
+   */
+  const putRecord = (r: StagedRecord, h?: string, given?: string): Promise<void> | undefined => {
+    const text = given ?? contentText(r);
     // One item per key in a batch: a later version of the same person replaces the earlier one.
-    pending.set(r.cid, { record: full(r), h });
+    pending.set(r.cid, { record: full(r), h: h ?? sha256Hex(text), text });
     return pending.size >= WRITE_BATCH ? flushRecords() : undefined;
   };
   const blocks: BlockEntry[] = [];
@@ -1127,9 +1067,10 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
   const flushDups = async () => {
     await flushRecords();
     for (const [cid, r] of dups) {
-      const h = contentHash(r);
+      const text = contentText(r);
+      const h = sha256Hex(text);
       if (a.existing.get(cid) === hex32(h)) report.unchanged++;
-      else await putRecord(r, h);
+      else await putRecord(r, h, text);
       await blockOp(optOutBlockOp(r, a.ownOptOuts));
       merged.add(cid);
     }
@@ -1161,7 +1102,7 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
       }
       if (o.t === 'r') {
         const r = recordOfStaged(o.a);
-        const written = putRecord(r, o.h ?? contentHash(r));
+        const written = o.h === undefined ? putRecord(r) : putRecord(r, o.h, contentOfLine(line));
         if (written) await written;
       } else await blockOp(o);
     }

@@ -134,9 +134,11 @@ export interface ContactStore {
   getContact(list: string, cid: string): Promise<ContactRecord | undefined>;
   /**
    * Writes records in batches. The caller holds the list's ingest lock and has already skipped contacts that a newer
-   * export wrote, so these writes need no per-item condition. Returns how many were written.
+   * export wrote, so these writes need no per-item condition. `hashes[i]` is the content hash of `records[i]`, and
+   * `texts[i]`, when given, the content text it hashes (ingest's `contentText`), which a store may keep as the record
+   * rather than serialize it again. Returns how many were written.
    */
-  putContacts(records: ContactRecord[], hashes: string[]): Promise<number>;
+  putContacts(records: ContactRecord[], hashes: string[], texts?: string[]): Promise<number>;
   /**
    * Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer
    * contains), and those last seen after `untrustedAfter` (a time in the future: written under a broken clock).

@@ -143,8 +143,7 @@ export interface ChunkOutcome {
 
 const CONSENT_INDEX = new Map<ConsentState, number>(CONSENT_STATES.map((c, i) => [c, i]));
 
-/** The content hash of a staged record (the ingest module's), passed in so this module stays below it. */
-/** A record's JSON and content hash, as staging writes them (`serializeRecord`, from ingest, which imports this module). */
+/** A record's JSON and content hash, as staging writes them (`serializeRecord`, from contact-content). */
 export type RecordSerializer = (record: StagedRecord) => { json: string; hash: string };
 
 /** A set of identity hashes, as the job carries them (the reading thread's erasures and suppressions). */

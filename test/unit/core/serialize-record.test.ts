@@ -5,8 +5,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import {
+  contentHash,
+  contentText,
+  recordOfContent,
+  recordOfStaged,
+  serializeRecord,
+} from '../../../functions/core/contact-content';
 import { createRowMapper, detectFormat } from '../../../functions/core/formats';
-import { contentHash, recordOfStaged, serializeRecord } from '../../../functions/core/ingest';
+import { contentOfLine, putLine } from '../../../functions/core/ingest';
 import { processMapped } from '../../../functions/core/ingest-rows';
 import { CONSENT_STATES } from '../../../functions/core/model';
 import { PLATFORMS } from '../../../functions/platforms/registry';
@@ -65,6 +72,25 @@ describe('serializeRecord', () => {
       }),
       { numRuns: 3000 },
     );
+  });
+
+  it('stages a put whose content text is read off its line as the record has it, and the store reads that text back as the record', () => {
+    fc.assert(
+      fc.property(anyRecord, (r) => {
+        const { json, hash } = serializeRecord(r as never);
+        const line = putLine(hash, json);
+        // Read off the line only when it is the form every record a row makes has (its cid its first id).
+        expect(contentOfLine(line)).toBe(r.cid === r.ids[0] ? contentText(r as never) : undefined);
+        const fields = { cid: r.cid, list: 'news', seenAt: '2026-03-01T00:00:00.000Z', source: 'incoming/a.csv#v1' };
+        expect(recordOfContent(fields, contentText(r as never))).toEqual({
+          ...JSON.parse(JSON.stringify(r)),
+          ...fields,
+        });
+      }),
+      { numRuns: 3000 },
+    );
+    for (const other of ['{"t":"r","a":[0,[]]}', '{"t":"b","c":"x","ids":[]}', '{"t":"s","ids":[]}'])
+      expect(contentOfLine(other)).toBeUndefined();
   });
 
   it('treats values without a JSON form as JSON.stringify does (an attribute left out, an element written null)', () => {
