@@ -9,6 +9,7 @@ import type {
   AudienceState,
   BlockEntry,
   ContactStore,
+  ContactWrite,
   ListSnapshot,
   ListState,
   LockHolder,
@@ -36,9 +37,9 @@ export class NullStore implements ContactStore {
   async getContact(): Promise<ContactRecord | undefined> {
     return undefined;
   }
-  async putContacts(records: ContactRecord[]): Promise<number> {
-    this.writes.contacts += records.length;
-    return records.length;
+  async putContacts(writes: ContactWrite[]): Promise<number> {
+    this.writes.contacts += writes.length;
+    return writes.length;
   }
   async removeContacts(_list: string, cids: string[]): Promise<number> {
     this.writes.removed += cids.length;

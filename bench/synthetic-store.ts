@@ -16,6 +16,7 @@ import type {
   AudienceState,
   BlockEntry,
   ContactStore,
+  ContactWrite,
   ListSnapshot,
   ListState,
   LockHolder,
@@ -201,9 +202,9 @@ export class SyntheticStore implements ContactStore, RunStateStore {
     return undefined;
   }
 
-  async putContacts(records: ContactRecord[]): Promise<number> {
-    this.writes.contacts += records.length;
-    return records.length;
+  async putContacts(writes: ContactWrite[]): Promise<number> {
+    this.writes.contacts += writes.length;
+    return writes.length;
   }
 
   async removeContacts(_list: string, cids: string[]): Promise<number> {

@@ -28,13 +28,14 @@ import {
   type QueryCommandInput,
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
-import { contentText, recordOfContent } from '../core/contact-content';
+import { recordOfContent } from '../core/contact-content';
 import { inParallel } from '../core/in-parallel';
 import { type ContactRecord, objectKeyOfSource, SHARDS, shardOf } from '../core/model';
 import type {
   AudienceState,
   BlockEntry,
   ContactStore,
+  ContactWrite,
   ListSnapshot,
   ListState,
   LockHolder,
@@ -222,12 +223,10 @@ export class DynamoContactStore implements ContactStore, RunStateStore {
     return out.Item ? toRecord(out.Item) : undefined;
   }
 
-  async putContacts(records: ContactRecord[], hashes: string[], texts?: string[]): Promise<number> {
-    for (const l of new Set(records.map((r) => r.list))) await this.registerList(l);
-    await this.batchWrite(
-      records.map((r, i) => ({ PutRequest: { Item: contactItem(r, hashes[i] as string, texts?.[i]) } })),
-    );
-    return records.length;
+  async putContacts(writes: ContactWrite[]): Promise<number> {
+    for (const l of new Set(writes.map((w) => w.list))) await this.registerList(l);
+    await this.batchWrite(writes.map((w) => ({ PutRequest: { Item: contactItem(w) } })));
+    return writes.length;
   }
 
   async removeContacts(list: string, cids: string[], before: string, untrustedAfter?: string): Promise<number> {
@@ -482,16 +481,16 @@ function holderOf(item: LockHolder): LockHolder {
  * time (a write and a read of one cost about 8 and 11 µs against 20 and 25 as nested attributes), and the item is
  * no larger (attribute names count towards an item's size as the JSON's keys do).
  */
-function contactItem(r: ContactRecord, h: string, text = contentText(r)): Record<string, unknown> {
+function contactItem(w: ContactWrite): Record<string, unknown> {
   return {
-    pk: contactPk(r.list, r.cid),
-    sk: `C#${r.cid}`,
-    cid: r.cid,
-    list: r.list,
-    seenAt: r.seenAt,
-    source: r.source,
-    h,
-    r: text,
+    pk: contactPk(w.list, w.cid),
+    sk: `C#${w.cid}`,
+    cid: w.cid,
+    list: w.list,
+    seenAt: w.seenAt,
+    source: w.source,
+    h: w.h,
+    r: w.text,
   };
 }
 

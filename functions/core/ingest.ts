@@ -28,20 +28,14 @@ import {
 } from './formats';
 import type { RowEnv, StagedRecord } from './ingest-rows';
 import { acquireWaiting, describeHolder, Lease } from './lease';
-import {
-  CONSENT_STATES,
-  type ConsentState,
-  type ContactRecord,
-  objectKeyOfSource,
-  PARSE_FAILURES,
-  type RejectionReason,
-} from './model';
-import { isPlausibleEmail, sha256Hex } from './normalize';
+import { CONSENT_STATES, type ConsentState, objectKeyOfSource, PARSE_FAILURES, type RejectionReason } from './model';
+import { isPlausibleEmail, isSha256Hex, sha256Hex } from './normalize';
 import { type PlatformRegistry, platformsInUse } from './platform';
 import type {
   ApplyingMarker,
   BlockEntry,
   ContactStore,
+  ContactWrite,
   ListSnapshot,
   Logger,
   RecordChunkLike,
@@ -997,6 +991,20 @@ export function contentOfLine(line: string): string | undefined {
   return `[${line.slice(at + PUT_ARRAY.length, -1)}`;
 }
 
+/**
+ * The cid, content hash and content text of a {@link putLine} whose cid is its first id (every record a row makes),
+ * read off the line without parsing it: ids are SHA-256 hex, which JSON writes as they are. Undefined for any other
+ * line (which is parsed).
+ */
+export function plainPutOfLine(line: string): { cid: string; h: string; text: string } | undefined {
+  const text = contentOfLine(line);
+  if (text === undefined || !text.startsWith('[["')) return undefined;
+  const end = text.indexOf('"', 3);
+  const cid = text.slice(3, end);
+  if (!isSha256Hex(cid)) return undefined;
+  return { cid, h: line.slice(PUT_HEAD.length, PUT_HEAD.length + 64), text };
+}
+
 type StagedLine =
   | { t: 'r'; h?: string; a: StagedArray }
   | { t: 'b'; c: string; ids: string[]; at?: string }
@@ -1015,36 +1023,24 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     input.list,
     a.shard?.marker ?? { source: input.source, startedAt: deps.now().toISOString(), owner: lease.owner },
   );
-  // Completed in place, not copied: every record here is this pass's own (parsed from its staged line, or merged
-  // from such records into a new object), and nothing else holds it.
-  const full = (r: StagedRecord): ContactRecord => {
-    const c = r as ContactRecord;
-    c.list = input.list;
-    c.seenAt = input.exportedAt;
-    c.source = input.source;
-    return c;
-  };
-  const pending = new Map<string, { record: ContactRecord; h: string; text: string }>();
+  const pending = new Map<string, ContactWrite>();
   const flushRecords = async () => {
     if (pending.size === 0) return;
     const batch = [...pending.values()];
     pending.clear();
     await lease.keepAlive();
-    report.written += await store.putContacts(
-      batch.map((p) => p.record),
-      batch.map((p) => p.h),
-      batch.map((p) => p.text),
-    );
+    report.written += await store.putContacts(batch);
   };
-  /**
-   * Queues the record with its content text and hash (the text when the caller has it: a staged line holds it);
-   * a promise (to await) only when that fills a batch, so most rows await nothing.
-   */
+  /** Queues a contact's write; a promise (to await) only when that fills a batch, so most rows await nothing. */
+  const queueWrite = (cid: string, h: string, text: string): Promise<void> | undefined => {
+    // One item per key in a batch: a later version of the same person replaces the earlier one.
+    pending.set(cid, { cid, list: input.list, seenAt: input.exportedAt, source: input.source, h, text });
+    return pending.size >= WRITE_BATCH ? flushRecords() : undefined;
+  };
+  /** Queues a record, with its content text and hash when the caller has them (a staged line holds both). */
   const putRecord = (r: StagedRecord, h?: string, given?: string): Promise<void> | undefined => {
     const text = given ?? contentText(r);
-    // One item per key in a batch: a later version of the same person replaces the earlier one.
-    pending.set(r.cid, { record: full(r), h: h ?? sha256Hex(text), text });
-    return pending.size >= WRITE_BATCH ? flushRecords() : undefined;
+    return queueWrite(r.cid, h ?? sha256Hex(text), text);
   };
   const blocks: BlockEntry[] = [];
   const unblocks: Array<Pick<BlockEntry, 'hash' | 'kind' | 'source'>> = [];
@@ -1080,6 +1076,13 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
   const suppressIds: string[] = [];
   for await (const batch of a.staging.batches())
     for (const line of batch) {
+      // Most lines are a person's first and only record: written as the text the line holds, never parsed.
+      const plain = plainPutOfLine(line);
+      if (plain !== undefined && ((seen.get(plain.cid) ?? 0) & DUPLICATE) === 0) {
+        const written = queueWrite(plain.cid, plain.h, plain.text);
+        if (written) await written;
+        continue;
+      }
       const o = JSON.parse(line) as StagedLine;
       if (o.t === 's') {
         suppressIds.push(...o.ids);

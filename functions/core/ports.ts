@@ -112,6 +112,21 @@ export interface LockHolder {
 
 export type LockOutcome = { acquired: true; tookOverFrom?: LockHolder } | { acquired: false; holder?: LockHolder };
 
+/**
+ * One contact to write: who, in which list, from which drop, and its values as one text (core's `contentText`, which
+ * `recordOfContent` reads back as the record) with the content hash of that text. A store keeps the text as it is:
+ * ingest hands on the text its staging holds, without building the record in between.
+ */
+export interface ContactWrite {
+  cid: string;
+  list: string;
+  seenAt: string;
+  source: string;
+  /** Content hash: SHA-256 of `text`. */
+  h: string;
+  text: string;
+}
+
 export interface ContactStore {
   getSnapshot(list: string): Promise<ListSnapshot | undefined>;
   listState(list: string): Promise<ListState>;
@@ -133,12 +148,11 @@ export interface ContactStore {
   fingerprints(list: string, shard?: string): AsyncIterable<StoredFingerprint>;
   getContact(list: string, cid: string): Promise<ContactRecord | undefined>;
   /**
-   * Writes records in batches. The caller holds the list's ingest lock and has already skipped contacts that a newer
-   * export wrote, so these writes need no per-item condition. `hashes[i]` is the content hash of `records[i]`, and
-   * `texts[i]`, when given, the content text it hashes (ingest's `contentText`), which a store may keep as the record
-   * rather than serialize it again. Returns how many were written.
+   * Writes contacts in batches, each as its content text (see {@link ContactWrite}). The caller holds the list's
+   * ingest lock and has already skipped contacts that a newer export wrote, so these writes need no per-item
+   * condition. Returns how many were written.
    */
-  putContacts(records: ContactRecord[], hashes: string[], texts?: string[]): Promise<number>;
+  putContacts(writes: ContactWrite[]): Promise<number>;
   /**
    * Deletes contacts of a list last seen at or before `before` (members the snapshot being committed no longer
    * contains), and those last seen after `untrustedAfter` (a time in the future: written under a broken clock).

@@ -11,6 +11,7 @@ import type { ContactRecord } from '../../functions/core/model';
 import type { ContactStore, RowPool } from '../../functions/core/ports';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { type ByteSource, readExport } from '../../functions/reading';
+import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
 
 export interface Golden {
@@ -75,9 +76,9 @@ export function sortKeys<T>(o: Record<string, T>): Record<string, T> {
 /** A store that keeps the contacts handed to it (a copy each, as a database would), the latest per person. */
 function keepingStore(kept: Map<string, ContactRecord>): ContactStore {
   return emptyStore({
-    putContacts: async (rs) => {
-      for (const r of rs) kept.set(r.cid, structuredClone(r));
-      return rs.length;
+    putContacts: async (ws) => {
+      for (const w of ws) kept.set(w.cid, recordOfWrite(w));
+      return ws.length;
     },
     getContact: async (_list, cid) => {
       const r = kept.get(cid);

@@ -11,7 +11,7 @@ export function emptyStore(overrides: Partial<ContactStore> = {}): ContactStore 
     clearApplying: async () => {},
     fingerprints: none,
     getContact: async () => undefined,
-    putContacts: async (rs) => rs.length,
+    putContacts: async (ws) => ws.length,
     removeContacts: async () => 0,
     listIds: async () => [],
     contacts: none,

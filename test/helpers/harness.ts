@@ -8,6 +8,7 @@ import type { AudienceConfig } from '../../functions/core/config';
 import type { ConsentState, ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
 import type { Clock } from '../../functions/core/ports';
+import { writeOfRecord } from './contact-writes';
 
 let tableSeq = 0;
 
@@ -85,10 +86,7 @@ export function contact(
 export async function putAll(store: DynamoContactStore, records: ContactRecord[]) {
   for (let i = 0; i < records.length; i += 2000) {
     const part = records.slice(i, i + 2000);
-    await store.putContacts(
-      part,
-      part.map((r) => sha256Hex(JSON.stringify(r))),
-    );
+    await store.putContacts(part.map((r) => writeOfRecord(r, sha256Hex(JSON.stringify(r)))));
   }
 }
 

@@ -18,6 +18,7 @@ import type { ApplyingMarker, BlockEntry, ContactStore, RowPool } from '../../fu
 import { type SyncDeps, unsettledLists } from '../../functions/core/sync';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
+import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
 import { startStore } from '../helpers/harness';
 import { bufferSource } from '../unit/reading/helpers';
@@ -57,13 +58,11 @@ function tableStore(failPutAfter = Number.POSITIVE_INFINITY) {
       reads++;
       return structuredClone(rows.get(cid)?.record);
     },
-    putContacts: async (rs, hs) => {
-      if (puts + rs.length > failPutAfter) throw new Error('the table stopped answering');
-      rs.forEach((record, i) => {
-        rows.set(record.cid, { record: structuredClone(record), h: hs[i] as string });
-      });
-      puts += rs.length;
-      return rs.length;
+    putContacts: async (ws) => {
+      if (puts + ws.length > failPutAfter) throw new Error('the table stopped answering');
+      for (const w of ws) rows.set(w.cid, { record: recordOfWrite(w), h: w.h });
+      puts += ws.length;
+      return ws.length;
     },
     removeContacts: async (_list, cids) => {
       for (const c of cids) rows.delete(c);
@@ -219,10 +218,10 @@ describe('one list, however its file comes', () => {
       // The next snapshot stops after 1,000 writes (a Lambda killed, the table throttled for good).
       const failing = Object.create(h.store) as ContactStore;
       let puts = 0;
-      failing.putContacts = async (rs, hs) => {
-        puts += rs.length;
+      failing.putContacts = async (ws) => {
+        puts += ws.length;
         if (puts > 1_000) throw new Error('the table stopped answering');
-        return h.store.putContacts(rs, hs);
+        return h.store.putContacts(ws);
       };
       // Every first name changed (so every person is rewritten), and person 1 unsubscribed further down.
       const v2 = { csv: members(true).csv.replaceAll(',Ann ', ',Anne ') };
@@ -266,10 +265,10 @@ describe('one list, however its file comes', () => {
       const stopsAfter = (n: number) => {
         const f = Object.create(h.store) as ContactStore;
         let puts = 0;
-        f.putContacts = async (rs, hs) => {
-          puts += rs.length;
+        f.putContacts = async (ws) => {
+          puts += ws.length;
           if (puts > n) throw new Error('the table stopped answering');
-          return h.store.putContacts(rs, hs);
+          return h.store.putContacts(ws);
         };
         f.putBlocks = async (es) => {
           if (!es.some((e) => e.kind === 'suppress')) return h.store.putBlocks(es);

@@ -18,6 +18,7 @@ import { describeExclusion } from '../../functions/core/segments';
 import type { SyncReport } from '../../functions/core/sync';
 import { handleSync } from '../../functions/sync';
 import { type FakeMeta, startMetaGraphServer } from '../fakes/meta-graph-server';
+import { writeOfRecord } from '../helpers/contact-writes';
 import { type Pipeline, startPipeline } from '../helpers/pipeline';
 import { makeZip } from '../unit/reading/zip-writer';
 
@@ -450,10 +451,7 @@ describe('#10: export times that would freeze a list', () => {
     const future = '2099-01-01T00:00:00.000Z';
     const stored = [];
     for await (const c of p.rt.store.contacts('frozen')) stored.push({ ...c, seenAt: future });
-    await p.rt.store.putContacts(
-      stored,
-      stored.map((c) => sha(JSON.stringify(c))),
-    );
+    await p.rt.store.putContacts(stored.map((c) => writeOfRecord(c, sha(JSON.stringify(c)))));
     const snap = (await p.rt.store.getSnapshot('frozen'))!;
     expect(
       await p.rt.store.commitSnapshot({ ...snap, source: 'incoming/frozen/old-bug.csv#1', exportedAt: future }),

@@ -19,6 +19,7 @@ import type { BlockEntry, ContactStore, RowPool, StoredFingerprint } from '../..
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
 import { productValidateReport } from '../golden/golden';
+import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
 import { bufferSource } from '../unit/reading/helpers';
 import { makeZip } from '../unit/reading/zip-writer';
@@ -61,10 +62,10 @@ function captureStore(out: Stored, blocks: BlockEntry[] = [], fingerprints: Stor
     fingerprints: async function* () {
       yield* fingerprints;
     },
-    putContacts: async (rs, hs) => {
-      out.records.push(...rs);
-      out.hashes.push(...hs);
-      return rs.length;
+    putContacts: async (ws) => {
+      out.records.push(...ws.map(recordOfWrite));
+      out.hashes.push(...ws.map((w) => w.h));
+      return ws.length;
     },
     putBlocks: async (bs) => {
       out.blocks.push(...bs);

@@ -18,6 +18,7 @@ import { sha256Hex } from '../../functions/core/normalize';
 import type { ContactStore, RowPool, StagingArea } from '../../functions/core/ports';
 import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
+import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
 import { bufferSource } from '../unit/reading/helpers';
 
@@ -40,13 +41,13 @@ function tableStore() {
       for (const { record, h } of rows.values()) yield { cid: record.cid, h, seenAt: record.seenAt };
     },
     getContact: async (_list, cid) => structuredClone(rows.get(cid)?.record),
-    putContacts: async (rs, hs) => {
-      rs.forEach((record, i) => {
-        const put = { record: structuredClone(record), h: hs[i] as string };
+    putContacts: async (ws) => {
+      for (const w of ws) {
+        const put = { record: recordOfWrite(w), h: w.h };
         puts.push(put);
-        rows.set(record.cid, put);
-      });
-      return rs.length;
+        rows.set(w.cid, put);
+      }
+      return ws.length;
     },
   });
   return { store, rows, puts };
