@@ -180,8 +180,10 @@ function cp1252(byte: number): string {
 }
 
 class TolerantUtf8Decoder implements StreamingTextDecoder {
-  private readonly fatal = new TextDecoder('utf-8', { fatal: true });
-  private readonly lenient = new TextDecoder('utf-8');
+  // The caller skips the file's BOM: each decode() is a stream of its own, and must keep a U+FEFF that a chunk of
+  // the middle of the file happens to start with.
+  private readonly fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+  private readonly lenient = new TextDecoder('utf-8', { ignoreBOM: true });
   private carry: Buffer = Buffer.alloc(0);
   repairedBytes = 0;
 

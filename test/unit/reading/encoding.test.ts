@@ -93,4 +93,16 @@ describe('createTextDecoder', () => {
     expect(text).toBe('Zoë;Mülleré');
     expect(d.repairedBytes).toBe(2);
   });
+
+  it('keeps a U+FEFF that a chunk from the middle of the file starts with (only the file BOM is skipped)', () => {
+    const bytes = Buffer.from('a,b\nx\ufeffy,z\n');
+    const at = bytes.indexOf(0xef);
+    for (const repaired of [false, true]) {
+      const d = createTextDecoder('utf-8');
+      // The second chunk starts at the U+FEFF; with a stray 1252 byte after it, the repairing path decodes it.
+      const tail = repaired ? Buffer.concat([bytes.subarray(at), Buffer.from([0xfc])]) : bytes.subarray(at);
+      const text = d.write(bytes.subarray(0, at)) + d.write(tail) + d.end();
+      expect(text).toBe(repaired ? 'a,b\nx\ufeffy,z\nü' : 'a,b\nx\ufeffy,z\n');
+    }
+  });
 });
