@@ -160,11 +160,11 @@ export const GOOGLE_RULES: readonly KeyRule<GoogleKey>[] = [
   // E.164 with `+`
   { key: 'phone', field: 'phone', hashed: true, cell: phone },
   // lowercase, trimmed, no prefix (Mr., Mrs., Ms., Dr.)
-  { key: 'firstName', field: 'firstName', hashed: true, cell: firstName },
+  { key: 'firstName', field: 'firstName', hashed: true, cell: firstName, memoBy: (r) => r.firstName },
   // lowercase, trimmed, no suffix (Jr., Sr., II, PhD, …)
-  { key: 'lastName', field: 'lastName', hashed: true, cell: lastName },
+  { key: 'lastName', field: 'lastName', hashed: true, cell: lastName, memoBy: (r) => r.lastName },
   // ISO 3166-1 alpha-2, uppercase, unhashed
-  { key: 'countryCode', field: 'country', hashed: false, cell: countryCode },
+  { key: 'countryCode', field: 'country', hashed: false, cell: countryCode, memoBy: (r) => r.raw.country },
   // trimmed, unhashed
   { key: 'postalCode', field: 'zip', hashed: false, cell: postalCode },
 ];

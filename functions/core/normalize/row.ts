@@ -186,6 +186,13 @@ export interface KeyRule<K extends string> {
   lowCardinality?: boolean;
   /** Values many people share (first and last names, cities): their hashes are memoized too, in a larger memo. */
   shared?: boolean;
+  /**
+   * The one value of the row the cell depends on, when it depends on nothing else (a first name, a city): the
+   * compiled table then memoizes the rule's whole outcome (its key, hashed, and its problem) by that value, so a
+   * name seen before costs one lookup instead of its normalizer and a hash lookup. Leave it out of any rule whose
+   * cell reads anything else of the row.
+   */
+  memoBy?: (row: RowContext) => string | undefined;
 }
 
 /**
@@ -260,7 +267,9 @@ const compiledTables = new WeakMap<readonly KeyRule<string>[], CompiledRules>();
  * it with.
  */
 export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): CompiledRules {
-  const lines = ['const keys = {};', 'const problems = [];', 'let c;'];
+  const lines = ['const keys = {};', 'const problems = [];', 'let c;', 'let k;'];
+  /** One memo per rule that has memoBy (created with the table, so tables never share one). */
+  const outcomes = rules.map((rule) => (rule.memoBy ? new Map<string, Cell>() : undefined));
   rules.forEach((rule, i) => {
     const value = !rule.hashed
       ? 'c.value'
@@ -269,11 +278,30 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
         : rule.shared
           ? 'memo(c.value, sharedMemo, SHARED_MAX)'
           : 'hash(c.value)';
+    const field = JSON.stringify(rule.field);
+    const key = JSON.stringify(rule.key);
+    if (rule.memoBy) {
+      // The outcome by the value it depends on; a miss runs the cell and hashes as the other rules do.
+      lines.push(
+        `k = rules[${i}].memoBy(row);`,
+        `if (k !== undefined && k.length < OUTCOME_KEY_MAX) {`,
+        `  c = outcomes[${i}].get(k);`,
+        `  if (c === undefined) {`,
+        `    c = rules[${i}].cell(row);`,
+        `    c = c.value === undefined ? c : c.problem === undefined ? { value: ${value} } : { value: ${value}, problem: c.problem };`,
+        `    remember(outcomes[${i}], k, c);`,
+        `  }`,
+        `  if (c.problem !== undefined) problems.push({ field: ${field}, reason: c.problem });`,
+        `  if (c.value !== undefined) keys[${key}] = c.value;`,
+        `} else {`,
+      );
+    }
     lines.push(
       `c = rules[${i}].cell(row);`,
-      `if (c.problem !== undefined) problems.push({ field: ${JSON.stringify(rule.field)}, reason: c.problem });`,
-      `if (c.value !== undefined) keys[${JSON.stringify(rule.key)}] = ${value};`,
+      `if (c.problem !== undefined) problems.push({ field: ${field}, reason: c.problem });`,
+      `if (c.value !== undefined) keys[${key}] = ${value};`,
     );
+    if (rule.memoBy) lines.push('}');
   });
   lines.push('return { keys, problems };');
   const make = new Function(
@@ -284,9 +312,37 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
     'sharedMemo',
     'SHARED_MAX',
     'hash',
+    'outcomes',
+    'remember',
+    'OUTCOME_KEY_MAX',
     `return function applyTable(row) {\n${lines.join('\n')}\n};`,
   );
-  return make(rules, memoHash, hashMemo, HASH_MEMO_MAX, sharedMemo, SHARED_MEMO_MAX, hashOnce) as CompiledRules;
+  return make(
+    rules,
+    memoHash,
+    hashMemo,
+    HASH_MEMO_MAX,
+    sharedMemo,
+    SHARED_MEMO_MAX,
+    hashOnce,
+    outcomes,
+    rememberOutcome,
+    OUTCOME_KEY_MAX,
+  ) as CompiledRules;
+}
+
+/** Outcomes a memoBy memo holds at most (cleared when full, as the hash memos are). */
+const OUTCOME_MEMO_MAX = 16_384;
+/**
+ * Only values shorter than this are memoized by: V8 copies a substring this short, while a longer one (a cell cut
+ * from the file's text) may be a view that keeps the whole 64 KiB chunk it was cut from alive as long as the memo
+ * holds it. Longer values take the plain path.
+ */
+const OUTCOME_KEY_MAX = 13;
+
+function rememberOutcome(memo: Map<string, Cell>, k: string, c: Cell): void {
+  if (memo.size >= OUTCOME_MEMO_MAX) memo.clear();
+  memo.set(k, c);
 }
 
 /** {@link applyRules} as a plain loop over the table: the reference its compiled form is tested against. */

@@ -69,7 +69,8 @@ const country = (r: RowContext) => hashedCell(r.raw.country, normalizeCountry, '
 /**
  * Meta customer-list keys, in META_KEYS order: key → normalizer → hashed. The comment on each row is Meta's rule.
  * lowCardinality marks keys with few distinct values and shared those whose values many people share (names,
- * cities): their hashes are memoized.
+ * cities): their hashes are memoized. memoBy names the one value a key depends on, when it depends on nothing else
+ * (not ST or ZIP, whose rules follow the row's country): the key is then memoized by it, normalizer and all.
  */
 export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // trim, lowercase
@@ -77,13 +78,13 @@ export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // digits only with country code, no `+`, no leading zeros (0044… → 44…)
   { key: 'PHONE', field: 'phone', hashed: true, cell: phone },
   // lowercase, no punctuation or spaces, non-ASCII letters kept in UTF-8 (O'Connor → oconnor)
-  { key: 'FN', field: 'firstName', hashed: true, shared: true, cell: firstName },
+  { key: 'FN', field: 'firstName', hashed: true, shared: true, cell: firstName, memoBy: (r) => r.firstName },
   // as FN
-  { key: 'LN', field: 'lastName', hashed: true, shared: true, cell: lastName },
+  { key: 'LN', field: 'lastName', hashed: true, shared: true, cell: lastName, memoBy: (r) => r.lastName },
   // first initial of the first name, lowercase
-  { key: 'FI', field: 'firstName', hashed: true, lowCardinality: true, cell: firstInitial },
+  { key: 'FI', field: 'firstName', hashed: true, lowCardinality: true, cell: firstInitial, memoBy: (r) => r.firstName },
   // m or f; anything else left empty, never guessed
-  { key: 'GEN', field: 'gender', hashed: true, lowCardinality: true, cell: gender },
+  { key: 'GEN', field: 'gender', hashed: true, lowCardinality: true, cell: gender, memoBy: (r) => r.raw.gender },
   // YYYY
   { key: 'DOBY', field: 'birthday', hashed: true, lowCardinality: true, cell: birthYear },
   // 01–12
@@ -91,13 +92,13 @@ export const META_RULES: readonly KeyRule<MetaKey>[] = [
   // 01–31
   { key: 'DOBD', field: 'birthday', hashed: true, lowCardinality: true, cell: birthDay },
   // lowercase letters only, no spaces or punctuation (St. Louis → stlouis)
-  { key: 'CT', field: 'city', hashed: true, shared: true, cell: city },
+  { key: 'CT', field: 'city', hashed: true, shared: true, cell: city, memoBy: (r) => r.raw.city },
   // US: 2-letter code, lowercase (California → ca); elsewhere lowercase, no punctuation or spaces
   { key: 'ST', field: 'state', hashed: true, lowCardinality: true, cell: state },
   // lowercase, no spaces; US: first 5 digits; UK: area/district/sector
   { key: 'ZIP', field: 'zip', hashed: true, cell: zip },
   // ISO 3166-1 alpha-2, lowercase (Mailchimp's uk means gb)
-  { key: 'COUNTRY', field: 'country', hashed: true, lowCardinality: true, cell: country },
+  { key: 'COUNTRY', field: 'country', hashed: true, lowCardinality: true, cell: country, memoBy: (r) => r.raw.country },
   // lowercase, hyphens kept, not hashed (IDFA / AAID)
   { key: 'MADID', field: 'madid', hashed: false, cell: madid },
   // as is, not hashed
