@@ -155,7 +155,7 @@ const texts = fc
     fc.string({ maxLength: 6 }),
     fc.string({ unit: 'grapheme', maxLength: 4 }),
   )
-  .map((t) => t.replace(/\u0000/g, ''));
+  .map((t) => t.replaceAll(String.fromCharCode(0), ''));
 const statuses = fc.constantFrom('subscribed', 'unsubscribed', 'cleaned', 'pending', '', 'opted out', 'Subscribed');
 const countries = fc.constantFrom('', 'US', 'DE', 'FR', 'xx');
 const row = fc.tuple(emails, phones, externalIds, madids, texts, texts, statuses, countries);
