@@ -206,7 +206,12 @@ function isAscii(s: string): boolean {
 
 /** yes/no, true/false, 1/0, on/off and their German, French, Spanish and Portuguese forms; anything else is undefined. */
 export function parseBoolean(cell: string): boolean | undefined {
-  const word = foldCase(cleanCell(cell));
+  const clean = cleanCell(cell);
+  // The words are stored folded, and folding a folded word changes nothing: `yes`/`no` as most exports write them
+  // are answered without a folded copy.
+  if (TRUE_WORDS.has(clean)) return true;
+  if (FALSE_WORDS.has(clean)) return false;
+  const word = foldCase(clean);
   if (TRUE_WORDS.has(word)) return true;
   if (FALSE_WORDS.has(word)) return false;
   return undefined;
