@@ -114,12 +114,13 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
               kept = filled;
               continue;
             }
-            const lines = splitLines(chunk, end + 1);
+            // A view that ends at the newline: the buffer's bytes past it are of earlier reads.
+            const lines = splitLines(chunk.subarray(0, end + 1), end + 1);
             kept = filled - (end + 1);
             chunk.copy(chunk, 0, end + 1, filled);
             yield lines;
           }
-          if (kept > 0) yield splitLines(chunk, kept);
+          if (kept > 0) yield splitLines(chunk.subarray(0, kept), kept);
         } finally {
           await input.close();
         }

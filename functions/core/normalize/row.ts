@@ -331,8 +331,11 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
   ) as CompiledRules;
 }
 
-/** Outcomes a memoBy memo holds at most (cleared when full, as the hash memos are). */
-const OUTCOME_MEMO_MAX = 16_384;
+/**
+ * Outcomes a memoBy memo holds at most (cleared when full, as the hash memos are): a short value, its outcome and
+ * the digest it holds, ~1.5 MB a full memo; Meta's table has six such rules and Google's three.
+ */
+const OUTCOME_MEMO_MAX = 8_192;
 /**
  * Only values shorter than this are memoized by: V8 copies a substring this short, while a longer one (a cell cut
  * from the file's text) may be a view that keeps the whole 64 KiB chunk it was cut from alive as long as the memo
