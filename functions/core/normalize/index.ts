@@ -38,4 +38,4 @@ export {
   rowContext,
 } from './row';
 export { trimAll } from './text';
-export { zoneOf } from './zones';
+export { zoneOf, zoneOfUncached } from './zones';

@@ -82,9 +82,29 @@ const US_PRIVACY_STATES: ReadonlySet<string> = new Set([
  * US state code; both are uppercased defensively, and a US state name is accepted too.
  */
 export function zoneOf(countryIso2Upper?: string, regionUpper?: string): Zone {
-  // Rows of a file mostly share a country (and often a state): the last answer is kept.
+  // Rows of a file mostly share a country (and often a state): the last answer is kept, and the answers of the few
+  // countries (and US states) a file holds are remembered, the zone of a country other than the US being the same
+  // whatever the region.
   if (countryIso2Upper === lastZone.country && regionUpper === lastZone.region) return lastZone.zone;
-  const zone = zoneOnce(countryIso2Upper, regionUpper);
+  let zone: Zone;
+  if (countryIso2Upper === undefined || countryIso2Upper.length === 0) zone = 'UNKNOWN';
+  else {
+    let byCountry = zoneByCountry.get(countryIso2Upper);
+    if (byCountry === undefined) {
+      byCountry = countryIso2Upper.toUpperCase() === 'US' ? BY_US_STATE : zoneOnce(countryIso2Upper, undefined);
+      remember(zoneByCountry, countryIso2Upper, byCountry);
+    }
+    if (byCountry !== BY_US_STATE) zone = byCountry;
+    else if (regionUpper === undefined) zone = 'US';
+    else {
+      let byState = usZoneByRegion.get(regionUpper);
+      if (byState === undefined) {
+        byState = zoneOnce('US', regionUpper);
+        remember(usZoneByRegion, regionUpper, byState);
+      }
+      zone = byState;
+    }
+  }
   lastZone.country = countryIso2Upper;
   lastZone.region = regionUpper;
   lastZone.zone = zone;
@@ -92,6 +112,21 @@ export function zoneOf(countryIso2Upper?: string, regionUpper?: string): Zone {
 }
 
 const lastZone: { country?: string; region?: string; zone: Zone } = { zone: 'UNKNOWN' };
+/** Marks a country whose zone follows the US state. */
+const BY_US_STATE = 'by US state' as const;
+/** Bounded (a hostile file may write a different country in every row): cleared when full. */
+const ZONE_MEMO_MAX = 1024;
+const zoneByCountry = new Map<string, Zone | typeof BY_US_STATE>();
+const usZoneByRegion = new Map<string, Zone>();
+
+function remember<V>(memo: Map<string, V>, key: string, value: V): void {
+  if (memo.size >= ZONE_MEMO_MAX) memo.clear();
+  memo.set(key, value);
+}
+
+/** {@link zoneOf} without its memos: the reference the tests hold it to. */
+export const zoneOfUncached = (countryIso2Upper?: string, regionUpper?: string): Zone =>
+  zoneOnce(countryIso2Upper, regionUpper);
 
 function zoneOnce(countryIso2Upper?: string, regionUpper?: string): Zone {
   if (countryIso2Upper === undefined || countryIso2Upper.length === 0) return 'UNKNOWN';

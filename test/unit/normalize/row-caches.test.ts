@@ -13,6 +13,7 @@ import {
   normalizePhone,
   sha256Hex,
   zoneOf,
+  zoneOfUncached,
 } from '../../../functions/core/normalize';
 
 const phones = fc.constantFrom('030 1234567', '+49 30 1234567', '07911 123456', '16169547888', '', '9.19961E+11');
@@ -36,16 +37,17 @@ describe('normalizer caches', () => {
   test.prop([
     fc.array(
       fc.tuple(
-        fc.constantFrom(undefined, '', 'US', 'DE', 'GB', 'CH', 'PR', 'BR'),
-        fc.constantFrom(undefined, 'CA', 'ca', 'California', 'TX', 'BY'),
+        fc.constantFrom(undefined, '', 'US', 'us', 'Us', 'DE', 'de', 'GB', 'CH', 'PR', 'BR', 'ZZ'),
+        fc.constantFrom(undefined, '', 'CA', 'ca', 'California', 'TX', 'BY', 'VA', 'Virginia'),
       ),
       { maxLength: 30 },
     ),
-  ])('zoneOf answers each pair as the first call with it did', (calls) => {
+  ])('zoneOf answers each pair as the first call with it did, and as the uncached rule does', (calls) => {
     const first = new Map<string, unknown>();
     for (const [country, region] of calls) {
       const key = JSON.stringify([country ?? null, region ?? null]);
       const z = zoneOf(country, region);
+      expect(z).toBe(zoneOfUncached(country, region));
       if (!first.has(key)) first.set(key, z);
       expect(z).toBe(first.get(key));
     }
