@@ -4,7 +4,7 @@
  */
 import { CONSENT_REQUIREMENTS, type ConsentRequirement, DEFAULT_CONSENT_POLICY } from './config';
 import { identityOf } from './identity';
-import type { ContactRecord, MappedRow, Zone } from './model';
+import { appended, type ContactRecord, type MappedRow, type Zone } from './model';
 import { countryIso2, type KeyProblem, rowContext, zoneOf } from './normalize';
 import type { PlatformSpec } from './platform';
 
@@ -57,7 +57,8 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     const p: KeyProblem | undefined = identity.problems.find((x) => identityReasons.has(x.field));
     return p ? { ok: false, reason: p.reason, field: p.field } : { ok: false, reason: 'missing_identifier' };
   }
-  const warnings: RowWarning[] = mapped.warnings ? [...mapped.warnings] : [];
+  // The mapper's warnings are this row's own (made per row): added to in place; most rows have none, and no array.
+  let warnings: RowWarning[] | undefined = mapped.warnings;
   const keys: ContactRecord['keys'] = {};
   for (const spec of env.platforms) {
     const r = spec.matchKeys(ctx);
@@ -79,17 +80,17 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
       const other = writtenIso;
       if (other === undefined) {
         attrs.zone = STRICTEST_ZONE;
-        warnings.push({ reason: 'unrecognized_country', field: 'country' });
+        warnings = appended(warnings, { reason: 'unrecognized_country', field: 'country' });
       } else if (other !== iso) {
         attrs.zone = stricterZone(attrs.zone, zoneOf(other, attrs.region), env.consentPolicy ?? DEFAULT_CONSENT_POLICY);
-        warnings.push({ reason: 'conflicting_country', field: 'country' });
+        warnings = appended(warnings, { reason: 'conflicting_country', field: 'country' });
       }
     }
   } else if (mapped.raw.country !== undefined && mapped.raw.country.trim() !== '') {
     // A country was written but cannot be read (`GER`, a typo): never fall back to the list's default, which could
     // be a zone without an opt-in requirement. The strictest rule applies, and the report counts it.
     attrs.zone = STRICTEST_ZONE;
-    warnings.push({ reason: 'unrecognized_country', field: 'country' });
+    warnings = appended(warnings, { reason: 'unrecognized_country', field: 'country' });
   } else {
     // No country in the row: the list's default country decides the zone (an EEA list needs opt-in), though it is
     // never sent to a platform as the person's country.
@@ -102,7 +103,7 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     const v = attrs[f];
     if (v !== undefined && Date.parse(v) > latest) {
       delete attrs[f];
-      warnings.push({ reason: 'date_after_export', field: f });
+      warnings = appended(warnings, { reason: 'date_after_export', field: f });
     }
   }
   const record: StagedRecord = { cid: identity.cid, ids: identity.ids, keys, consent: mapped.consent, attrs };
@@ -114,11 +115,14 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     const v = mapped[f];
     if (v === undefined) continue;
     if (Date.parse(v) > latest)
-      warnings.push({ reason: 'date_after_export', field: f === 'optInAt' ? 'signupAt' : 'unsubscribedAt' });
+      warnings = appended(warnings, {
+        reason: 'date_after_export',
+        field: f === 'optInAt' ? 'signupAt' : 'unsubscribedAt',
+      });
     else record[f] = v;
   }
   dropUndefined(record.attrs);
-  return warnings.length ? { ok: true, record, warnings } : { ok: true, record };
+  return warnings?.length ? { ok: true, record, warnings } : { ok: true, record };
 }
 
 let latestFor: string | undefined;

@@ -184,3 +184,13 @@ export function objectKeyOfSource(source: string): string {
   const at = source.lastIndexOf('#');
   return at < 0 ? source : source.slice(0, at);
 }
+
+/**
+ * `list` with `item` appended, made on the first item: per-row warning lists, which most rows never need (an empty
+ * array a row is garbage a million times over).
+ */
+export function appended<T>(list: T[] | undefined, item: T): T[] {
+  if (list === undefined) return [item];
+  list.push(item);
+  return list;
+}

@@ -2,7 +2,16 @@
  * Row mapping: cells of one row → MappedRow (raw identity, consent, attributes) or a rejection with its reason.
  * Identity cells are cleaned (trimmed, one formula guard removed) but not normalized or hashed.
  */
-import type { AgeBand, Attributes, FunnelStage, MappedRow, PartialDate, RawIdentity, RejectionReason } from '../model';
+import {
+  type AgeBand,
+  type Attributes,
+  appended,
+  type FunnelStage,
+  type MappedRow,
+  type PartialDate,
+  type RawIdentity,
+  type RejectionReason,
+} from '../model';
 import { countryIso2 } from '../normalize/country';
 import { cleanCell, isExcelScientific, parseBoolean, parseCount, parseNumber, splitList } from './cells';
 import { ageAt, type DateParse, DayFirstEvidence, inferDayFirst, parseBirthday, parseTimestamp } from './dates';
@@ -315,7 +324,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
 
     // Dates. One whose day/month order the file cannot tell is dropped (counted as a warning with its column): a
     // person is never rejected for an attribute.
-    const warnings: NonNullable<MappedRow['warnings']> = [];
+    let warnings: MappedRow['warnings'];
     let signupAt: string | undefined;
     let lastOpenAt: string | undefined;
     let lastClickAt: string | undefined;
@@ -330,14 +339,15 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
         else if (field === 'lastOpenAt') lastOpenAt = parsed.value;
         else if (field === 'lastClickAt') lastClickAt = parsed.value;
         else expiresAt = parsed.value;
-      } else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field });
+      } else if (parsed.reason === 'ambiguous') warnings = appended(warnings, { reason: 'ambiguous_date', field });
     }
     let birthday: PartialDate | undefined;
     const b = first(cells, BIRTHDAY);
     if (b !== undefined) {
       const parsed = parseBirthday(b, { dayFirst: dayFirstOf(found), referenceYear });
       if (parsed.ok) birthday = parsed.value;
-      else if (parsed.reason === 'ambiguous') warnings.push({ reason: 'ambiguous_date', field: 'birthday' });
+      else if (parsed.reason === 'ambiguous')
+        warnings = appended(warnings, { reason: 'ambiguous_date', field: 'birthday' });
     }
     const birthYearText = first(cells, BIRTH_YEAR);
     const birthYear = birthYearText === undefined ? undefined : parseCount(birthYearText);
@@ -440,7 +450,7 @@ export function createRowMapper(mapping: ColumnMapping, context: RowContext): (c
     attrs.funnel = funnelStage(attrs);
 
     const mapped: MappedRow = { raw, consent: verdict.consent, attrs };
-    if (warnings.length) mapped.warnings = warnings;
+    if (warnings) mapped.warnings = warnings;
     if (verdict.optIn !== undefined) mapped.optIn = verdict.optIn;
     if (verdict.explicitOptIn !== undefined) mapped.explicitOptIn = verdict.explicitOptIn;
     if (verdict.adsPermission !== undefined) mapped.adsPermission = verdict.adsPermission;
