@@ -16,6 +16,7 @@ import { PLATFORMS } from '../../functions/platforms/registry';
 import { readExport } from '../../functions/reading';
 import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
+import { ingestCsv } from '../helpers/ingest-csv';
 import { bufferSource } from '../unit/reading/helpers';
 
 function tableStore() {
@@ -76,31 +77,14 @@ const config = parseAudienceConfig({
   destinations: { meta: { platform: 'meta' }, google: { platform: 'google' } },
 });
 
-async function ingest(
+function ingest(
   store: ContactStore,
   body: Buffer,
   staging: () => Promise<StagingArea>,
   exportedAt: string,
   kind: 'snapshot' | 'delta' = 'snapshot',
 ): Promise<IngestReport> {
-  return ingestExport(
-    {
-      list: 'news',
-      kind,
-      source: `incoming/news/list.csv#${exportedAt}`,
-      exportedAt,
-      exportedAtFrom: 'metadata',
-      entries: readExport(bufferSource('list.csv', body)),
-    },
-    config,
-    {
-      store,
-      staging,
-      platforms: PLATFORMS,
-      logger: memoryLogger(),
-      now: () => new Date('2026-06-02T00:00:00Z'),
-    },
-  );
+  return ingestCsv({ config, store, body, staging, exportedAt, now: '2026-06-02T00:00:00Z', kind });
 }
 
 const csvCell = (s: string) => `"${s.replace(/"/g, '""')}"`;

@@ -9,18 +9,15 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { parseAudienceConfig } from '../../functions/adapters/config-file';
 import { fileStaging } from '../../functions/adapters/file-staging';
-import { memoryLogger } from '../../functions/adapters/logger';
 import { createRowPool } from '../../functions/app/row-pool';
 import { contentHash } from '../../functions/core/contact-content';
-import { type IngestReport, ingestExport, memoryStaging } from '../../functions/core/ingest';
+import { type IngestReport, memoryStaging } from '../../functions/core/ingest';
 import type { ContactRecord } from '../../functions/core/model';
 import { sha256Hex } from '../../functions/core/normalize';
 import type { ContactStore, RowPool, StagingArea } from '../../functions/core/ports';
-import { PLATFORMS } from '../../functions/platforms/registry';
-import { readExport } from '../../functions/reading';
 import { recordOfWrite } from '../helpers/contact-writes';
 import { emptyStore } from '../helpers/empty-store';
-import { bufferSource } from '../unit/reading/helpers';
+import { ingestCsv } from '../helpers/ingest-csv';
 
 let dir: string | undefined;
 const pool = createRowPool({ threads: 2 });
@@ -55,32 +52,14 @@ function tableStore() {
 
 const config = parseAudienceConfig({ version: 1, destinations: { meta: { platform: 'meta' } } });
 
-async function ingest(
+function ingest(
   store: ContactStore,
   body: Buffer,
   staging: () => Promise<StagingArea>,
   exportedAt = '2026-01-01T00:00:00.000Z',
   rowPool?: RowPool,
 ): Promise<IngestReport> {
-  return ingestExport(
-    {
-      list: 'news',
-      kind: 'snapshot',
-      source: `incoming/news/list.csv#${exportedAt}`,
-      exportedAt,
-      exportedAtFrom: 'metadata',
-      entries: readExport(bufferSource('list.csv', body)),
-    },
-    config,
-    {
-      store,
-      staging,
-      platforms: PLATFORMS,
-      logger: memoryLogger(),
-      now: () => new Date('2026-01-02T00:00:00Z'),
-      rowPool,
-    },
-  );
+  return ingestCsv({ config, store, body, staging, exportedAt, now: '2026-01-02T00:00:00Z', rowPool });
 }
 
 const csvCell = (s: string) => `"${s.replace(/"/g, '""')}"`;
