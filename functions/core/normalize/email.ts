@@ -159,19 +159,92 @@ let lastEmailOut: string | undefined;
 function normalizeEmailOnce(value: string): string | undefined {
   const t = trimAll(value);
   if (t.length === 0) return undefined;
-  // One look at the characters: ASCII (most addresses) is lowercased only when it has capitals, and checked by the
-  // ASCII rules without asking again whether it is ASCII.
-  let upper = false;
-  for (let i = 0; i < t.length; i++) {
-    const c = t.charCodeAt(i);
-    if (c > 0x7f) {
-      const e = t.toLowerCase().normalize('NFC');
-      return isPlausibleEmail(e) ? e : undefined;
-    }
-    if (c >= 65 && c <= 90) upper = true;
+  // ASCII (most addresses) is checked and told apart in one walk (see asciiVerdict); anything else by the general rules.
+  const v = asciiVerdict(t);
+  if (v === NOT_ASCII) {
+    const e = t.toLowerCase().normalize('NFC');
+    return isPlausibleEmail(e) ? e : undefined;
   }
-  const e = upper ? t.toLowerCase() : t;
-  return isPlausibleAscii(e) ? e : undefined;
+  if (v === IMPLAUSIBLE) return undefined;
+  return v === PLAUSIBLE_UPPER ? t.toLowerCase() : t;
+}
+
+/** Character classes of ASCII for {@link asciiVerdict}, one byte per code. */
+const LOCAL_OK = 1; // may stand unquoted in a local part
+const LABEL_OK = 2; // letter, digit or hyphen: may stand in a domain label
+const LETTER = 4;
+const UPPER = 8;
+const ASCII_CLASS = new Uint8Array(128);
+for (let c = 0; c < 128; c++) {
+  let k = 0;
+  if (!isForbiddenInLocal(c)) k |= LOCAL_OK;
+  if (isAsciiLabelChar(c)) k |= LABEL_OK;
+  if (isAsciiLetter(c)) k |= LETTER;
+  if (c >= 65 && c <= 90) k |= UPPER;
+  ASCII_CLASS[c] = k;
+}
+
+/** A label of characters already known to be letters, digits and hyphens: not empty, not too long, no hyphen at an end. */
+function labelEnds(s: string, from: number, to: number): boolean {
+  const len = to - from;
+  return len > 0 && len <= LABEL_MAX && s.charCodeAt(from) !== 45 && s.charCodeAt(to - 1) !== 45;
+}
+
+/** `xn--` at `at`, in either case. */
+function isPunycodePrefix(s: string, at: number): boolean {
+  return (
+    (s.charCodeAt(at) | 32) === 120 &&
+    (s.charCodeAt(at + 1) | 32) === 110 &&
+    s.charCodeAt(at + 2) === 45 &&
+    s.charCodeAt(at + 3) === 45
+  );
+}
+
+const NOT_ASCII = 0;
+const IMPLAUSIBLE = 1;
+const PLAUSIBLE = 2;
+const PLAUSIBLE_UPPER = 3;
+
+/**
+ * {@link isPlausibleAscii} and "has it capitals" in one walk over the characters, by a class table: NOT_ASCII as
+ * soon as a character is not ASCII, else whether the address is plausible (and needs lowercasing). Lowercasing ASCII
+ * changes no character's class, so the verdict holds for the lowercased address. Proven equal to the general path by
+ * a property test (test/unit/normalize/email-fast.test.ts).
+ */
+function asciiVerdict(s: string): number {
+  const n = s.length;
+  let upper = 0;
+  let bad = false;
+  let at = -1;
+  // The current domain label: where it starts, and whether it holds only letters (for the last one, the TLD).
+  let from = 0;
+  let letters = true;
+  let dots = 0;
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 127) return NOT_ASCII;
+    const k = ASCII_CLASS[c] as number;
+    upper |= k & UPPER;
+    if (bad) continue;
+    if (at < 0) {
+      if (c === 64) {
+        at = i;
+        from = i + 1;
+      } else if ((k & LOCAL_OK) === 0) bad = true;
+    } else if (c === 46) {
+      // a label ends: not empty, not too long, no hyphen at either end
+      if (!labelEnds(s, from, i)) bad = true;
+      dots++;
+      from = i + 1;
+      letters = true;
+    } else if ((k & LABEL_OK) === 0) bad = true;
+    else if ((k & LETTER) === 0) letters = false;
+  }
+  if (bad || !plausibleShape(s) || dots === 0 || !labelEnds(s, from, n) || n - from < 2) return IMPLAUSIBLE;
+  // xn--p1ai (.рф): punycode IDN TLD (in either case: the address is lowercased after); otherwise letters only.
+  const tldOk = isPunycodePrefix(s, from) ? n - from > 4 : letters;
+  if (!tldOk) return IMPLAUSIBLE;
+  return upper === 0 ? PLAUSIBLE : PLAUSIBLE_UPPER;
 }
 
 const GMAIL_DOMAINS: ReadonlySet<string> = new Set(['gmail.com', 'googlemail.com']);

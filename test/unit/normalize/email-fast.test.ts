@@ -4,7 +4,8 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { generalAddressAfterAt, isPlausibleEmail } from '../../../functions/core/normalize/email';
+import { generalAddressAfterAt, isPlausibleEmail, normalizeEmail } from '../../../functions/core/normalize/email';
+import { trimAll } from '../../../functions/core/normalize/text';
 
 /** The general rule for the whole address (the pre-checks isPlausibleEmail runs before either path). */
 function general(s: string): boolean {
@@ -42,6 +43,24 @@ const piece = fc.constantFrom(
   'a'.repeat(63),
   'a'.repeat(64),
 );
+/** The same pieces and their capitals (`XN--`, `Co.UK`): normalizeEmail lowercases, so case must not change a verdict. */
+const anyCasePiece = fc.oneof(
+  piece,
+  piece.map((p) => p.toUpperCase()),
+  fc.constantFrom('Xn--', 'xN--P1AI', 'Example', 'COM', ' \t', '\u00a0', '\u200b', 'é', 'É'),
+);
+const anyCaseWord = fc.array(anyCasePiece, { maxLength: 8 }).map((p) => p.join(''));
+const anyCaseAddress = fc
+  .tuple(anyCaseWord, fc.constantFrom('@', '@@', ''), anyCaseWord, fc.constantFrom('.', '', '.-', '.X'), anyCaseWord)
+  .map((t) => t.join(''));
+
+/** normalizeEmail by the general rules only: trimmed, lowercased, NFC, then the general check of the whole address. */
+function normalizedByGeneralRules(s: string): string | undefined {
+  const t = trimAll(s);
+  if (t === '') return undefined;
+  const e = t.toLowerCase().normalize('NFC');
+  return general(e) ? e : undefined;
+}
 const word = fc.array(piece, { maxLength: 8 }).map((p) => p.join(''));
 const address = fc
   .tuple(word, fc.constantFrom('@', '@@', ''), word, fc.constantFrom('.', '', '.-'), word)
@@ -64,6 +83,23 @@ describe('isPlausibleEmail on ASCII', () => {
       }),
       { numRuns: 20_000 },
     );
+  });
+
+  it('normalizeEmail (one walk over an ASCII address) equals the general rules, in any case', () => {
+    fc.assert(
+      fc.property(anyCaseAddress, (s) => {
+        expect(normalizeEmail(s)).toBe(normalizedByGeneralRules(s));
+      }),
+      { numRuns: 30_000 },
+    );
+    for (const [input, out] of [
+      ['Ann@Example.COM', 'ann@example.com'],
+      ['X@XN--P1AI.XN--P1AI', 'x@xn--p1ai.xn--p1ai'],
+      ['ANN@X.C0M', undefined],
+      ['ann@EXAMPLE.co.UK', 'ann@example.co.uk'],
+      ['ann@-X.com', undefined],
+    ] as const)
+      expect(normalizeEmail(input), input).toBe(out);
   });
 
   it('keeps the examples', () => {
