@@ -33,7 +33,16 @@ export interface RowWarning {
 
 export type RowOutcome =
   | { ok: false; reason: string; field?: string }
-  | { ok: true; record: StagedRecord; warnings?: RowWarning[] };
+  | {
+      ok: true;
+      record: StagedRecord;
+      warnings?: RowWarning[];
+      /**
+       * Per platform in `record.keys` whose table said which of its keys the row has: the table's key names and the
+       * mask of them (see KeysResult), for the tally to count the keys by one number.
+       */
+      keyShapes?: Array<[platform: string, shape: { names: readonly string[]; mask: number }]>;
+    };
 
 /** The strictest zone: a country that cannot be read may be anywhere, so it gets the strictest consent rule. */
 export const STRICTEST_ZONE: Zone = 'EEA';
@@ -60,9 +69,15 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
   // The mapper's warnings are this row's own (made per row): added to in place; most rows have none, and no array.
   let warnings: RowWarning[] | undefined = mapped.warnings;
   const keys: ContactRecord['keys'] = {};
+  // Every platform with keys has its shape, or none has (the tally then walks the keys).
+  let keyShapes: Extract<RowOutcome, { ok: true }>['keyShapes'] = [];
   for (const spec of env.platforms) {
     const r = spec.matchKeys(ctx);
-    if (hasKeys(r.keys)) keys[spec.id] = r.keys as Record<string, string>;
+    if (!hasKeys(r.keys)) continue;
+    keys[spec.id] = r.keys as Record<string, string>;
+    if (keyShapes === undefined) continue;
+    if (r.mask === undefined || r.names === undefined) keyShapes = undefined;
+    else keyShapes.push([spec.id, { names: r.names, mask: r.mask }]);
   }
 
   // The mapper's attributes are this row's own (made per row): completed in place, not copied.
@@ -122,7 +137,9 @@ export function processMapped(mapped: MappedRow, env: RowEnv): RowOutcome {
     else record[f] = v;
   }
   dropUndefined(record.attrs);
-  return warnings?.length ? { ok: true, record, warnings } : { ok: true, record };
+  const out: RowOutcome = warnings?.length ? { ok: true, record, warnings } : { ok: true, record };
+  if (keyShapes !== undefined && keyShapes.length > 0) out.keyShapes = keyShapes;
+  return out;
 }
 
 let latestFor: string | undefined;

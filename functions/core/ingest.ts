@@ -51,6 +51,7 @@ import {
   type RowJob,
   type RowRead,
   readRow,
+  settleTally,
   type Tally,
   tallyRecord,
 } from './row-chunks';
@@ -660,7 +661,7 @@ export class RowReader {
     }
     const { record } = read;
     report.accepted++;
-    tallyRecord(this.tally, record);
+    tallyRecord(this.tally, record, read.keyShapes);
     if (this.blocks.suppressed.size > 0 && record.ids.some((h) => this.blocks.suppressed.has(h)))
       report.heldBySuppression++;
     return record;
@@ -680,12 +681,14 @@ export class RowReader {
         { code: 'no_identifier_column' },
       );
     }
+    settleTally(this.tally);
     Object.assign(report.keyCoverage, keyCoverageOf(this.keyCounts, report.accepted));
     checkAccounting(report);
   }
 
   /** The per-key counts behind the coverage, for a fanned-out ingest to add up across chunks. */
   get keyCountsSoFar(): Record<string, Record<string, number>> {
+    settleTally(this.tally);
     return this.keyCounts;
   }
 

@@ -10,7 +10,7 @@
 
 import { fingerprintInto } from './compact-index';
 import { type ColumnMapping, createRowMapper, type RowContext as MapContext } from './formats';
-import { processMapped, type RowEnv, type StagedRecord } from './ingest-rows';
+import { processMapped, type RowEnv, type RowOutcome, type StagedRecord } from './ingest-rows';
 import { CONSENT_STATES, type ConsentState } from './model';
 import type { PlatformRegistry } from './platform';
 
@@ -33,8 +33,16 @@ export type ChunkRowEvent =
 
 /** The outcome of one row read: a record to stage, or why the row is rejected (and the column that says so). */
 export type RowRead =
-  | { ok: true; record: StagedRecord; warnings?: Array<{ reason: string; column?: string }> }
+  | {
+      ok: true;
+      record: StagedRecord;
+      warnings?: Array<{ reason: string; column?: string }>;
+      /** What {@link tallyRecord} counts the record's keys by (see RowOutcome). */
+      keyShapes?: RowOutcomeShapes;
+    }
   | { ok: false; reason: string; column?: string };
+
+type RowOutcomeShapes = NonNullable<Extract<RowOutcome, { ok: true }>['keyShapes']>;
 
 /** One row through the row mapper and the record rules; the caller counts it (and checks erasures). */
 export function readRow(
@@ -55,6 +63,7 @@ export function readRow(
     ok: true,
     record: out.record,
     warnings: out.warnings.map((w) => ({ reason: w.reason, column: headerOf(w.field) })),
+    keyShapes: out.keyShapes,
   };
 }
 
@@ -66,11 +75,17 @@ export function headerOfMapping(mapping: ColumnMapping): (field: string | undefi
 
 /** What the report counts of accepted records: the same tally in a worker (per chunk) and in the reading thread. */
 export interface Tally {
-  /** Per platform and key, keys in order of first occurrence (the key coverage). */
+  /** Per platform and key, keys in order of first occurrence (the key coverage). Read it after {@link settleTally}. */
   keyCounts: Record<string, Record<string, number>>;
   consent: Record<ConsentState, number>;
   /** Held back by their consent state, states in order of first occurrence. */
   suppressed: Record<string, number>;
+  /**
+   * Rows counted by the set of keys they have (a key table's mask, see KeysResult), per platform, sets in order of
+   * first occurrence: added into `keyCounts` by {@link settleTally}. One number per row instead of a walk over its
+   * keys; the order of first occurrence of keys is the same either way.
+   */
+  pending?: Record<string, { names: readonly string[]; masks: Map<number, number> }>;
 }
 
 /** A platform's key counts in `t`, made empty on its first key. */
@@ -83,19 +98,61 @@ function keyCountsOf(t: Tally, platform: string): Record<string, number> {
   return counts;
 }
 
-/** Counts one accepted record into `t`. */
-export function tallyRecord(t: Tally, r: StagedRecord): void {
-  for (const platform in r.keys) {
-    const keys = r.keys[platform] as Record<string, string>;
-    const counts = keyCountsOf(t, platform);
-    for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
+/** Counts one accepted record into `t`: its keys by their table's mask where the read gave one, else one by one. */
+export function tallyRecord(t: Tally, r: StagedRecord, keyShapes?: RowOutcomeShapes): void {
+  if (keyShapes !== undefined && keyShapes.length > 0) {
+    for (const [platform, shape] of keyShapes) {
+      const pending = pendingOf(t, platform, shape.names);
+      pending.set(shape.mask, (pending.get(shape.mask) ?? 0) + 1);
+    }
+  } else {
+    // Keys counted one by one go after the sets counted before them, as they came (platforms and keys alike).
+    settleTally(t);
+    for (const platform in r.keys) {
+      const keys = r.keys[platform] as Record<string, string>;
+      const counts = keyCountsOf(t, platform);
+      for (const key in keys) counts[key] = (counts[key] ?? 0) + 1;
+    }
   }
   t.consent[r.consent]++;
   if (NOT_UPLOADABLE_STATES.has(r.consent)) t.suppressed[r.consent] = (t.suppressed[r.consent] ?? 0) + 1;
 }
 
+function pendingOf(t: Tally, platform: string, names: readonly string[]): Map<number, number> {
+  let pending = t.pending?.[platform];
+  if (pending !== undefined && pending.names !== names) {
+    settleTally(t);
+    pending = undefined;
+  }
+  if (pending === undefined) {
+    pending = { names, masks: new Map() };
+    t.pending ??= {};
+    t.pending[platform] = pending;
+  }
+  return pending.masks;
+}
+
+/** Adds the rows `t` counted by key set into its key counts (each set's keys in table order, sets as they came). */
+export function settleTally(t: Tally): void {
+  const pending = t.pending;
+  if (pending === undefined) return;
+  t.pending = undefined;
+  for (const platform in pending) {
+    const { names, masks } = pending[platform] as { names: readonly string[]; masks: Map<number, number> };
+    const counts = keyCountsOf(t, platform);
+    for (const [mask, n] of masks)
+      for (let i = 0; i < names.length; i++)
+        if ((mask & (1 << i)) !== 0) {
+          const key = names[i] as string;
+          counts[key] = (counts[key] ?? 0) + n;
+        }
+  }
+}
+
 /** Adds a chunk's tally to `into`, keeping the order of first occurrence of keys and states. */
 export function addTally(into: Tally, t: Tally): void {
+  settleTally(into);
+  settleTally(t);
   for (const platform in t.keyCounts) {
     const chunk = t.keyCounts[platform] as Record<string, number>;
     const counts = keyCountsOf(into, platform);
@@ -251,7 +308,7 @@ export function chunkReader(
       }
       accepted[k] = 1;
       if (prints) fingerprintInto(r.cid, prints, 3 * accepts++);
-      tallyRecord(tally, r);
+      tallyRecord(tally, r, read.keyShapes);
       if (anyIn(suppressedIds, r.ids)) heldBySuppression++;
       if (staged) {
         staged.cids.push(r.cid);

@@ -186,7 +186,11 @@ export function googleKeysOf(row: RowContext): KeysResult<GoogleKey> {
   const { keys } = result;
   const have = ADDRESS_KEYS.filter((k) => keys[k] !== undefined).length;
   if (have > 0 && have < ADDRESS_KEYS.length) {
-    for (const k of ADDRESS_KEYS) delete keys[k];
+    for (const k of ADDRESS_KEYS) {
+      delete keys[k];
+      const bit = result.names?.indexOf(k) ?? -1;
+      if (result.mask !== undefined && bit >= 0) result.mask &= ~(1 << bit);
+    }
     result.problems.push({ field: 'address', reason: 'incomplete_address' });
   }
   return result;

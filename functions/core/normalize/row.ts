@@ -47,6 +47,13 @@ export interface KeyProblem {
 export interface KeysResult<K extends string> {
   keys: Partial<Record<K, string>>;
   problems: KeyProblem[];
+  /**
+   * The table's key names in its order, and which of them `keys` holds (bit i for `names[i]`): with these, a tally
+   * counts the row's keys by one number instead of walking them. Both or neither; whoever changes `keys` after the
+   * table made them clears the bits of what it removed.
+   */
+  names?: readonly string[];
+  mask?: number;
 }
 
 export interface KeyOptions {
@@ -267,7 +274,10 @@ const compiledTables = new WeakMap<readonly KeyRule<string>[], CompiledRules>();
  * it with.
  */
 export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): CompiledRules {
-  const lines = ['const keys = {};', 'const problems = [];', 'let c;', 'let k;'];
+  const lines = ['const keys = {};', 'const problems = [];', 'let c;', 'let k;', 'let mask = 0;'];
+  // A table of more rules than a 32-bit mask holds leaves its rows' keys to be walked by the tally.
+  const masked = rules.length <= MASK_RULES_MAX;
+  const names = Object.freeze(rules.map((r) => r.key as string));
   /** One memo per rule that has memoBy (created with the table, so tables never share one). */
   const outcomes = rules.map((rule) => (rule.memoBy ? new Map<string, Cell>() : undefined));
   rules.forEach((rule, i) => {
@@ -280,6 +290,7 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
           : 'hash(c.value)';
     const field = JSON.stringify(rule.field);
     const key = JSON.stringify(rule.key);
+    const bit = masked ? ` mask |= ${(1 << i) >>> 0};` : '';
     if (rule.memoBy) {
       // The outcome by the value it depends on; a miss runs the cell and hashes as the other rules do.
       lines.push(
@@ -292,18 +303,18 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
         `    remember(outcomes[${i}], k, c);`,
         `  }`,
         `  if (c.problem !== undefined) problems.push({ field: ${field}, reason: c.problem });`,
-        `  if (c.value !== undefined) keys[${key}] = c.value;`,
+        `  if (c.value !== undefined) { keys[${key}] = c.value;${bit} }`,
         `} else {`,
       );
     }
     lines.push(
       `c = rules[${i}].cell(row);`,
       `if (c.problem !== undefined) problems.push({ field: ${field}, reason: c.problem });`,
-      `if (c.value !== undefined) keys[${key}] = ${value};`,
+      `if (c.value !== undefined) { keys[${key}] = ${value};${bit} }`,
     );
     if (rule.memoBy) lines.push('}');
   });
-  lines.push('return { keys, problems };');
+  lines.push(masked ? 'return { keys, problems, names, mask };' : 'return { keys, problems };');
   const make = new Function(
     'rules',
     'memo',
@@ -315,6 +326,7 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
     'outcomes',
     'remember',
     'OUTCOME_KEY_MAX',
+    'names',
     `return function applyTable(row) {\n${lines.join('\n')}\n};`,
   );
   return make(
@@ -328,8 +340,12 @@ export function compileRules<K extends string>(rules: readonly KeyRule<K>[]): Co
     outcomes,
     rememberOutcome,
     OUTCOME_KEY_MAX,
+    names,
   ) as CompiledRules;
 }
+
+/** Rules a table may have for its rows' keys to come with a mask (bits 0–30: a mask stays a small integer). */
+const MASK_RULES_MAX = 31;
 
 /**
  * Outcomes a memoBy memo holds at most (cleared when full, as the hash memos are): a short value, its outcome and
@@ -352,10 +368,11 @@ function rememberOutcome(memo: Map<string, Cell>, k: string, c: Cell): void {
 export function interpretRules<K extends string>(rules: readonly KeyRule<K>[], row: RowContext): KeysResult<K> {
   const keys: Partial<Record<K, string>> = {};
   const problems: KeyProblem[] = [];
-  for (const rule of rules) {
+  let mask = 0;
+  rules.forEach((rule, i) => {
     const cell = rule.cell(row);
     if (cell.problem !== undefined) problems.push({ field: rule.field, reason: cell.problem });
-    if (cell.value === undefined) continue;
+    if (cell.value === undefined) return;
     keys[rule.key] = !rule.hashed
       ? cell.value
       : rule.lowCardinality
@@ -363,6 +380,8 @@ export function interpretRules<K extends string>(rules: readonly KeyRule<K>[], r
         : rule.shared
           ? memoHash(cell.value, sharedMemo, SHARED_MEMO_MAX)
           : hashOnce(cell.value);
-  }
-  return { keys, problems };
+    mask |= 1 << i;
+  });
+  if (rules.length > MASK_RULES_MAX) return { keys, problems };
+  return { keys, problems, names: rules.map((r) => r.key), mask };
 }
