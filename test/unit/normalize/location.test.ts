@@ -8,6 +8,7 @@ import {
   normalizeZip,
   usStateCode,
 } from '../../../functions/core/normalize';
+import { normalizeZipGeneral } from '../../../functions/core/normalize/location';
 import { anyString, nameLike } from './arbitraries';
 
 const COUNTRIES = [undefined, 'us', 'US', 'gb', 'je', 'de', 'ca', 'fr'] as const;
@@ -140,6 +141,19 @@ describe('normalizeZip (Meta ZIP)', () => {
       expect(normalizeZip(z, country)).toBe(z);
     },
   );
+
+  test.prop(
+    [
+      fc.oneof(
+        fc.stringMatching(/^[0-9]{5}(?:-[0-9]{4})?$/),
+        fc.string({ unit: fc.constantFrom(...'0123456789-  aA\t'.split('')), maxLength: 12 }),
+      ),
+      fc.constantFrom(undefined, 'us', 'US', 'gb', 'GB', 'je', 'de', 'pt', 'xx'),
+    ],
+    { numRuns: 20_000 },
+  )('reads plain 5-digit codes and ZIP+4 as the rule itself does', (s, country) => {
+    expect(normalizeZip(s, country)).toBe(normalizeZipGeneral(s, country));
+  });
 });
 
 describe('normalizeExternalId (Meta EXTERN_ID)', () => {
