@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   ageAt,
@@ -130,5 +131,41 @@ describe('ageAt', () => {
     [{ year: 2030 }, '2025-06-01T00:00:00Z', undefined],
   ])('%j at %s → %s', (birthday, at, expected) => {
     expect(ageAt(birthday, at)).toBe(expected);
+  });
+
+  it('answers alike however instants repeat or alternate (it remembers the last two)', () => {
+    const instants = ['2025-06-01T00:00:00Z', '2025-12-31T23:59:59.999Z', '2024-02-29T12:00:00Z', 'not a date', ''];
+    /** The rule with a fresh parse every time. */
+    const reference = (b: { year?: number; month?: number; day?: number }, iso: string) => {
+      const at = new Date(iso);
+      if (b.year === undefined || Number.isNaN(at.getTime())) return undefined;
+      const m = at.getUTCMonth() + 1;
+      const reached =
+        b.month !== undefined && (m > b.month || (m === b.month && b.day !== undefined && at.getUTCDate() >= b.day));
+      const age = at.getUTCFullYear() - b.year - (reached ? 0 : 1);
+      return age >= 0 ? age : undefined;
+    };
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.tuple(
+            fc.record(
+              {
+                year: fc.integer({ min: 1900, max: 2030 }),
+                month: fc.integer({ min: 1, max: 12 }),
+                day: fc.integer({ min: 1, max: 31 }),
+              },
+              { requiredKeys: [] },
+            ),
+            fc.constantFrom(...instants),
+          ),
+          { maxLength: 30 },
+        ),
+        (asks) => {
+          for (const [b, iso] of asks) expect(ageAt(b, iso)).toBe(reference(b, iso));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });
