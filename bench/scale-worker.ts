@@ -284,6 +284,7 @@ async function main() {
       existing: new CompactIndex(),
       untrustedAfter: new Date(Date.now() + 5 * 60_000).toISOString(),
       seen: stager.seen,
+      duplicates: stager.duplicates,
       ownOptOuts: new CompactIndex(16),
       parseDamaged: 0,
       shard: { id: '0', marker: { source: 'bench', startedAt: new Date().toISOString(), owner: 'bench' } },

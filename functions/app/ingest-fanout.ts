@@ -323,6 +323,7 @@ export async function applyShard(deps: FanOutDeps, input: { runId: string; shard
       deps,
       existing,
       seen: stager.seen,
+      duplicates: stager.duplicates,
       ownOptOuts: blocks.ownOptOuts,
       parseDamaged: chunks.reduce((n, c) => n + c.parseDamaged, 0),
       untrustedAfter,

@@ -249,10 +249,30 @@ export class CompactIndex {
     return shard.keys[shard.find() * 2] !== 0;
   }
 
+  /** {@link has} for an id whose fingerprint is known ({@link fingerprintInto}). */
+  hasPrint(prints: Uint32Array, at: number): boolean {
+    if (this.count === 0) return false;
+    usePrint(prints, at);
+    const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
+    return shard.keys[shard.find() * 2] !== 0;
+  }
+
   /** The 32-bit value stored with the id, or undefined. */
   get(id: string): number | undefined {
     if (this.count === 0) return undefined;
     fingerprint(id);
+    return this.current();
+  }
+
+  /** {@link get} for an id whose fingerprint is known ({@link fingerprintInto}). */
+  getPrint(prints: Uint32Array, at: number): number | undefined {
+    if (this.count === 0) return undefined;
+    usePrint(prints, at);
+    return this.current();
+  }
+
+  /** The value of the current fingerprint, or undefined when it is not in the index. */
+  private current(): number | undefined {
     const shard = this.shards[f0 >>> SHARD_SHIFT] as Shard;
     const s = shard.find();
     if (shard.keys[s * 2] === 0) return undefined;

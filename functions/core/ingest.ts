@@ -743,10 +743,13 @@ export class Stager {
 
   /** Counts the record and adds to `lines` what staging is to write of it (nothing when validating). */
   linesOf(record: StagedRecord, lines: string[]): void {
+    fingerprintInto(record.cid, this.one, 0);
     // Validation builds nothing it would not store: memory stays flat however long the file is.
-    if (!this.staging) this.count(record.cid);
-    else this.linesFor(acceptedOf(record), lines);
+    if (!this.staging) this.countPrint(this.one, 0);
+    else this.linesFor(acceptedOf(record), lines, this.one, 0);
   }
+
+  private readonly one = new Uint32Array(3);
 
   /**
    * {@link linesOf} for each of `records`, in order, with the duplicate index's slots of the whole group loaded first
@@ -761,12 +764,16 @@ export class Stager {
       for (let j = 0; j < n; j++) this.countPrint(prints, 3 * j);
       return;
     }
-    for (let j = 0; j < n; j++) this.linesFor(acceptedOf(records[j] as StagedRecord), lines);
+    for (let j = 0; j < n; j++) this.linesFor(acceptedOf(records[j] as StagedRecord), lines, prints, 3 * j);
   }
 
-  /** Loads the index slots of the first `n` fingerprints of `prints` (a pool's) before they are counted one by one. */
+  /**
+   * Loads the index slots of the first `n` fingerprints of `prints` (a pool's) before they are counted or staged one
+   * by one.
+   */
   touchPrints(prints: Uint32Array, n: number): void {
     this.seen.touchPrints(prints, n);
+    if (this.staging && this.existing.size > 0) this.existing.touchPrints(prints, n);
   }
 
   /**
@@ -777,22 +784,24 @@ export class Stager {
     if (this.prints.length < 3 * n) this.prints = new Uint32Array(3 * n);
     const prints = this.prints;
     for (let j = 0; j < n; j++) fingerprintInto(cid(j), prints, 3 * j);
-    this.seen.touchPrints(prints, n);
-    if (this.staging && this.existing.size > 0) this.existing.touchPrints(prints, n);
+    this.touchPrints(prints, n);
     return prints;
   }
 
   private prints = new Uint32Array(0);
 
-  /** {@link linesOf} for a record read in this thread or by a pool. */
-  linesFor(record: AcceptedRecord, lines: string[]): void {
-    const duplicate = this.count(record.cid);
+  /**
+   * {@link linesOf} for a record read in this thread or by a pool, whose cid's fingerprint is `prints[at..at + 2]`:
+   * each index is asked by the fingerprint, so a cid is decoded and mixed once, not once per index.
+   */
+  linesFor(record: AcceptedRecord, lines: string[], prints: Uint32Array, at: number): void {
+    const duplicate = this.countPrint(prints, at);
     if (!this.staging) return;
     if (this.kind === 'suppress' || this.kind === 'unsuppress') {
       lines.push(JSON.stringify({ t: 's', ids: record.ids }));
       return;
     }
-    if (this.newer.has(record.cid)) {
+    if (this.newer.hasPrint(prints, at)) {
       this.report.staleRows++;
       return;
     }
@@ -803,35 +812,43 @@ export class Stager {
       return;
     }
     const h = record.hash();
-    const stored = this.existing.get(record.cid);
+    const stored = this.existing.getPrint(prints, at);
     if (stored !== undefined && stored === hex32(h)) {
       this.report.unchanged++;
-      this.seen.add(record.cid, SEEN | UNCHANGED_FIRST);
+      this.seen.setPrint(prints, at, SEEN | UNCHANGED_FIRST);
     } else {
       lines.push(putLine(h, record.json()));
-      this.seen.add(record.cid, SEEN | STAGED_FIRST);
+      this.seen.setPrint(prints, at, SEEN | STAGED_FIRST);
     }
     const blockOp = optOutBlockOp(record, this.ownOptOuts);
     if (blockOp) lines.push(JSON.stringify(blockOp));
   }
 
-  /** {@link linesOf} when validating, for a record read by a pool (its cid's fingerprint): counted, not staged. */
-  countPrint(prints: Uint32Array, at: number): void {
+  /**
+   * Marks the person whose cid's fingerprint is `prints[at..at + 2]` seen in this file; true when they were seen
+   * before (a duplicate row).
+   */
+  countPrint(prints: Uint32Array, at: number): boolean {
     const flags = this.seen.addPrintIfAbsent(prints, at, SEEN);
-    if (flags !== undefined) this.seen.setPrint(prints, at, this.repeat(flags));
-  }
-
-  /** Marks the person seen in this file; true when they were seen before (a duplicate row). */
-  private count(cid: string): boolean {
-    const flags = this.seen.addIfAbsent(cid, SEEN);
     if (flags === undefined) return false;
-    this.seen.add(cid, this.repeat(flags));
+    this.seen.setPrint(prints, at, this.repeat(flags));
     return true;
   }
+
+  /**
+   * Rows of this file that repeated a person seen earlier in it. None (the usual file): no first record staged is
+   * one to merge, and apply writes each as staged without asking the index.
+   */
+  get duplicates(): number {
+    return this.repeats;
+  }
+
+  private repeats = 0;
 
   /** A person seen again: counted as merged (an unchanged first row no longer is); their flags from now on. */
   private repeat(flags: number): number {
     this.report.merged++;
+    this.repeats++;
     if ((flags & DUPLICATE) === 0 && (flags & UNCHANGED_FIRST) !== 0) this.report.unchanged--;
     return flags | DUPLICATE;
   }
@@ -893,14 +910,11 @@ async function ingestLocked(
         for await (const out of deps.rowPool.map(entry.pooled.chunks, job)) {
           const accepted = reader.takeChunk(entry, out);
           const lines: string[] = [];
-          if (!staging && out.prints) stager.touchPrints(out.prints, accepted);
-          else if (staging && out.staged) {
-            const { cids } = out.staged;
-            stager.load(accepted, (j) => cids[j] as string);
-          }
+          const { prints } = out;
+          stager.touchPrints(prints, accepted);
           for (let a = 0; a < accepted; a++) {
-            if (staging) stager.linesFor(acceptedAt(out, a), lines);
-            else stager.countPrint(out.prints as Uint32Array, 3 * a);
+            if (staging) stager.linesFor(acceptedAt(out, a), lines, prints, 3 * a);
+            else stager.countPrint(prints, 3 * a);
           }
           if (lines.length && staging) await staging.write(lines);
           await reader.beat(out.accepted.length);
@@ -918,6 +932,7 @@ async function ingestLocked(
         deps,
         existing,
         seen: stager.seen,
+        duplicates: stager.duplicates,
         ownOptOuts: blocks.ownOptOuts,
         parseDamaged: reader.parseDamaged,
         untrustedAfter,
@@ -970,6 +985,8 @@ export interface ApplyContext {
   deps: Pick<IngestDeps, 'now'>;
   existing: CompactIndex;
   seen: CompactIndex;
+  /** Rows that repeated a person of the file ({@link Stager.duplicates}): none, and no staged record is merged. */
+  duplicates: number;
   ownOptOuts: CompactIndex;
   parseDamaged: number;
   /** Stored times after this are from a broken clock. */
@@ -1081,7 +1098,7 @@ export async function apply(input: ApplyInput, report: IngestReport, a: ApplyCon
     for (const line of batch) {
       // Most lines are a person's first and only record: written as the text the line holds, never parsed.
       const plain = plainPutOfLine(line);
-      if (plain !== undefined && ((seen.get(plain.cid) ?? 0) & DUPLICATE) === 0) {
+      if (plain !== undefined && (a.duplicates === 0 || ((seen.get(plain.cid) ?? 0) & DUPLICATE) === 0)) {
         const written = queueWrite(plain.cid, plain.h, plain.text);
         if (written) await written;
         continue;

@@ -167,14 +167,14 @@ export function addTally(into: Tally, t: Tally): void {
  * One chunk's rows, in event order. `accepted[k]` says whether event k gave a record to stage; the rejected ones
  * (erased people included: the job carries the erasures) are listed in `rejected`, in order. What the report counts
  * of the accepted ones comes summed per chunk (`tally`); what the reading thread needs of each comes in parallel
- * arrays, one entry per accepted event: the fingerprints of their cids for the duplicate check when validating, or
- * with `job.stage` what staging writes.
+ * arrays, one entry per accepted event: the fingerprints of their cids for the duplicate check (and, when staging,
+ * for the stored fingerprints), and with `job.stage` what staging writes.
  */
 export interface ChunkOutcome {
   accepted: Uint8Array;
   rejected: Array<{ line: number; reason: string; column?: string }>;
-  /** Without `job.stage`: the fingerprint of each accepted record's cid (three words each, `fingerprintInto`). */
-  prints?: Uint32Array;
+  /** The fingerprint of each accepted record's cid (three words each, `fingerprintInto`). */
+  prints: Uint32Array;
   tally: Tally;
   /** Accepted records of people a suppression holds. */
   heldBySuppression: number;
@@ -261,7 +261,7 @@ export function chunkReader(
     const n = events.length;
     const accepted = new Uint8Array(n);
     const rejected: ChunkOutcome['rejected'] = [];
-    const prints = job.stage ? undefined : new Uint32Array(3 * n);
+    const prints = new Uint32Array(3 * n);
     let accepts = 0;
     const tally: Tally = {
       keyCounts: {},
@@ -307,7 +307,7 @@ export function chunkReader(
         continue;
       }
       accepted[k] = 1;
-      if (prints) fingerprintInto(r.cid, prints, 3 * accepts++);
+      fingerprintInto(r.cid, prints, 3 * accepts++);
       tallyRecord(tally, r, read.keyShapes);
       if (anyIn(suppressedIds, r.ids)) heldBySuppression++;
       if (staged) {
@@ -328,8 +328,8 @@ export function chunkReader(
       tally,
       heldBySuppression,
       warnings: [...warnings.values()],
+      prints: prints.slice(0, 3 * accepts),
     };
-    if (prints) out.prints = prints.slice(0, 3 * accepts);
     if (staged)
       out.staged = {
         ...staged,

@@ -49,6 +49,27 @@ describe('CompactIndex: fingerprints of the whole id', () => {
       expect(index.addPrintIfAbsent(prints, 3 * j, 1)).toBe(j * 37 < 5000 ? (j * 37) % 7 : undefined);
   });
 
+  it('answers by a fingerprint (hasPrint, getPrint) exactly as by the id, empty or not, hex or not', () => {
+    const ids = [
+      ...Array.from({ length: 3000 }, (_, i) => sha256Hex(`q${i}`)),
+      ...Array.from({ length: 300 }, (_, i) => `member-${i}`),
+    ];
+    const print = new Uint32Array(3);
+    const ask = (index: CompactIndex) => {
+      for (const id of ids) {
+        fingerprintInto(id, print, 0);
+        expect(index.hasPrint(print, 0)).toBe(index.has(id));
+        expect(index.getPrint(print, 0)).toBe(index.get(id));
+      }
+    };
+    const index = new CompactIndex();
+    ask(index);
+    ids.forEach((id, i) => {
+      if (i % 3 === 0) index.add(id, i % 5);
+    });
+    ask(index);
+  });
+
   it('costs at most 16 bytes an id without values (8-byte slots, 53–80 % full; a Set<string> costs ~110)', () => {
     const index = new CompactIndex();
     for (let i = 0; i < 200_000; i++) index.add(sha256Hex(`person-${i}`));
