@@ -134,6 +134,9 @@ export class RecordFramer {
 
   private scan(input: string, final: boolean): void {
     let s = input;
+    // One test of the whole text for what emit looks for: a record cut from a text without any such character
+    // needs no test of its own (a text made again from a refed record is tested record by record).
+    let sClean = !SUSPECT.test(s);
     this.carry = '';
     let i = 0;
     let recStart = 0;
@@ -172,7 +175,7 @@ export class RecordFramer {
           }
           if (nextQuote < nl) break;
           this.recLine = this.line;
-          this.simpleRecord(s.slice(i, nl));
+          this.simpleRecord(s.slice(i, nl), sClean);
           this.line++;
           i = nl + 1;
         }
@@ -223,6 +226,7 @@ export class RecordFramer {
               save();
               const text = this.recPrefix + s.slice(recStart, i + 1);
               s = this.broken(text, `a quoted field is still open after ${this.recLines - 1} lines`) + s.slice(i + 1);
+              sClean = false;
               i = 0;
               recStart = 0;
               nextQuote = -1;
@@ -241,10 +245,12 @@ export class RecordFramer {
         }
         if (c === LF) {
           save();
-          const text = this.recPrefix.length === 0 ? s.slice(recStart, i) : this.recPrefix + s.slice(recStart, i);
-          const refeed = this.endRecord(text);
+          const whole = this.recPrefix.length === 0;
+          const text = whole ? s.slice(recStart, i) : this.recPrefix + s.slice(recStart, i);
+          const refeed = this.endRecord(text, whole && sClean);
           if (refeed !== undefined) {
             s = refeed + s.slice(i);
+            sClean = false;
             i = 0;
             recStart = 0;
             nextQuote = -1;
@@ -285,6 +291,7 @@ export class RecordFramer {
             return;
           }
           s = this.broken(this.recPrefix, `a quoted field is still open after ${this.recLines - 1} lines`) + this.carry;
+          sClean = false;
           this.carry = '';
           i = 0;
           nextQuote = -1;
@@ -296,6 +303,7 @@ export class RecordFramer {
       if (this.inQuotes) {
         if (this.recLines > 1) {
           s = this.broken(this.recPrefix, 'a quoted field is not closed before the end of the file');
+          sClean = false;
           i = 0;
           nextQuote = -1;
           continue;
@@ -306,9 +314,10 @@ export class RecordFramer {
         return;
       }
       if (this.recPrefix.length > 0 || this.field > 0) {
-        const refeed = this.endRecord(this.recPrefix);
+        const refeed = this.endRecord(this.recPrefix, false);
         if (refeed !== undefined) {
           s = refeed;
+          sClean = false;
           i = 0;
           nextQuote = -1;
           continue;
@@ -319,8 +328,11 @@ export class RecordFramer {
     }
   }
 
-  /** A complete single-line record in data mode (what {@link endRecord} does when `recLines` is 1). */
-  private simpleRecord(text: string): void {
+  /**
+   * A complete single-line record in data mode (what {@link endRecord} does when `recLines` is 1); `clean` when it
+   * is known to hold no character {@link emit} looks for.
+   */
+  private simpleRecord(text: string, clean: boolean): void {
     if (text.length > this.maxChars) {
       this.pushError('row_too_large', `record is longer than ${this.maxChars} characters`);
       return;
@@ -329,14 +341,14 @@ export class RecordFramer {
       this.blankRecords++;
       return;
     }
-    this.emit(text);
+    this.emit(text, clean);
   }
 
   /**
    * Handles a complete record (without its newline). Returns text to parse again when the record turned out to
-   * be a broken multi-line quote, otherwise `undefined`.
+   * be a broken multi-line quote, otherwise `undefined`. `clean`: the text holds no character {@link emit} looks for.
    */
-  private endRecord(text: string): string | undefined {
+  private endRecord(text: string, clean: boolean): string | undefined {
     if (this.fieldNonEmpty) this.lastNonEmpty = this.field;
     const fields = this.field + 1;
     if (this.recLines > 1) {
@@ -365,14 +377,17 @@ export class RecordFramer {
       this.blankRecords++;
       return undefined;
     }
-    this.emit(text);
+    this.emit(text, clean);
     return undefined;
   }
 
-  /** Hands on a well-formed data record, after the undecodable and control-character checks. */
-  private emit(text: string): void {
+  /**
+   * Hands on a well-formed data record, after the undecodable and control-character checks (none when `clean`: the
+   * text it was cut from had none of those characters).
+   */
+  private emit(text: string, clean: boolean): void {
     let record = text;
-    if (SUSPECT.test(record)) {
+    if (!clean && SUSPECT.test(record)) {
       if (record.includes('\ufffd')) {
         this.pushError('undecodable', `contains bytes that are not valid ${this.cfg.encodingLabel}`);
         return;

@@ -305,6 +305,29 @@ describe('readExport: limits and bad content', () => {
     ]);
   });
 
+  it('finds a control character or undecodable byte in a record begun in an earlier chunk, ended in a clean one', async () => {
+    // Past the first 64 KiB (read as one text), each record is cut across chunks of a few bytes: its bad character
+    // arrives in one chunk, its end in a later one that holds nothing suspect (a chunk tested whole must not vouch
+    // for the part of a record read before it).
+    const filler = 'f@x.com,Filler\n'.repeat(5000);
+    for (const chunk of [3, 8, 13, 64 * 1024]) {
+      const text = `email,name\n${filler}a@x.com\u000b,Ada Lovelace of Somewhere\n"b@x.com","Al\u001b\nan the second, multi-line"\nc@x.com,Cl\ufffdaude with a long tail\n`;
+      const stripped = await readOne(bufferSource('c.csv', text, chunk));
+      expect(stripped.rows.slice(5000)).toEqual([
+        ['a@x.com', 'Ada Lovelace of Somewhere'],
+        ['b@x.com', 'Al\nan the second, multi-line'],
+      ]);
+      expect(stripped.stats.rowsWithControlCharactersStripped).toBe(2);
+      expect(stripped.errors.map((e) => [e.line, e.reason])).toEqual([[5005, 'undecodable']]);
+      const rejected = await readOne(bufferSource('c.csv', text, chunk), {}, { controlCharacters: 'reject' });
+      expect(rejected.rows).toHaveLength(5000);
+      expect(rejected.errors.map((e) => [e.line, e.reason])).toEqual([
+        [5002, 'control_characters'],
+        [5003, 'control_characters'],
+        [5005, 'undecodable'],
+      ]);
+    }
+  });
   it('rejects an empty file and a whitespace-only file as empty', async () => {
     expect((await rejection(readAll(bufferSource('e.csv', '')))).reason).toBe('empty');
     const ws = await rejection(readAll(bufferSource('w.csv', ' \r\n\r\n\t\n')));
