@@ -3,9 +3,10 @@
  * applied once it was read in full. Lines hold hashes and attributes only, as the table does; the file is deleted in
  * every case when the ingest ends.
  *
- * Lines are encoded as they arrive into a 1 MiB buffer that is written when full: a line's string dies young, where
- * strings held until a gathered write outlived the garbage collector's young generation and were copied by every
- * scavenge (a fifth of ingest's own compute went to that). They are read back a megabyte at a time and decoded line
+ * Lines are encoded as they arrive into a 1 MiB buffer that is written when full, while the next lines are encoded
+ * into a second one: a line's string dies young, where strings held until a gathered write outlived the garbage
+ * collector's young generation and were copied by every scavenge (a fifth of ingest's own compute went to that).
+ * They are read back a megabyte at a time, the next one read while this one is decoded, line
  * by line: a staged line is JSON, whose strings escape every line break, so a newline byte always ends a line (and is
  * never part of a multi-byte character). Each line is its own string, not a slice of one string of the megabyte:
  * records parsed from such slices held more of the heap while they waited for their batch of store writes (2.6 KB
@@ -27,16 +28,18 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
     const folder = mkdtempSync(join(dir, 'audience-sync-stage-'));
     const path = join(folder, 'stage.jsonl');
     let out: FileHandle | undefined = await openFile(path, 'w');
-    // One buffer, reused: each write completes before the next line is encoded (a fresh megabyte per write made
-    // the garbage collector run a full collection for every few of them).
-    const buf = Buffer.allocUnsafe(BLOCK);
+    // Two buffers, reused: lines are encoded into one while the other is being written, so the rows go on being
+    // read while the disk takes the last megabyte (each write awaited before the next line was encoded left this
+    // thread idle for a tenth of an ingest). Only one write is in flight at a time: the file is written in order.
+    let buf = Buffer.allocUnsafe(BLOCK);
+    let spare = Buffer.allocUnsafe(BLOCK);
     let used = 0;
+    let writing: Promise<void> | undefined;
     // A write that failed lost the lines it held: every later write and read fails with it, so no caller can read
     // back a staging with lines missing as if it were whole.
     let failed: { error: unknown } | undefined;
-    // Writes and the read-back run one after another, in the order they were called: a write that was not waited
-    // for would otherwise encode into the buffer while its bytes were still being written, and a read-back would
-    // close the file under it.
+    // Writes and the read-back run one after another, in the order they were called: a read-back would otherwise
+    // close the file under a write, and lines of two calls could interleave.
     let queue: Promise<unknown> = Promise.resolve();
     const inTurn = <T>(op: () => Promise<T>): Promise<T> => {
       const run = queue.then(() => {
@@ -54,11 +57,22 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
         throw e;
       }
     };
+    /** Waits for the write in flight; throws what it failed with. */
+    const settle = async () => {
+      const w = writing;
+      writing = undefined;
+      if (w) await w;
+    };
+    /** Starts writing what `buf` holds (after the write in flight) and encodes on into the other buffer. */
     const flush = async (fh: FileHandle) => {
+      await settle();
       if (used === 0) return;
-      const n = used;
+      const bytes = buf.subarray(0, used);
+      [buf, spare] = [spare, buf];
       used = 0;
-      await writeOut(fh, buf.subarray(0, n));
+      writing = writeOut(fh, bytes);
+      // Seen when it is waited for (the next flush, the close): until then it must not count as unhandled.
+      writing.catch(() => undefined);
     };
     const close = async () => {
       const o = out;
@@ -66,6 +80,7 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
       out = undefined;
       try {
         await flush(o);
+        await settle();
       } finally {
         await o.close();
       }
@@ -79,6 +94,7 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
         if (used + 3 * line.length + 1 > BLOCK) {
           await flush(fh);
           if (3 * line.length + 1 > BLOCK) {
+            await settle();
             await writeOut(fh, Buffer.from(`${line}\n`, 'utf8'));
             continue;
           }
@@ -92,36 +108,50 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
       batches: async function* () {
         await inTurn(close);
         const input = await openFile(path, 'r');
+        // Two buffers here too: the next megabyte is read while the lines of this one are decoded and applied. The
+        // unfinished line a read ends with is copied to the front of the other buffer and the next read lands after
+        // it (no read copies a megabyte); a line longer than the buffer grows both.
+        let cur = Buffer.allocUnsafe(BLOCK);
+        let next = Buffer.allocUnsafe(BLOCK);
+        let kept = 0;
+        const readInto = (b: Buffer, at: number) => {
+          const r = input.read(b, at, b.length - at, null);
+          r.catch(() => undefined);
+          return r;
+        };
+        let reading: ReturnType<typeof readInto> | undefined = readInto(cur, 0);
         try {
-          // Reused too: what is read is decoded (copied into strings) before the next read. The unfinished line a
-          // read ends with is moved to the front and the next read lands after it, so no read copies a megabyte
-          // (Buffer.concat of the carry and each read did: ~2 % of ingest); a line longer than the buffer grows it.
-          let chunk = Buffer.allocUnsafe(BLOCK);
-          let kept = 0;
           for (;;) {
-            if (kept === chunk.length) {
-              const bigger = Buffer.allocUnsafe(chunk.length * 2);
-              chunk.copy(bigger, 0, 0, kept);
-              chunk = bigger;
-            }
-            const { bytesRead } = await input.read(chunk, kept, chunk.length - kept, null);
+            const { bytesRead } = await reading;
+            reading = undefined;
             if (bytesRead === 0) break;
             const filled = kept + bytesRead;
             // Only the bytes read now can hold the last newline (the kept ones held none).
-            const end = chunk.lastIndexOf(LF, filled - 1);
+            const end = cur.lastIndexOf(LF, filled - 1);
             if (end < kept) {
-              // No newline yet: a line longer than a read; keep reading.
+              // No newline yet: a line longer than a read; keep reading into this buffer, grown when full.
               kept = filled;
+              if (kept === cur.length) {
+                const bigger = Buffer.allocUnsafe(cur.length * 2);
+                cur.copy(bigger, 0, 0, kept);
+                cur = bigger;
+                next = Buffer.allocUnsafe(cur.length);
+              }
+              reading = readInto(cur, kept);
               continue;
             }
-            // A view that ends at the newline: the buffer's bytes past it are of earlier reads.
-            const lines = splitLines(chunk.subarray(0, end + 1), end + 1);
             kept = filled - (end + 1);
-            chunk.copy(chunk, 0, end + 1, filled);
+            cur.copy(next, 0, end + 1, filled);
+            reading = readInto(next, kept);
+            // A view that ends at the newline: the buffer's bytes past it are of earlier reads.
+            const lines = splitLines(cur, end + 1);
+            [cur, next] = [next, cur];
             yield lines;
           }
-          if (kept > 0) yield splitLines(chunk.subarray(0, kept), kept);
+          if (kept > 0) yield splitLines(cur.subarray(0, kept), kept);
         } finally {
+          // A read still in flight (the caller stopped early) lands before the file is closed.
+          await reading?.catch(() => undefined);
           await input.close();
         }
       },

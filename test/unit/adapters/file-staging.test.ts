@@ -159,6 +159,32 @@ describe('fileStaging', () => {
     expect(readdirSync(folder)).toEqual([]);
   });
 
+  it('a write that fails while the next lines are encoded fails the next write or the read-back, never silently', async () => {
+    const { staging, folder } = await openStaging();
+    const line = (i: number) => `${i}:${'x'.repeat(300_000)}`;
+    vi.spyOn(await fileHandleProto(), 'write').mockRejectedValueOnce(new Error('ENOSPC: no space left on device'));
+    // Lines 0–2 fill the first buffer; line 3 starts its write and goes into the second one. The write fails there.
+    await staging.write([line(0), line(1), line(2), line(3)]).catch(() => undefined);
+    await expect(readBack(staging)).rejects.toThrow(/ENOSPC/);
+    await staging.dispose();
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('a read-back stopped after its first batch (the next read in flight) closes and removes the file', async () => {
+    const { staging, folder } = await openStaging();
+    const lines = Array.from({ length: 4_000 }, (_, i) => `${i}:${'é'.repeat(1_000)}`);
+    await staging.write(lines);
+    const seen: string[] = [];
+    for await (const batch of staging.batches()) {
+      seen.push(...batch);
+      break;
+    }
+    expect(seen.length).toBeGreaterThan(0);
+    expect(seen).toEqual(lines.slice(0, seen.length));
+    await staging.dispose();
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
   it('dispose while a write is pending removes everything, and the write does not write into a removed file', async () => {
     const { staging, folder } = await openStaging();
     const writing = staging.write(Array.from({ length: 300 }, (_, i) => `${i}:${'é'.repeat(10_000)}`));
