@@ -1,3 +1,4 @@
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type RowEvent, readExport, splitChunk, splitRecord } from '../../../functions/reading';
 import { bufferSource, readOne } from './helpers';
@@ -103,8 +104,73 @@ describe('splitRecord', () => {
     expect(splitRecord('ab"c,"d', ',')).toEqual(['ab"c', 'd']);
     expect(splitRecord(' "a",b', ',')).toEqual([' "a"', 'b']);
     expect(splitRecord('"multi\nline";x', ';')).toEqual(['multi\nline', 'x']);
+    expect(splitRecord('"a,",b', ',')).toEqual(['a,', 'b']);
+    expect(splitRecord('"a,"b,c', ',')).toEqual(['"a,"b', 'c']);
+    expect(splitRecord('x,"a,b', ',')).toEqual(['x', 'a,b']);
+    expect(splitRecord('"a""b",', ',')).toEqual(['a"b', '']);
+    expect(splitRecord('"a"b,', ',')).toEqual(['"a"b', '']);
+  });
+
+  it('cuts every record as the rules read one character at a time do', () => {
+    const piece = fc.constantFrom('a', 'bc', ' ', '"', '""', ',', ';', '\t', '|', 'é', '\n', '"x, y"', '"""');
+    const record = fc.array(piece, { maxLength: 24 }).map((t) => t.join(''));
+    fc.assert(
+      fc.property(record, fc.constantFrom(',', ';', '\t', '|'), (s, d) => {
+        expect(splitRecord(s, d)).toEqual(splitByRules(s, d));
+      }),
+      { numRuns: 20_000 },
+    );
   });
 });
+
+/** The splitting rules, one character at a time: what splitRecord is held to. */
+function splitByRules(s: string, d: string): string[] {
+  const cells: string[] = [];
+  const n = s.length;
+  let i = 0;
+  for (;;) {
+    if (s[i] !== '"') {
+      let e = i;
+      while (e < n && s[e] !== d) e++;
+      cells.push(s.slice(i, e));
+      if (e >= n) return cells;
+      i = e + 1;
+      continue;
+    }
+    let content = '';
+    let j = i + 1;
+    for (;;) {
+      if (j >= n) {
+        cells.push(content);
+        return cells;
+      }
+      if (s[j] !== '"') {
+        content += s[j++];
+        continue;
+      }
+      if (s[j + 1] === '"') {
+        content += '"';
+        j += 2;
+        continue;
+      }
+      if (j + 1 >= n) {
+        cells.push(content);
+        return cells;
+      }
+      if (s[j + 1] === d) {
+        cells.push(content);
+        i = j + 2;
+        break;
+      }
+      let e = j;
+      while (e < n && s[e] !== d) e++;
+      cells.push(`"${content}${s.slice(j, e)}`);
+      if (e >= n) return cells;
+      i = e + 1;
+      break;
+    }
+  }
+}
 
 describe('control characters before a quote', () => {
   it('confine the damage to their own record (the old csv-parse pipeline swallowed the records after it)', async () => {
