@@ -74,7 +74,9 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
       // Seen when it is waited for (the next flush, the close): until then it must not count as unhandled.
       writing.catch(() => undefined);
     };
-    const close = async () => {
+    /** Set when dispose is called: nothing is written or read back after it. */
+    let disposed = false;
+    const closeOnce = async () => {
       const o = out;
       if (!o) return;
       out = undefined;
@@ -82,13 +84,26 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
         await flush(o);
         await settle();
       } finally {
-        await o.close();
+        // A file that could not be closed may not hold its last bytes: failed, as a failed write is.
+        await o.close().catch((e: unknown) => {
+          failed ??= { error: e };
+          throw e;
+        });
       }
+    };
+    // Once: a second caller (a read-back again, or dispose) waits for the same closing and sees how it ended.
+    let closing: Promise<void> | undefined;
+    const close = () => {
+      closing ??= closeOnce();
+      return closing;
     };
     const write = async (lines: readonly string[]) => {
       // A line after the read-back would never reach the file: a caller's bug, said at once, not a lost line.
       const fh = out;
-      if (!fh) throw new Error('staging was written after its lines were read back');
+      if (!fh)
+        throw new Error(
+          disposed ? 'staging was written after it was disposed' : 'staging was written after its lines were read back',
+        );
       for (const line of lines) {
         // A UTF-16 unit is at most 3 bytes of UTF-8 (a surrogate pair, 2 units, is 4).
         if (used + 3 * line.length + 1 > BLOCK) {
@@ -103,10 +118,15 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
         buf[used++] = LF;
       }
     };
+    let disposing: Promise<void> | undefined;
     return {
       write: (lines) => inTurn(() => write(lines)),
       batches: async function* () {
-        await inTurn(close);
+        await inTurn(async () => {
+          // Its file is gone (or going): what it would read back is not the staging, not even empty.
+          if (disposed) throw new Error('staging was read back after it was disposed');
+          await close();
+        });
         const input = await openFile(path, 'r');
         // Two buffers here too: the next megabyte is read while the lines of this one are decoded and applied. The
         // unfinished line a read ends with is copied to the front of the other buffer and the next read lands after
@@ -155,11 +175,16 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
           await input.close();
         }
       },
-      dispose: async () => {
-        // After the writes called before it (a failed one leaves the file to be closed here).
-        await queue;
-        await close().catch(() => undefined);
-        rmSync(folder, { recursive: true, force: true });
+      dispose: () => {
+        // Once, whoever calls it: a second call waits for the first, which removes the folder only after the last
+        // write landed (after the writes called before it; a failed one leaves the file to be closed here).
+        disposing ??= (async () => {
+          disposed = true;
+          await queue;
+          await close().catch(() => undefined);
+          rmSync(folder, { recursive: true, force: true });
+        })();
+        return disposing;
       },
     };
   };

@@ -185,6 +185,35 @@ describe('fileStaging', () => {
     expect(readdirSync(folder)).toEqual([]);
   });
 
+  it('a read-back asked for after dispose is refused, never an empty staging', async () => {
+    const { staging, folder } = await openStaging();
+    const writing = staging.write(Array.from({ length: 50 }, (_, i) => `${i}:${'é'.repeat(30_000)}`));
+    const disposing = staging.dispose();
+    await expect(readBack(staging)).rejects.toThrow(/read back after it was disposed/);
+    await writing;
+    await disposing;
+    await expect(staging.write(['{"t":"r"}'])).rejects.toThrow(/written after it was disposed/);
+    expect(readdirSync(folder)).toEqual([]);
+  });
+
+  it('dispose called twice removes the folder once, after the last write landed', async () => {
+    const { staging, folder } = await openStaging();
+    const proto = await fileHandleProto();
+    const write = proto.write;
+    let landedAfterRemoval = 0;
+    vi.spyOn(proto, 'write').mockImplementation(async function (this: unknown, ...a: unknown[]) {
+      await new Promise((r) => setTimeout(r, 5));
+      const out = await write.apply(this, a);
+      if (!existsSync(folder)) landedAfterRemoval++;
+      return out;
+    });
+    const writing = staging.write(Array.from({ length: 200 }, (_, i) => `${i}:${'é'.repeat(10_000)}`));
+    await Promise.all([staging.dispose(), staging.dispose()]);
+    await writing;
+    expect(landedAfterRemoval).toBe(0);
+    expect(existsSync(folder) && readdirSync(folder).length).toBe(0);
+  });
+
   it('dispose while a write is pending removes everything, and the write does not write into a removed file', async () => {
     const { staging, folder } = await openStaging();
     const writing = staging.write(Array.from({ length: 300 }, (_, i) => `${i}:${'é'.repeat(10_000)}`));
