@@ -58,8 +58,9 @@ type Mode = 'preamble' | 'header' | 'data' | 'skip_line';
  * - records with U+FFFD are `undecodable`; C0 controls are stripped or reported (`controlCharacters`).
  * Newlines (CRLF, lone CR) are normalized to LF, also inside quoted cells.
  *
- * Speed: a line without any `"` (most lines of most exports) is found with `indexOf` and handed on as one slice;
- * only records holding a quote are walked character by character.
+ * Speed: a line that is a whole record is found with `indexOf` and handed on as one slice; a line with quotes is
+ * checked by jumping from quote to quote. Only records whose quoted fields span lines (and the header) are walked
+ * character by character.
  */
 export class RecordFramer {
   /** Physical line of the cursor (1-based). */
@@ -164,7 +165,7 @@ export class RecordFramer {
         continue;
       }
 
-      // Fast path: whole quote-free lines at the start of a record.
+      // Fast path: whole lines at the start of a record that leave no quoted field open.
       if (this.mode === 'data' && i === recStart && this.atRecordStart()) {
         for (;;) {
           const nl = s.indexOf('\n', i);
@@ -173,7 +174,8 @@ export class RecordFramer {
             nextQuote = s.indexOf('"', i);
             if (nextQuote === -1) nextQuote = n;
           }
-          if (nextQuote < nl) break;
+          // A line with quotes is still one whole record when every quoted field it opens closes on it.
+          if (nextQuote < nl && !closesOnLine(s, i, nextQuote, nl, d)) break;
           this.recLine = this.line;
           this.simpleRecord(s.slice(i, nl), sClean);
           this.line++;
@@ -443,4 +445,25 @@ export class RecordFramer {
     this.quoteLine = 0;
     this.dirty = false;
   }
+}
+
+/**
+ * True when the line `s[start, nl)` (the start of a record, `nl` its newline, `q` its first quote) is one whole
+ * record by the walk's rules: a quote opens a quoted field only at the start of a field (the record's start or
+ * after a delimiter), `""` inside one is a quote, and any other quote closes it (a dirty close makes the rest of the
+ * field literal, so a later quote in it opens nothing). Jumps from quote to quote; false when a quoted field is
+ * still open at the newline (a field spanning lines: the character walk decides what it is).
+ */
+function closesOnLine(s: string, start: number, q: number, nl: number, d: number): boolean {
+  let at = q;
+  while (at !== -1 && at < nl) {
+    if (at === start || s.charCodeAt(at - 1) === d) {
+      // Opens a quoted field: its closing quote, past any doubled ones.
+      let close = s.indexOf('"', at + 1);
+      while (close !== -1 && close < nl && s.charCodeAt(close + 1) === QUOTE) close = s.indexOf('"', close + 2);
+      if (close === -1 || close > nl) return false;
+      at = s.indexOf('"', close + 1);
+    } else at = s.indexOf('"', at + 1);
+  }
+  return true;
 }
