@@ -1,7 +1,8 @@
 /**
  * Staging on local disk (the ingest Lambda's /tmp): what one drop will change, written while the file is read and
  * applied once it was read in full. Lines hold hashes and attributes only, as the table does; the file is deleted in
- * every case when the ingest ends.
+ * every case when the ingest ends, and what a killed run left behind is removed by the next staging made in the same
+ * place ({@link removeStaleStaging}).
  *
  * Lines are encoded as they arrive into a 1 MiB buffer that is written when full, while the next lines are encoded
  * into a second one: a line's string dies young, where strings held until a gathered write outlived the garbage
@@ -13,7 +14,7 @@
  * each against 1.5 KB), each scavenge of the apply pass copied about 10 MB, and ingest spent ~10 % more CPU.
  */
 
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,10 +23,31 @@ import type { StagingArea } from '../core/ports';
 /** Bytes encoded before they are written, and read at a time. */
 const BLOCK = 1 << 20;
 const LF = 0x0a;
+/**
+ * A staging folder's name: this prefix, the pid of the process that made it and when that process started (`x`
+ * where there is no /proc), then mkdtemp's six characters: `audience-sync-stage-8-1234567-Ab12Cd`.
+ */
+const PREFIX = 'audience-sync-stage-';
+const OWNER = /^(\d+)-(\d+|x)-/;
+/** A folder named before folders carried their owner is stale once nothing in it changed for this long. */
+const UNOWNED_STALE_MS = 60 * 60 * 1000;
 
-export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
+/**
+ * Staging folders this process made and has not removed yet, for where there is no /proc to tell this process from
+ * an earlier one that had the same pid (a Lambda runtime restarted in its sandbox may get the same one).
+ */
+const ownFolders = new Set<string>();
+
+export interface FileStagingOptions {
+  /** Told of each folder a killed run left behind, after it was removed (with the bytes it freed). */
+  onStale?: (folder: string, bytes: number) => void;
+}
+
+export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): () => Promise<StagingArea> {
   return async () => {
-    const folder = mkdtempSync(join(dir, 'audience-sync-stage-'));
+    removeStaleStaging(dir, options.onStale);
+    const folder = mkdtempSync(join(dir, `${PREFIX}${process.pid}-${startOf(process.pid) ?? 'x'}-`));
+    ownFolders.add(folder);
     const path = join(folder, 'stage.jsonl');
     let out: FileHandle | undefined = await openFile(path, 'w');
     // Two buffers, reused: lines are encoded into one while the other is being written, so the rows go on being
@@ -183,11 +205,90 @@ export function fileStaging(dir = tmpdir()): () => Promise<StagingArea> {
           await queue;
           await close().catch(() => undefined);
           rmSync(folder, { recursive: true, force: true });
+          ownFolders.delete(folder);
         })();
         return disposing;
       },
     };
   };
+}
+
+/**
+ * Removes the staging folders in `dir` that no running ingest owns. A run killed mid-file (`kill -9`, a Lambda
+ * timeout or out-of-memory kill) never disposes of its staging, and a Lambda sandbox keeps /tmp for the invocations
+ * after it: what a killed ingest of a large file staged (about 1 KB a row) would take the space the next one needs,
+ * and its retry would fail the same way. A folder is stale when the process named in it is gone: no process has its
+ * pid, or the one that has it started at another time (a pid used again, this process's own included). Folders of
+ * live processes (another CLI run on the same machine, another thread of this one) are left alone.
+ */
+export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes: number) => void): void {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return; // no such folder yet: nothing was left in it
+  }
+  for (const name of names) {
+    if (!name.startsWith(PREFIX)) continue;
+    const folder = join(dir, name);
+    if (!isStale(folder, name.slice(PREFIX.length))) continue;
+    const bytes = bytesIn(folder);
+    rmSync(folder, { recursive: true, force: true });
+    onStale?.(folder, bytes);
+  }
+}
+
+function isStale(folder: string, rest: string): boolean {
+  const owner = OWNER.exec(rest);
+  // Named before folders carried their owner: stale once it has not been written to for an hour.
+  if (owner === null) return Date.now() - lastChange(folder) > UNOWNED_STALE_MS;
+  const pid = Number(owner[1]);
+  const started = owner[2] === 'x' ? undefined : owner[2];
+  const now = startOf(pid);
+  if (started !== undefined && now !== undefined) return now !== started;
+  // No /proc: this process knows its own folders; another one's is stale once no process has its pid.
+  if (pid === process.pid) return !ownFolders.has(folder);
+  return !isAlive(pid);
+}
+
+/** When process `pid` started (clock ticks after boot, /proc's field 22); undefined when it is gone or there is no /proc. */
+function startOf(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces and parentheses) start after its last `)`.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists, under another user.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The latest modification time of the folder or a file in it (ms); now when it cannot be read. */
+function lastChange(folder: string): number {
+  try {
+    let latest = statSync(folder).mtimeMs;
+    for (const f of readdirSync(folder)) latest = Math.max(latest, statSync(join(folder, f)).mtimeMs);
+    return latest;
+  } catch {
+    return Date.now();
+  }
+}
+
+function bytesIn(folder: string): number {
+  try {
+    return readdirSync(folder).reduce((n, f) => n + statSync(join(folder, f)).size, 0);
+  } catch {
+    return 0;
+  }
 }
 
 /** The non-empty lines of `bytes[0, end)`, each decoded on its own (the last may lack its newline). */

@@ -99,7 +99,10 @@ export function buildRuntime(
   return {
     config: loadRuntimeConfig(e.AUDIENCE_CONFIG_FILE),
     platforms: PLATFORMS,
-    staging: fileStaging(),
+    // A run killed mid-file leaves its staging in /tmp, which the sandbox keeps: the next ingest removes it, and says so.
+    staging: fileStaging(undefined, {
+      onStale: (_folder, bytes) => logger.warn('stale_staging_removed', { bytes }),
+    }),
     store,
     runState: store,
     bucket,

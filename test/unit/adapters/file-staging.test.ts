@@ -3,7 +3,8 @@
  * before they are written, and read back a megabyte at a time and split again), and leaves nothing behind; a write
  * that failed is never read back as a whole staging.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -220,5 +221,96 @@ describe('fileStaging', () => {
     await staging.dispose();
     await writing.catch(() => undefined);
     expect(readdirSync(folder)).toEqual([]);
+  });
+});
+
+describe('what a killed run staged', () => {
+  /** A child process that opens a staging in `folder`, writes a few megabytes and waits to be killed. */
+  function stagingChild(folder: string): Promise<ChildProcess> {
+    const script = `
+      const { fileStaging } = await import(${JSON.stringify(join(process.cwd(), 'functions/adapters/file-staging.ts'))});
+      const staging = await fileStaging(${JSON.stringify(folder)})();
+      await staging.write(Array.from({ length: 3000 }, (_, i) => '{"t":"r","n":' + i + ',"pad":"' + 'x'.repeat(1000) + '"}'));
+      process.stdout.write('staged\\n');
+      setInterval(() => {}, 1000);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    return new Promise((resolve, reject) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        if (d.toString().includes('staged')) resolve(child);
+      });
+      child.on('exit', (code) => reject(new Error(`the staging child exited (${code}) before it staged`)));
+    });
+  }
+
+  const stagings = (folder: string) => readdirSync(folder).filter((n) => n.startsWith('audience-sync-stage-'));
+
+  it('kill -9 mid-staging leaves its folder; the next staging in the same place removes it and says how much it freed, while a live run’s staging is kept', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    dir = folder;
+    const killed = await stagingChild(folder);
+    const running = await stagingChild(folder);
+    try {
+      const [killedOne] = stagings(folder).filter((n) => n.includes(`-${killed.pid}-`));
+      expect(killedOne).toBeDefined();
+      killed.kill('SIGKILL');
+      await new Promise((r) => killed.once('exit', r));
+      expect(stagings(folder)).toHaveLength(2); // nothing removes it by itself
+
+      const freed: number[] = [];
+      const next = await fileStaging(folder, { onStale: (_f, bytes) => freed.push(bytes) })();
+      const left = stagings(folder);
+      expect(left).toHaveLength(2); // the live child's and this one
+      expect(left.some((n) => n === killedOne)).toBe(false);
+      expect(left.some((n) => n.includes(`-${running.pid}-`))).toBe(true);
+      expect(freed).toHaveLength(1);
+      expect(freed[0]).toBeGreaterThan(1 << 20); // what reached the disk before the kill (the last megabyte was still being encoded)
+      await next.dispose();
+    } finally {
+      running.kill('SIGKILL');
+      killed.kill('SIGKILL');
+    }
+  });
+
+  it('a folder of this pid made by an earlier process (a runtime restarted in its sandbox), or of a live pid used again, is removed; open stagings and unrelated folders are not', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    dir = folder;
+    const mine = await fileStaging(folder)();
+    // The same pid as this process, another start time: what a Lambda runtime restarted under the same pid finds.
+    const restarted = join(folder, `audience-sync-stage-${process.pid}-1-Zz9Yy8`);
+    // A live process's pid, another start time: the pid was used again after the run that staged there died.
+    const reused = join(folder, `audience-sync-stage-${process.ppid}-2-Qq7Rr6`);
+    for (const f of [restarted, reused]) {
+      mkdirSync(f);
+      writeFileSync(join(f, 'stage.jsonl'), 'x'.repeat(10_000));
+    }
+    // Named before folders carried their pid: removed only once nothing changed in it for an hour.
+    const oldUnowned = join(folder, 'audience-sync-stage-Ab12Cd');
+    const freshUnowned = join(folder, 'audience-sync-stage-Ef34Gh');
+    for (const f of [oldUnowned, freshUnowned]) {
+      mkdirSync(f);
+      writeFileSync(join(f, 'stage.jsonl'), 'y');
+    }
+    const hourAgo = (Date.now() - 61 * 60 * 1000) / 1000;
+    utimesSync(join(oldUnowned, 'stage.jsonl'), hourAgo, hourAgo);
+    utimesSync(oldUnowned, hourAgo, hourAgo);
+    mkdirSync(join(folder, 'something-else'));
+
+    const next = await fileStaging(folder)();
+    const left = readdirSync(folder).sort();
+    expect(left).not.toContain(`audience-sync-stage-${process.pid}-1-Zz9Yy8`);
+    expect(left).not.toContain(`audience-sync-stage-${process.ppid}-2-Qq7Rr6`);
+    expect(left).not.toContain('audience-sync-stage-Ab12Cd');
+    expect(left).toContain('audience-sync-stage-Ef34Gh');
+    expect(left).toContain('something-else');
+    expect(left.filter((n) => n.startsWith(`audience-sync-stage-${process.pid}-`))).toHaveLength(2); // mine, next
+    // The open staging still works after the sweep.
+    await mine.write(['{"t":"r"}']);
+    expect(await readBack(mine)).toEqual(['{"t":"r"}']);
+    await mine.dispose();
+    await next.dispose();
   });
 });
