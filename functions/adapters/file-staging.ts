@@ -233,7 +233,11 @@ export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes
     const folder = join(dir, name);
     if (!isStale(folder, name.slice(PREFIX.length))) continue;
     const bytes = bytesIn(folder);
-    rmSync(folder, { recursive: true, force: true });
+    try {
+      rmSync(folder, { recursive: true, force: true });
+    } catch {
+      continue; // not ours to remove (another user's, in a shared /tmp): the staging made next does not need it gone
+    }
     onStale?.(folder, bytes);
   }
 }
