@@ -14,7 +14,8 @@
  * each against 1.5 KB), each scavenge of the apply pass copied about 10 MB, and ingest spent ~10 % more CPU.
  */
 
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, statSync } from 'node:fs';
 import { type FileHandle, open as openFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -24,19 +25,40 @@ import type { StagingArea } from '../core/ports';
 const BLOCK = 1 << 20;
 const LF = 0x0a;
 /**
- * A staging folder's name: this prefix, the pid of the process that made it and when that process started (`x`
- * where there is no /proc), then mkdtemp's six characters: `audience-sync-stage-8-1234567-Ab12Cd`.
+ * A staging folder's name: this prefix, the pid of the process that made it, when that process started and its pid
+ * namespace (`x` for either where there is no /proc), then mkdtemp's six characters:
+ * `audience-sync-stage-8-1234567-4026531836-Ab12Cd`.
  */
 const PREFIX = 'audience-sync-stage-';
-const OWNER = /^(\d+)-(\d+|x)-/;
-/** A folder named before folders carried their owner is stale once nothing in it changed for this long. */
+const OWNER = /^(\d+)-(\d+|x)-(\d+|x)-/;
+/**
+ * A folder whose owner cannot be looked up (named before folders carried it, or made in another pid namespace) is
+ * stale once nothing in it changed for this long.
+ */
 const UNOWNED_STALE_MS = 60 * 60 * 1000;
 
-/**
- * Staging folders this process made and has not removed yet, for where there is no /proc to tell this process from
- * an earlier one that had the same pid (a Lambda runtime restarted in its sandbox may get the same one).
- */
-const ownFolders = new Set<string>();
+/** A process as /proc shows it: its state letter and when it started (clock ticks after boot, field 22). */
+function procOf(pid: number | 'self'): { state: string; start: string } | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The fields after the command name (which may hold spaces and parentheses) start after its last `)`.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0] as string, start: fields[19] as string };
+  } catch {
+    return undefined;
+  }
+}
+
+function pidNamespace(): string {
+  try {
+    return /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1] ?? 'x';
+  } catch {
+    return 'x';
+  }
+}
+
+const OWN = `${process.pid}-${procOf('self')?.start ?? 'x'}-${pidNamespace()}`;
+const OWN_NAMESPACE = OWN.split('-')[2] as string;
 
 export interface FileStagingOptions {
   /** Told of each folder a killed run left behind, after it was removed (with the bytes it freed). */
@@ -46,8 +68,7 @@ export interface FileStagingOptions {
 export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): () => Promise<StagingArea> {
   return async () => {
     removeStaleStaging(dir, options.onStale);
-    const folder = mkdtempSync(join(dir, `${PREFIX}${process.pid}-${startOf(process.pid) ?? 'x'}-`));
-    ownFolders.add(folder);
+    const folder = mkdtempSync(join(dir, `${PREFIX}${OWN}-`));
     const path = join(folder, 'stage.jsonl');
     let out: FileHandle | undefined = await openFile(path, 'w');
     // Two buffers, reused: lines are encoded into one while the other is being written, so the rows go on being
@@ -205,7 +226,6 @@ export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): (
           await queue;
           await close().catch(() => undefined);
           rmSync(folder, { recursive: true, force: true });
-          ownFolders.delete(folder);
         })();
         return disposing;
       },
@@ -218,8 +238,12 @@ export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): (
  * timeout or out-of-memory kill) never disposes of its staging, and a Lambda sandbox keeps /tmp for the invocations
  * after it: what a killed ingest of a large file staged (about 1 KB a row) would take the space the next one needs,
  * and its retry would fail the same way. A folder is stale when the process named in it is gone: no process has its
- * pid, or the one that has it started at another time (a pid used again, this process's own included). Folders of
- * live processes (another CLI run on the same machine, another thread of this one) are left alone.
+ * pid, the one that has it started at another time (a pid used again, this process's own included: a Lambda runtime
+ * restarted in its sandbox may get the same pid), or it is a zombie. Folders of live processes (another CLI run on the
+ * same machine, another thread of this one) are left alone, and so are, for an hour after their last change, those
+ * made in another pid namespace (a container sharing /tmp), whose pids cannot be looked up here. A folder is claimed
+ * by renaming it to one of this process's names before it is removed, so two sweeps never remove (or count) one
+ * folder twice, and a folder this process may not move (another user's, in a shared /tmp) is left where it is.
  */
 export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes: number) => void): void {
   let names: string[];
@@ -232,39 +256,38 @@ export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes
     if (!name.startsWith(PREFIX)) continue;
     const folder = join(dir, name);
     if (!isStale(folder, name.slice(PREFIX.length))) continue;
-    const bytes = bytesIn(folder);
+    const claimed = join(dir, `${PREFIX}${OWN}-gone-${randomUUID().slice(0, 8)}`);
     try {
-      rmSync(folder, { recursive: true, force: true });
+      renameSync(folder, claimed);
     } catch {
-      continue; // not ours to remove (another user's, in a shared /tmp): the staging made next does not need it gone
+      continue; // another sweep took it first, or it is not this process's to move
     }
-    onStale?.(folder, bytes);
+    const bytes = bytesIn(claimed);
+    try {
+      rmSync(claimed, { recursive: true, force: true });
+      onStale?.(folder, bytes);
+    } catch {
+      // Left under this process's name: a sweep after this process ends removes it.
+    }
   }
 }
 
 function isStale(folder: string, rest: string): boolean {
   const owner = OWNER.exec(rest);
-  // Named before folders carried their owner: stale once it has not been written to for an hour.
-  if (owner === null) return Date.now() - lastChange(folder) > UNOWNED_STALE_MS;
-  const pid = Number(owner[1]);
-  const started = owner[2] === 'x' ? undefined : owner[2];
-  const now = startOf(pid);
-  if (started !== undefined && now !== undefined) return now !== started;
-  // No /proc: this process knows its own folders; another one's is stale once no process has its pid.
-  if (pid === process.pid) return !ownFolders.has(folder);
-  return !isAlive(pid);
+  if (owner === null) return unowned(folder);
+  const [, pidText, started, namespace] = owner as unknown as [string, string, string, string];
+  if (namespace !== 'x' && OWN_NAMESPACE !== 'x' && namespace !== OWN_NAMESPACE) return unowned(folder);
+  const pid = Number(pidText);
+  const proc = procOf(pid);
+  const dead = proc !== undefined && (proc.state === 'Z' || proc.state === 'X');
+  if (proc !== undefined && started !== 'x') return dead || proc.start !== started;
+  // No start time to compare: this process's own folders (or another thread's) are live; another's while its pid is.
+  if (pid === process.pid) return false;
+  return proc !== undefined ? dead : !isAlive(pid);
 }
 
-/** When process `pid` started (clock ticks after boot, /proc's field 22); undefined when it is gone or there is no /proc. */
-function startOf(pid: number): string | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // The fields after the command name (which may hold spaces and parentheses) start after its last `)`.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
+/** A folder whose owner cannot be looked up: stale once nothing in it changed for an hour. */
+const unowned = (folder: string): boolean => Date.now() - lastChange(folder) > UNOWNED_STALE_MS;
 
 function isAlive(pid: number): boolean {
   try {
@@ -289,6 +312,8 @@ function lastChange(folder: string): number {
 
 function bytesIn(folder: string): number {
   try {
+    // A link named as a staging is removed, not followed: what it points to is not counted either.
+    if (!lstatSync(folder).isDirectory()) return 0;
     return readdirSync(folder).reduce((n, f) => n + statSync(join(folder, f)).size, 0);
   } catch {
     return 0;

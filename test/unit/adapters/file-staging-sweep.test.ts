@@ -12,10 +12,11 @@ vi.mock('node:fs', async (importOriginal) => {
   const real = await importOriginal<typeof import('node:fs')>();
   return {
     ...real,
-    rmSync: (path: fs.PathLike, options?: fs.RmOptions) => {
-      if (refused.has(String(path)))
-        throw Object.assign(new Error(`EPERM: operation not permitted, rm '${path}'`), { code: 'EPERM' });
-      return real.rmSync(path, options);
+    // Another user's folder in a sticky /tmp: this process may neither move nor remove it.
+    renameSync: (from: fs.PathLike, to: fs.PathLike) => {
+      if (refused.has(String(from)))
+        throw Object.assign(new Error(`EPERM: operation not permitted, rename '${from}'`), { code: 'EPERM' });
+      return real.renameSync(from, to);
     },
   };
 });
@@ -31,12 +32,15 @@ afterEach(() => {
 
 it('a stale staging it may not remove is skipped, the other stale one removed, and the new staging works', async () => {
   dir = fs.mkdtempSync(join(tmpdir(), 'staging-sweep-'));
-  // Both of a process that had this pid and started at another time: stale.
-  const notMine = join(dir, `audience-sync-stage-${process.pid}-1-Aa1Bb2`);
-  const removable = join(dir, `audience-sync-stage-${process.pid}-1-Cc3Dd4`);
+  // Both named before folders carried their owner, unchanged for two hours: stale.
+  const notMine = join(dir, 'audience-sync-stage-Aa1Bb2');
+  const removable = join(dir, 'audience-sync-stage-Cc3Dd4');
   for (const f of [notMine, removable]) {
     fs.mkdirSync(f);
     fs.writeFileSync(join(f, 'stage.jsonl'), 'x');
+    const twoHoursAgo = (Date.now() - 2 * 3600_000) / 1000;
+    fs.utimesSync(join(f, 'stage.jsonl'), twoHoursAgo, twoHoursAgo);
+    fs.utimesSync(f, twoHoursAgo, twoHoursAgo);
   }
   refused.add(notMine);
   const removed: string[] = [];

@@ -4,7 +4,17 @@
  * that failed is never read back as a whole staging.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { open } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -224,7 +234,8 @@ describe('fileStaging', () => {
   });
 });
 
-describe('what a killed run staged', () => {
+// Linux, as Lambda runs: the owner of a staging is looked up in /proc (elsewhere only by pid, which these tests do not cover).
+describe.runIf(existsSync('/proc/self/stat'))('what a killed run staged', () => {
   /** A child process that opens a staging in `folder`, writes a few megabytes and waits to be killed. */
   function stagingChild(folder: string): Promise<ChildProcess> {
     const script = `
@@ -247,6 +258,71 @@ describe('what a killed run staged', () => {
   }
 
   const stagings = (folder: string) => readdirSync(folder).filter((n) => n.startsWith('audience-sync-stage-'));
+  /** This process's start time and pid namespace, as /proc shows them (the tests below need /proc, as Lambda has it). */
+  const stat = readFileSync('/proc/self/stat', 'utf8');
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const ns = /\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/pid'))?.[1];
+
+  it('a killed run whose parent never reaped it (a zombie) counts as gone', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    dir = folder;
+    // The shell execs into sleep, which never waits for the node child: once that exits it stays a zombie.
+    const sh = spawn('sh', ['-c', `"${process.execPath}" -e "process.exit(0)" & echo $!; exec sleep 30`], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const pid = await new Promise<number>((resolve) =>
+        sh.stdout!.once('data', (d: Buffer) => resolve(Number(String(d).trim()))),
+      );
+      let zombie: string[] = [];
+      for (let i = 0; i < 100; i++) {
+        const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        zombie = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        if (zombie[0] === 'Z') break;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      expect(zombie[0]).toBe('Z');
+      const left = join(folder, `audience-sync-stage-${pid}-${zombie[19]}-${ns}-Zo1Mb2`);
+      mkdirSync(left);
+      const next = await fileStaging(folder)();
+      expect(existsSync(left)).toBe(false);
+      await next.dispose();
+    } finally {
+      sh.kill('SIGKILL');
+    }
+  });
+
+  it('sweeps running at once in several processes remove each stale folder once, and report it once', async () => {
+    const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
+    dir = folder;
+    for (let i = 0; i < 60; i++) {
+      const f = join(folder, `audience-sync-stage-${process.pid}-1-${ns}-S${String(i).padStart(5, '0')}`);
+      mkdirSync(f);
+      writeFileSync(join(f, 'stage.jsonl'), 'z'.repeat(100));
+    }
+    const script = `
+      const { removeStaleStaging } = await import(${JSON.stringify(join(process.cwd(), 'functions/adapters/file-staging.ts'))});
+      let n = 0, bytes = 0;
+      removeStaleStaging(${JSON.stringify(folder)}, (_f, b) => { n++; bytes += b; });
+      process.stdout.write(JSON.stringify({ n, bytes }));
+    `;
+    const runs = await Promise.all(
+      Array.from({ length: 4 }, () => {
+        const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+          cwd: process.cwd(),
+          stdio: ['ignore', 'pipe', 'inherit'],
+        });
+        let out = '';
+        child.stdout!.on('data', (d) => {
+          out += d;
+        });
+        return new Promise<{ n: number; bytes: number }>((resolve) => child.on('exit', () => resolve(JSON.parse(out))));
+      }),
+    );
+    expect(runs.reduce((a, r) => a + r.n, 0)).toBe(60);
+    expect(runs.reduce((a, r) => a + r.bytes, 0)).toBe(6000);
+    expect(stagings(folder)).toEqual([]);
+  });
 
   it('kill -9 mid-staging leaves its folder; the next staging in the same place removes it and says how much it freed, while a live run’s staging is kept', async () => {
     const folder = mkdtempSync(join(tmpdir(), 'staging-test-'));
@@ -280,10 +356,13 @@ describe('what a killed run staged', () => {
     dir = folder;
     const mine = await fileStaging(folder)();
     // The same pid as this process, another start time: what a Lambda runtime restarted under the same pid finds.
-    const restarted = join(folder, `audience-sync-stage-${process.pid}-1-Zz9Yy8`);
+    const restarted = join(folder, `audience-sync-stage-${process.pid}-1-${ns}-Zz9Yy8`);
     // A live process's pid, another start time: the pid was used again after the run that staged there died.
-    const reused = join(folder, `audience-sync-stage-${process.ppid}-2-Qq7Rr6`);
-    for (const f of [restarted, reused]) {
+    const reused = join(folder, `audience-sync-stage-${process.ppid}-2-${ns}-Qq7Rr6`);
+    // Made in another pid namespace (a container sharing /tmp): its pids mean other processes; the hour rule applies.
+    const otherNamespaceOld = join(folder, `audience-sync-stage-${process.pid}-1-1-Oo5Pp4`);
+    const otherNamespaceFresh = join(folder, `audience-sync-stage-${process.pid}-1-1-Mm3Nn2`);
+    for (const f of [restarted, reused, otherNamespaceOld, otherNamespaceFresh]) {
       mkdirSync(f);
       writeFileSync(join(f, 'stage.jsonl'), 'x'.repeat(10_000));
     }
@@ -295,18 +374,22 @@ describe('what a killed run staged', () => {
       writeFileSync(join(f, 'stage.jsonl'), 'y');
     }
     const hourAgo = (Date.now() - 61 * 60 * 1000) / 1000;
-    utimesSync(join(oldUnowned, 'stage.jsonl'), hourAgo, hourAgo);
-    utimesSync(oldUnowned, hourAgo, hourAgo);
+    for (const f of [oldUnowned, otherNamespaceOld]) {
+      utimesSync(join(f, 'stage.jsonl'), hourAgo, hourAgo);
+      utimesSync(f, hourAgo, hourAgo);
+    }
     mkdirSync(join(folder, 'something-else'));
 
     const next = await fileStaging(folder)();
     const left = readdirSync(folder).sort();
-    expect(left).not.toContain(`audience-sync-stage-${process.pid}-1-Zz9Yy8`);
-    expect(left).not.toContain(`audience-sync-stage-${process.ppid}-2-Qq7Rr6`);
+    expect(left).not.toContain(`audience-sync-stage-${process.pid}-1-${ns}-Zz9Yy8`);
+    expect(left).not.toContain(`audience-sync-stage-${process.ppid}-2-${ns}-Qq7Rr6`);
+    expect(left).not.toContain(`audience-sync-stage-${process.pid}-1-1-Oo5Pp4`);
+    expect(left).toContain(`audience-sync-stage-${process.pid}-1-1-Mm3Nn2`);
     expect(left).not.toContain('audience-sync-stage-Ab12Cd');
     expect(left).toContain('audience-sync-stage-Ef34Gh');
     expect(left).toContain('something-else');
-    expect(left.filter((n) => n.startsWith(`audience-sync-stage-${process.pid}-`))).toHaveLength(2); // mine, next
+    expect(left.filter((n) => n.startsWith(`audience-sync-stage-${process.pid}-${start}-${ns}-`))).toHaveLength(2); // mine, next
     // The open staging still works after the sweep.
     await mine.write(['{"t":"r"}']);
     expect(await readBack(mine)).toEqual(['{"t":"r"}']);
