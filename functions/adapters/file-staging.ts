@@ -67,8 +67,9 @@ export interface FileStagingOptions {
 
 export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): () => Promise<StagingArea> {
   return async () => {
-    removeStaleStaging(dir, options.onStale);
     const folder = mkdtempSync(join(dir, `${PREFIX}${OWN}-`));
+    // Ages are read against the file system's clock (the new folder's time), not this process's, which may be off.
+    removeStaleStaging(dir, options.onStale, statSync(folder).mtimeMs);
     const path = join(folder, 'stage.jsonl');
     let out: FileHandle | undefined = await openFile(path, 'w');
     // Two buffers, reused: lines are encoded into one while the other is being written, so the rows go on being
@@ -245,7 +246,12 @@ export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): (
  * by renaming it to one of this process's names before it is removed, so two sweeps never remove (or count) one
  * folder twice, and a folder this process may not move (another user's, in a shared /tmp) is left where it is.
  */
-export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes: number) => void): void {
+export function removeStaleStaging(
+  dir: string,
+  onStale?: (folder: string, bytes: number) => void,
+  /** The file system's time now (ms), which folder ages are measured against. */
+  now = Date.now(),
+): void {
   let names: string[];
   try {
     names = readdirSync(dir);
@@ -255,7 +261,7 @@ export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes
   for (const name of names) {
     if (!name.startsWith(PREFIX)) continue;
     const folder = join(dir, name);
-    if (!isStale(folder, name.slice(PREFIX.length))) continue;
+    if (!isStale(folder, name.slice(PREFIX.length), now)) continue;
     const claimed = join(dir, `${PREFIX}${OWN}-gone-${randomUUID().slice(0, 8)}`);
     try {
       renameSync(folder, claimed);
@@ -272,11 +278,11 @@ export function removeStaleStaging(dir: string, onStale?: (folder: string, bytes
   }
 }
 
-function isStale(folder: string, rest: string): boolean {
+function isStale(folder: string, rest: string, now: number): boolean {
   const owner = OWNER.exec(rest);
-  if (owner === null) return unowned(folder);
+  if (owner === null) return unowned(folder, now);
   const [, pidText, started, namespace] = owner as unknown as [string, string, string, string];
-  if (namespace !== 'x' && OWN_NAMESPACE !== 'x' && namespace !== OWN_NAMESPACE) return unowned(folder);
+  if (namespace !== 'x' && OWN_NAMESPACE !== 'x' && namespace !== OWN_NAMESPACE) return unowned(folder, now);
   const pid = Number(pidText);
   const proc = procOf(pid);
   const dead = proc !== undefined && (proc.state === 'Z' || proc.state === 'X');
@@ -287,7 +293,7 @@ function isStale(folder: string, rest: string): boolean {
 }
 
 /** A folder whose owner cannot be looked up: stale once nothing in it changed for an hour. */
-const unowned = (folder: string): boolean => Date.now() - lastChange(folder) > UNOWNED_STALE_MS;
+const unowned = (folder: string, now: number): boolean => now - lastChange(folder, now) > UNOWNED_STALE_MS;
 
 function isAlive(pid: number): boolean {
   try {
@@ -299,14 +305,14 @@ function isAlive(pid: number): boolean {
   }
 }
 
-/** The latest modification time of the folder or a file in it (ms); now when it cannot be read. */
-function lastChange(folder: string): number {
+/** The latest modification time of the folder or a file in it (ms); `now` when it cannot be read. */
+function lastChange(folder: string, now: number): number {
   try {
     let latest = statSync(folder).mtimeMs;
     for (const f of readdirSync(folder)) latest = Math.max(latest, statSync(join(folder, f)).mtimeMs);
     return latest;
   } catch {
-    return Date.now();
+    return now;
   }
 }
 

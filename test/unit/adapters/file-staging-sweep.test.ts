@@ -38,7 +38,8 @@ it('a stale staging it may not remove is skipped, the other stale one removed, a
   for (const f of [notMine, removable]) {
     fs.mkdirSync(f);
     fs.writeFileSync(join(f, 'stage.jsonl'), 'x');
-    const twoHoursAgo = (Date.now() - 2 * 3600_000) / 1000;
+    // By the file system's clock, which the sweep reads ages against (the suite also runs with a faked one).
+    const twoHoursAgo = (fs.statSync(join(f, 'stage.jsonl')).mtimeMs - 2 * 3600_000) / 1000;
     fs.utimesSync(join(f, 'stage.jsonl'), twoHoursAgo, twoHoursAgo);
     fs.utimesSync(f, twoHoursAgo, twoHoursAgo);
   }

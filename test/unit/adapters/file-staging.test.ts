@@ -12,6 +12,7 @@ import {
   readFileSync,
   readlinkSync,
   rmSync,
+  statSync,
   utimesSync,
   writeFileSync,
 } from 'node:fs';
@@ -373,7 +374,8 @@ describe.runIf(existsSync('/proc/self/stat'))('what a killed run staged', () => 
       mkdirSync(f);
       writeFileSync(join(f, 'stage.jsonl'), 'y');
     }
-    const hourAgo = (Date.now() - 61 * 60 * 1000) / 1000;
+    // An hour by the file system's clock (the test may run with a faked one, as the suite does two years ahead).
+    const hourAgo = (statSync(join(freshUnowned, 'stage.jsonl')).mtimeMs - 61 * 60 * 1000) / 1000;
     for (const f of [oldUnowned, otherNamespaceOld]) {
       utimesSync(join(f, 'stage.jsonl'), hourAgo, hourAgo);
       utimesSync(f, hourAgo, hourAgo);
