@@ -207,12 +207,11 @@ export function fileStaging(dir = tmpdir(), options: FileStagingOptions = {}): (
             kept = filled - (end + 1);
             cur.copy(next, 0, end + 1, filled);
             reading = readInto(next, kept);
-            // A view that ends at the newline: the buffer's bytes past it are of earlier reads.
-            const lines = splitLines(cur, end + 1);
+            // Up to the newline: the buffer's bytes past it are of earlier reads.
+            for (const lines of lineBatches(cur, end + 1)) yield lines;
             [cur, next] = [next, cur];
-            yield lines;
           }
-          if (kept > 0) yield splitLines(cur.subarray(0, kept), kept);
+          if (kept > 0) for (const lines of lineBatches(cur, kept)) yield lines;
         } finally {
           // A read still in flight (the caller stopped early) lands before the file is closed.
           await reading?.catch(() => undefined);
@@ -326,16 +325,26 @@ function bytesIn(folder: string): number {
   }
 }
 
-/** The non-empty lines of `bytes[0, end)`, each decoded on its own (the last may lack its newline). */
-function splitLines(bytes: Buffer, end: number): string[] {
-  const lines: string[] = [];
+/**
+ * Lines handed on at a time when reading back: a megabyte's thousand lines decoded at once were all alive at every
+ * scavenge of the apply pass that reads them, and each was copied by it.
+ */
+const READ_LINES = 64;
+
+/** The non-empty lines of `bytes[0, end)`, each decoded on its own (the last may lack its newline), some at a time. */
+function* lineBatches(bytes: Buffer, end: number): Generator<string[]> {
+  let lines: string[] = [];
   let from = 0;
   for (let nl = bytes.indexOf(LF, from); nl !== -1 && nl < end; nl = bytes.indexOf(LF, from)) {
     if (nl > from) lines.push(bytes.toString('utf8', from, nl));
     from = nl + 1;
+    if (lines.length === READ_LINES) {
+      yield lines;
+      lines = [];
+    }
   }
   if (from < end) lines.push(bytes.toString('utf8', from, end));
-  return lines;
+  if (lines.length > 0) yield lines;
 }
 
 /** Writes every byte (a write may take fewer than it was given). */
