@@ -57,8 +57,9 @@ function pidNamespace(): string {
   }
 }
 
-const OWN = `${process.pid}-${procOf('self')?.start ?? 'x'}-${pidNamespace()}`;
-const OWN_NAMESPACE = OWN.split('-')[2] as string;
+const OWN_NAMESPACE = pidNamespace();
+/** This process's part of a staging folder's name (see {@link PREFIX}). */
+const OWN = `${process.pid}-${procOf('self')?.start ?? 'x'}-${OWN_NAMESPACE}`;
 
 export interface FileStagingOptions {
   /** Told of each folder a killed run left behind, after it was removed (with the bytes it freed). */
